@@ -1,0 +1,98 @@
+import type { AfterCommitEffect, TxEffect } from '../core/effects.js'
+import type { AuditPort } from '../ports/audit.js'
+import type { MailerPort } from '../ports/mailer.js'
+import type { SignalPort } from '../ports/signals.js'
+import type { StorageTx } from '../ports/storage.js'
+
+/**
+ * Applies transaction effects in order, one port call each. Throws what the port throws
+ * (the surrounding transaction rolls back).
+ */
+export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: readonly TxEffect[]): Promise<void> {
+  for (const effect of effects) {
+    switch (effect.type) {
+      case 'user.create':
+        await tx.createUser(effect.user, effect.email)
+        break
+      case 'identity.create':
+        await tx.createIdentity(effect.identity)
+        break
+      case 'identity.update':
+        await tx.updateIdentity(effect.id, effect.patch)
+        break
+      case 'identity.delete':
+        await tx.deleteIdentity(effect.id)
+        break
+      case 'identity.deleteForUser':
+        await tx.deleteIdentitiesForUser(effect.authProviderId, effect.userId, effect.exceptId)
+        break
+      case 'identity.deleteForProvider':
+        await tx.deleteIdentitiesForProvider(effect.authProviderId)
+        break
+      case 'member.create':
+        await tx.createMember(effect.member)
+        break
+      case 'member.update':
+        await tx.updateMember(effect.id, effect.patch)
+        break
+      case 'member.delete':
+        await tx.deleteMember(effect.id)
+        break
+      case 'member.setFlagsForOrganization':
+        await tx.setFlagsForOrganization(effect.organizationId, effect.flags)
+        break
+      case 'provider.create':
+        await tx.createAuthProvider(effect.provider)
+        break
+      case 'provider.update':
+        await tx.updateAuthProvider(effect.id, effect.patch)
+        break
+      case 'provider.delete':
+        await tx.deleteAuthProvider(effect.id)
+        break
+      case 'organization.update':
+        await tx.updateOrganization(effect.id, effect.patch)
+        break
+      case 'audit.record':
+        await audit.record(effect.entry, tx)
+        break
+      default: {
+        const never: never = effect
+        throw new Error(`unknown effect ${JSON.stringify(never)}`)
+      }
+    }
+  }
+}
+
+/**
+ * A failure of an after-commit effect. The flow already committed: it is reported on the
+ * outcome as a warning, never as an error.
+ * @group Engine
+ */
+export interface EffectWarning {
+  readonly code: 'MAILER_FAILED' | 'SIGNAL_FAILED'
+  readonly effect: AfterCommitEffect['type']
+  readonly detail: string
+}
+
+/** Runs after-commit effects; failures become warnings. */
+export async function runAfterCommit(
+  ports: { mailer: MailerPort; signals: SignalPort },
+  effects: readonly AfterCommitEffect[],
+): Promise<EffectWarning[]> {
+  const warnings: EffectWarning[] = []
+  for (const effect of effects) {
+    try {
+      if (effect.type === 'mail.send') await ports.mailer.send(effect.message)
+      else await ports.signals.emit(effect.signal)
+    } catch (cause) {
+      warnings.push({
+        code: effect.type === 'mail.send' ? 'MAILER_FAILED' : 'SIGNAL_FAILED',
+        effect: effect.type,
+        detail: effect.type === 'mail.send' ? effect.message.template : effect.signal.name,
+      })
+      void cause
+    }
+  }
+  return warnings
+}

@@ -1,0 +1,94 @@
+import { SsoflowError } from '../errors.js'
+import { type AuditPort, storageAudit } from '../ports/audit.js'
+import { type Clock, type IdGenerator, type Logger, systemClock, ulidIds } from '../ports/clock.js'
+import type { MailerPort } from '../ports/mailer.js'
+import type { SignalPort } from '../ports/signals.js'
+import type { OneTimeTokenStore, PipelineStateStore, StoragePort } from '../ports/storage.js'
+import type { Provider } from '../providers/types.js'
+import { createKeyring, type Keyring } from '../state/crypto.js'
+import type { AuthPipelineOptions, HookOptions, Policy, UrlConfig } from './types.js'
+
+/** Everything the engine's parts need, resolved once. Internal. */
+export interface EngineContext {
+  readonly storage: StoragePort
+  readonly states: PipelineStateStore
+  readonly tokens: OneTimeTokenStore
+  readonly mailer: MailerPort
+  readonly signals: SignalPort
+  readonly audit: AuditPort
+  readonly providers: ReadonlyMap<string, Provider>
+  readonly keyring: Keyring
+  readonly urls: UrlConfig
+  readonly policy: Policy
+  readonly hooks: Required<{ [K in keyof HookOptions]: NonNullable<HookOptions[K]> }>
+  readonly clock: Clock
+  readonly ids: IdGenerator
+  readonly logger: Logger | null
+}
+
+const DEFAULT_MANAGER_ROLES = new Set(['owner', 'manager'])
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value <= 0) throw new SsoflowError('CONFIG_INVALID', `policy.${name} must be a positive integer`)
+  return value
+}
+
+/** Validates options and fills defaults. Throws {@link SsoflowError} (a programmer error) when invalid. */
+export function resolveContext(options: AuthPipelineOptions): EngineContext {
+  const problems: string[] = []
+  if (!options || typeof options !== 'object') throw new SsoflowError('CONFIG_INVALID', 'options are required')
+  if (!options.storage || typeof options.storage.transaction !== 'function') problems.push('storage must implement StoragePort')
+  if (!options.mailer || typeof options.mailer.send !== 'function') problems.push('mailer must implement MailerPort')
+  if (!options.signals || typeof options.signals.emit !== 'function') problems.push('signals must implement SignalPort')
+  if (!options.urls || typeof options.urls.baseUrl !== 'string') problems.push('urls.baseUrl is required')
+  else {
+    try {
+      const u = new URL(options.urls.baseUrl)
+      if (u.origin === 'null') problems.push('urls.baseUrl must be an http(s) origin')
+    } catch {
+      problems.push('urls.baseUrl must be an absolute URL')
+    }
+  }
+  const providers = new Map<string, Provider>()
+  for (const [key, provider] of Object.entries(options.providers ?? {})) {
+    if (provider.key !== key) problems.push(`providers.${key}: provider.key is "${provider.key}"`)
+    providers.set(key, provider)
+  }
+  if (providers.size === 0) problems.push('at least one provider is required')
+  let keyring: Keyring | null = null
+  try {
+    keyring = createKeyring(options.secret)
+  } catch (e) {
+    problems.push((e as Error).message)
+  }
+  if (problems.length > 0 || !keyring) throw new SsoflowError('CONFIG_INVALID', `invalid options: ${problems.join('; ')}`)
+  const p = options.policy ?? {}
+  const policy: Policy = {
+    stateTtlSeconds: positiveInt('stateTtlSeconds', p.stateTtlSeconds, 3600),
+    verificationTtlSeconds: positiveInt('verificationTtlSeconds', p.verificationTtlSeconds, 600),
+    verificationResendSeconds: positiveInt('verificationResendSeconds', p.verificationResendSeconds, 600),
+    memberPageSize: positiveInt('memberPageSize', p.memberPageSize, 500),
+  }
+  const h = options.hooks ?? {}
+  return {
+    storage: options.storage,
+    states: options.states ?? options.storage.pipelineStates,
+    tokens: options.tokens ?? options.storage.oneTimeTokens,
+    mailer: options.mailer,
+    signals: options.signals,
+    audit: options.audit ?? storageAudit(),
+    providers,
+    keyring,
+    urls: options.urls,
+    policy,
+    hooks: {
+      authorize: h.authorize ?? (({ member }) => DEFAULT_MANAGER_ROLES.has(member.role)),
+      isProviderEnabled: h.isProviderEnabled ?? (() => true),
+      isMemberLimitReached: h.isMemberLimitReached ?? (() => false),
+    },
+    clock: options.clock ?? systemClock,
+    ids: options.ids ?? ulidIds,
+    logger: options.logger ?? null,
+  }
+}

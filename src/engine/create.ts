@@ -1,0 +1,45 @@
+import { resolveContext } from './context.js'
+import { createLoginApi } from './login.js'
+import { createSetupApi } from './setup.js'
+import { createStepApi } from './steps.js'
+import type { AuthPipeline, AuthPipelineOptions } from './types.js'
+
+/**
+ * Creates the SSO engine. Validates options once and throws `SsoflowError` (code
+ * `CONFIG_INVALID`) listing every problem; every later failure is a returned `AuthError`.
+ *
+ * @example
+ * ```ts
+ * import { createAuthPipeline } from 'ssoflow'
+ * import { createMemoryStorage } from 'ssoflow/memory'
+ * import { dummyProvider } from 'ssoflow/dummy'
+ *
+ * const sso = createAuthPipeline({
+ *   storage: createMemoryStorage(),
+ *   mailer: { send: async () => {} },
+ *   signals: { emit: async () => {} },
+ *   providers: { dummy: dummyProvider() },
+ *   secret: 'a secret of at least thirty-two bytes!!',
+ *   urls: { baseUrl: 'https://app.example', ... },
+ * })
+ * ```
+ * @group Engine
+ */
+export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
+  const ctx = resolveContext(options)
+  const steps = createStepApi(ctx)
+  const login = createLoginApi(ctx)
+  const setup = createSetupApi(ctx, { finishLogin: login.finishLogin })
+  return {
+    beginLogin: steps.beginLogin,
+    beginSetup: steps.beginSetup,
+    advance: (input) => steps.advance(input, { finishLogin: login.finishLogin, finishSetup: setup.finishSetup }),
+    finishLogin: login.finishLogin,
+    explain: login.explain,
+    finishSetup: setup.finishSetup,
+    disableProvider: setup.disableProvider,
+    resendLinkRequests: setup.resendLinkRequests,
+    updateSettings: setup.updateSettings,
+    refreshIdentity: setup.refreshIdentity,
+  }
+}

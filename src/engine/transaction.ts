@@ -1,0 +1,49 @@
+import { err, ok, type Result, ResultAsync } from 'neverthrow'
+import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
+import { isStorageConflict, type StoragePort, type StorageTx } from '../ports/storage.js'
+
+class RollbackSignal {
+  readonly error: AuthError
+  constructor(error: AuthError) {
+    this.error = error
+  }
+}
+
+/** Maps anything a port threw to an {@link AuthError}. */
+export function storageFailure(cause: unknown, redirect: ErrorRedirectHint = 'root'): AuthError {
+  if (cause instanceof RollbackSignal) return cause.error
+  if (isAuthError(cause)) return cause
+  if (isStorageConflict(cause)) {
+    return authError('STORAGE_CONFLICT', { redirect, cause, details: { constraint: cause.constraint } })
+  }
+  return authError('STORAGE_UNAVAILABLE', { redirect, cause })
+}
+
+/** Wraps one storage call (outside a transaction) as a ResultAsync. */
+export function fromStorage<T>(promise: () => Promise<T>, redirect: ErrorRedirectHint = 'root'): ResultAsync<T, AuthError> {
+  return ResultAsync.fromPromise(
+    Promise.resolve().then(promise),
+    (cause) => storageFailure(cause, redirect),
+  )
+}
+
+/**
+ * Runs `fn` in one storage transaction. An `Err` returned by `fn` rolls back and comes out
+ * unchanged; a thrown conflict becomes STORAGE_CONFLICT, anything else STORAGE_UNAVAILABLE.
+ */
+export function inTransaction<T>(
+  storage: StoragePort,
+  fn: (tx: StorageTx) => Promise<Result<T, AuthError>>,
+  redirect: ErrorRedirectHint = 'root',
+): ResultAsync<T, AuthError> {
+  return ResultAsync.fromPromise(
+    storage.transaction(async (tx) => {
+      const result = await fn(tx)
+      if (result.isErr()) throw new RollbackSignal(result.error)
+      return result.value
+    }),
+    (cause) => storageFailure(cause, redirect),
+  )
+}
+
+export { err, ok }

@@ -1,0 +1,338 @@
+import type { ResultAsync } from 'neverthrow'
+import type { TraceEntry } from '../core/effects.js'
+import type { AuthError } from '../errors.js'
+import type { IdentityInput, JsonObject } from '../model/identity.js'
+import type { Member, Organization, User } from '../model/records.js'
+import type { AuditPort } from '../ports/audit.js'
+import type { Clock, IdGenerator, Logger } from '../ports/clock.js'
+import type { MailerPort } from '../ports/mailer.js'
+import type { SignalPort } from '../ports/signals.js'
+import type { OneTimeTokenStore, PipelineStateStore, StoragePort } from '../ports/storage.js'
+import type { Provider, StepRequest } from '../providers/types.js'
+import type { EffectWarning } from './apply.js'
+
+/**
+ * What the host knows of the current request's session. The engine never touches cookies:
+ * outcomes carry the {@link SessionEffect}s the host must apply.
+ * @group Engine
+ */
+export interface SessionInfo {
+  /** The host's session id. Pipelines are bound to its SHA-256; a new session cannot resume them. */
+  readonly id: string
+  /** The signed-in user, or null/undefined when anonymous. */
+  readonly userId?: string | null | undefined
+  /** True when this session already passed the user's second factor. */
+  readonly twoFactorPassed?: boolean | undefined
+  /** A pending invite carried by the session (from an invite link). Re-validated every time. */
+  readonly invite?: { readonly memberId: string; readonly token: string; readonly organizationId: string } | null | undefined
+  /** The account-verification token from an emailed one-time link, if the user clicked one. */
+  readonly verificationToken?: string | null | undefined
+  /** Client IP for audit entries. */
+  readonly ip?: string | null | undefined
+}
+
+/**
+ * A change the host must make to its session after an outcome.
+ * @group Engine
+ */
+export type SessionEffect =
+  | { readonly type: 'login'; readonly userId: string }
+  | { readonly type: 'rotate' }
+  | { readonly type: 'markSsoComplete'; readonly organizationId: string; readonly at: string }
+  | { readonly type: 'activeOrg'; readonly organizationId: string; readonly slug: string }
+  | { readonly type: 'clearInvite' }
+  | { readonly type: 'clearVerification' }
+  | { readonly type: 'clearPipeline' }
+  | {
+      readonly type: 'pendingTwoFactor'
+      readonly userId: string
+      readonly organizationId: string
+      /** The pipeline handle to finish again once the second factor passed. */
+      readonly resumeHandle: string
+    }
+
+/**
+ * URLs of the host app, as functions of the organization.
+ * @group Engine
+ */
+export interface UrlConfig {
+  /** The app's origin, e.g. `https://app.example.com`. Used for same-origin checks and callbacks. */
+  readonly baseUrl: string
+  /** Org login page (error exit of the login flow). */
+  orgLogin(org: Organization): string
+  /** Org auth settings (error exit of the setup flow). */
+  authSettings(org: Organization): string
+  /** Provider settings page (after setup). */
+  providerSettings(org: Organization): string
+  /** Default landing after login. */
+  afterLogin(org: Organization): string
+  /** The host route that receives IdP callbacks and step posts (calls `advance`). */
+  pipelineCallback(org: Organization): string
+  /** The host route that consumes an account-verification link. */
+  verifyAccount(token: string, org: Organization): string
+}
+
+/**
+ * Tunables. All optional.
+ * @group Engine
+ */
+export interface PolicyOptions {
+  /** Pipeline state TTL. @defaultValue 3600 */
+  readonly stateTtlSeconds?: number | undefined
+  /** Account-verification link TTL. @defaultValue 600 */
+  readonly verificationTtlSeconds?: number | undefined
+  /** Minimum time between two verification mails of one pipeline. @defaultValue 600 */
+  readonly verificationResendSeconds?: number | undefined
+  /** Page size when mailing members after setup. @defaultValue 500 */
+  readonly memberPageSize?: number | undefined
+}
+
+/** Resolved policy. */
+export type Policy = { readonly [K in keyof PolicyOptions]-?: NonNullable<PolicyOptions[K]> }
+
+/**
+ * Host hooks for decisions ssoflow cannot make itself.
+ * @group Engine
+ */
+export interface HookOptions {
+  /**
+   * May this user manage SSO for the org? Default: their membership role is `owner` or `manager`.
+   */
+  readonly authorize?: ((input: { user: User; member: Member; organization: Organization }) => boolean | Promise<boolean>) | undefined
+  /** Is this provider enabled for the org (plan feature)? Default: yes. */
+  readonly isProviderEnabled?: ((organization: Organization, providerKey: string) => boolean | Promise<boolean>) | undefined
+  /** Is the org over its member limit (new SSO members get `memberLimitRestricted`)? Default: no. */
+  readonly isMemberLimitReached?: ((organization: Organization) => boolean | Promise<boolean>) | undefined
+}
+
+/**
+ * Options of {@link createAuthPipeline}.
+ * @group Engine
+ */
+export interface AuthPipelineOptions {
+  readonly storage: StoragePort
+  readonly mailer: MailerPort
+  readonly signals: SignalPort
+  /** Default: audit rows in the storage transaction (`storageAudit()`). */
+  readonly audit?: AuditPort | undefined
+  /** Where pipeline state lives. Default: `storage.pipelineStates`. */
+  readonly states?: PipelineStateStore | undefined
+  /** Where one-time tokens live. Default: `storage.oneTimeTokens`. */
+  readonly tokens?: OneTimeTokenStore | undefined
+  /** Providers by key. */
+  readonly providers: Readonly<Record<string, Provider>>
+  /** At least 32 bytes. Signs handles and derives token keys. */
+  readonly secret: string | Uint8Array
+  readonly urls: UrlConfig
+  readonly policy?: PolicyOptions | undefined
+  readonly hooks?: HookOptions | undefined
+  readonly clock?: Clock | undefined
+  readonly ids?: IdGenerator | undefined
+  readonly logger?: Logger | undefined
+}
+
+/**
+ * Page models of the confirmation step. They carry only what the page needs; an anonymous
+ * visitor never sees another account's details beyond what the IdP itself asserted.
+ * @group Outcomes
+ */
+export type ConfirmationPage =
+  | {
+      /** Signed in: link this identity to my account, or create a new account. */
+      readonly page: 'confirm-link'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      /** The signed-in user (their own details). */
+      readonly currentUser: { readonly id: string; readonly email: string; readonly name: string }
+    }
+  | {
+      /** Anonymous: create a new account, or sign in to link. */
+      readonly page: 'confirm-identity'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      /** True when an existing account may own this email: offer "sign in to link". */
+      readonly existingAccount: boolean
+      /** Where the host's login should return to (resumes this pipeline). */
+      readonly loginUrl: string
+    }
+  | {
+      /** Anonymous, existing account without a password: check your email. */
+      readonly page: 'confirm-account'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      /** Whether a verification mail went out on this render (false when rate-limited). */
+      readonly verificationMailSent: boolean
+      readonly loginUrl: string
+    }
+
+/** An operation the user may choose on a confirmation page. @group Outcomes */
+export type LoginOp = 'confirm' | 'newuser'
+
+/**
+ * Outcome of a finished login.
+ * @group Outcomes
+ */
+export type LoginOutcome =
+  | {
+      readonly kind: 'signedIn'
+      readonly userId: string
+      readonly memberId: string
+      readonly organizationId: string
+      /** Where to send the browser (validated `next` or `urls.afterLogin`). */
+      readonly redirect: string
+      readonly created: { readonly user: boolean; readonly identity: boolean; readonly member: boolean }
+      /** True when an identity was linked (new or re-pointed) by this login. */
+      readonly linked: boolean
+      readonly acceptedInviteId: string | null
+      readonly session: readonly SessionEffect[]
+      readonly trace: readonly TraceEntry[]
+      readonly warnings: readonly EffectWarning[]
+    }
+  | {
+      readonly kind: 'confirmationRequired'
+      readonly handle: string
+      readonly confirmation: ConfirmationPage
+      readonly allowedOps: readonly LoginOp[]
+      readonly session: readonly SessionEffect[]
+      readonly trace: readonly TraceEntry[]
+      readonly warnings: readonly EffectWarning[]
+    }
+  | {
+      readonly kind: 'twoFactorRequired'
+      readonly userId: string
+      /** Finish again with this handle once the second factor passed. */
+      readonly resumeHandle: string
+      readonly session: readonly SessionEffect[]
+      readonly trace: readonly TraceEntry[]
+    }
+
+/**
+ * Outcome of a finished setup.
+ * @group Outcomes
+ */
+export interface SetupOutcome {
+  readonly kind: 'setupComplete'
+  readonly organizationId: string
+  readonly authProviderId: string
+  readonly providerKey: string
+  readonly redirect: string
+  /** How many "link your account" mails were queued. */
+  readonly linkRequestsQueued: number
+  readonly session: readonly SessionEffect[]
+  readonly trace: readonly TraceEntry[]
+  readonly warnings: readonly EffectWarning[]
+}
+
+/**
+ * The result of one pipeline step.
+ * @group Outcomes
+ */
+export type Step =
+  | { readonly kind: 'redirect'; readonly url: string; readonly handle: string }
+  | { readonly kind: 'render'; readonly view: string; readonly model: JsonObject; readonly handle: string }
+  | LoginOutcome
+  | SetupOutcome
+
+/** Input of `beginLogin`. @group Engine */
+export interface BeginLoginInput {
+  readonly organizationId: string
+  readonly session: SessionInfo
+  /** Where to land after login; honoured only for same-origin relative paths. */
+  readonly next?: string | null | undefined
+  readonly referrer?: string | null | undefined
+}
+
+/** Input of `beginSetup`. @group Engine */
+export interface BeginSetupInput {
+  readonly organizationId: string
+  readonly providerKey: string
+  readonly session: SessionInfo
+}
+
+/** Input of `advance`. @group Engine */
+export interface AdvanceInput {
+  readonly handle: string
+  readonly request: StepRequest
+  readonly session: SessionInfo
+}
+
+/** Input of `finishLogin`. @group Engine */
+export interface FinishLoginInput {
+  readonly handle: string
+  /** The provider's identity. Omit on the follow-up POST of a confirmation page. */
+  readonly identity?: IdentityInput | undefined
+  readonly session: SessionInfo
+  /** The user's choice on a confirmation page. */
+  readonly op?: LoginOp | null | undefined
+}
+
+/** Input of `finishSetup`. @group Engine */
+export interface FinishSetupInput {
+  readonly handle: string
+  readonly identity: IdentityInput
+  readonly session: SessionInfo
+  /** Bound setup data for `buildConfig` (the step machine passes the pipeline's data). */
+  readonly data?: JsonObject | undefined
+}
+
+/** The answer of `explain`. @group Engine */
+export interface Explanation {
+  readonly decision: string
+  readonly trace: readonly TraceEntry[]
+  /** The effects the decision would apply, by type. */
+  readonly effects: readonly string[]
+}
+
+/** Input shared by admin operations. @group Engine */
+export interface AdminInput {
+  readonly organizationId: string
+  readonly session: SessionInfo
+}
+
+/** Settings an admin may change. @group Engine */
+export interface SettingsPatch {
+  /** Require SSO (the inverse of allowUnlinked). */
+  readonly requireSso?: boolean | undefined
+  readonly scimEnabled?: boolean | undefined
+  readonly defaultRole?: string | undefined
+}
+
+/** Outcome of an identity refresh. @group Outcomes */
+export type RefreshOutcome =
+  | { readonly kind: 'identityDeleted' }
+  | { readonly kind: 'valid' }
+  | { readonly kind: 'invalid'; readonly reason: string }
+  | { readonly kind: 'error'; readonly reason: string }
+
+/**
+ * The engine returned by {@link createAuthPipeline}.
+ * @group Engine
+ */
+export interface AuthPipeline {
+  /** Starts a login pipeline for an org that has a provider. */
+  beginLogin(input: BeginLoginInput): ResultAsync<Step, AuthError>
+  /** Starts a setup pipeline (an admin configures the org's provider). */
+  beginSetup(input: BeginSetupInput): ResultAsync<Step, AuthError>
+  /** Runs the current provider step with the request; the last step finishes the pipeline. */
+  advance(input: AdvanceInput): ResultAsync<Step, AuthError>
+  /** Finishes a login pipeline with the provider's identity (or the user's confirmation choice). */
+  finishLogin(input: FinishLoginInput): ResultAsync<LoginOutcome, AuthError>
+  /** Finishes a setup pipeline. */
+  finishSetup(input: FinishSetupInput): ResultAsync<SetupOutcome, AuthError>
+  /** Runs the login decision without writing anything and returns the trace. */
+  explain(input: FinishLoginInput): ResultAsync<Explanation, AuthError>
+  /** Disables SSO for the org. */
+  disableProvider(input: AdminInput): ResultAsync<{ readonly kind: 'providerDisabled'; readonly unlinkMailsQueued: number }, AuthError>
+  /** Re-sends link requests to members still unlinked. */
+  resendLinkRequests(input: AdminInput): ResultAsync<{ readonly kind: 'linkRequestsSent'; readonly count: number }, AuthError>
+  /** Changes SSO settings. */
+  updateSettings(input: AdminInput & { readonly settings: SettingsPatch }): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
+  /** Checks one identity with its provider (periodic job). */
+  refreshIdentity(input: { readonly identityId: string }): ResultAsync<RefreshOutcome, AuthError>
+}

@@ -1,0 +1,149 @@
+/**
+ * Stable error codes and the {@link AuthError} value. Codes are public API: UPPER_SNAKE, no
+ * prefix, one spelling, never renamed without a major release.
+ *
+ * @module
+ */
+
+/**
+ * Every error code ssoflow returns, with the default human message.
+ * @group Errors
+ */
+export const ERROR_CODES = {
+  // input
+  INPUT_INVALID: 'The request was malformed.',
+  CONFIG_INVALID: 'The ssoflow configuration is invalid.',
+  IDENTITY_INVALID: 'The provider did not return a valid user identity.',
+  // pipeline state
+  STATE_INVALID: 'Something unexpected happened during authentication.',
+  STATE_NOT_FOUND: 'Your sign-in session was not found. Please start again.',
+  STATE_EXPIRED: 'Your sign-in session expired. Please start again.',
+  STATE_CONSUMED: 'This sign-in was already completed. Please start again.',
+  STATE_VERSION: 'Your sign-in session is from an incompatible version. Please start again.',
+  STATE_FINGERPRINT: 'The identity provider configuration changed during sign-in. Please start again.',
+  STATE_SESSION_MISMATCH: 'This sign-in was started in another browser session.',
+  STATE_CONFLICT: 'This sign-in is being completed by another request. Please retry.',
+  FLOW_MISMATCH: 'This sign-in session belongs to another flow.',
+  ORG_MISMATCH: 'This sign-in session belongs to another organization.',
+  PROVIDER_MISMATCH: 'This sign-in session belongs to another identity provider.',
+  // provider / protocol
+  PROVIDER_UNKNOWN: 'This identity provider is not available.',
+  PROVIDER_DISABLED: 'Provider is not enabled.',
+  PROVIDER_NOT_CONFIGURED: 'The organization does not have single sign-on configured.',
+  PROVIDER_EXISTS: 'Single sign-on is already configured for this organization.',
+  PROVIDER_ERROR: 'The identity provider returned an error.',
+  PROVIDER_UNAVAILABLE: 'The identity provider could not be reached.',
+  PROVIDER_RESPONSE_INVALID: 'The identity provider returned an invalid response.',
+  ORGANIZATION_NOT_FOUND: 'The organization does not exist.',
+  // actors
+  NOT_AUTHENTICATED: 'You must be authenticated to link accounts.',
+  NOT_AUTHORIZED: 'You are not allowed to manage single sign-on for this organization.',
+  UID_MISMATCH: 'There was an error encountered during authentication.',
+  NOT_A_MEMBER: 'You are not a member of this organization.',
+  SESSION_USER_MISMATCH: 'The signed-in user does not match the account being linked.',
+  USER_SUSPENDED: 'This account is suspended.',
+  // linking
+  IDENTITY_CONFLICT: 'An account with this email already exists. Sign in to link it instead.',
+  MERGE_FAILED: 'You must sign in to the existing account before linking it.',
+  OP_NOT_ALLOWED: 'That choice is not available for this sign-in.',
+  VERIFICATION_INVALID: 'The verification link is invalid or has expired.',
+  INVITE_INVALID: 'The invitation is invalid or has expired.',
+  // infrastructure
+  STORAGE_CONFLICT: 'A concurrent change conflicted with this request. Please retry.',
+  STORAGE_UNAVAILABLE: 'The service is temporarily unavailable. Please retry.',
+} as const
+
+/**
+ * A stable error code.
+ * @group Errors
+ */
+export type AuthErrorCode = keyof typeof ERROR_CODES
+
+/**
+ * Which page an error sends the user back to: the org login (login flow), the org's auth
+ * settings (setup flow), or the app root when the flow is unknown (Sentry's single error exit).
+ * @group Errors
+ */
+export type ErrorRedirectHint = 'orgLogin' | 'authSettings' | 'root'
+
+/**
+ * An expected failure, returned as a value (never thrown).
+ * @group Errors
+ */
+export interface AuthError {
+  readonly kind: 'authError'
+  readonly code: AuthErrorCode
+  /** A human message safe to show to the end user. Never contains provider or driver text. */
+  readonly message: string
+  /** Where the host should send the user. */
+  readonly redirect: ErrorRedirectHint
+  /** True when retrying the same request may succeed (conflicts, unavailable storage). */
+  readonly retryable: boolean
+  /** Machine-readable details (which field was invalid...). Safe to log. */
+  readonly details?: Readonly<Record<string, unknown>> | undefined
+  /** The underlying error (provider text, driver error). Log it; do not show it. */
+  readonly cause?: unknown
+}
+
+const RETRYABLE: ReadonlySet<AuthErrorCode> = new Set([
+  'STORAGE_CONFLICT',
+  'STORAGE_UNAVAILABLE',
+  'STATE_CONFLICT',
+  'PROVIDER_UNAVAILABLE',
+])
+
+/**
+ * Builds an {@link AuthError}. The `cause` is kept non-enumerable so that serializing the error
+ * (JSON, structured logs that copy own enumerable props) never leaks tokens or provider bodies.
+ * @group Errors
+ */
+export function authError(
+  code: AuthErrorCode,
+  options: {
+    message?: string | undefined
+    redirect?: ErrorRedirectHint | undefined
+    details?: Readonly<Record<string, unknown>> | undefined
+    cause?: unknown
+  } = {},
+): AuthError {
+  const error: AuthError = {
+    kind: 'authError',
+    code,
+    message: options.message ?? ERROR_CODES[code],
+    redirect: options.redirect ?? 'root',
+    retryable: RETRYABLE.has(code),
+    ...(options.details !== undefined ? { details: options.details } : {}),
+  }
+  if (options.cause !== undefined) {
+    Object.defineProperty(error, 'cause', { value: options.cause, enumerable: false })
+  }
+  return error
+}
+
+/**
+ * Type guard for {@link AuthError}.
+ * @group Errors
+ */
+export function isAuthError(value: unknown): value is AuthError {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { kind?: unknown }).kind === 'authError' &&
+    typeof (value as { code?: unknown }).code === 'string' &&
+    Object.hasOwn(ERROR_CODES, (value as { code: string }).code)
+  )
+}
+
+/**
+ * Thrown only for programmer errors (invalid options to `createAuthPipeline`, a port that breaks
+ * its contract) and by `unwrap` helpers. Expected failures are {@link AuthError} values.
+ * @group Errors
+ */
+export class SsoflowError extends Error {
+  readonly code: AuthErrorCode
+  constructor(code: AuthErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code], options)
+    this.name = 'SsoflowError'
+    this.code = code
+  }
+}

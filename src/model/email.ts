@@ -1,0 +1,77 @@
+/**
+ * Email normalization: the one documented rule used for every comparison.
+ *
+ * 1. Trim surrounding whitespace.
+ * 2. Unicode NFC (canonical composition). NFKC is deliberately NOT used: compatibility
+ *    forms (fullwidth letters, ligatures, the Kelvin sign) stay distinct.
+ * 3. Case-fold the whole address (local part and domain) with `toLowerCase`, except that a
+ *    non-ASCII character whose lowercase form contains ASCII letters is kept as it is. This
+ *    stops `K` (U+212A KELVIN SIGN) from becoming `k` and `İ` (U+0130) from becoming `i̇`,
+ *    so a confusable address never compares equal to an ASCII one.
+ * 4. NFC again (lowercasing can produce decomposed sequences).
+ *
+ * Plus-addressing and dots are NOT removed: providers differ, and treating
+ * `a+b@x` as `a@x` would merge accounts that are not the same mailbox.
+ *
+ * @module
+ */
+
+const ASCII = /[\u0000-\u007f]/
+
+/**
+ * Normalizes an email address for comparison and lookup. Does not validate.
+ *
+ * @example
+ * ```ts
+ * normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
+ * normalizeEmail('\u212Aate@x.io') !== normalizeEmail('kate@x.io') // true
+ * ```
+ * @group Model
+ */
+export function normalizeEmail(email: string): string {
+  const composed = email.trim().normalize('NFC')
+  let out = ''
+  for (const ch of composed) {
+    const code = ch.codePointAt(0) ?? 0
+    if (code < 0x80) {
+      out += ch.toLowerCase()
+      continue
+    }
+    const lower = ch.toLowerCase()
+    out += ASCII.test(lower) ? ch : lower
+  }
+  return out.normalize('NFC')
+}
+
+/**
+ * Compares two addresses under {@link normalizeEmail}.
+ * @group Model
+ */
+export function emailsEqual(a: string, b: string): boolean {
+  return normalizeEmail(a) === normalizeEmail(b)
+}
+
+// One '@', non-empty local part, a domain of dot-separated labels without a trailing dot,
+// no whitespace or control characters (header injection), no angle brackets or quotes.
+const FORBIDDEN = /[\s\u0000-\u001f\u007f<>"(),;:\\[\]]/
+
+/**
+ * Structural email check used at the boundary. Deliberately strict and linear-time: a single
+ * `@`, a non-empty local part, a domain of non-empty labels with no trailing dot, no
+ * whitespace, control characters, quotes, brackets, commas or semicolons.
+ *
+ * @group Model
+ */
+export function isValidEmail(email: string): boolean {
+  if (email.length === 0 || email.length > 320) return false
+  if (FORBIDDEN.test(email)) return false
+  const at = email.indexOf('@')
+  if (at <= 0 || at !== email.lastIndexOf('@')) return false
+  const local = email.slice(0, at)
+  const domain = email.slice(at + 1)
+  if (local.length > 64 || domain.length === 0 || domain.length > 255) return false
+  if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return false
+  const labels = domain.split('.')
+  if (labels.length < 2) return false
+  return labels.every((l) => l.length > 0 && l.length <= 63 && !l.startsWith('-') && !l.endsWith('-'))
+}

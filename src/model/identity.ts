@@ -1,0 +1,115 @@
+import { z } from 'zod'
+import { isValidEmail, normalizeEmail } from './email.js'
+import { LIMITS } from './limits.js'
+
+/** A JSON value as stored in identity data. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/** A JSON object (identity data, provider config). */
+export type JsonObject = { [key: string]: JsonValue }
+
+/** Depth and byte-size check for untrusted JSON blobs. */
+export function jsonWithinLimits(value: unknown, maxDepth: number = LIMITS.dataDepth, maxBytes: number = LIMITS.dataBytes): boolean {
+  const depthOk = (v: unknown, d: number): boolean => {
+    if (d > maxDepth) return false
+    if (Array.isArray(v)) return v.every((x) => depthOk(x, d + 1))
+    if (v !== null && typeof v === 'object') return Object.values(v).every((x) => depthOk(x, d + 1))
+    return true
+  }
+  if (!depthOk(value, 0)) return false
+  let text: string
+  try {
+    text = JSON.stringify(value)
+  } catch {
+    return false
+  }
+  return new TextEncoder().encode(text).byteLength <= maxBytes
+}
+
+const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([z.string(), z.number().finite(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
+)
+
+/** Schema for a bounded JSON object (identity data). */
+export const jsonObjectSchema: z.ZodType<JsonObject> = z
+  .record(z.string(), jsonValue)
+  .refine((v) => jsonWithinLimits(v), { message: `data exceeds ${LIMITS.dataBytes} bytes or depth ${LIMITS.dataDepth}` })
+
+const idString = z.string().min(1).max(LIMITS.id)
+
+/**
+ * An external id as a provider returns it: a plain string, or a migrating id whose lookup
+ * falls back to `legacyId` (Sentry's `MigratingIdentityId`).
+ */
+export const identityIdSchema = z.union([idString, z.strictObject({ id: idString, legacyId: idString.nullish() })])
+
+/**
+ * The identity a provider returns after authenticating someone. This is untrusted input: it is
+ * validated by {@link parseIdentity} before any decision is taken.
+ *
+ * @group Model
+ */
+export interface IdentityInput {
+  /** The IdP's stable subject id, or a migrating id `{ id, legacyId }`. */
+  id: string | { id: string; legacyId?: string | null | undefined }
+  /** The email the IdP asserts. Required: an identity without an email is rejected. */
+  email: string
+  /** Only the boolean `true` counts as verified. The string "true" does not. */
+  emailVerified?: unknown
+  /** Display name (null is treated as ""). */
+  name?: string | null | undefined
+  /** Provider data blob (tokens...). At most 64 KiB of JSON. */
+  data?: JsonObject | undefined
+}
+
+/**
+ * A validated, normalized identity.
+ * @group Model
+ */
+export interface Identity {
+  /** The external id used for lookups. */
+  readonly id: string
+  /** The legacy external id to fall back to, or null. */
+  readonly legacyId: string | null
+  /** The email as asserted (trimmed). */
+  readonly email: string
+  /** {@link normalizeEmail} of `email`. */
+  readonly emailNormalized: string
+  /** True only when the provider returned the boolean `true`. */
+  readonly emailVerified: boolean
+  /** Display name, at most 200 characters ("" when absent). */
+  readonly name: string
+  /** Provider data, validated for size and depth. */
+  readonly data: JsonObject
+}
+
+export const identityInputSchema = z.strictObject({
+  id: identityIdSchema,
+  email: z
+    .string()
+    .max(LIMITS.email)
+    .transform((s) => s.trim())
+    .refine((s) => isValidEmail(s), { message: 'email is not a valid address' }),
+  emailVerified: z.unknown().optional(),
+  name: z.string().max(4 * LIMITS.name).nullish(),
+  data: jsonObjectSchema.optional(),
+})
+
+/**
+ * Turns validated input into an {@link Identity}. `emailVerified` is true only for boolean true.
+ * Names longer than 200 characters are truncated (code-point safe).
+ */
+export function toIdentity(input: z.output<typeof identityInputSchema>): Identity {
+  const rawId = input.id
+  const id = typeof rawId === 'string' ? rawId : rawId.id
+  const legacyId = typeof rawId === 'string' ? null : (rawId.legacyId ?? null)
+  return {
+    id,
+    legacyId: legacyId === id ? null : legacyId,
+    email: input.email,
+    emailNormalized: normalizeEmail(input.email),
+    emailVerified: input.emailVerified === true,
+    name: Array.from(input.name ?? '').slice(0, LIMITS.name).join(''),
+    data: input.data ?? {},
+  }
+}

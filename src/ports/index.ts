@@ -1,0 +1,5 @@
+export * from './audit.js'
+export * from './clock.js'
+export * from './mailer.js'
+export * from './signals.js'
+export * from './storage.js'

@@ -1,0 +1,249 @@
+import type {
+  AuditEntry,
+  AuthIdentity,
+  AuthProvider,
+  Member,
+  MemberFlags,
+  Organization,
+  User,
+  UserEmail,
+} from '../model/records.js'
+
+/**
+ * Names of the unique constraints a storage adapter must enforce (spec 1.2).
+ * @group Ports
+ */
+export type UniqueConstraint =
+  | 'auth_provider.organization'
+  | 'auth_identity.provider_ident'
+  | 'auth_identity.provider_user'
+  | 'member.organization_user'
+  | 'member.organization_email'
+  | 'member.invite_token'
+  | 'user.username'
+  | 'user_email.user_email'
+  | 'pipeline_state.id'
+  | 'one_time_token.hash'
+
+/**
+ * Thrown by storage adapters when a write violates a unique constraint. It is the only error a
+ * port throws on purpose; the engine turns it into a typed `STORAGE_CONFLICT` (or a domain
+ * error) and rolls the transaction back. A plain class with public fields only.
+ * @group Ports
+ */
+export class StorageConflictError extends Error {
+  readonly constraint: UniqueConstraint
+  readonly conflict: true = true
+  constructor(constraint: UniqueConstraint, options?: { cause?: unknown }) {
+    super(`unique constraint violated: ${constraint}`, options)
+    this.name = 'StorageConflictError'
+    this.constraint = constraint
+  }
+}
+
+/**
+ * Recognises a {@link StorageConflictError}, also across package copies (duck-typed).
+ * @group Ports
+ */
+export function isStorageConflict(error: unknown): error is StorageConflictError {
+  return (
+    error instanceof StorageConflictError ||
+    (typeof error === 'object' &&
+      error !== null &&
+      (error as { conflict?: unknown }).conflict === true &&
+      typeof (error as { constraint?: unknown }).constraint === 'string')
+  )
+}
+
+/**
+ * An active user matched by email, with the matching address row.
+ * @group Ports
+ */
+export interface UserEmailMatch {
+  readonly user: User
+  readonly email: UserEmail
+}
+
+/**
+ * A linked identity with its user and the user's membership in one organization, read in one
+ * round trip on the hot path (returning login).
+ * @group Ports
+ */
+export interface LinkedIdentity {
+  readonly identity: AuthIdentity
+  readonly user: User
+  /** The user's membership in the organization asked for, or null. */
+  readonly member: Member | null
+}
+
+/**
+ * Paging options for member lists. Rows are ordered by `id` ascending; `after` is exclusive.
+ * @group Ports
+ */
+export interface MemberPage {
+  readonly after?: string | null | undefined
+  readonly limit: number
+  /** Only accepted members (userId set) whose `ssoLinked` flag is off. */
+  readonly unlinkedOnly?: boolean | undefined
+}
+
+/**
+ * Reads. Every method returns `null` (or `[]`) for absent rows and throws only on failure.
+ * Available on the storage itself and inside a transaction.
+ * @group Ports
+ */
+export interface StorageReader {
+  getOrganization(id: string): Promise<Organization | null>
+  /** The organization's provider (at most one), or null. */
+  getAuthProvider(organizationId: string): Promise<AuthProvider | null>
+  getAuthProviderById(id: string): Promise<AuthProvider | null>
+  /** Identity by (provider, external id). */
+  getIdentity(authProviderId: string, ident: string): Promise<AuthIdentity | null>
+  getIdentityById(id: string): Promise<AuthIdentity | null>
+  /** Identity by (provider, user): a user has at most one per provider. */
+  getIdentityForUser(authProviderId: string, userId: string): Promise<AuthIdentity | null>
+  /** Identity + user + the user's membership in `organizationId`, in one round trip. */
+  getLinkedIdentity(authProviderId: string, ident: string, organizationId: string): Promise<LinkedIdentity | null>
+  getUser(id: string): Promise<User | null>
+  /**
+   * Active users having an address whose normalized form equals `emailNormalized`
+   * (exact comparison of the normalized column; normalization is the core's job).
+   */
+  findUsersByEmail(emailNormalized: string): Promise<readonly UserEmailMatch[]>
+  /** The accepted membership of (organization, user). */
+  getMember(organizationId: string, userId: string): Promise<Member | null>
+  getMemberById(id: string): Promise<Member | null>
+  /** A pending invite or invite request (userId null) of the organization for an address. */
+  getInviteByEmail(organizationId: string, emailNormalized: string): Promise<Member | null>
+  /** Members of an organization, ordered by id, paged. */
+  listMembers(organizationId: string, page: MemberPage): Promise<readonly Member[]>
+  /** Identities of a provider, ordered by id, paged (`after` exclusive). */
+  listIdentities(authProviderId: string, page: { after?: string | null | undefined; limit: number }): Promise<readonly AuthIdentity[]>
+}
+
+/** Fields of an identity that can change. */
+export type AuthIdentityPatch = Partial<Pick<AuthIdentity, 'userId' | 'ident' | 'data' | 'lastVerified' | 'lastSynced'>>
+/** Fields of a member that can change. */
+export type MemberPatch = Partial<
+  Pick<Member, 'userId' | 'email' | 'emailNormalized' | 'role' | 'flags' | 'inviteTokenHash' | 'inviteExpiresAt' | 'inviteStatus'>
+>
+/** Fields of a provider that can change. */
+export type AuthProviderPatch = Partial<Pick<AuthProvider, 'config' | 'allowUnlinked' | 'scimEnabled'>>
+/** Fields of an organization ssoflow changes. */
+export type OrganizationPatch = Partial<Pick<Organization, 'require2fa' | 'defaultRole'>>
+
+/**
+ * A transaction. Writes throw {@link StorageConflictError} on unique violations; any throw
+ * rolls the whole transaction back.
+ * @group Ports
+ */
+export interface StorageTx extends StorageReader {
+  /**
+   * Serialises concurrent finishes for one (provider, external id) until the transaction ends
+   * (PostgreSQL advisory lock, a mutex...). A no-op is allowed only when the store serialises
+   * all transactions.
+   */
+  lockIdentity(authProviderId: string, ident: string): Promise<void>
+  /** Creates a user and its primary address. Conflicts: `user.username`. */
+  createUser(user: User, primaryEmail: UserEmail): Promise<void>
+  /** Conflicts: `auth_identity.provider_ident`, `auth_identity.provider_user`. */
+  createIdentity(identity: AuthIdentity): Promise<void>
+  /** Same conflicts as create. Returns false when the row does not exist. */
+  updateIdentity(id: string, patch: AuthIdentityPatch): Promise<boolean>
+  deleteIdentity(id: string): Promise<boolean>
+  /** Deletes the user's identities for a provider except `exceptId`; returns how many. */
+  deleteIdentitiesForUser(authProviderId: string, userId: string, exceptId: string | null): Promise<number>
+  /** Deletes every identity of a provider; returns how many. */
+  deleteIdentitiesForProvider(authProviderId: string): Promise<number>
+  /** Conflicts: `member.organization_user`, `member.organization_email`, `member.invite_token`. */
+  createMember(member: Member): Promise<void>
+  updateMember(id: string, patch: MemberPatch): Promise<boolean>
+  deleteMember(id: string): Promise<boolean>
+  /** Sets the given flags on every member of the organization; returns how many rows changed. */
+  setFlagsForOrganization(organizationId: string, flags: Partial<MemberFlags>): Promise<number>
+  /** Conflicts: `auth_provider.organization`. */
+  createAuthProvider(provider: AuthProvider): Promise<void>
+  updateAuthProvider(id: string, patch: AuthProviderPatch): Promise<boolean>
+  deleteAuthProvider(id: string): Promise<boolean>
+  updateOrganization(id: string, patch: OrganizationPatch): Promise<boolean>
+  /** Appends an audit row (the default audit port writes here, atomically with the flow). */
+  appendAudit(entry: AuditEntry): Promise<void>
+}
+
+/**
+ * A server-side pipeline-state row. The body is the codec's opaque string; `version` is
+ * bumped on every write and is what compare-and-set compares.
+ * @group Ports
+ */
+export interface StoredPipelineState {
+  readonly id: string
+  readonly version: number
+  readonly body: string
+  readonly expiresAt: Date
+}
+
+/**
+ * Pipeline-state repository. Implemented by storage adapters and by `ssoflow/redis`.
+ * @group Ports
+ */
+export interface PipelineStateStore {
+  /** Inserts a new state. Conflicts: `pipeline_state.id`. */
+  create(state: StoredPipelineState): Promise<void>
+  /** Loads a state, or null when absent or past `expiresAt`. */
+  load(id: string): Promise<StoredPipelineState | null>
+  /**
+   * Replaces the state iff its current version equals `expectedVersion` and it has not
+   * expired. Atomic: of N concurrent callers with the same expected version, exactly one gets
+   * `true`. `next.version` must be `expectedVersion + 1`.
+   */
+  compareAndSet(id: string, expectedVersion: number, next: StoredPipelineState): Promise<boolean>
+  /** Deletes the state (no-op when absent). */
+  delete(id: string): Promise<void>
+  /** Deletes states whose `expiresAt` is at or before `now`; returns how many. */
+  deleteExpired(now: Date): Promise<number>
+}
+
+/**
+ * A one-time token row (email verification links). Only the SHA-256 of the token is stored.
+ * @group Ports
+ */
+export interface OneTimeTokenRecord {
+  /** Hex SHA-256 of the token. */
+  readonly hash: string
+  /** What the token may be used for; a token of another purpose never matches. */
+  readonly purpose: string
+  /** JSON the engine binds to the token (user, email, org, provider, external id...). */
+  readonly payload: string
+  readonly expiresAt: Date
+}
+
+/**
+ * One-time token repository: single use, expiring.
+ * @group Ports
+ */
+export interface OneTimeTokenStore {
+  /** Conflicts: `one_time_token.hash`. */
+  create(token: OneTimeTokenRecord): Promise<void>
+  /**
+   * Atomically deletes and returns the token iff it exists, has this purpose and
+   * `expiresAt > now`. Of N concurrent callers exactly one gets the record.
+   */
+  consume(hash: string, purpose: string, now: Date): Promise<OneTimeTokenRecord | null>
+  /** Reads without consuming (null when absent, expired, or of another purpose). */
+  peek(hash: string, purpose: string, now: Date): Promise<OneTimeTokenRecord | null>
+}
+
+/**
+ * The storage port. Host apps implement it (or use `ssoflow/memory`, `ssoflow/kysely`).
+ * @group Ports
+ */
+export interface StoragePort extends StorageReader {
+  /**
+   * Runs `fn` in one atomic transaction. Resolves with its value after commit; if `fn` throws
+   * (or rejects), every write is rolled back and the error is rethrown unchanged.
+   * Concurrent transactions must behave like some serial order for the rows they touch.
+   */
+  transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T>
+  readonly pipelineStates: PipelineStateStore
+  readonly oneTimeTokens: OneTimeTokenStore
+}
