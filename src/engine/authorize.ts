@@ -1,0 +1,43 @@
+import { err, ok, type Result } from 'neverthrow'
+import { type AuthError, authError } from '../errors.js'
+import type { Member, Organization, User } from '../model/records.js'
+import type { StorageReader } from '../ports/storage.js'
+import type { EngineContext } from './context.js'
+import type { SessionInfo } from './types.js'
+
+/** The authorized SSO administrator of an organization. */
+export interface SsoAdmin {
+  readonly user: User
+  readonly member: Member
+  readonly organization: Organization
+}
+
+/**
+ * Checks that the session user may manage SSO for the organization: authenticated
+ * (NOT_AUTHENTICATED), organization exists (ORGANIZATION_NOT_FOUND), user active and not
+ * suspended, a member (NOT_A_MEMBER) and allowed by the `authorize` hook (NOT_AUTHORIZED).
+ * All errors redirect to the auth settings page. Reads through `reader` (the storage, or a
+ * transaction so the check holds at commit time).
+ */
+export async function authorizeSsoAdmin(
+  ctx: EngineContext,
+  reader: StorageReader,
+  organizationId: string,
+  session: SessionInfo,
+): Promise<Result<SsoAdmin, AuthError>> {
+  const redirect = 'authSettings' as const
+  const userId = session.userId
+  if (typeof userId !== 'string' || userId.length === 0) return err(authError('NOT_AUTHENTICATED', { redirect }))
+  const [organization, user, member] = await Promise.all([
+    reader.getOrganization(organizationId),
+    reader.getUser(userId),
+    reader.getMember(organizationId, userId),
+  ])
+  if (!organization) return err(authError('ORGANIZATION_NOT_FOUND', { redirect }))
+  if (!user || !user.isActive) return err(authError('NOT_AUTHENTICATED', { redirect }))
+  if (user.isSuspended) return err(authError('USER_SUSPENDED', { redirect }))
+  if (!member) return err(authError('NOT_A_MEMBER', { redirect }))
+  const allowed = await ctx.hooks.authorize({ user, member, organization })
+  if (allowed !== true) return err(authError('NOT_AUTHORIZED', { redirect }))
+  return ok({ user, member, organization })
+}
