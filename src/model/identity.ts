@@ -1,4 +1,6 @@
+import { err, ok, type Result } from 'neverthrow'
 import { z } from 'zod'
+import { type AuthError, authError } from '../errors.js'
 import { isValidEmail, normalizeEmail } from './email.js'
 import { LIMITS } from './limits.js'
 
@@ -112,4 +114,24 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
     name: Array.from(input.name ?? '').slice(0, LIMITS.name).join(''),
     data: input.data ?? {},
   }
+}
+
+/**
+ * Validates an untrusted identity from a provider at the boundary: size limits, a valid email,
+ * strict-boolean `emailVerified`, bounded JSON data. Never throws.
+ *
+ * @returns the normalized {@link Identity}, or `IDENTITY_INVALID` with the offending fields in
+ *   `details.issues` (paths and messages only, never the values).
+ * @group Model
+ */
+export function parseIdentity(input: unknown): Result<Identity, AuthError> {
+  const parsed = identityInputSchema.safeParse(input)
+  if (!parsed.success) {
+    return err(
+      authError('IDENTITY_INVALID', {
+        details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
+      }),
+    )
+  }
+  return ok(toIdentity(parsed.data))
 }
