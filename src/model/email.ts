@@ -4,11 +4,10 @@
  * 1. Trim surrounding whitespace.
  * 2. Unicode NFC (canonical composition). NFKC is deliberately NOT used: compatibility
  *    forms (fullwidth letters, ligatures, the Kelvin sign) stay distinct.
- * 3. Case-fold the whole address (local part and domain) with `toLowerCase`, except that a
- *    non-ASCII character whose lowercase form contains ASCII letters is kept as it is. This
- *    stops `K` (U+212A KELVIN SIGN) from becoming `k` and `İ` (U+0130) from becoming `i̇`,
- *    so a confusable address never compares equal to an ASCII one.
- * 4. NFC again (lowercasing can produce decomposed sequences).
+ * 3. Case-fold the whole address (local part and domain) with `toLowerCase`, then NFC again.
+ * Exception to 2 and 3: a non-ASCII character that NFC or lowercasing would turn into ASCII
+ * (U+212A KELVIN SIGN -> `K`, U+0130 -> `i` + dot) is kept verbatim, so a confusable address
+ * never compares equal to an ASCII one.
  *
  * Plus-addressing and dots are NOT removed: providers differ, and treating
  * `a+b@x` as `a@x` would merge accounts that are not the same mailbox.
@@ -17,6 +16,20 @@
  */
 
 const ASCII = /[\u0000-\u007f]/
+
+/**
+ * A non-ASCII character that NFC or lowercasing would turn into (or combine with) ASCII, such as
+ * U+212A KELVIN SIGN (NFC gives `K`) or U+0130 (lowercase gives `i` + U+0307). Such characters
+ * are kept verbatim so they never compare equal to an ASCII address.
+ */
+function isProtected(ch: string): boolean {
+  if ((ch.codePointAt(0) ?? 0) < 0x80) return false
+  return ASCII.test(ch.normalize('NFC')) || ASCII.test(ch.toLowerCase()) || ASCII.test(ch.normalize('NFC').toLowerCase())
+}
+
+function foldRun(run: string): string {
+  return run.normalize('NFC').toLowerCase().normalize('NFC')
+}
 
 /**
  * Normalizes an email address for comparison and lookup. Does not validate.
@@ -29,18 +42,17 @@ const ASCII = /[\u0000-\u007f]/
  * @group Model
  */
 export function normalizeEmail(email: string): string {
-  const composed = email.trim().normalize('NFC')
   let out = ''
-  for (const ch of composed) {
-    const code = ch.codePointAt(0) ?? 0
-    if (code < 0x80) {
-      out += ch.toLowerCase()
-      continue
+  let run = ''
+  for (const ch of email.trim()) {
+    if (isProtected(ch)) {
+      out += foldRun(run) + ch
+      run = ''
+    } else {
+      run += ch
     }
-    const lower = ch.toLowerCase()
-    out += ASCII.test(lower) ? ch : lower
   }
-  return out.normalize('NFC')
+  return out + foldRun(run)
 }
 
 /**

@@ -125,6 +125,11 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
  * @group Model
  */
 export function parseIdentity(input: unknown): Result<Identity, AuthError> {
+  // Bound depth and size BEFORE the recursive schema walks the value (cycles, deep nesting).
+  const data = typeof input === 'object' && input !== null ? (input as { data?: unknown }).data : undefined
+  if (data !== undefined && !jsonWithinLimits(data)) {
+    return err(authError('IDENTITY_INVALID', { details: { issues: [{ path: 'data', message: 'data too large or too deep' }] } }))
+  }
   const parsed = identityInputSchema.safeParse(input)
   if (!parsed.success) {
     return err(

@@ -1,0 +1,105 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { emailsEqual, isValidEmail, normalizeEmail } from '../../src/model/email.js'
+import { parseIdentity } from '../../src/model/identity.js'
+import { LIMITS } from '../../src/model/limits.js'
+
+describe('normalizeEmail', () => {
+  it('trims, composes and lowercases', () => {
+    expect(normalizeEmail('  Alice@Example.COM ')).toBe('alice@example.com')
+    expect(normalizeEmail('E\u0301lise@x.io')).toBe('\u00e9lise@x.io')
+  })
+  it('never folds compatibility or confusable forms into ASCII', () => {
+    expect(emailsEqual('\u212Aate@x.io', 'kate@x.io')).toBe(false) // Kelvin sign
+    expect(emailsEqual('\u0130nfo@x.io', 'info@x.io')).toBe(false) // dotted capital I
+    expect(emailsEqual('\uFF41dmin@x.io', 'admin@x.io')).toBe(false) // fullwidth a
+    expect(emailsEqual('admin@x.io', 'adm\u0131n@x.io')).toBe(false) // dotless i
+  })
+  it('keeps plus-addressing and dots (distinct mailboxes)', () => {
+    expect(emailsEqual('a+b@x.io', 'a@x.io')).toBe(false)
+    expect(emailsEqual('a.b@x.io', 'ab@x.io')).toBe(false)
+  })
+  it('is idempotent', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 40 }), (s) => normalizeEmail(normalizeEmail(s)) === normalizeEmail(s)))
+  })
+})
+
+describe('isValidEmail', () => {
+  it.each([
+    ['a@b.co', true],
+    ['a@b', false],
+    ['a@b.co.', false],
+    ['a@@b.co', false],
+    ['a b@c.io', false],
+    ['a@b.co\r\nBcc: x@y.z', false],
+    ['"a"@b.co', false],
+    ['a,b@c.io', false],
+    ['.a@b.co', false],
+    ['', false],
+  ])('%j -> %s', (email, valid) => {
+    expect(isValidEmail(email)).toBe(valid)
+  })
+})
+
+describe('parseIdentity', () => {
+  it('normalizes a valid identity', () => {
+    const r = parseIdentity({ id: 'sub-1', email: ' Bob@Example.com ', emailVerified: true, name: 'Bob', data: { a: 1 } })
+    expect(r._unsafeUnwrap()).toEqual({
+      id: 'sub-1',
+      legacyId: null,
+      email: 'Bob@Example.com',
+      emailNormalized: 'bob@example.com',
+      emailVerified: true,
+      name: 'Bob',
+      data: { a: 1 },
+    })
+  })
+  it('accepts a migrating id', () => {
+    const r = parseIdentity({ id: { id: 'new', legacyId: 'old' }, email: 'a@b.co' })._unsafeUnwrap()
+    expect([r.id, r.legacyId]).toEqual(['new', 'old'])
+  })
+  it.each([['false'], ['true'], [1], ['yes'], [null], [undefined]])('emailVerified %j is not verified', (v) => {
+    expect(parseIdentity({ id: 'x', email: 'a@b.co', emailVerified: v })._unsafeUnwrap().emailVerified).toBe(false)
+  })
+  it('treats a null name as empty and truncates long names to 200 code points', () => {
+    expect(parseIdentity({ id: 'x', email: 'a@b.co', name: null })._unsafeUnwrap().name).toBe('')
+    expect(parseIdentity({ id: 'x', email: 'a@b.co', name: '\u{1F600}'.repeat(300) })._unsafeUnwrap().name).toBe('\u{1F600}'.repeat(200))
+  })
+  it.each([
+    ['missing email', { id: 'x' }],
+    ['empty email', { id: 'x', email: '' }],
+    ['bad email', { id: 'x', email: 'nope' }],
+    ['empty id', { id: '', email: 'a@b.co' }],
+    ['long id', { id: 'x'.repeat(LIMITS.id + 1), email: 'a@b.co' }],
+    ['long email', { id: 'x', email: `${'a'.repeat(64)}@${'b'.repeat(300)}.co` }],
+    ['number id', { id: 42, email: 'a@b.co' }],
+    ['unknown field', { id: 'x', email: 'a@b.co', role: 'owner' }],
+    ['huge data', { id: 'x', email: 'a@b.co', data: { blob: 'x'.repeat(LIMITS.dataBytes) } }],
+    ['non-object', 'identity'],
+    ['null', null],
+  ])('rejects %s with IDENTITY_INVALID', (_name, input) => {
+    const r = parseIdentity(input)
+    expect(r.isErr() && r.error.code).toBe('IDENTITY_INVALID')
+  })
+  it('rejects deep nesting and cycles without throwing', () => {
+    let deep: Record<string, unknown> = {}
+    const root = deep
+    for (let i = 0; i < 10_000; i++) {
+      const next = {}
+      deep.n = next
+      deep = next
+    }
+    expect(parseIdentity({ id: 'x', email: 'a@b.co', data: root })._unsafeUnwrapErr().code).toBe('IDENTITY_INVALID')
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    expect(parseIdentity({ id: 'x', email: 'a@b.co', data: cyclic })._unsafeUnwrapErr().code).toBe('IDENTITY_INVALID')
+  })
+  it('never throws on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.anything(), (input) => {
+        const r = parseIdentity(input)
+        return r.isOk() || r.error.code === 'IDENTITY_INVALID'
+      }),
+    )
+  })
+})
