@@ -1,16 +1,365 @@
-// PLACEHOLDER: owned by the providers/step-machine work (issue 5). Replaced, not extended.
-import { errAsync, type ResultAsync } from 'neverthrow'
-import { type AuthError, authError } from '../errors.js'
-import type { EngineContext } from './context.js'
-import type { AdvanceInput, AuthPipeline, Step } from './types.js'
+/**
+ * The step machine (Sentry's pipeline `current_step` / `next_step` / `bind_state`): starts login
+ * and setup pipelines, runs provider steps against the stored pipeline state and, after the
+ * last step, hands the identity to `finishLogin` / `finishSetup`.
+ *
+ * Every state change is a compare-and-set on the pipeline-state row, so two concurrent
+ * `advance` calls on one state cannot both move it forward (the loser gets STATE_CONFLICT) and
+ * only one of them reaches `finish*`.
+ *
+ * @module
+ */
 
+import { err, ok, type Result, ResultAsync } from 'neverthrow'
+import { safeNext } from '../core/redirect.js'
+import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
+import { type IdentityInput, type JsonObject, jsonWithinLimits } from '../model/identity.js'
+import { LIMITS } from '../model/limits.js'
+import type { AuthProvider, Organization } from '../model/records.js'
+import type { Provider, ProviderStep, StepContext, StepRequest, StepResult } from '../providers/types.js'
+import { checkState, type Flow, type PipelineState, redirectFor, stepFingerprint } from '../state/codec.js'
+import { randomToken } from '../state/crypto.js'
+import { authorizeSsoAdmin } from './authorize.js'
+import type { EngineContext } from './context.js'
+import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
+import { storageFailure } from './transaction.js'
+import type { AdvanceInput, AuthPipeline, BeginLoginInput, BeginSetupInput, SessionInfo, Step } from './types.js'
+
+/** The step-machine part of the engine. Internal; exposed through {@link AuthPipeline}. */
 export interface StepApi {
   beginLogin: AuthPipeline['beginLogin']
   beginSetup: AuthPipeline['beginSetup']
   advance(input: AdvanceInput, finish: Pick<AuthPipeline, 'finishLogin' | 'finishSetup'>): ResultAsync<Step, AuthError>
 }
 
-export function createStepApi(_ctx: EngineContext): StepApi {
-  const todo = () => errAsync(authError('CONFIG_INVALID', { message: 'step machine not built yet' }))
-  return { beginLogin: todo, beginSetup: todo, advance: todo }
+type Finish = Pick<AuthPipeline, 'finishLogin' | 'finishSetup'>
+
+const EMPTY_REQUEST: StepRequest = { method: 'GET', query: {}, form: {} }
+
+/** Everything needed to run a pipeline's steps, resolved from storage and the registry. */
+interface Loaded {
+  readonly organization: Organization
+  /** The provider row (login); null during setup. */
+  readonly row: AuthProvider | null
+  readonly provider: Provider
+  readonly steps: readonly ProviderStep[]
+  readonly config: JsonObject
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= LIMITS.id
+}
+
+function validSession(session: unknown): session is SessionInfo {
+  if (typeof session !== 'object' || session === null) return false
+  const s = session as { id?: unknown; userId?: unknown }
+  if (!isId(s.id)) return false
+  return s.userId === undefined || s.userId === null || isId(s.userId)
+}
+
+function inputInvalid(field: string, redirect: ErrorRedirectHint): AuthError {
+  return authError('INPUT_INVALID', { redirect, details: { field } })
+}
+
+/** Re-targets an error to the flow's exit page, keeping code, message, details and cause. */
+function withRedirect(error: AuthError, redirect: ErrorRedirectHint): AuthError {
+  if (error.redirect === redirect) return error
+  return authError(error.code, { message: error.message, redirect, details: error.details, cause: error.cause })
+}
+
+async function read<T>(fn: () => Promise<T>, redirect: ErrorRedirectHint): Promise<Result<T, AuthError>> {
+  try {
+    return ok(await fn())
+  } catch (cause) {
+    return err(storageFailure(cause, redirect))
+  }
+}
+
+function stepIds(steps: readonly ProviderStep[]): string[] {
+  return steps.map((s) => s.id)
+}
+
+/** Wraps an async Result-returning function as a ResultAsync that never rejects. */
+function run<T>(fn: () => Promise<Result<T, AuthError>>, redirect: ErrorRedirectHint): ResultAsync<T, AuthError> {
+  return new ResultAsync(
+    fn().catch((cause: unknown) => err<T, AuthError>(isAuthError(cause) ? cause : storageFailure(cause, redirect))),
+  )
+}
+
+/**
+ * Creates the step machine over an engine context.
+ *
+ * - `beginLogin`: the org must exist (ORGANIZATION_NOT_FOUND), have a provider row
+ *   (PROVIDER_NOT_CONFIGURED) whose key is registered (PROVIDER_UNKNOWN). Stores a login state
+ *   (initiator = the session user or null, the provider's login-step fingerprint, `next` passed
+ *   through {@link safeNext}) and runs step 0.
+ * - `beginSetup`: the session user must be an SSO admin (NOT_AUTHENTICATED, NOT_A_MEMBER,
+ *   NOT_AUTHORIZED, USER_SUSPENDED), the key registered (PROVIDER_UNKNOWN) and enabled
+ *   (PROVIDER_DISABLED), and the org must not have a provider (PROVIDER_EXISTS). All checked
+ *   before any state is written. Then stores a setup state and runs step 0.
+ * - `advance`: opens the state (handle signature, session binding, expiry, phase, current step
+ *   fingerprint), runs the current step with the request; `bind` merges into the state's data,
+ *   `next` moves on (running the following step with the same request), and after the last step
+ *   the identity goes to `finishLogin` / `finishSetup`.
+ */
+export function createStepApi(ctx: EngineContext): StepApi {
+  /** Runs steps from the state's current index until one returns redirect/render, or finishes. */
+  async function drive(
+    opened: OpenedState,
+    handle: string,
+    loaded: Loaded,
+    request: StepRequest,
+    session: SessionInfo,
+    finish: Finish | null,
+  ): Promise<Result<Step, AuthError>> {
+    const flow = opened.state.flow
+    const redirect = redirectFor(flow)
+    let current = opened
+    let data: JsonObject = opened.state.data
+    let step = opened.state.step
+    let dirty = false
+
+    const save = async (): Promise<Result<OpenedState, AuthError>> => {
+      if (!dirty) return ok(current)
+      const next: PipelineState = { ...current.state, data, step }
+      const saved = await transitionState(ctx, current, next)
+      if (saved.isOk()) {
+        current = saved.value
+        dirty = false
+      }
+      return saved
+    }
+
+    while (step < loaded.steps.length) {
+      const providerStep = loaded.steps[step]
+      if (!providerStep) break
+      const stepCtx: StepContext = {
+        flow,
+        request,
+        data,
+        config: loaded.config,
+        organization: loaded.organization,
+        callbackUrl: ctx.urls.pipelineCallback(loaded.organization),
+        random: () => randomToken(32),
+        now: ctx.clock.now(),
+      }
+      let result: StepResult
+      try {
+        result = await providerStep.handle(stepCtx)
+      } catch (cause) {
+        return err(authError('PROVIDER_ERROR', { redirect, cause, details: { step: providerStep.id } }))
+      }
+      if (result.type === 'error') return err(withRedirect(result.error, redirect))
+      if (result.bind !== undefined) {
+        const merged: JsonObject = { ...data, ...result.bind }
+        if (!jsonWithinLimits(merged)) {
+          return err(authError('PROVIDER_RESPONSE_INVALID', { redirect, details: { step: providerStep.id, reason: 'data-too-large' } }))
+        }
+        data = merged
+        dirty = true
+      }
+      if (result.type === 'next') {
+        step += 1
+        dirty = true
+        continue
+      }
+      const saved = await save()
+      if (saved.isErr()) return err(saved.error)
+      if (result.type === 'redirect') return ok({ kind: 'redirect', url: result.url, handle })
+      return ok({ kind: 'render', view: result.view, model: result.model, handle })
+    }
+
+    // All steps ran: record that (compare-and-set, so only one concurrent request gets here
+    // with a given state version), then hand over to the finisher.
+    const saved = await save()
+    if (saved.isErr()) return err(saved.error)
+    if (finish === null) {
+      // Reached from begin* (a provider without interactive steps): let the host's pipeline
+      // route call `advance`, which finishes.
+      return ok({ kind: 'redirect', url: ctx.urls.pipelineCallback(loaded.organization), handle })
+    }
+    return finishPipeline(current.state, handle, loaded, session, finish)
+  }
+
+  async function finishPipeline(
+    state: PipelineState,
+    handle: string,
+    loaded: Loaded,
+    session: SessionInfo,
+    finish: Finish,
+  ): Promise<Result<Step, AuthError>> {
+    const redirect = redirectFor(state.flow)
+    let config = loaded.config
+    if (state.flow === 'setup') {
+      let built: JsonObject | AuthError
+      try {
+        built = await loaded.provider.buildConfig(state.data)
+      } catch (cause) {
+        return err(authError('PROVIDER_ERROR', { redirect, cause, details: { stage: 'buildConfig' } }))
+      }
+      if (isAuthError(built)) return err(withRedirect(built, redirect))
+      config = built
+    }
+    let identity: IdentityInput | AuthError
+    try {
+      identity = await loaded.provider.buildIdentity(state.data, config)
+    } catch (cause) {
+      return err(authError('IDENTITY_INVALID', { redirect, cause }))
+    }
+    if (isAuthError(identity)) return err(withRedirect(identity, redirect))
+    if (state.flow === 'login') {
+      const outcome = await finish.finishLogin({ handle, identity, session })
+      return outcome.map((o): Step => o)
+    }
+    const outcome = await finish.finishSetup({ handle, identity, session, data: state.data })
+    return outcome.map((o): Step => o)
+  }
+
+  /** Loads the org, provider row and steps a state refers to, checking they still match. */
+  async function load(state: PipelineState): Promise<Result<Loaded, AuthError>> {
+    const redirect = redirectFor(state.flow)
+    const org = await read(() => ctx.storage.getOrganization(state.organizationId), redirect)
+    if (org.isErr()) return err(org.error)
+    if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+    const provider = ctx.providers.get(state.providerKey)
+    if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
+    if (state.flow === 'setup') {
+      return ok({ organization: org.value, row: null, provider, steps: provider.setupSteps(), config: {} })
+    }
+    if (state.authProviderId === null) return err(authError('STATE_INVALID', { redirect }))
+    const authProviderId = state.authProviderId
+    const row = await read(() => ctx.storage.getAuthProviderById(authProviderId), redirect)
+    if (row.isErr()) return err(row.error)
+    if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
+    if (row.value.organizationId !== state.organizationId) return err(authError('ORG_MISMATCH', { redirect }))
+    if (row.value.providerKey !== state.providerKey) return err(authError('PROVIDER_MISMATCH', { redirect }))
+    return ok({
+      organization: org.value,
+      row: row.value,
+      provider,
+      steps: provider.loginSteps(row.value.config),
+      config: row.value.config,
+    })
+  }
+
+  async function start(
+    flow: Flow,
+    loaded: Loaded,
+    session: SessionInfo,
+    extra: { readonly next: string | null; readonly referrer: string | null },
+  ): Promise<Result<Step, AuthError>> {
+    const fingerprint = await stepFingerprint(loaded.provider.key, flow, stepIds(loaded.steps))
+    const created = await createState(ctx, {
+      flow,
+      organizationId: loaded.organization.id,
+      authProviderId: loaded.row?.id ?? null,
+      providerKey: loaded.provider.key,
+      initiatorUserId: session.userId ?? null,
+      fingerprint,
+      next: extra.next,
+      referrer: extra.referrer,
+      sessionId: session.id,
+    })
+    if (created.isErr()) return err(created.error)
+    return drive(created.value.opened, created.value.handle, loaded, EMPTY_REQUEST, session, null)
+  }
+
+  const beginLogin = (input: BeginLoginInput): ResultAsync<Step, AuthError> =>
+    run(async () => {
+      const redirect: ErrorRedirectHint = 'orgLogin'
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input', 'root'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId', 'root'))
+      if (!validSession(input.session)) return err(inputInvalid('session', redirect))
+      const organizationId = input.organizationId
+      const org = await read(() => ctx.storage.getOrganization(organizationId), 'root')
+      if (org.isErr()) return err(org.error)
+      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const row = await read(() => ctx.storage.getAuthProvider(organizationId), redirect)
+      if (row.isErr()) return err(row.error)
+      if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
+      const provider = ctx.providers.get(row.value.providerKey)
+      if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
+      const referrer = typeof input.referrer === 'string' && input.referrer.length <= LIMITS.id ? input.referrer : null
+      return start(
+        'login',
+        { organization: org.value, row: row.value, provider, steps: provider.loginSteps(row.value.config), config: row.value.config },
+        input.session,
+        { next: safeNext(input.next, ctx.urls.baseUrl), referrer },
+      )
+    }, 'orgLogin')
+
+  const beginSetup = (input: BeginSetupInput): ResultAsync<Step, AuthError> =>
+    run(async () => {
+      const redirect: ErrorRedirectHint = 'authSettings'
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input', redirect))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId', redirect))
+      if (!validSession(input.session)) return err(inputInvalid('session', redirect))
+      if (typeof input.providerKey !== 'string') return err(inputInvalid('providerKey', redirect))
+      const admin = await read(() => authorizeSsoAdmin(ctx, ctx.storage, input.organizationId, input.session), redirect)
+      if (admin.isErr()) return err(admin.error)
+      if (admin.value.isErr()) return err(withRedirect(admin.value.error, redirect))
+      const organization = admin.value.value.organization
+      const provider = ctx.providers.get(input.providerKey)
+      if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
+      const enabled = await read(async () => ctx.hooks.isProviderEnabled(organization, provider.key), redirect)
+      if (enabled.isErr()) return err(enabled.error)
+      if (enabled.value !== true) return err(authError('PROVIDER_DISABLED', { redirect }))
+      const existing = await read(() => ctx.storage.getAuthProvider(organization.id), redirect)
+      if (existing.isErr()) return err(existing.error)
+      if (existing.value) return err(authError('PROVIDER_EXISTS', { redirect }))
+      return start('setup', { organization, row: null, provider, steps: provider.setupSteps(), config: {} }, input.session, {
+        next: null,
+        referrer: null,
+      })
+    }, 'authSettings')
+
+  const advance = (input: AdvanceInput, finish: Finish): ResultAsync<Step, AuthError> =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input', 'root'))
+      if (!validSession(input.session)) return err(inputInvalid('session', 'root'))
+      const request = normalizeRequest(input.request)
+      if (request === null) return err(inputInvalid('request', 'root'))
+      const opened = await openState(ctx, input.handle, input.session.id)
+      if (opened.isErr()) return err(opened.error)
+      const state = opened.value.state
+      const redirect = redirectFor(state.flow)
+      if (state.flow === 'setup' && state.initiatorUserId !== null && (input.session.userId ?? null) !== state.initiatorUserId) {
+        return err(authError('UID_MISMATCH', { redirect }))
+      }
+      const loaded = await load(state)
+      if (loaded.isErr()) return err(loaded.error)
+      const fingerprint = await stepFingerprint(loaded.value.provider.key, state.flow, stepIds(loaded.value.steps))
+      const checked = checkState(state, { now: ctx.clock.now(), fingerprint })
+      if (checked.isErr()) return err(checked.error)
+      return drive(opened.value, input.handle as string, loaded.value, request, input.session, finish)
+    }, 'root')
+
+  return { beginLogin, beginSetup, advance }
+}
+
+const MAX_PARAMS = 64
+const MAX_PARAM_LENGTH = 8192
+
+function stringRecord(value: unknown): Record<string, string> | null {
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) return null
+  const out: Record<string, string> = {}
+  const entries = Object.entries(value)
+  if (entries.length > MAX_PARAMS) return null
+  for (const [k, v] of entries) {
+    if (typeof v !== 'string' || k.length > 256 || v.length > MAX_PARAM_LENGTH) return null
+    out[k] = v
+  }
+  return out
+}
+
+/** Validates the untrusted request shape: method, bounded single-valued query and form. */
+function normalizeRequest(request: unknown): StepRequest | null {
+  if (typeof request !== 'object' || request === null) return null
+  const r = request as { method?: unknown; query?: unknown; form?: unknown }
+  if (r.method !== 'GET' && r.method !== 'POST') return null
+  const query = stringRecord(r.query)
+  const form = stringRecord(r.form)
+  if (query === null || form === null) return null
+  return { method: r.method, query, form }
 }
