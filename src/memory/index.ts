@@ -1,0 +1,7 @@
+/**
+ * `ssoflow/memory`: the embedded default storage, and the reference implementation of the
+ * {@link StoragePort} contract.
+ *
+ * @module
+ */
+export { createMemoryStorage, type MemorySnapshot, type MemoryStorage, type MemoryStorageOptions, type SeedData } from './storage.js'
