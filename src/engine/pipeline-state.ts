@@ -11,6 +11,7 @@ import {
   type StateExpectations,
   sessionBinding,
   signHandle,
+  storeExpiry,
   verifyHandle,
 } from '../state/codec.js'
 import type { EngineContext } from './context.js'
@@ -47,7 +48,7 @@ export async function createState(ctx: EngineContext, init: NewStateInit): Promi
     expiresAt: now + ctx.policy.stateTtlSeconds * 1000,
   }
   try {
-    await ctx.states.create({ id, version: 1, body: encodeState(state), expiresAt: new Date(state.expiresAt) })
+    await ctx.states.create({ id, version: 1, body: encodeState(state), expiresAt: storeExpiry(state) })
   } catch (cause) {
     return err(storageFailure(cause, redirectFor(state.flow)))
   }
@@ -97,7 +98,7 @@ export async function transitionState(ctx: EngineContext, opened: OpenedState, n
       id: next.id,
       version,
       body: encodeState(next),
-      expiresAt: new Date(next.expiresAt),
+      expiresAt: storeExpiry(next),
     })
   } catch (cause) {
     return err(storageFailure(cause, redirect))

@@ -12,6 +12,18 @@ export const STATE_VERSION = 1
 export const DEFAULT_STATE_TTL_SECONDS = 3600
 
 /**
+ * How long a store keeps a state row after the state's own `expiresAt`, so that a late request
+ * is told STATE_EXPIRED (and a replay STATE_CONSUMED) instead of STATE_NOT_FOUND. The codec
+ * still rejects the state once `expiresAt` passed; the row is only a tombstone.
+ */
+export const STATE_TOMBSTONE_SECONDS = 3600
+
+/** The expiry to give the stored row of `state`: its `expiresAt` plus the tombstone grace. */
+export function storeExpiry(state: Pick<PipelineState, 'expiresAt'>): Date {
+  return new Date(state.expiresAt + STATE_TOMBSTONE_SECONDS * 1000)
+}
+
+/**
  * Phase of a pipeline. `open` accepts steps and finishes; `finishing` is held by exactly one
  * finisher (compare-and-set); `consumed` is terminal (kept as a tombstone until expiry so a
  * replay is told apart from a forged handle).

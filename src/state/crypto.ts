@@ -20,6 +20,10 @@ export function fromBase64Url(text: string): Uint8Array | null {
     const bin = atob(b64)
     const out = new Uint8Array(bin.length)
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+    // Reject non-canonical encodings (unused low bits set in the last character, or a length
+    // that cannot occur): otherwise several strings decode to the same bytes and a signed
+    // handle would be malleable.
+    if (toBase64Url(out) !== text) return null
     return out
   } catch {
     return null
