@@ -227,6 +227,22 @@ export interface SetupOutcome {
   readonly session: readonly SessionEffect[]
   readonly trace: readonly TraceEntry[]
   readonly warnings: readonly EffectWarning[]
+  /**
+   * Org security-policy changes this setup made (audited as `org.edit`), e.g. require-2FA
+   * turned off because SSO and required 2FA are exclusive. Empty when none.
+   */
+  readonly policyChanges?: readonly SetupPolicyChange[] | undefined
+}
+
+/**
+ * An org security-policy change made by setup.
+ * @group Outcomes
+ */
+export interface SetupPolicyChange {
+  readonly setting: 'require2fa'
+  readonly from: boolean
+  readonly to: boolean
+  readonly reason: string
 }
 
 /**
