@@ -1,12 +1,439 @@
-// PLACEHOLDER: owned by the setup pipeline work (issue 4). Replaced, not extended.
-import { errAsync } from 'neverthrow'
-import { authError } from '../errors.js'
-import type { EngineContext } from './context.js'
-import type { AuthPipeline } from './types.js'
+/**
+ * The setup pipeline's finish and SSO administration (spec 3.11, 3.13): `finishSetup`,
+ * `disableProvider`, `resendLinkRequests`, `updateSettings` and the periodic
+ * `refreshIdentity`. Shape of every write path: checks -> ONE storage transaction (re-checking
+ * authorization inside it, then the pure decider's effects) -> after commit: signals and mail.
+ *
+ * @module
+ */
 
+import { err, ok, type Result, ResultAsync } from 'neverthrow'
+import type { AfterCommitEffect } from '../core/effects.js'
+import { decideDisable, decideSettings } from '../core/setup/admin.js'
+import { decideSetup } from '../core/setup/decide-setup.js'
+import { type MemberRecipient, planLinkRequests, planUnlinkNotices } from '../core/setup/link-requests.js'
+import { redactConfigDefault } from '../core/setup/redact.js'
+import { decideRefresh, type RefreshCheck } from '../core/setup/refresh.js'
+import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
+import { type JsonObject, jsonWithinLimits, parseIdentity } from '../model/identity.js'
+import { LIMITS } from '../model/limits.js'
+import type { AuthProvider, Organization } from '../model/records.js'
+import type { StorageReader } from '../ports/storage.js'
+import type { Provider, RefreshResult } from '../providers/types.js'
+import { type EffectWarning, applyTxEffects, runAfterCommit } from './apply.js'
+import { authorizeSsoAdmin, type SsoAdmin } from './authorize.js'
+import type { EngineContext } from './context.js'
+import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
+import { inTransaction, storageFailure } from './transaction.js'
+import type { AdminInput, AuthPipeline, FinishSetupInput, RefreshOutcome, SessionInfo, SettingsPatch, SetupOutcome } from './types.js'
+
+/** The setup part of the engine. Internal; exposed through {@link AuthPipeline}. */
 export type SetupApi = Pick<AuthPipeline, 'finishSetup' | 'disableProvider' | 'resendLinkRequests' | 'updateSettings' | 'refreshIdentity'>
 
-export function createSetupApi(_ctx: EngineContext, _deps: Pick<AuthPipeline, 'finishLogin'>): SetupApi {
-  const todo = () => errAsync(authError('CONFIG_INVALID', { message: 'setup pipeline not built yet' }))
-  return { finishSetup: todo, disableProvider: todo, resendLinkRequests: todo, updateSettings: todo, refreshIdentity: todo }
+const REDIRECT: ErrorRedirectHint = 'authSettings'
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= LIMITS.id
+}
+
+function validSession(session: unknown): session is SessionInfo {
+  if (typeof session !== 'object' || session === null) return false
+  const s = session as { id?: unknown; userId?: unknown; ip?: unknown }
+  if (!isId(s.id)) return false
+  if (s.ip !== undefined && s.ip !== null && (typeof s.ip !== 'string' || s.ip.length > LIMITS.id)) return false
+  return s.userId === undefined || s.userId === null || isId(s.userId)
+}
+
+function inputInvalid(field: string): AuthError {
+  return authError('INPUT_INVALID', { redirect: REDIRECT, details: { field } })
+}
+
+/** Re-targets an error to the setup exit page, keeping code, message, details and cause. */
+function toSettings(error: AuthError): AuthError {
+  if (error.redirect === REDIRECT) return error
+  return authError(error.code, { message: error.message, redirect: REDIRECT, details: error.details, cause: error.cause })
+}
+
+/** Wraps an async Result-returning function as a ResultAsync that never rejects. */
+function run<T>(fn: () => Promise<Result<T, AuthError>>): ResultAsync<T, AuthError> {
+  return new ResultAsync(fn().catch((cause: unknown) => err<T, AuthError>(isAuthError(cause) ? cause : storageFailure(cause, REDIRECT))))
+}
+
+async function read<T>(fn: () => Promise<T>): Promise<Result<T, AuthError>> {
+  try {
+    return ok(await fn())
+  } catch (cause) {
+    return err(storageFailure(cause, REDIRECT))
+  }
+}
+
+/** A unique-constraint failure on the provider row means another setup won the race. */
+function providerExistsOnConflict(error: AuthError): AuthError {
+  if (error.code === 'STORAGE_CONFLICT' && error.details?.constraint === 'auth_provider.organization') {
+    return authError('PROVIDER_EXISTS', { redirect: REDIRECT, cause: error.cause })
+  }
+  return toSettings(error)
+}
+
+/** The provider config with secrets removed: the provider's own redaction, then the default. */
+function redact(provider: Provider | undefined, config: JsonObject): JsonObject {
+  let redacted = config
+  if (provider?.redactConfig) {
+    try {
+      redacted = provider.redactConfig(config)
+    } catch {
+      redacted = config
+    }
+  }
+  return redactConfigDefault(redacted)
+}
+
+/**
+ * Creates the setup API over an engine context. `deps.finishLogin` is accepted for symmetry
+ * with the login API (setup never finishes a login).
+ */
+export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'finishLogin'>): SetupApi {
+  void deps
+
+  /** Authorization as setup defines it: a member who is no longer a member is a UID mismatch. */
+  async function authorizeForSetup(
+    reader: StorageReader,
+    organizationId: string,
+    session: SessionInfo,
+  ): Promise<Result<SsoAdmin, AuthError>> {
+    const result = await authorizeSsoAdmin(ctx, reader, organizationId, session)
+    if (result.isOk()) return result
+    if (result.error.code === 'NOT_A_MEMBER') return err(authError('UID_MISMATCH', { redirect: REDIRECT }))
+    return err(toSettings(result.error))
+  }
+
+  /**
+   * Pages through the org's members (ordered by id, `memberPageSize` at a time, never all rows
+   * at once), plans one page of mail, sends it. A failure while paging ends the mailing with a
+   * warning: the flow itself has committed.
+   */
+  async function mailMembers(
+    organization: Organization,
+    unlinkedOnly: boolean,
+    plan: (recipients: readonly MemberRecipient[]) => AfterCommitEffect[],
+  ): Promise<{ queued: number; warnings: EffectWarning[] }> {
+    const limit = ctx.policy.memberPageSize
+    const warnings: EffectWarning[] = []
+    let queued = 0
+    let after: string | null = null
+    for (;;) {
+      let recipients: MemberRecipient[]
+      let last: string | null = null
+      let full = false
+      try {
+        const page = await ctx.storage.listMembers(organization.id, { after, limit, unlinkedOnly })
+        full = page.length >= limit
+        last = page.at(-1)?.id ?? null
+        const users = await Promise.all(page.map((member) => (member.userId === null ? null : ctx.storage.getUser(member.userId))))
+        recipients = page.map((member, i) => ({ member, user: users[i] ?? null }))
+      } catch (cause) {
+        ctx.logger?.warn('ssoflow: member paging failed after commit', { organizationId: organization.id, error: String(cause) })
+        warnings.push({ code: 'MAILER_FAILED', effect: 'mail.send', detail: 'member listing failed' })
+        break
+      }
+      const effects = plan(recipients)
+      const failed = await runAfterCommit(ctx, effects)
+      warnings.push(...failed)
+      queued += effects.length - failed.length
+      if (!full || last === null) break
+      after = last
+    }
+    return { queued, warnings }
+  }
+
+  function providerName(key: string): string {
+    return ctx.providers.get(key)?.displayName ?? key
+  }
+
+  /** Returns a claimed state: back to open when retrying may help, consumed otherwise. */
+  async function settle(claimed: OpenedState, error: AuthError): Promise<AuthError> {
+    const settled = error.retryable ? await releaseState(ctx, claimed) : await consumeState(ctx, claimed)
+    if (settled.isErr()) ctx.logger?.warn('ssoflow: could not settle setup state', { code: settled.error.code })
+    return error
+  }
+
+  const finishSetup = (input: FinishSetupInput): ResultAsync<SetupOutcome, AuthError> =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input'))
+      if (!validSession(input.session)) return err(inputInvalid('session'))
+      const session = input.session
+      const opened = await openState(ctx, input.handle, session.id, { flow: 'setup' })
+      if (opened.isErr()) return err(toSettings(opened.error))
+      const state = opened.value.state
+      const userId = session.userId
+      if (typeof userId !== 'string') return err(authError('NOT_AUTHENTICATED', { redirect: REDIRECT }))
+      if (state.initiatorUserId === null || userId !== state.initiatorUserId) return err(authError('UID_MISMATCH', { redirect: REDIRECT }))
+      const provider = ctx.providers.get(state.providerKey)
+      if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect: REDIRECT }))
+      const identity = parseIdentity(input.identity)
+      if (identity.isErr()) return err(toSettings(identity.error))
+
+      // Cheap checks before claiming the state; repeated inside the transaction.
+      const pre = await read(() => authorizeForSetup(ctx.storage, state.organizationId, session))
+      if (pre.isErr()) return err(pre.error)
+      if (pre.value.isErr()) return err(pre.value.error)
+      const existing = await read(() => ctx.storage.getAuthProvider(state.organizationId))
+      if (existing.isErr()) return err(existing.error)
+      if (existing.value) return err(authError('PROVIDER_EXISTS', { redirect: REDIRECT }))
+
+      // One state, one finish: the loser of a concurrent finish gets STATE_CONFLICT.
+      const claimed = await claimState(ctx, opened.value)
+      if (claimed.isErr()) return err(toSettings(claimed.error))
+
+      // The config comes from the server-side bound state, never from the caller.
+      let built: JsonObject | AuthError
+      try {
+        built = await provider.buildConfig(state.data)
+      } catch (cause) {
+        return err(
+          await settle(claimed.value, authError('PROVIDER_ERROR', { redirect: REDIRECT, cause, details: { stage: 'buildConfig' } })),
+        )
+      }
+      if (isAuthError(built)) return err(await settle(claimed.value, toSettings(built)))
+      if (typeof built !== 'object' || built === null || Array.isArray(built) || !jsonWithinLimits(built)) {
+        return err(
+          await settle(claimed.value, authError('PROVIDER_RESPONSE_INVALID', { redirect: REDIRECT, details: { stage: 'buildConfig' } })),
+        )
+      }
+      const config = built
+      const now = ctx.clock.now()
+      const ids = {
+        provider: ctx.ids.next(),
+        identity: ctx.ids.next(),
+        auditOrgEdit: ctx.ids.next(),
+        auditLink: ctx.ids.next(),
+        auditEnable: ctx.ids.next(),
+      }
+      const committed = await inTransaction(
+        ctx.storage,
+        async (tx) => {
+          const admin = await authorizeForSetup(tx, state.organizationId, session)
+          if (admin.isErr()) return err(admin.error)
+          const plan = decideSetup({
+            now,
+            ids,
+            organization: admin.value.organization,
+            admin: { user: admin.value.user, member: admin.value.member },
+            initiatorUserId: state.initiatorUserId,
+            existingProvider: await tx.getAuthProvider(state.organizationId),
+            providerKey: provider.key,
+            config,
+            redactedConfig: redact(provider, config),
+            identity: identity.value,
+            ip: session.ip ?? null,
+          })
+          if (plan.isErr()) return err(plan.error)
+          await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
+          return ok({ plan: plan.value, organization: admin.value.organization })
+        },
+        REDIRECT,
+      ).mapErr(providerExistsOnConflict)
+      if (committed.isErr()) return err(await settle(claimed.value, committed.error))
+
+      const consumed = await consumeState(ctx, claimed.value)
+      if (consumed.isErr()) ctx.logger?.warn('ssoflow: setup committed but its state was not consumed', { code: consumed.error.code })
+
+      const { plan, organization } = committed.value
+      const warnings = await runAfterCommit(ctx, plan.afterCommit)
+      const loginUrl = ctx.urls.orgLogin(organization)
+      const mailed = await mailMembers(organization, true, (recipients) =>
+        planLinkRequests({
+          recipients,
+          authProviderId: plan.provider.id,
+          organizationName: organization.name,
+          providerName: provider.displayName,
+          loginUrl,
+          reason: { kind: 'setup' },
+        }),
+      )
+      const outcome: SetupOutcome = {
+        kind: 'setupComplete',
+        organizationId: organization.id,
+        authProviderId: plan.provider.id,
+        providerKey: provider.key,
+        redirect: ctx.urls.providerSettings(organization),
+        linkRequestsQueued: mailed.queued,
+        session: [{ type: 'markSsoComplete', organizationId: organization.id, at: now.toISOString() }, { type: 'clearPipeline' }],
+        trace: plan.trace,
+        warnings: [...warnings, ...mailed.warnings],
+        policyChanges: plan.policyChanges,
+      }
+      return ok(outcome)
+    })
+
+  const disableProvider: SetupApi['disableProvider'] = (input: AdminInput) =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId'))
+      if (!validSession(input.session)) return err(inputInvalid('session'))
+      const session = input.session
+      const now = ctx.clock.now()
+      const auditId = ctx.ids.next()
+      const committed = await inTransaction(
+        ctx.storage,
+        async (tx) => {
+          const admin = await authorizeSsoAdmin(ctx, tx, input.organizationId, session)
+          if (admin.isErr()) return err(toSettings(admin.error))
+          const row = await tx.getAuthProvider(input.organizationId)
+          const plan = decideDisable({
+            now,
+            auditId,
+            actor: { userId: admin.value.user.id, ip: session.ip ?? null },
+            organization: admin.value.organization,
+            provider: row,
+            redactedConfig: row ? redact(ctx.providers.get(row.providerKey), row.config) : {},
+          })
+          if (plan.isErr()) return err(plan.error)
+          await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
+          return ok({ provider: plan.value.provider, organization: admin.value.organization })
+        },
+        REDIRECT,
+      ).mapErr(toSettings)
+      if (committed.isErr()) return err(committed.error)
+      const { provider, organization } = committed.value
+      const mailed = await mailMembers(organization, false, (recipients) =>
+        planUnlinkNotices({
+          recipients,
+          authProviderId: provider.id,
+          organizationName: organization.name,
+          providerName: providerName(provider.providerKey),
+        }),
+      )
+      return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: mailed.queued })
+    })
+
+  const resendLinkRequests: SetupApi['resendLinkRequests'] = (input: AdminInput) =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId'))
+      if (!validSession(input.session)) return err(inputInvalid('session'))
+      const admin = await read(() => authorizeSsoAdmin(ctx, ctx.storage, input.organizationId, input.session))
+      if (admin.isErr()) return err(admin.error)
+      if (admin.value.isErr()) return err(toSettings(admin.value.error))
+      const organization = admin.value.value.organization
+      const row = await read(() => ctx.storage.getAuthProvider(organization.id))
+      if (row.isErr()) return err(row.error)
+      const provider: AuthProvider | null = row.value
+      if (!provider) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect: REDIRECT }))
+      const now = ctx.clock.now()
+      const loginUrl = ctx.urls.orgLogin(organization)
+      const mailed = await mailMembers(organization, true, (recipients) =>
+        planLinkRequests({
+          recipients,
+          authProviderId: provider.id,
+          organizationName: organization.name,
+          providerName: providerName(provider.providerKey),
+          loginUrl,
+          reason: { kind: 'resend', now },
+        }),
+      )
+      return ok({ kind: 'linkRequestsSent' as const, count: mailed.queued })
+    })
+
+  const updateSettings: SetupApi['updateSettings'] = (input: AdminInput & { readonly settings: SettingsPatch }) =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId'))
+      if (!validSession(input.session)) return err(inputInvalid('session'))
+      if (typeof input.settings !== 'object' || input.settings === null) return err(inputInvalid('settings'))
+      const session = input.session
+      const now = ctx.clock.now()
+      const auditId = ctx.ids.next()
+      const change = {
+        requireSso: input.settings.requireSso,
+        scimEnabled: input.settings.scimEnabled,
+        defaultRole: input.settings.defaultRole,
+      }
+      const committed = await inTransaction(
+        ctx.storage,
+        async (tx) => {
+          const admin = await authorizeSsoAdmin(ctx, tx, input.organizationId, session)
+          if (admin.isErr()) return err(toSettings(admin.error))
+          const plan = decideSettings({
+            now,
+            auditId,
+            actor: { userId: admin.value.user.id, ip: session.ip ?? null },
+            organization: admin.value.organization,
+            provider: await tx.getAuthProvider(input.organizationId),
+            change,
+          })
+          if (plan.isErr()) return err(plan.error)
+          await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
+          return ok(plan.value.changed)
+        },
+        REDIRECT,
+      ).mapErr(toSettings)
+      if (committed.isErr()) return err(committed.error)
+      return ok({ kind: 'settingsUpdated' as const, changed: committed.value })
+    })
+
+  const refreshIdentity: SetupApi['refreshIdentity'] = (input: { readonly identityId: string }) =>
+    run(async (): Promise<Result<RefreshOutcome, AuthError>> => {
+      if (typeof input !== 'object' || input === null || !isId(input.identityId)) return err(inputInvalid('identityId'))
+      const identityId = input.identityId
+      const found = await read(() => ctx.storage.getIdentityById(identityId))
+      if (found.isErr()) return err(found.error)
+      const identity = found.value
+      if (!identity)
+        return err(authError('INPUT_INVALID', { redirect: REDIRECT, details: { field: 'identityId', reason: 'identity-not-found' } }))
+      const row = await read(() => ctx.storage.getAuthProviderById(identity.authProviderId))
+      if (row.isErr()) return err(row.error)
+      const authProvider = row.value
+      if (!authProvider) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect: REDIRECT }))
+      const member = await read(() => ctx.storage.getMember(authProvider.organizationId, identity.userId))
+      if (member.isErr()) return err(member.error)
+
+      let check: RefreshCheck = { kind: 'error', reason: 'not checked' }
+      if (member.value) {
+        const provider = ctx.providers.get(authProvider.providerKey)
+        if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect: REDIRECT }))
+        if (!provider.refreshIdentity) {
+          return err(authError('INPUT_INVALID', { redirect: REDIRECT, details: { field: 'identityId', reason: 'refresh-not-supported' } }))
+        }
+        let result: RefreshResult
+        try {
+          result = await provider.refreshIdentity(identity, authProvider.config)
+        } catch (cause) {
+          result = { kind: 'error', reason: 'provider check threw', cause }
+        }
+        if (result.kind === 'ok') {
+          let data: JsonObject = result.data
+          try {
+            data = provider.updateIdentity ? provider.updateIdentity(result.data, identity.data) : result.data
+          } catch {
+            data = result.data
+          }
+          check = jsonWithinLimits(data) ? { kind: 'ok', data } : { kind: 'error', reason: 'provider data too large' }
+        } else {
+          check = { kind: result.kind, reason: result.reason }
+        }
+      }
+
+      const now = ctx.clock.now()
+      return inTransaction(
+        ctx.storage,
+        async (tx) => {
+          // Re-read inside the transaction: the identity may have moved or gone meanwhile.
+          const current = await tx.getIdentityById(identityId)
+          if (!current || current.userId !== identity.userId || current.authProviderId !== identity.authProviderId) {
+            return err(authError('STORAGE_CONFLICT', { redirect: REDIRECT, details: { reason: 'identity-changed' } }))
+          }
+          const currentMember = await tx.getMember(authProvider.organizationId, current.userId)
+          if (currentMember && !member.value) {
+            return err(authError('STORAGE_CONFLICT', { redirect: REDIRECT, details: { reason: 'membership-changed' } }))
+          }
+          const plan = decideRefresh({ now, identity: current, member: currentMember, check })
+          await applyTxEffects(tx, ctx.audit, plan.txEffects)
+          return ok(plan.outcome)
+        },
+        REDIRECT,
+      )
+    })
+
+  return { finishSetup, disableProvider, resendLinkRequests, updateSettings, refreshIdentity }
 }
