@@ -1,7 +1,7 @@
 // Test harness for the pipeline-state and step-machine tests: a small in-test storage (reads
 // from fixed rows, a real compare-and-set pipeline-state store) and an engine context.
 import { resolveContext, type EngineContext } from '../../src/engine/context.js'
-import type { FinishLoginInput, FinishSetupInput, LoginOutcome, SetupOutcome } from '../../src/engine/types.js'
+import type { FinishLoginInput, HookOptions, FinishSetupInput, LoginOutcome, SetupOutcome } from '../../src/engine/types.js'
 import type { AuthProvider, Member, Organization, User } from '../../src/model/records.js'
 import type { PipelineStateStore, StoragePort, StoredPipelineState } from '../../src/ports/storage.js'
 import type { Provider } from '../../src/providers/types.js'
@@ -166,7 +166,10 @@ export interface Harness {
   world: World
 }
 
-export function harness(providers: Record<string, Provider>, opts: { world?: World; secret?: string } = {}): Harness {
+export function harness(
+  providers: Record<string, Provider>,
+  opts: { world?: World; secret?: string; hooks?: HookOptions } = {},
+): Harness {
   const clock = fixedClock()
   const states = memoryStates(clock)
   const world = opts.world ?? defaultWorld()
@@ -178,6 +181,7 @@ export function harness(providers: Record<string, Provider>, opts: { world?: Wor
     providers,
     secret: opts.secret ?? SECRET,
     clock,
+    hooks: opts.hooks,
     urls: {
       baseUrl: BASE_URL,
       orgLogin: (o) => `${BASE_URL}/auth/login/${o.slug}/`,
