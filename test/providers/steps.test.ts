@@ -1,6 +1,7 @@
 import { errAsync } from 'neverthrow'
 import { describe, expect, it } from 'vitest'
 import { createStepApi } from '../../src/engine/steps.js'
+import type { HookOptions } from '../../src/engine/types.js'
 import { authError } from '../../src/errors.js'
 import { DUMMY_STEP_ID, dummyProvider } from '../../src/providers/dummy/index.js'
 import type { Provider, ProviderStep } from '../../src/providers/types.js'
@@ -12,7 +13,7 @@ const adminSession = { id: 'sess-admin', userId: 'admin' }
 const GET = { method: 'GET' as const, query: {}, form: {} }
 const post = (form: Record<string, string>) => ({ method: 'POST' as const, query: {}, form })
 
-function setup(extra: Record<string, Provider> = {}, hooks?: Parameters<typeof harness>[1]['hooks']) {
+function setup(extra: Record<string, Provider> = {}, hooks?: HookOptions) {
   const h = harness({ dummy: dummyProvider(), ...extra }, { hooks })
   const api = createStepApi(h.ctx)
   const finish = recordingFinish()
