@@ -1,0 +1,60 @@
+/**
+ * Helpers shared by the login deciders. PURE.
+ * @module
+ */
+import { authError, type AuthErrorCode } from '../../errors.js'
+import { normalizeEmail } from '../../model/email.js'
+import type { User } from '../../model/records.js'
+import type { TraceEntry } from '../effects.js'
+import type { MembershipFacts } from '../membership.js'
+import type { LoginFacts, LoginPlan } from './facts.js'
+
+/** Normalized addresses of `user` known verified: stored verified rows, plus the IdP's claim for its own address. */
+export function verifiedEmailsFor(facts: LoginFacts, user: Pick<User, 'id' | 'email'>, isNew = false): string[] {
+  const out = new Set<string>()
+  for (const m of facts.emailMatches) if (m.user.id === user.id && m.email.isVerified) out.add(m.email.emailNormalized)
+  if (
+    facts.identity.emailVerified &&
+    (isNew || out.has(facts.identity.emailNormalized) || normalizeEmail(user.email) === facts.identity.emailNormalized)
+  ) {
+    out.add(facts.identity.emailNormalized)
+  }
+  return [...out].sort()
+}
+
+/** Membership facts of `user` in the pipeline's organization. */
+export function membershipFactsFor(facts: LoginFacts, user: Pick<User, 'id' | 'email'>, isNew = false): MembershipFacts {
+  return {
+    organization: facts.organization,
+    user,
+    member: isNew ? null : (facts.members.get(user.id) ?? null),
+    sessionInvite: facts.sessionInvite,
+    emailInvite: facts.invitesByEmail.get(normalizeEmail(user.email)) ?? null,
+    verifiedEmails: verifiedEmailsFor(facts, user, isNew),
+    identityEmailNormalized: facts.identity.emailNormalized,
+    memberLimitReached: facts.memberLimitReached,
+    now: facts.now,
+    ip: facts.session.ip,
+  }
+}
+
+/** A rejection plan (no effects). */
+export function rejectPlan(code: AuthErrorCode, keepState: boolean, trace: TraceEntry[], details?: Record<string, unknown>): LoginPlan {
+  return {
+    decision: { kind: 'reject', error: authError(code, { redirect: 'orgLogin', details }), keepState },
+    txEffects: [],
+    afterCommit: [],
+    trace,
+  }
+}
+
+/** A two-factor plan (no effects). */
+export function twoFactorPlan(userId: string, trace: TraceEntry[]): LoginPlan {
+  trace.push({ rule: 'two-factor.required', detail: `user ${userId} has a second factor this session has not passed: nothing is written` })
+  return { decision: { kind: 'twoFactor', userId }, txEffects: [], afterCommit: [], trace }
+}
+
+/** True when `user` must pass a second factor first. */
+export function needsTwoFactor(facts: LoginFacts, user: User): boolean {
+  return user.has2fa && !facts.session.twoFactorPassed
+}

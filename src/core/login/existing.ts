@@ -1,0 +1,66 @@
+/**
+ * Existing identity (spec 3.2-3.3). PURE.
+ * @module
+ */
+import type { MergeIdentityData } from '../attach.js'
+import type { TraceEntry, TxEffect } from '../effects.js'
+import { type PlanIds, planMembership } from '../membership.js'
+import { membershipFactsFor, needsTwoFactor, rejectPlan, twoFactorPlan } from './common.js'
+import type { LinkedFacts, LoginFacts, LoginPlan } from './facts.js'
+
+/**
+ * Decides a login through an identity linked to an ACTIVE user:
+ * suspended → USER_SUSPENDED (pipeline ends, no writes); second factor pending →
+ * twoFactor (no writes); else refresh the identity (legacy id rewritten to the new id, data
+ * merged, lastVerified / lastSynced = now) and plan the membership (link fix-up, or a new
+ * membership when the user has none). No audit entry of its own (Sentry writes none here).
+ * @group Core
+ */
+export function decideExisting(
+  facts: LoginFacts,
+  linked: LinkedFacts,
+  ids: PlanIds,
+  merge: MergeIdentityData,
+  trace: TraceEntry[],
+): LoginPlan {
+  const user = linked.user
+  if (user.isSuspended) {
+    trace.push({ rule: 'existing.suspended', detail: `user ${user.id} is suspended (N5)` })
+    return rejectPlan('USER_SUSPENDED', false, trace)
+  }
+  if (needsTwoFactor(facts, user)) return twoFactorPlan(user.id, trace)
+  const txEffects: TxEffect[] = []
+  const patch = {
+    ...(linked.via === 'legacy' ? { ident: facts.identity.id } : {}),
+    data: merge(facts.identity.data, linked.identity.data),
+    lastVerified: facts.now,
+    lastSynced: facts.now,
+  }
+  txEffects.push({ type: 'identity.update', id: linked.identity.id, patch })
+  trace.push({
+    rule: linked.via === 'legacy' ? 'existing.legacy-id-rewritten' : 'existing.refresh',
+    detail:
+      linked.via === 'legacy'
+        ? `identity ${linked.identity.id} found by its legacy id: ident rewritten to the new id, data refreshed`
+        : `identity ${linked.identity.id} refreshed (data, lastVerified, lastSynced)`,
+  })
+  const membership = planMembership(membershipFactsFor(facts, user), ids)
+  if (membership.created)
+    trace.push({ rule: 'existing.rejoin', detail: 'the user has no membership (removed earlier): a new one is created' })
+  trace.push(...membership.trace)
+  return {
+    decision: {
+      kind: 'signIn',
+      path: 'existing',
+      userId: user.id,
+      memberId: membership.member.id,
+      created: { user: false, identity: false, member: membership.created },
+      linked: false,
+      acceptedInviteId: membership.acceptedInviteId,
+      consumesVerification: false,
+    },
+    txEffects: [...txEffects, ...membership.txEffects],
+    afterCommit: [...membership.afterCommit],
+    trace,
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Facts and plans of the login decision. Facts are plain data loaded by the shell (no ports,
+ * no functions); plans are data the shell interprets.
+ * @module
+ */
+import type { AuthError } from '../../errors.js'
+import type { Identity } from '../../model/identity.js'
+import type { AuthIdentity, Member, Organization, User } from '../../model/records.js'
+import type { UserEmailMatch } from '../../ports/storage.js'
+import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
+import type { SessionInviteFacts } from '../membership.js'
+
+/** A choice on a confirmation page. @group Core */
+export type LoginChoice = 'confirm' | 'newuser'
+
+/**
+ * What the emailed account-verification token is bound to (spec 3.12, threat 18). Stored as
+ * the token record's payload; only the SHA-256 of the token itself is stored.
+ * @group Core
+ */
+export interface VerificationBinding {
+  readonly userId: string
+  /** The account address the link was mailed to. */
+  readonly email: string
+  readonly organizationId: string
+  readonly authProviderId: string
+  /** The external id being linked. */
+  readonly ident: string
+  /** The pipeline that requested the link. */
+  readonly pipelineId: string
+}
+
+/**
+ * The linked identity found by (provider, external id), or by the legacy id.
+ * @group Core
+ */
+export interface LinkedFacts {
+  readonly identity: AuthIdentity
+  readonly user: User
+  /** `legacy` when found through the migrating id's legacy value (its ident is rewritten). */
+  readonly via: 'ident' | 'legacy'
+}
+
+/**
+ * Everything `decideLogin` needs.
+ * @group Core
+ */
+export interface LoginFacts {
+  readonly now: Date
+  /** Pre-allocated record ids, taken in a fixed order (at least 6). */
+  readonly ids: readonly string[]
+  /** Pre-generated random 32-hex username for a new user. */
+  readonly newUsername: string
+  readonly organization: Organization
+  readonly provider: { readonly id: string; readonly key: string; readonly displayName: string }
+  readonly pipeline: {
+    readonly id: string
+    readonly referrer: string | null
+    /** When this pipeline last mailed an account-verification link (ms), or null. */
+    readonly verificationSentAt: number | null
+  }
+  /** The validated identity (from the IdP, or stored on the state by an earlier finish). */
+  readonly identity: Identity
+  readonly op: LoginChoice | null
+  readonly session: {
+    readonly userId: string | null
+    readonly twoFactorPassed: boolean
+    readonly ip: string | null
+  }
+  /** The session user's record (null when anonymous or unknown). */
+  readonly sessionUser: User | null
+  readonly linked: LinkedFacts | null
+  /** Active users having the identity's (normalized) email. */
+  readonly emailMatches: readonly UserEmailMatch[]
+  /** Membership in the organization by user id, for every user the decision may touch. */
+  readonly members: ReadonlyMap<string, Member | null>
+  /** Identity for this provider by user id (the attach target's). */
+  readonly identitiesByUser: ReadonlyMap<string, AuthIdentity | null>
+  /** Pending invite of the organization by normalized email. */
+  readonly invitesByEmail: ReadonlyMap<string, Member | null>
+  readonly sessionInvite: SessionInviteFacts | null
+  /** The binding of the session's verification token (looked up by its hash), or null. */
+  readonly verification: VerificationBinding | null
+  readonly memberLimitReached: boolean
+  /** Where the host's login page is (offered on confirmation pages). */
+  readonly loginUrl: string
+  /** A fresh verification token, used only when the decision mails a link. */
+  readonly newVerification: { readonly tokenHash: string; readonly url: string }
+  readonly policy: { readonly verificationTtlSeconds: number; readonly verificationResendSeconds: number }
+}
+
+/**
+ * Confirmation page models. An anonymous visitor never gets another account's details.
+ * Structurally identical to the engine's `ConfirmationPage`.
+ * @group Core
+ */
+export type ConfirmationPageModel =
+  | {
+      readonly page: 'confirm-link'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      readonly currentUser: { readonly id: string; readonly email: string; readonly name: string }
+    }
+  | {
+      readonly page: 'confirm-identity'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      readonly existingAccount: boolean
+      readonly loginUrl: string
+    }
+  | {
+      readonly page: 'confirm-account'
+      readonly organization: { readonly name: string; readonly slug: string }
+      readonly provider: string
+      readonly identityDisplayName: string
+      readonly identityIdentifier: string
+      readonly verificationMailSent: boolean
+      readonly loginUrl: string
+    }
+
+/**
+ * A verification token the shell must store (hash only) before mailing the link.
+ * @group Core
+ */
+export interface VerificationIssue {
+  readonly tokenHash: string
+  readonly binding: VerificationBinding
+  readonly expiresAt: Date
+  /** The new `verificationSentAt` of the pipeline (ms). */
+  readonly sentAt: number
+}
+
+/**
+ * The login decision.
+ * @group Core
+ */
+export type LoginDecision =
+  | {
+      readonly kind: 'signIn'
+      readonly path: 'existing' | 'attach' | 'newUser'
+      readonly userId: string
+      readonly memberId: string
+      readonly created: { readonly user: boolean; readonly identity: boolean; readonly member: boolean }
+      /** True when an identity was newly linked or re-pointed/re-keyed to the user. */
+      readonly linked: boolean
+      readonly acceptedInviteId: string | null
+      /** The session's verification token proved ownership and must be consumed. */
+      readonly consumesVerification: boolean
+    }
+  | {
+      readonly kind: 'confirm'
+      readonly page: ConfirmationPageModel
+      readonly allowedOps: readonly LoginChoice[]
+      readonly verification: VerificationIssue | null
+    }
+  | { readonly kind: 'twoFactor'; readonly userId: string }
+  | {
+      readonly kind: 'reject'
+      readonly error: AuthError
+      /** True when the pipeline stays open (the user may choose again), false when it ends. */
+      readonly keepState: boolean
+    }
+
+/**
+ * A decision with its effects. Only `signIn` carries transaction effects; `confirm` may carry
+ * one after-commit mail (the verification link).
+ * @group Core
+ */
+export interface LoginPlan {
+  readonly decision: LoginDecision
+  readonly txEffects: readonly TxEffect[]
+  readonly afterCommit: readonly AfterCommitEffect[]
+  readonly trace: readonly TraceEntry[]
+}

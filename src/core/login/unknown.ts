@@ -1,0 +1,229 @@
+/**
+ * Unknown identity (spec 3.4-3.6, 3.12, Appendix A with the N column). PURE.
+ * @module
+ */
+import type { User } from '../../model/records.js'
+import { timingSafeEqual } from '../../state/crypto.js'
+import { type MergeIdentityData, planAttach } from '../attach.js'
+import type { AfterCommitEffect, TraceEntry } from '../effects.js'
+import { type PlanIds, planMembership } from '../membership.js'
+import { membershipFactsFor, needsTwoFactor, rejectPlan, twoFactorPlan } from './common.js'
+import type { ConfirmationPageModel, LoginChoice, LoginFacts, LoginPlan, VerificationIssue } from './facts.js'
+import { decideNewUser } from './new-user.js'
+import { resolveTarget } from './target.js'
+
+/**
+ * V (spec 3.5 step A, threat 18): the session's verification token is bound to exactly this
+ * user (and the address it was mailed to), organization, provider, external id and pipeline.
+ * @group Core
+ */
+export function verificationMatches(facts: LoginFacts, target: User | null): boolean {
+  const v = facts.verification
+  if (!v || !target) return false
+  const checks: [string, string][] = [
+    [v.userId, target.id],
+    [v.email, target.email],
+    [v.organizationId, facts.organization.id],
+    [v.authProviderId, facts.provider.id],
+    [v.ident, facts.identity.id],
+    [v.pipelineId, facts.pipeline.id],
+  ]
+  let ok = true
+  for (const [a, b] of checks) ok = timingSafeEqual(a, b) && ok
+  return ok
+}
+
+function pageBase(facts: LoginFacts) {
+  return {
+    organization: { name: facts.organization.name, slug: facts.organization.slug },
+    provider: facts.provider.displayName || ' ',
+    identityDisplayName: facts.identity.name || facts.identity.email,
+    identityIdentifier: facts.identity.email || facts.identity.id,
+  }
+}
+
+function confirmPlan(
+  page: ConfirmationPageModel,
+  allowedOps: LoginChoice[],
+  trace: TraceEntry[],
+  verification: VerificationIssue | null = null,
+  afterCommit: AfterCommitEffect[] = [],
+): LoginPlan {
+  trace.push({ rule: `confirm.${page.page}`, detail: `confirmation page ${page.page}; allowed ops: ${allowedOps.join(', ') || 'none'}` })
+  return { decision: { kind: 'confirm', page, allowedOps, verification }, txEffects: [], afterCommit, trace }
+}
+
+/** Attach the identity to `target` and sign in (confirm by the session user, auto-link, or V). */
+function attachAndSignIn(
+  facts: LoginFacts,
+  target: User,
+  via: 'session' | 'verification',
+  ids: PlanIds,
+  merge: MergeIdentityData,
+  trace: TraceEntry[],
+): LoginPlan {
+  if (target.isSuspended) {
+    trace.push({ rule: 'attach.suspended', detail: `user ${target.id} is suspended` })
+    return rejectPlan('USER_SUSPENDED', false, trace)
+  }
+  if (needsTwoFactor(facts, target)) return twoFactorPlan(target.id, trace)
+  const byIdent = facts.linked?.identity ?? null
+  const previousOwnerId = byIdent && byIdent.userId !== target.id ? byIdent.userId : null
+  const attached = planAttach(
+    {
+      authProviderId: facts.provider.id,
+      organizationId: facts.organization.id,
+      identity: facts.identity,
+      target,
+      sessionUserId: facts.sessionUser?.isActive ? facts.sessionUser.id : null,
+      byIdent,
+      byUser: facts.identitiesByUser.get(target.id) ?? null,
+      previousOwnerMember: previousOwnerId ? (facts.members.get(previousOwnerId) ?? null) : null,
+      allowRekey: via === 'session',
+      now: facts.now,
+      ip: facts.session.ip,
+    },
+    ids,
+    merge,
+  )
+  if (attached.isErr()) {
+    trace.push({ rule: 'attach.rejected', detail: attached.error.code })
+    return rejectPlan(attached.error.code, true, trace, attached.error.details as Record<string, unknown> | undefined)
+  }
+  trace.push(...attached.value.trace)
+  const membership = planMembership(membershipFactsFor(facts, target), ids)
+  trace.push(...membership.trace)
+  return {
+    decision: {
+      kind: 'signIn',
+      path: 'attach',
+      userId: target.id,
+      memberId: membership.member.id,
+      created: { user: false, identity: attached.value.isNew, member: membership.created },
+      linked: true,
+      acceptedInviteId: membership.acceptedInviteId,
+      consumesVerification: via === 'verification',
+    },
+    txEffects: [...attached.value.txEffects, ...membership.txEffects],
+    afterCommit: [...membership.afterCommit],
+    trace,
+  }
+}
+
+/**
+ * Decides an unknown identity (no link, or a link to an inactive user, N8).
+ *
+ * Signed in (U = S, N1):
+ * - `newuser` → new user (IDENTITY_CONFLICT when an active account has the email);
+ * - `confirm` → attach to S;
+ * - no op, the IdP email is S's own address, the IdP says it is verified and S is a member →
+ *   auto-link to S (Appendix A row "auth (= U), E, M");
+ * - otherwise → confirm-link.
+ *
+ * Anonymous:
+ * - V (valid emailed link bound to U, this identity, org, provider and pipeline) → attach to U;
+ * - `newuser` → new user (IDENTITY_CONFLICT when an active account has the email);
+ * - `confirm` → MERGE_FAILED (sign in first, N4);
+ * - otherwise a page: no match → confirm-identity (no existing account, `newuser` offered);
+ *   an account with a usable password, an ambiguous email, or an unverified address →
+ *   confirm-identity (sign in to link); a passwordless account whose matching address is
+ *   verified → confirm-account and a verification link mailed to the account's address (at
+ *   most once per `verificationResendSeconds` per pipeline). The IdP's `emailVerified` never
+ *   links an anonymous request (N3).
+ * @group Core
+ */
+export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdentityData, trace: TraceEntry[]): LoginPlan {
+  const s = facts.sessionUser?.isActive ? facts.sessionUser : null
+  if (s?.isSuspended) {
+    trace.push({ rule: 'unknown.session-user-suspended', detail: `the session user ${s.id} is suspended` })
+    return rejectPlan('USER_SUSPENDED', false, trace)
+  }
+  const target = resolveTarget({ sessionUser: facts.sessionUser, emailMatches: facts.emailMatches, members: facts.members })
+  trace.push(...target.trace)
+  const base = pageBase(facts)
+
+  if (s) {
+    if (facts.op === 'newuser') return decideNewUser(facts, ids, trace)
+    if (facts.op === 'confirm') {
+      trace.push({ rule: 'unknown.confirm', detail: `the signed-in user ${s.id} confirmed the link` })
+      return attachAndSignIn(facts, s, 'session', ids, merge, trace)
+    }
+    const ownAddress = facts.emailMatches.some((m) => m.user.id === s.id)
+    const member = facts.members.get(s.id) ?? null
+    if (ownAddress && facts.identity.emailVerified && member) {
+      trace.push({
+        rule: 'unknown.auto-link.session',
+        detail: 'the IdP verified an address of the signed-in member: linked without asking',
+      })
+      return attachAndSignIn(facts, s, 'session', ids, merge, trace)
+    }
+    const ops: LoginChoice[] = facts.emailMatches.length === 0 ? ['confirm', 'newuser'] : ['confirm']
+    return confirmPlan({ page: 'confirm-link', ...base, currentUser: { id: s.id, email: s.email, name: s.name } }, ops, trace)
+  }
+
+  const u = target.user
+  if (verificationMatches(facts, u) && u) {
+    trace.push({ rule: 'unknown.verified-link', detail: `the emailed link proves ownership of user ${u.id} (V)` })
+    return attachAndSignIn(facts, u, 'verification', ids, merge, trace)
+  }
+  if (facts.verification)
+    trace.push({
+      rule: 'unknown.verification-ignored',
+      detail: 'the session verification token does not match this user, identity, org, provider and pipeline',
+    })
+  if (facts.op === 'newuser') return decideNewUser(facts, ids, trace)
+  if (facts.op === 'confirm') {
+    trace.push({ rule: 'unknown.confirm-anonymous', detail: 'confirm without a signed-in user or a verified link (N4)' })
+    return rejectPlan('MERGE_FAILED', true, trace)
+  }
+  if (target.via === 'none') {
+    return confirmPlan({ page: 'confirm-identity', ...base, existingAccount: false, loginUrl: facts.loginUrl }, ['newuser'], trace)
+  }
+  const identityAddressVerified = u !== null && facts.emailMatches.some((m) => m.user.id === u.id && m.email.isVerified)
+  if (u && !u.hasUsablePassword && identityAddressVerified) {
+    const sentAt = facts.pipeline.verificationSentAt
+    const due = sentAt === null || facts.now.getTime() - sentAt >= facts.policy.verificationResendSeconds * 1000
+    if (!due) {
+      trace.push({ rule: 'verification.rate-limited', detail: 'a link was mailed for this pipeline recently: not sent again' })
+      return confirmPlan({ page: 'confirm-account', ...base, verificationMailSent: false, loginUrl: facts.loginUrl }, [], trace)
+    }
+    const expiresAt = new Date(facts.now.getTime() + facts.policy.verificationTtlSeconds * 1000)
+    const issue: VerificationIssue = {
+      tokenHash: facts.newVerification.tokenHash,
+      binding: {
+        userId: u.id,
+        email: u.email,
+        organizationId: facts.organization.id,
+        authProviderId: facts.provider.id,
+        ident: facts.identity.id,
+        pipelineId: facts.pipeline.id,
+      },
+      expiresAt,
+      sentAt: facts.now.getTime(),
+    }
+    const mail: AfterCommitEffect = {
+      type: 'mail.send',
+      message: {
+        template: 'accountVerification',
+        to: u.email,
+        data: {
+          userName: u.name || u.email,
+          organizationName: facts.organization.name,
+          providerName: facts.provider.displayName,
+          url: facts.newVerification.url,
+          expiresAt: expiresAt.toISOString(),
+        },
+        idempotencyKey: `account-verification:${facts.pipeline.id}:${facts.now.getTime()}`,
+      },
+    }
+    trace.push({ rule: 'verification.sent', detail: "a one-time link is mailed to the account's own address" })
+    return confirmPlan({ page: 'confirm-account', ...base, verificationMailSent: true, loginUrl: facts.loginUrl }, [], trace, issue, [mail])
+  }
+  if (u && !u.hasUsablePassword) {
+    trace.push({
+      rule: 'verification.unverified-address',
+      detail: 'the matching address is not verified on the account: no link is mailed (threat 1)',
+    })
+  }
+  return confirmPlan({ page: 'confirm-identity', ...base, existingAccount: true, loginUrl: facts.loginUrl }, [], trace)
+}
