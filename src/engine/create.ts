@@ -41,5 +41,6 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
     resendLinkRequests: setup.resendLinkRequests,
     updateSettings: setup.updateSettings,
     refreshIdentity: setup.refreshIdentity,
+    verifyAccountLink: login.verifyAccountLink,
   }
 }

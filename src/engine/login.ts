@@ -1,12 +1,452 @@
-// PLACEHOLDER: owned by the login pipeline work (issue 3). Replaced, not extended.
-import { errAsync } from 'neverthrow'
-import { authError } from '../errors.js'
+/**
+ * The login pipeline shell (issue 3): verify + open the state, validate the identity, claim the
+ * state, gather facts, decide (pure), apply in one transaction, then mail and signals.
+ * @module
+ */
+import { err, ok, type Result, ResultAsync } from 'neverthrow'
+import { z } from 'zod'
+import { defaultMergeIdentityData, type MergeIdentityData } from '../core/attach.js'
+import { decideLogin } from '../core/login/decide.js'
+import type { LinkedFacts, LoginChoice, LoginFacts, LoginPlan, VerificationBinding } from '../core/login/facts.js'
+import { resolveTarget } from '../core/login/target.js'
+import type { SessionInviteFacts } from '../core/membership.js'
+import { safeNext } from '../core/redirect.js'
+import { type AuthError, authError } from '../errors.js'
+import { normalizeEmail } from '../model/email.js'
+import { type Identity, parseIdentity } from '../model/identity.js'
+import { LIMITS } from '../model/limits.js'
+import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
+import type { StorageReader, UserEmailMatch } from '../ports/storage.js'
+import type { Provider } from '../providers/types.js'
+import { stepFingerprint } from '../state/codec.js'
+import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
+import { applyTxEffects, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
-import type { AuthPipeline } from './types.js'
+import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
+import { fromStorage, inTransaction } from './transaction.js'
+import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
-export type LoginApi = Pick<AuthPipeline, 'finishLogin' | 'explain'>
+/** Purpose of account-verification one-time tokens (spec 3.12). */
+export const ACCOUNT_VERIFICATION_PURPOSE = 'account-verification'
 
-export function createLoginApi(_ctx: EngineContext): LoginApi {
-  const todo = () => errAsync(authError('CONFIG_INVALID', { message: 'login pipeline not built yet' }))
-  return { finishLogin: todo, explain: todo }
+/** The login part of the engine. */
+export type LoginApi = Pick<AuthPipeline, 'finishLogin' | 'explain' | 'verifyAccountLink'>
+
+const bindingSchema = z.strictObject({
+  userId: z.string().max(LIMITS.id),
+  email: z.string().max(LIMITS.email),
+  organizationId: z.string().max(LIMITS.id),
+  authProviderId: z.string().max(LIMITS.id),
+  ident: z.string().max(LIMITS.id),
+  pipelineId: z.string().max(LIMITS.id),
+})
+
+function parseBinding(payload: string): VerificationBinding | null {
+  try {
+    const parsed = bindingSchema.safeParse(JSON.parse(payload))
+    return parsed.success ? parsed.data : null
+  } catch {
+    return null
+  }
+}
+
+function hex(bytes: number): string {
+  const buf = new Uint8Array(bytes)
+  crypto.getRandomValues(buf)
+  let out = ''
+  for (const b of buf) out += b.toString(16).padStart(2, '0')
+  return out
+}
+
+function sameIdentity(a: Identity, b: Identity): boolean {
+  return (
+    timingSafeEqual(a.id, b.id) &&
+    a.legacyId === b.legacyId &&
+    a.emailNormalized === b.emailNormalized &&
+    a.emailVerified === b.emailVerified &&
+    a.name === b.name &&
+    JSON.stringify(a.data) === JSON.stringify(b.data)
+  )
+}
+
+/** Everything known before reading the facts: the opened state, org, provider, identity. */
+interface Prepared {
+  readonly opened: OpenedState
+  readonly organization: Organization
+  readonly providerRow: AuthProvider
+  readonly provider: Provider
+  readonly identity: Identity
+}
+
+const E = (code: AuthError['code'], details?: Record<string, unknown>): AuthError => authError(code, { redirect: 'orgLogin', details })
+
+async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Result<Prepared, AuthError>> {
+  const session = input.session
+  if (!session || typeof session.id !== 'string' || session.id.length === 0) return err(E('INPUT_INVALID', { reason: 'session' }))
+  if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('OP_NOT_ALLOWED'))
+  const opened = await openState(ctx, input.handle, session.id, { flow: 'login' })
+  if (opened.isErr()) return err(opened.error)
+  const state = opened.value.state
+  const org = await fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin')
+  if (org.isErr()) return err(org.error)
+  if (!org.value) return err(E('ORGANIZATION_NOT_FOUND'))
+  const row = await fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin')
+  if (row.isErr()) return err(row.error)
+  // N6 / N7: the state is bound to the org's CURRENT provider row and key.
+  if (!row.value || row.value.id !== state.authProviderId || row.value.providerKey !== state.providerKey) return err(E('PROVIDER_MISMATCH'))
+  const provider = ctx.providers.get(row.value.providerKey)
+  if (!provider) return err(E('PROVIDER_UNKNOWN'))
+  const fingerprint = await stepFingerprint(
+    provider.key,
+    'login',
+    provider.loginSteps(row.value.config).map((s) => s.id),
+  )
+  if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
+  // Threat 17: a pipeline started by a signed-in user finishes only in that user's session.
+  // An anonymous pipeline may finish signed in: that is the "sign in to link" path.
+  const sessionUserId = session.userId ?? null
+  if (state.initiatorUserId !== null && sessionUserId !== state.initiatorUserId) return err(E('STATE_SESSION_MISMATCH'))
+  let identity: Identity
+  if (state.identity) {
+    identity = state.identity
+    if (input.identity !== undefined) {
+      const again = parseIdentity(input.identity)
+      if (again.isErr() || !sameIdentity(again.value, identity)) return err(E('IDENTITY_INVALID', { reason: 'identity-mismatch' }))
+    }
+  } else {
+    if (input.identity === undefined) return err(E('IDENTITY_INVALID', { reason: 'missing' }))
+    const parsed = parseIdentity(input.identity)
+    if (parsed.isErr()) return err(authError('IDENTITY_INVALID', { redirect: 'orgLogin', details: parsed.error.details }))
+    identity = parsed.value
+  }
+  return ok({ opened: opened.value, organization: org.value, providerRow: row.value, provider, identity })
+}
+
+/** Inputs computed once per request, outside the transaction (hashes, hooks, random values). */
+interface Extras {
+  readonly now: Date
+  readonly ids: readonly string[]
+  readonly newUsername: string
+  readonly sessionInviteHash: string | null
+  readonly verification: VerificationBinding | null
+  readonly memberLimitReached: boolean
+  readonly newVerification: { readonly token: string; readonly tokenHash: string; readonly url: string }
+}
+
+async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Promise<Result<Extras, AuthError>> {
+  const now = ctx.clock.now()
+  let verification: VerificationBinding | null = null
+  const vt = session.verificationToken
+  if (typeof vt === 'string' && vt.length > 0 && vt.length <= 256) {
+    const rec = await fromStorage(async () => ctx.tokens.peek(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, now), 'orgLogin')
+    if (rec.isErr()) return err(rec.error)
+    verification = rec.value ? parseBinding(rec.value.payload) : null
+  }
+  const invite = session.invite
+  const sessionInviteHash = invite && typeof invite.token === 'string' ? await sha256Hex(invite.token) : null
+  let memberLimitReached = false
+  try {
+    memberLimitReached = (await ctx.hooks.isMemberLimitReached(p.organization)) === true
+  } catch (cause) {
+    return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause, details: { hook: 'isMemberLimitReached' } }))
+  }
+  const token = randomToken(32)
+  return ok({
+    now,
+    ids: Array.from({ length: 6 }, () => ctx.ids.next()),
+    newUsername: hex(16),
+    sessionInviteHash,
+    verification,
+    memberLimitReached,
+    newVerification: { token, tokenHash: await sha256Hex(token), url: ctx.urls.verifyAccount(token, p.organization) },
+  })
+}
+
+/** Reads the facts (inside the transaction for finishLogin, from storage for explain). */
+async function gather(
+  reader: StorageReader,
+  ctx: EngineContext,
+  p: Prepared,
+  x: Extras,
+  session: SessionInfo,
+  op: LoginChoice | null,
+): Promise<LoginFacts> {
+  const { identity, organization: org, providerRow } = p
+  const state = p.opened.state
+  let linkedRaw = await reader.getLinkedIdentity(providerRow.id, identity.id, org.id)
+  let via: LinkedFacts['via'] = 'ident'
+  if (!linkedRaw && identity.legacyId) {
+    linkedRaw = await reader.getLinkedIdentity(providerRow.id, identity.legacyId, org.id)
+    via = 'legacy'
+  }
+  const members = new Map<string, Member | null>()
+  const identitiesByUser = new Map<string, AuthIdentity | null>()
+  const invitesByEmail = new Map<string, Member | null>()
+  const loadInvite = async (email: string) => {
+    const key = normalizeEmail(email)
+    if (!invitesByEmail.has(key)) invitesByEmail.set(key, await reader.getInviteByEmail(org.id, key))
+  }
+  const loadMember = async (userId: string) => {
+    if (!members.has(userId)) members.set(userId, await reader.getMember(org.id, userId))
+  }
+  let sessionInvite: SessionInviteFacts | null = null
+  const loadSessionInvite = async () => {
+    const inv = session.invite
+    if (inv && x.sessionInviteHash !== null && typeof inv.memberId === 'string' && inv.memberId.length <= LIMITS.id) {
+      sessionInvite = {
+        organizationId: inv.organizationId,
+        tokenHash: x.sessionInviteHash,
+        member: inv.organizationId === org.id ? await reader.getMemberById(inv.memberId) : null,
+      }
+    }
+  }
+  let sessionUser: User | null = null
+  let emailMatches: readonly UserEmailMatch[] = []
+  if (linkedRaw) {
+    members.set(linkedRaw.user.id, linkedRaw.member)
+  }
+  if (linkedRaw?.user.isActive) {
+    // Hot path: a returning user. Only a missing membership needs more reads.
+    if (!linkedRaw.member) {
+      await loadInvite(linkedRaw.user.email)
+      await loadSessionInvite()
+    }
+  } else {
+    const sid = session.userId ?? null
+    sessionUser = sid ? await reader.getUser(sid) : null
+    emailMatches = await reader.findUsersByEmail(identity.emailNormalized)
+    if (sessionUser) await loadMember(sessionUser.id)
+    for (const m of emailMatches.slice(0, 50)) await loadMember(m.user.id)
+    const target = resolveTarget({ sessionUser, emailMatches, members })
+    const targets = target.user ? [target.user] : []
+    for (const u of targets) {
+      await loadMember(u.id)
+      identitiesByUser.set(u.id, await reader.getIdentityForUser(providerRow.id, u.id))
+      await loadInvite(u.email)
+    }
+    await loadInvite(identity.email)
+    await loadSessionInvite()
+  }
+  return {
+    now: x.now,
+    ids: x.ids,
+    newUsername: x.newUsername,
+    organization: org,
+    provider: { id: providerRow.id, key: providerRow.providerKey, displayName: p.provider.displayName },
+    pipeline: { id: state.id, referrer: state.referrer, verificationSentAt: state.verificationSentAt },
+    identity,
+    op,
+    session: { userId: session.userId ?? null, twoFactorPassed: session.twoFactorPassed === true, ip: session.ip ?? null },
+    sessionUser,
+    linked: linkedRaw ? { identity: linkedRaw.identity, user: linkedRaw.user, via } : null,
+    emailMatches,
+    members,
+    identitiesByUser,
+    invitesByEmail,
+    sessionInvite,
+    verification: x.verification,
+    memberLimitReached: x.memberLimitReached,
+    loginUrl: ctx.urls.orgLogin(org),
+    newVerification: { tokenHash: x.newVerification.tokenHash, url: x.newVerification.url },
+    policy: { verificationTtlSeconds: ctx.policy.verificationTtlSeconds, verificationResendSeconds: ctx.policy.verificationResendSeconds },
+  }
+}
+
+function mergeFor(provider: Provider): MergeIdentityData {
+  return provider.updateIdentity ? (next, current) => provider.updateIdentity?.(next, current) ?? next : defaultMergeIdentityData
+}
+
+function redirectTarget(ctx: EngineContext, p: Prepared): string {
+  return safeNext(p.opened.state.next, ctx.urls.baseUrl) ?? ctx.urls.afterLogin(p.organization)
+}
+
+async function finish(ctx: EngineContext, input: FinishLoginInput): Promise<Result<LoginOutcome, AuthError>> {
+  const prepared = await prepare(ctx, input)
+  if (prepared.isErr()) return err(prepared.error)
+  const p = prepared.value
+  const session = input.session
+  // Claim: one finisher per state; the identity is stored so a follow-up uses it (and only it).
+  const claimed = await claimState(ctx, p.opened, { identity: p.identity })
+  if (claimed.isErr()) return err(claimed.error)
+  let held = claimed.value
+  const release = async (patch: Parameters<typeof releaseState>[2] = {}) => {
+    const r = await releaseState(ctx, held, patch)
+    if (r.isOk()) held = r.value
+    else ctx.logger?.warn('ssoflow: could not release a pipeline state', { code: r.error.code })
+  }
+  const x = await extras(ctx, p, session)
+  if (x.isErr()) {
+    await release()
+    return err(x.error)
+  }
+  const merge = mergeFor(p.provider)
+  const op = input.op ?? null
+  let plan: LoginPlan | null = null
+  let lastError: AuthError | null = null
+  for (let attempt = 0; attempt < 2 && plan === null; attempt++) {
+    const result = await inTransaction(
+      ctx.storage,
+      async (tx) => {
+        await tx.lockIdentity(p.providerRow.id, p.identity.id)
+        const facts = await gather(tx, ctx, p, x.value, session, op)
+        const decided = decideLogin(facts, merge)
+        if (decided.decision.kind === 'signIn' && decided.decision.consumesVerification) {
+          const vt = session.verificationToken ?? ''
+          const consumed = await ctx.tokens.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
+          if (!consumed) return err(E('VERIFICATION_INVALID'))
+        }
+        await applyTxEffects(tx, ctx.audit, decided.txEffects)
+        return ok(decided)
+      },
+      'orgLogin',
+    )
+    if (result.isOk()) plan = result.value
+    else {
+      lastError = result.error
+      if (result.error.code !== 'STORAGE_CONFLICT') break
+    }
+  }
+  if (plan === null) {
+    await release()
+    return err(lastError ?? E('STORAGE_UNAVAILABLE'))
+  }
+  const d = plan.decision
+  const handle = input.handle
+  switch (d.kind) {
+    case 'reject': {
+      if (d.keepState) await release()
+      else {
+        const c = await consumeState(ctx, held)
+        if (c.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: c.error.code })
+      }
+      return err(d.error)
+    }
+    case 'twoFactor': {
+      await release()
+      return ok({
+        kind: 'twoFactorRequired',
+        userId: d.userId,
+        resumeHandle: handle,
+        session: [{ type: 'pendingTwoFactor', userId: d.userId, organizationId: p.organization.id, resumeHandle: handle }],
+        trace: plan.trace,
+      })
+    }
+    case 'confirm': {
+      let mailSent = false
+      if (d.verification) {
+        const v = d.verification
+        const stored = await fromStorage(
+          () =>
+            ctx.tokens.create({
+              hash: v.tokenHash,
+              purpose: ACCOUNT_VERIFICATION_PURPOSE,
+              payload: JSON.stringify(v.binding),
+              expiresAt: v.expiresAt,
+            }),
+          'orgLogin',
+        )
+        if (stored.isErr()) {
+          await release()
+          return err(stored.error)
+        }
+        await release({ verificationSentAt: v.sentAt })
+        mailSent = true
+      } else {
+        await release()
+      }
+      const warnings = mailSent ? await runAfterCommit(ctx, plan.afterCommit) : []
+      const page = d.page.page === 'confirm-account' ? { ...d.page, verificationMailSent: mailSent && warnings.length === 0 } : d.page
+      return ok({
+        kind: 'confirmationRequired',
+        handle,
+        confirmation: page,
+        allowedOps: d.allowedOps,
+        session: [],
+        trace: plan.trace,
+        warnings,
+      })
+    }
+    case 'signIn': {
+      const consumed = await consumeState(ctx, held)
+      if (consumed.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: consumed.error.code })
+      const warnings = await runAfterCommit(ctx, plan.afterCommit)
+      const effects: SessionEffect[] = [
+        { type: 'login', userId: d.userId },
+        { type: 'rotate' },
+        { type: 'markSsoComplete', organizationId: p.organization.id, at: x.value.now.toISOString() },
+        { type: 'activeOrg', organizationId: p.organization.id, slug: p.organization.slug },
+        { type: 'clearInvite' },
+        ...(session.verificationToken ? [{ type: 'clearVerification' } as const] : []),
+        { type: 'clearPipeline' },
+      ]
+      return ok({
+        kind: 'signedIn',
+        userId: d.userId,
+        memberId: d.memberId,
+        organizationId: p.organization.id,
+        redirect: redirectTarget(ctx, p),
+        created: d.created,
+        linked: d.linked,
+        acceptedInviteId: d.acceptedInviteId,
+        session: effects,
+        trace: plan.trace,
+        warnings,
+      })
+    }
+  }
+}
+
+async function explainLogin(ctx: EngineContext, input: FinishLoginInput): Promise<Result<Explanation, AuthError>> {
+  const prepared = await prepare(ctx, input)
+  if (prepared.isErr()) return err(prepared.error)
+  const p = prepared.value
+  const x = await extras(ctx, p, input.session)
+  if (x.isErr()) return err(x.error)
+  let facts: LoginFacts
+  try {
+    facts = await gather(ctx.storage, ctx, p, x.value, input.session, input.op ?? null)
+  } catch (cause) {
+    return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause }))
+  }
+  const plan = decideLogin(facts, mergeFor(p.provider))
+  const d = plan.decision
+  return ok({
+    decision:
+      d.kind === 'reject'
+        ? `reject:${d.error.code}`
+        : d.kind === 'confirm'
+          ? `confirm:${d.page.page}`
+          : d.kind === 'signIn'
+            ? `signIn:${d.path}`
+            : d.kind,
+    trace: plan.trace,
+    effects: [...plan.txEffects.map((e) => e.type), ...plan.afterCommit.map((e) => e.type)],
+  })
+}
+
+async function verifyLink(
+  ctx: EngineContext,
+  input: { readonly token: string; readonly session: SessionInfo },
+): Promise<Result<{ readonly kind: 'accountVerified'; readonly organizationId: string; readonly token: string }, AuthError>> {
+  const token = input.token
+  if (typeof token !== 'string' || token.length === 0 || token.length > 256) return err(E('VERIFICATION_INVALID'))
+  const rec = await fromStorage(
+    async () => ctx.tokens.peek(await sha256Hex(token), ACCOUNT_VERIFICATION_PURPOSE, ctx.clock.now()),
+    'orgLogin',
+  )
+  if (rec.isErr()) return err(rec.error)
+  const binding = rec.value ? parseBinding(rec.value.payload) : null
+  if (!binding) return err(E('VERIFICATION_INVALID'))
+  return ok({ kind: 'accountVerified', organizationId: binding.organizationId, token })
+}
+
+/** Creates finishLogin, explain and verifyAccountLink over the engine context. */
+export function createLoginApi(ctx: EngineContext): LoginApi {
+  return {
+    finishLogin: (input) =>
+      new ResultAsync(finish(ctx, input).catch((cause) => err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause })))),
+    explain: (input) =>
+      new ResultAsync(explainLogin(ctx, input).catch((cause) => err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause })))),
+    verifyAccountLink: (input) => new ResultAsync(verifyLink(ctx, input)),
+  }
 }

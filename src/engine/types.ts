@@ -351,4 +351,25 @@ export interface AuthPipeline {
   updateSettings(input: AdminInput & { readonly settings: SettingsPatch }): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
   /** Checks one identity with its provider (periodic job). */
   refreshIdentity(input: { readonly identityId: string }): ResultAsync<RefreshOutcome, AuthError>
+  /**
+   * Checks an emailed account-verification link (spec 3.12) without consuming it. On success the
+   * host stores `token` in the session as `verificationToken` and sends the user back to the org
+   * login; the login pipeline consumes it (single use) when it links the account.
+   */
+  verifyAccountLink(input: VerifyAccountLinkInput): ResultAsync<AccountLinkVerified, AuthError>
+}
+
+/** Input of `verifyAccountLink`. @group Engine */
+export interface VerifyAccountLinkInput {
+  /** The token from the emailed link. */
+  readonly token: string
+  readonly session: SessionInfo
+}
+
+/** A valid account-verification link. @group Outcomes */
+export interface AccountLinkVerified {
+  readonly kind: 'accountVerified'
+  readonly organizationId: string
+  /** Store this in the session as `verificationToken`. */
+  readonly token: string
 }
