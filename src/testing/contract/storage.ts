@@ -1,0 +1,1007 @@
+/**
+ * The storage contract suite: the behaviour every {@link StoragePort} adapter must have
+ * (memory, Kysely on PostgreSQL / PGlite / SQLite / MySQL, a host's own).
+ *
+ * @module
+ */
+import type { AuthIdentity, Member, Organization, User, UserEmail } from '../../model/records.js'
+import { isStorageConflict, type StoragePort, type StorageTx } from '../../ports/storage.js'
+import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser, primaryEmailOf } from '../fixtures.js'
+import { assert, assertConflict, assertEqual, rejection, show } from './assert.js'
+import type { ContractCase, ContractSuite } from './suite.js'
+
+/**
+ * Host-owned rows that the port itself cannot write (organizations belong to the host; the
+ * port only creates a user's primary address). See {@link ContractStorage.seedHostData}.
+ * @group Testing
+ */
+export interface HostSeedData {
+  readonly organizations?: readonly Organization[] | undefined
+  /** Extra (secondary) address rows of users that already exist. */
+  readonly userEmails?: readonly UserEmail[] | undefined
+}
+
+/**
+ * What an adapter must provide to run {@link storageContract}: the {@link StoragePort} under
+ * test plus one seeding hook for host-owned rows. Everything else (users, identities,
+ * members, providers, pipeline states, tokens) is written through the port itself.
+ * @group Testing
+ */
+export interface ContractStorage extends StoragePort {
+  /**
+   * Inserts organizations and extra user address rows directly (outside the port), committed
+   * when the returned promise resolves. Called only with rows that do not exist yet.
+   */
+  seedHostData(data: HostSeedData): Promise<void> | void
+}
+
+/**
+ * The clock shared by the suite and the storage: `now()` must be the clock the storage uses
+ * for pipeline-state expiry (`load`, `compareAndSet`); `advance(ms)` moves it forward.
+ * `fixedClock()` from `ssoflow/testing` fits.
+ * @group Testing
+ */
+export interface ContractClock {
+  now(): Date
+  advance(ms: number): void
+}
+
+/**
+ * Options of {@link storageContract}.
+ * @group Testing
+ */
+export interface StorageContractOptions {
+  /** Suite name, e.g. `memory` or `kysely/postgres`. */
+  readonly name: string
+  /**
+   * Returns a fresh, EMPTY storage for one case (a new in-memory store, a new schema or
+   * database, or truncated tables), wired to {@link StorageContractOptions.clock}. Cases may
+   * run concurrently when the runner does so; each gets its own storage.
+   */
+  createStorage(): Promise<ContractStorage> | ContractStorage
+  /** Releases what `createStorage` made (drop the schema, close the pool). Runs after every case. */
+  destroy?: ((storage: ContractStorage) => Promise<void> | void) | undefined
+  /** The storage's clock. Cases only move it forward and only use times relative to `now()`. */
+  readonly clock: ContractClock
+  /** How many concurrent callers the race cases start. Default 20. */
+  readonly concurrency?: number | undefined
+}
+
+const ORG_A = 'org-a'
+const ORG_B = 'org-b'
+const PROV_A = 'prov-a'
+const PROV_B = 'prov-b'
+const EXACT = new Date('2026-03-04T05:06:07.891Z')
+
+const users = (count: number, prefix = 'user'): User[] =>
+  Array.from({ length: count }, (_, i) => makeUser({ id: `${prefix}-${String(i + 1).padStart(2, '0')}` }))
+
+async function createUsers(s: StoragePort, list: readonly User[]): Promise<void> {
+  await s.transaction(async (tx) => {
+    for (const u of list) await tx.createUser(u, primaryEmailOf(u))
+  })
+}
+
+/** Two organizations, a provider for each, and three users (user-01..03). */
+async function base(s: ContractStorage): Promise<User[]> {
+  await s.seedHostData({ organizations: [makeOrganization({ id: ORG_A }), makeOrganization({ id: ORG_B })] })
+  const list = users(3)
+  await createUsers(s, list)
+  await s.transaction(async (tx) => {
+    await tx.createAuthProvider(makeProvider({ id: PROV_A, organizationId: ORG_A }))
+    await tx.createAuthProvider(makeProvider({ id: PROV_B, organizationId: ORG_B }))
+  })
+  return list
+}
+
+const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> => s.transaction(fn)
+
+/**
+ * Builds the storage contract suite. Bind it with `registerSuite` to any runner.
+ *
+ * Requirements on the adapter (all checked by cases):
+ * - every method of {@link StoragePort}, `null`/`[]` for absent rows, `false`/`0` for writes
+ *   that match nothing;
+ * - unique constraints of spec 1.2 on create and update, thrown as `StorageConflictError` with
+ *   the constraint name; nullable unique columns (member user, member email, invite token)
+ *   allow any number of nulls;
+ * - transactions that roll back everything on a throw (including a conflict) and rethrow the
+ *   error unchanged; concurrent transactions serialised by `lockIdentity`;
+ * - exact comparisons: `findUsersByEmail` compares the normalized column byte-for-byte (no
+ *   case-, accent- or trailing-space-insensitive collation);
+ * - ordering by `id` in code-unit order for ids made of lowercase ASCII, digits and dashes;
+ * - `Date` values round-trip with millisecond precision; JSON values round-trip (key order free);
+ * - pipeline states: create/load/compareAndSet/delete/deleteExpired with expiry by the clock;
+ *   one-time tokens: create/peek/consume, purpose-bound, expiry by `now`, single use.
+ *
+ * Not covered (adapter-specific): duplicate primary keys, the `user_email.user_email`
+ * constraint (the port cannot reach it), audit rows (the port has no audit read).
+ *
+ * @example
+ * ```ts
+ * import { describe, it } from 'vitest'
+ * import { createMemoryStorage } from 'ssoflow/memory'
+ * import { fixedClock, registerSuite, storageContract } from 'ssoflow/testing'
+ *
+ * const clock = fixedClock()
+ * registerSuite(
+ *   storageContract({
+ *     name: 'memory',
+ *     clock,
+ *     createStorage: () => {
+ *       const storage = createMemoryStorage({ clock })
+ *       return Object.assign(storage, { seedHostData: (data) => storage.seed(data) })
+ *     },
+ *   }),
+ *   { describe, it },
+ * )
+ * ```
+ * @group Testing
+ */
+export function storageContract(options: StorageContractOptions): ContractSuite {
+  const { clock } = options
+  const n = options.concurrency ?? 20
+  const at = (ms: number): Date => new Date(clock.now().getTime() + ms)
+  const cases: ContractCase[] = []
+  const test = (name: string, body: (s: ContractStorage) => Promise<void>): void => {
+    cases.push({
+      name,
+      async run() {
+        const storage = await options.createStorage()
+        try {
+          await body(storage)
+        } finally {
+          await options.destroy?.(storage)
+        }
+      },
+    })
+  }
+
+  // ---------------------------------------------------------------- reads and writes
+
+  test('reads return null or [] for absent rows', async (s) => {
+    await s.seedHostData({ organizations: [makeOrganization({ id: ORG_A })] })
+    const check = async (tx: StorageTx | StoragePort, where: string) => {
+      assertEqual(await tx.getOrganization('nope'), null, `${where} getOrganization`)
+      assertEqual(await tx.getAuthProvider(ORG_A), null, `${where} getAuthProvider`)
+      assertEqual(await tx.getAuthProviderById('nope'), null, `${where} getAuthProviderById`)
+      assertEqual(await tx.getIdentity(PROV_A, 'nope'), null, `${where} getIdentity`)
+      assertEqual(await tx.getIdentityById('nope'), null, `${where} getIdentityById`)
+      assertEqual(await tx.getIdentityForUser(PROV_A, 'nope'), null, `${where} getIdentityForUser`)
+      assertEqual(await tx.getLinkedIdentity(PROV_A, 'nope', ORG_A), null, `${where} getLinkedIdentity`)
+      assertEqual(await tx.getUser('nope'), null, `${where} getUser`)
+      assertEqual(await tx.findUsersByEmail('nope@example.com'), [], `${where} findUsersByEmail`)
+      assertEqual(await tx.getMember(ORG_A, 'nope'), null, `${where} getMember`)
+      assertEqual(await tx.getMemberById('nope'), null, `${where} getMemberById`)
+      assertEqual(await tx.getInviteByEmail(ORG_A, 'nope@example.com'), null, `${where} getInviteByEmail`)
+      assertEqual(await tx.listMembers(ORG_A, { limit: 10 }), [], `${where} listMembers`)
+      assertEqual(await tx.listIdentities(PROV_A, { limit: 10 }), [], `${where} listIdentities`)
+    }
+    await check(s, 'outside a transaction:')
+    await run(s, (tx) => check(tx, 'inside a transaction:'))
+    assertEqual(await s.pipelineStates.load('nope'), null, 'pipelineStates.load')
+    assertEqual(await s.oneTimeTokens.peek('nope', 'verify', clock.now()), null, 'oneTimeTokens.peek')
+    assertEqual(await s.oneTimeTokens.consume('nope', 'verify', clock.now()), null, 'oneTimeTokens.consume')
+    assertEqual(await s.pipelineStates.deleteExpired(clock.now()), 0, 'deleteExpired on an empty store')
+    await s.pipelineStates.delete('nope')
+  })
+
+  test('writes that match no row return false or 0 and change nothing', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01' }))
+    })
+    await run(s, async (tx) => {
+      assertEqual(await tx.updateIdentity('nope', { ident: 'x' }), false, 'updateIdentity')
+      assertEqual(await tx.deleteIdentity('nope'), false, 'deleteIdentity')
+      assertEqual(await tx.deleteIdentitiesForUser(PROV_A, 'user-02', null), 0, 'deleteIdentitiesForUser')
+      assertEqual(await tx.deleteIdentitiesForProvider('nope'), 0, 'deleteIdentitiesForProvider')
+      assertEqual(await tx.updateMember('nope', { role: 'admin' }), false, 'updateMember')
+      assertEqual(await tx.deleteMember('nope'), false, 'deleteMember')
+      assertEqual(await tx.setFlagsForOrganization('nope', { ssoLinked: true }), 0, 'setFlagsForOrganization')
+      assertEqual(await tx.updateAuthProvider('nope', { allowUnlinked: true }), false, 'updateAuthProvider')
+      assertEqual(await tx.deleteAuthProvider('nope'), false, 'deleteAuthProvider')
+      assertEqual(await tx.updateOrganization('nope', { require2fa: true }), false, 'updateOrganization')
+    })
+    assert((await s.getIdentityById('ident-1')) !== null, 'the existing identity is still there')
+    assert((await s.getMemberById('mem-1')) !== null, 'the existing member is still there')
+    assertEqual(await s.getOrganization('nope'), null, 'updateOrganization did not create a row')
+  })
+
+  test('created rows read back equal: millisecond dates and JSON data round-trip', async (s) => {
+    await s.seedHostData({ organizations: [makeOrganization({ id: ORG_A, name: 'Acme ✓', require2fa: true, defaultRole: 'admin' })] })
+    const data = {
+      access_token: 'tok"en\\with\nescapes',
+      nested: { list: [1, 2.5, -7, 'x', true, false, null, { deep: ['ü', '日本', '😀'] }] },
+      empty: {},
+      emptyList: [],
+      big: 9007199254740991,
+    }
+    const user = makeUser({ id: 'user-01', name: 'Zoë 😀', has2fa: true, hasUsablePassword: false, createdAt: EXACT })
+    const provider = makeProvider({
+      id: PROV_A,
+      organizationId: ORG_A,
+      config: data,
+      allowUnlinked: true,
+      scimEnabled: true,
+      createdAt: EXACT,
+    })
+    const identity = makeIdentity({
+      id: 'ident-1',
+      authProviderId: PROV_A,
+      userId: user.id,
+      ident: 'Ext|ID-1',
+      data,
+      lastVerified: new Date(EXACT.getTime() + 1),
+      lastSynced: new Date(EXACT.getTime() + 2),
+      createdAt: new Date(EXACT.getTime() + 3),
+    })
+    const member = makeMember({
+      id: 'mem-1',
+      organizationId: ORG_A,
+      email: 'Invitee@Example.com',
+      role: 'manager',
+      flags: { ssoLinked: false, ssoInvalid: true, memberLimitRestricted: true, idpProvisioned: false, idpRoleRestricted: true },
+      inviteTokenHash: 'a'.repeat(64),
+      inviteExpiresAt: new Date(EXACT.getTime() + 999),
+      inviteStatus: 'requested_to_join',
+      createdAt: EXACT,
+    })
+    await run(s, async (tx) => {
+      await tx.createUser(user, primaryEmailOf(user))
+      await tx.createAuthProvider(provider)
+      await tx.createIdentity(identity)
+      await tx.createMember(member)
+    })
+    assertEqual(
+      await s.getOrganization(ORG_A),
+      makeOrganization({ id: ORG_A, name: 'Acme ✓', require2fa: true, defaultRole: 'admin' }),
+      'organization',
+    )
+    assertEqual(await s.getUser(user.id), user, 'user')
+    assertEqual(await s.getAuthProvider(ORG_A), provider, 'provider by organization')
+    assertEqual(await s.getAuthProviderById(PROV_A), provider, 'provider by id')
+    assertEqual(await s.getIdentity(PROV_A, 'Ext|ID-1'), identity, 'identity by ident')
+    assertEqual(await s.getIdentityById('ident-1'), identity, 'identity by id')
+    assertEqual(await s.getIdentityForUser(PROV_A, user.id), identity, 'identity by user')
+    assertEqual(await s.getMemberById('mem-1'), member, 'member')
+    const got = await s.getUser(user.id)
+    assert(got?.createdAt instanceof Date, 'dates come back as Date instances')
+    assertEqual(await s.findUsersByEmail(primaryEmailOf(user).emailNormalized), [{ user, email: primaryEmailOf(user) }], 'primary address')
+  })
+
+  test('transaction resolves with the callback value; reads inside see the transaction writes', async (s) => {
+    await base(s)
+    const value = await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      assert((await tx.getIdentity(PROV_A, 'ext-1')) !== null, 'a transaction reads its own insert')
+      assertEqual(await tx.updateIdentity('ident-1', { ident: 'ext-2' }), true, 'update in the same transaction')
+      assertEqual(await tx.getIdentity(PROV_A, 'ext-1'), null, 'the old key is gone inside the transaction')
+      return { answer: 42 }
+    })
+    assertEqual(value, { answer: 42 }, 'transaction value')
+    assertEqual((await s.getIdentity(PROV_A, 'ext-2'))?.id, 'ident-1', 'committed after the transaction')
+  })
+
+  test('updates change the patched fields and nothing else', async (s) => {
+    await base(s)
+    const identity = makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1', data: { a: 1 } })
+    const member = makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01', role: 'member' })
+    await run(s, async (tx) => {
+      await tx.createIdentity(identity)
+      await tx.createMember(member)
+    })
+    await run(s, async (tx) => {
+      assertEqual(await tx.updateIdentity('ident-1', { lastVerified: EXACT, data: { b: [2] } }), true, 'updateIdentity')
+      assertEqual(await tx.updateMember('mem-1', { role: 'admin', inviteStatus: 'approved' }), true, 'updateMember')
+      assertEqual(await tx.updateAuthProvider(PROV_A, { allowUnlinked: true, config: { k: 'v' } }), true, 'updateAuthProvider')
+      assertEqual(await tx.updateOrganization(ORG_A, { require2fa: true }), true, 'updateOrganization')
+    })
+    assertEqual(await s.getIdentityById('ident-1'), { ...identity, lastVerified: EXACT, data: { b: [2] } }, 'identity after update')
+    assertEqual(await s.getMemberById('mem-1'), { ...member, role: 'admin' }, 'member after update')
+    assertEqual(
+      await s.getAuthProviderById(PROV_A),
+      { ...makeProvider({ id: PROV_A, organizationId: ORG_A }), allowUnlinked: true, config: { k: 'v' } },
+      'provider after update',
+    )
+    assertEqual(await s.getOrganization(ORG_A), { ...makeOrganization({ id: ORG_A }), require2fa: true }, 'organization after update')
+    assertEqual(await s.getOrganization(ORG_B), makeOrganization({ id: ORG_B }), 'the other organization is unchanged')
+    assertEqual(await s.getAuthProviderById(PROV_B), makeProvider({ id: PROV_B, organizationId: ORG_B }), 'the other provider is unchanged')
+  })
+
+  test('deletes remove exactly the addressed rows', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01' }))
+      await tx.createMember(makeMember({ id: 'mem-2', organizationId: ORG_A, userId: 'user-02' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' }))
+    })
+    await run(s, async (tx) => {
+      assertEqual(await tx.deleteMember('mem-1'), true, 'deleteMember')
+      assertEqual(await tx.deleteIdentity('ident-1'), true, 'deleteIdentity')
+      assertEqual(await tx.deleteAuthProvider(PROV_B), true, 'deleteAuthProvider')
+    })
+    assertEqual(await s.getMemberById('mem-1'), null, 'deleted member')
+    assertEqual((await s.getMemberById('mem-2'))?.id, 'mem-2', 'other member kept')
+    assertEqual(await s.getIdentityById('ident-1'), null, 'deleted identity')
+    assertEqual((await s.getIdentityById('ident-2'))?.id, 'ident-2', 'other identity kept')
+    assertEqual(await s.getAuthProvider(ORG_B), null, 'deleted provider')
+    assertEqual((await s.getAuthProvider(ORG_A))?.id, PROV_A, 'other provider kept')
+    await run(s, async (tx) => {
+      assertEqual(await tx.deleteMember('mem-1'), false, 'a second delete finds nothing')
+    })
+  })
+
+  test('returned records are copies and stored records are copies of the input', async (s) => {
+    await base(s)
+    const identity = makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1', data: { list: [1] } })
+    const input = structuredClone(identity) as { -readonly [K in keyof AuthIdentity]: AuthIdentity[K] }
+    await run(s, (tx) => tx.createIdentity(input))
+    input.ident = 'mutated'
+    ;(input.data.list as number[]).push(2)
+    input.lastVerified.setTime(0)
+    const read = (await s.getIdentityById('ident-1')) as { -readonly [K in keyof AuthIdentity]: AuthIdentity[K] } | null
+    assert(read !== null, 'identity exists')
+    assertEqual(read, identity, 'mutating the input after create does not change the stored row')
+    read.ident = 'mutated'
+    ;(read.data.list as number[]).push(3)
+    read.lastSynced.setTime(0)
+    assertEqual(await s.getIdentityById('ident-1'), identity, 'mutating a returned record does not change the stored row')
+  })
+
+  // ---------------------------------------------------------------- unique constraints
+
+  test('unique auth_provider.organization on create', async (s) => {
+    await base(s)
+    await assertConflict(
+      run(s, (tx) => tx.createAuthProvider(makeProvider({ id: 'prov-a2', organizationId: ORG_A, providerKey: 'oidc' }))),
+      'auth_provider.organization',
+      'second provider for an organization',
+    )
+    assertEqual(await s.getAuthProviderById('prov-a2'), null, 'nothing written')
+    assertEqual((await s.getAuthProvider(ORG_A))?.id, PROV_A, 'the first provider is unchanged')
+  })
+
+  test('unique auth_identity.provider_ident on create and update', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' }))
+    })
+    await assertConflict(
+      run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-3', authProviderId: PROV_A, userId: 'user-03', ident: 'ext-1' }))),
+      'auth_identity.provider_ident',
+      'create with a taken (provider, ident)',
+    )
+    await assertConflict(
+      run(s, (tx) => tx.updateIdentity('ident-2', { ident: 'ext-1' })),
+      'auth_identity.provider_ident',
+      'update to a taken ident',
+    )
+    assertEqual(await s.getIdentityById('ident-3'), null, 'nothing created')
+    assertEqual((await s.getIdentityById('ident-2'))?.ident, 'ext-2', 'the updated row is unchanged')
+    await run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-4', authProviderId: PROV_B, userId: 'user-01', ident: 'ext-1' })))
+    assertEqual((await s.getIdentity(PROV_B, 'ext-1'))?.id, 'ident-4', 'the same ident under another provider is allowed')
+    await run(s, async (tx) => {
+      assertEqual(
+        await tx.updateIdentity('ident-1', { ident: 'ext-1', lastSynced: EXACT }),
+        true,
+        'updating a row to its own key is allowed',
+      )
+    })
+  })
+
+  test('unique auth_identity.provider_user on create and update', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' }))
+    })
+    await assertConflict(
+      run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-3', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-3' }))),
+      'auth_identity.provider_user',
+      'a second identity for a user and provider',
+    )
+    await assertConflict(
+      run(s, (tx) => tx.updateIdentity('ident-2', { userId: 'user-01' })),
+      'auth_identity.provider_user',
+      'update to a taken user',
+    )
+    assertEqual(await s.getIdentityById('ident-3'), null, 'nothing created')
+    assertEqual((await s.getIdentityById('ident-2'))?.userId, 'user-02', 'the updated row is unchanged')
+  })
+
+  test('unique member.organization_user on create and update', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01' }))
+      await tx.createMember(makeMember({ id: 'mem-2', organizationId: ORG_A, userId: 'user-02' }))
+    })
+    await assertConflict(
+      run(s, (tx) => tx.createMember(makeMember({ id: 'mem-3', organizationId: ORG_A, userId: 'user-01' }))),
+      'member.organization_user',
+      'second membership of a user',
+    )
+    await assertConflict(
+      run(s, (tx) => tx.updateMember('mem-2', { userId: 'user-01' })),
+      'member.organization_user',
+      'update to a taken user',
+    )
+    assertEqual(await s.getMemberById('mem-3'), null, 'nothing created')
+    assertEqual((await s.getMemberById('mem-2'))?.userId, 'user-02', 'the updated row is unchanged')
+    await run(s, (tx) => tx.createMember(makeMember({ id: 'mem-4', organizationId: ORG_B, userId: 'user-01' })))
+    assertEqual((await s.getMember(ORG_B, 'user-01'))?.id, 'mem-4', 'the same user in another organization is allowed')
+  })
+
+  test('unique member.organization_email on create and update', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, email: 'a@example.com' }))
+      await tx.createMember(makeMember({ id: 'mem-2', organizationId: ORG_A, email: 'b@example.com' }))
+    })
+    await assertConflict(
+      run(s, (tx) => tx.createMember(makeMember({ id: 'mem-3', organizationId: ORG_A, email: 'a@example.com' }))),
+      'member.organization_email',
+      'second invite for an address',
+    )
+    await assertConflict(
+      run(s, (tx) => tx.updateMember('mem-2', { email: 'a@example.com', emailNormalized: 'a@example.com' })),
+      'member.organization_email',
+      'update to a taken address',
+    )
+    assertEqual(await s.getMemberById('mem-3'), null, 'nothing created')
+    assertEqual((await s.getMemberById('mem-2'))?.emailNormalized, 'b@example.com', 'the updated row is unchanged')
+    await run(s, (tx) => tx.createMember(makeMember({ id: 'mem-4', organizationId: ORG_B, email: 'a@example.com' })))
+    assertEqual((await s.getInviteByEmail(ORG_B, 'a@example.com'))?.id, 'mem-4', 'the same address in another organization is allowed')
+  })
+
+  test('unique member.invite_token on create and update', async (s) => {
+    await base(s)
+    const h1 = '1'.repeat(64)
+    const h2 = '2'.repeat(64)
+    await run(s, async (tx) => {
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, email: 'a@example.com', inviteTokenHash: h1 }))
+      await tx.createMember(makeMember({ id: 'mem-2', organizationId: ORG_A, email: 'b@example.com', inviteTokenHash: h2 }))
+    })
+    await assertConflict(
+      run(s, (tx) => tx.createMember(makeMember({ id: 'mem-3', organizationId: ORG_B, email: 'c@example.com', inviteTokenHash: h1 }))),
+      'member.invite_token',
+      'a taken token hash, even in another organization',
+    )
+    await assertConflict(
+      run(s, (tx) => tx.updateMember('mem-2', { inviteTokenHash: h1 })),
+      'member.invite_token',
+      'update to a taken token hash',
+    )
+    assertEqual(await s.getMemberById('mem-3'), null, 'nothing created')
+    assertEqual((await s.getMemberById('mem-2'))?.inviteTokenHash, h2, 'the updated row is unchanged')
+  })
+
+  test('unique user.username on create', async (s) => {
+    await base(s)
+    const clash = makeUser({ id: 'user-99', username: 'user-01', email: 'other@example.com' })
+    await assertConflict(
+      run(s, (tx) => tx.createUser(clash, primaryEmailOf(clash))),
+      'user.username',
+      'a taken username',
+    )
+    assertEqual(await s.getUser('user-99'), null, 'nothing created')
+    assertEqual(await s.findUsersByEmail('other@example.com'), [], 'the primary address was not created either')
+  })
+
+  test('nullable unique columns allow many nulls', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      // accepted members: email null, token null
+      await tx.createMember(makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01' }))
+      await tx.createMember(makeMember({ id: 'mem-2', organizationId: ORG_A, userId: 'user-02' }))
+      // pending invites: user null, token null
+      await tx.createMember(makeMember({ id: 'mem-3', organizationId: ORG_A, email: 'x@example.com' }))
+      await tx.createMember(makeMember({ id: 'mem-4', organizationId: ORG_A, email: 'y@example.com' }))
+    })
+    assertEqual((await s.listMembers(ORG_A, { limit: 10 })).length, 4, 'all four members exist')
+  })
+
+  test('unique pipeline_state.id and one_time_token.hash', async (s) => {
+    const state = { id: 'state-1', version: 1, body: 'b1', expiresAt: at(60_000) }
+    await s.pipelineStates.create(state)
+    await assertConflict(s.pipelineStates.create({ ...state, body: 'b2' }), 'pipeline_state.id', 'a live state id')
+    assertEqual((await s.pipelineStates.load('state-1'))?.body, 'b1', 'the first state is unchanged')
+    const token = { hash: 'f'.repeat(64), purpose: 'verify', payload: '{"a":1}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(token)
+    await assertConflict(s.oneTimeTokens.create({ ...token, payload: '{}' }), 'one_time_token.hash', 'a live token hash')
+    assertEqual((await s.oneTimeTokens.peek(token.hash, 'verify', clock.now()))?.payload, '{"a":1}', 'the first token is unchanged')
+  })
+
+  // ---------------------------------------------------------------- rollback
+
+  test('a throw rolls back every write of the transaction and is rethrown unchanged', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createMember(
+        makeMember({
+          id: 'mem-1',
+          organizationId: ORG_A,
+          userId: 'user-01',
+          flags: { ...makeMember({ id: 'x', organizationId: ORG_A }).flags, ssoLinked: true },
+        }),
+      )
+    })
+    const before = {
+      identity: await s.getIdentityById('ident-1'),
+      member: await s.getMemberById('mem-1'),
+      org: await s.getOrganization(ORG_A),
+      provider: await s.getAuthProviderById(PROV_A),
+    }
+    const boom = new Error('boom')
+    const thrown = await rejection(
+      run(s, async (tx) => {
+        const u = makeUser({ id: 'user-new' })
+        await tx.createUser(u, primaryEmailOf(u))
+        await tx.createIdentity(makeIdentity({ id: 'ident-new', authProviderId: PROV_A, userId: 'user-new', ident: 'ext-new' }))
+        await tx.updateIdentity('ident-1', { ident: 'ext-changed', data: { changed: true } })
+        await tx.setFlagsForOrganization(ORG_A, { ssoLinked: false })
+        await tx.createMember(makeMember({ id: 'mem-new', organizationId: ORG_A, userId: 'user-new' }))
+        await tx.updateOrganization(ORG_A, { require2fa: true })
+        await tx.updateAuthProvider(PROV_A, { allowUnlinked: true })
+        await tx.deleteAuthProvider(PROV_B)
+        await tx.appendAudit({
+          id: 'audit-1',
+          event: 'sso.edit',
+          actorUserId: null,
+          organizationId: ORG_A,
+          targetId: null,
+          targetUserId: null,
+          ip: null,
+          data: {},
+          createdAt: EXACT,
+        })
+        throw boom
+      }),
+      'throwing transaction',
+    )
+    assert(thrown === boom, `the transaction rethrows the same error, got ${show(thrown)}`)
+    assertEqual(await s.getUser('user-new'), null, 'created user rolled back')
+    assertEqual(await s.findUsersByEmail('user-new@example.com'), [], 'created address rolled back')
+    assertEqual(await s.getIdentityById('ident-new'), null, 'created identity rolled back')
+    assertEqual(await s.getMemberById('mem-new'), null, 'created member rolled back')
+    assertEqual(await s.getIdentityById('ident-1'), before.identity, 'updated identity rolled back')
+    assertEqual(await s.getMemberById('mem-1'), before.member, 'member flags rolled back')
+    assertEqual(await s.getOrganization(ORG_A), before.org, 'organization rolled back')
+    assertEqual(await s.getAuthProviderById(PROV_A), before.provider, 'provider update rolled back')
+    assert((await s.getAuthProviderById(PROV_B)) !== null, 'provider delete rolled back')
+  })
+
+  test('a conflict inside a transaction rolls back its earlier writes', async (s) => {
+    await base(s)
+    await run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' })))
+    await assertConflict(
+      run(s, async (tx) => {
+        const u = makeUser({ id: 'user-new' })
+        await tx.createUser(u, primaryEmailOf(u))
+        await tx.createMember(makeMember({ id: 'mem-new', organizationId: ORG_A, userId: 'user-new' }))
+        await tx.deleteIdentitiesForUser(PROV_A, 'user-01', null)
+        await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' }))
+        await tx.createIdentity(makeIdentity({ id: 'ident-3', authProviderId: PROV_A, userId: 'user-03', ident: 'ext-2' }))
+      }),
+      'auth_identity.provider_ident',
+      'the conflicting write',
+    )
+    assertEqual(await s.getUser('user-new'), null, 'user rolled back')
+    assertEqual(await s.getMemberById('mem-new'), null, 'member rolled back')
+    assertEqual(await s.getIdentityById('ident-2'), null, 'first identity rolled back')
+    assert((await s.getIdentityById('ident-1')) !== null, 'delete rolled back')
+    // the storage is still usable after the failed transaction
+    await run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' })))
+    assert((await s.getIdentityById('ident-2')) !== null, 'a later transaction commits')
+  })
+
+  // ---------------------------------------------------------------- concurrency
+
+  test(`${n} concurrent read-modify-write transactions under lockIdentity behave serially`, async (s) => {
+    await base(s)
+    await run(s, (tx) => tx.createMember(makeMember({ id: 'counter', organizationId: ORG_A, email: 'counter@example.com', role: '0' })))
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) =>
+        run(s, async (tx) => {
+          await tx.lockIdentity(PROV_A, 'counter')
+          const counter = await tx.getMemberById('counter')
+          assert(counter !== null, 'counter row exists')
+          const value = Number(counter.role)
+          await tx.createMember(
+            makeMember({ id: `slot-${String(i).padStart(3, '0')}`, organizationId: ORG_A, email: `slot-${value}@example.com` }),
+          )
+          await tx.updateMember('counter', { role: String(value + 1) })
+          return value
+        }),
+      ),
+    )
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `every transaction commits (first failure: ${show(failures[0])})`)
+    const seen = results.map((r) => (r.status === 'fulfilled' ? r.value : -1)).sort((a, b) => a - b)
+    assertEqual(
+      seen,
+      Array.from({ length: n }, (_, i) => i),
+      'each transaction saw a distinct counter value 0..n-1 (no lost updates)',
+    )
+    assertEqual((await s.getMemberById('counter'))?.role, String(n), 'the counter equals the number of transactions')
+    assertEqual((await s.listMembers(ORG_A, { limit: n + 10 })).length, n + 1, 'every transaction inserted its row')
+  })
+
+  test(`${n} concurrent finishes for one identity under lockIdentity create exactly one row`, async (s) => {
+    await base(s)
+    const racers = users(n, 'racer')
+    await createUsers(s, racers)
+    const results = await Promise.allSettled(
+      racers.map((u, i) =>
+        run(s, async (tx) => {
+          await tx.lockIdentity(PROV_A, 'shared-ext')
+          if ((await tx.getIdentity(PROV_A, 'shared-ext')) !== null) return 'found'
+          await tx.createIdentity(
+            makeIdentity({ id: `ident-${String(i).padStart(3, '0')}`, authProviderId: PROV_A, userId: u.id, ident: 'shared-ext' }),
+          )
+          return 'created'
+        }),
+      ),
+    )
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `no transaction fails (first failure: ${show(failures[0])})`)
+    const created = results.filter((r) => r.status === 'fulfilled' && r.value === 'created')
+    assertEqual(created.length, 1, 'exactly one transaction created the identity')
+    assertEqual((await s.listIdentities(PROV_A, { limit: n + 10 })).length, 1, 'exactly one identity row')
+  })
+
+  test(`${n} concurrent blind creates of one identity: one commits, the rest conflict`, async (s) => {
+    await base(s)
+    const racers = users(n, 'racer')
+    await createUsers(s, racers)
+    const results = await Promise.allSettled(
+      racers.map((u, i) =>
+        run(s, (tx) =>
+          tx.createIdentity(
+            makeIdentity({ id: `ident-${String(i).padStart(3, '0')}`, authProviderId: PROV_A, userId: u.id, ident: 'shared-ext' }),
+          ),
+        ),
+      ),
+    )
+    assertEqual(results.filter((r) => r.status === 'fulfilled').length, 1, 'exactly one create commits')
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        assert(
+          isStorageConflict(r.reason) && r.reason.constraint === 'auth_identity.provider_ident',
+          `losers get a conflict, got ${String(r.reason)}`,
+        )
+      }
+    }
+    assertEqual((await s.listIdentities(PROV_A, { limit: n + 10 })).length, 1, 'exactly one identity row')
+  })
+
+  // ---------------------------------------------------------------- pipeline states
+
+  test('pipeline state: create, load, compareAndSet, delete', async (s) => {
+    const expiresAt = new Date(at(3_600_000).getTime() + 123)
+    const state = { id: 'state-1', version: 1, body: 'opaque.body/with+chars=', expiresAt }
+    await s.pipelineStates.create(state)
+    await s.pipelineStates.create({ id: 'state-2', version: 1, body: 'other', expiresAt })
+    assertEqual(await s.pipelineStates.load('state-1'), state, 'load returns the stored state')
+    assertEqual(
+      await s.pipelineStates.compareAndSet('state-1', 2, { ...state, version: 3, body: 'x' }),
+      false,
+      'a stale version does not swap',
+    )
+    assertEqual(await s.pipelineStates.load('state-1'), state, 'the state is unchanged after a failed swap')
+    assertEqual(
+      await s.pipelineStates.compareAndSet('nope', 1, { ...state, id: 'nope', version: 2 }),
+      false,
+      'an absent state does not swap',
+    )
+    assertEqual(await s.pipelineStates.load('nope'), null, 'a failed swap does not create')
+    const next = { id: 'state-1', version: 2, body: 'v2', expiresAt: new Date(expiresAt.getTime() + 1) }
+    assertEqual(await s.pipelineStates.compareAndSet('state-1', 1, next), true, 'the current version swaps')
+    assertEqual(await s.pipelineStates.load('state-1'), next, 'load returns the new state')
+    assertEqual(await s.pipelineStates.compareAndSet('state-1', 1, next), false, 'the old version no longer swaps')
+    await s.pipelineStates.delete('state-1')
+    assertEqual(await s.pipelineStates.load('state-1'), null, 'deleted')
+    assertEqual((await s.pipelineStates.load('state-2'))?.body, 'other', 'the other state is untouched')
+  })
+
+  test(`pipeline state: ${n} concurrent compareAndSet with one expected version -> exactly one wins`, async (s) => {
+    const state = { id: 'state-1', version: 1, body: 'v1', expiresAt: at(3_600_000) }
+    await s.pipelineStates.create(state)
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => s.pipelineStates.compareAndSet('state-1', 1, { ...state, version: 2, body: `winner-${i}` })),
+    )
+    assertEqual(results.filter((r) => r).length, 1, 'exactly one compareAndSet returns true')
+    const winner = results.indexOf(true)
+    assertEqual(await s.pipelineStates.load('state-1'), { ...state, version: 2, body: `winner-${winner}` }, 'the winner wrote the state')
+  })
+
+  test('pipeline state: expired states are invisible, do not swap, and are swept', async (s) => {
+    const t0 = clock.now().getTime()
+    await s.pipelineStates.create({ id: 'short', version: 1, body: 's', expiresAt: new Date(t0 + 1_000) })
+    await s.pipelineStates.create({ id: 'long', version: 1, body: 'l', expiresAt: new Date(t0 + 10_000) })
+    clock.advance(999)
+    assert((await s.pipelineStates.load('short')) !== null, 'visible before expiry')
+    clock.advance(2)
+    assertEqual(await s.pipelineStates.load('short'), null, 'invisible after expiry')
+    assertEqual(
+      await s.pipelineStates.compareAndSet('short', 1, { id: 'short', version: 2, body: 's2', expiresAt: new Date(t0 + 60_000) }),
+      false,
+      'an expired state does not swap',
+    )
+    assertEqual(await s.pipelineStates.load('short'), null, 'still invisible after the refused swap')
+    assertEqual((await s.pipelineStates.load('long'))?.body, 'l', 'the live state is visible')
+    assertEqual(await s.pipelineStates.deleteExpired(clock.now()), 1, 'deleteExpired removes exactly the expired state')
+    assertEqual(await s.pipelineStates.deleteExpired(clock.now()), 0, 'nothing left to sweep')
+    assertEqual((await s.pipelineStates.load('long'))?.body, 'l', 'the live state survives the sweep')
+    assertEqual(await s.pipelineStates.deleteExpired(new Date(t0 + 10_000)), 1, 'expiresAt equal to now counts as expired for the sweep')
+    assertEqual(await s.pipelineStates.load('long'), null, 'swept')
+  })
+
+  // ---------------------------------------------------------------- one-time tokens
+
+  test('one-time token: peek does not consume; consume returns the record once', async (s) => {
+    const token = { hash: 'a'.repeat(64), purpose: 'verify-email', payload: '{"userId":"u1","nested":{"x":[1]}}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(token)
+    await s.oneTimeTokens.create({ ...token, hash: 'b'.repeat(64) })
+    assertEqual(await s.oneTimeTokens.peek(token.hash, 'verify-email', clock.now()), token, 'peek returns the record')
+    assertEqual(await s.oneTimeTokens.peek(token.hash, 'verify-email', clock.now()), token, 'peek again still returns it')
+    assertEqual(await s.oneTimeTokens.consume(token.hash, 'verify-email', clock.now()), token, 'consume returns the record')
+    assertEqual(await s.oneTimeTokens.consume(token.hash, 'verify-email', clock.now()), null, 'a second consume gets nothing')
+    assertEqual(await s.oneTimeTokens.peek(token.hash, 'verify-email', clock.now()), null, 'gone after consume')
+    assertEqual(
+      (await s.oneTimeTokens.peek('b'.repeat(64), 'verify-email', clock.now()))?.hash,
+      'b'.repeat(64),
+      'the other token is untouched',
+    )
+  })
+
+  test('one-time token: a token of another purpose never matches and is not consumed', async (s) => {
+    const token = { hash: 'c'.repeat(64), purpose: 'verify-email', payload: '{}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(token)
+    for (const purpose of ['merge', 'VERIFY-EMAIL', 'verify-email ', 'verify']) {
+      assertEqual(await s.oneTimeTokens.peek(token.hash, purpose, clock.now()), null, `peek with purpose ${show(purpose)}`)
+      assertEqual(await s.oneTimeTokens.consume(token.hash, purpose, clock.now()), null, `consume with purpose ${show(purpose)}`)
+    }
+    assertEqual(await s.oneTimeTokens.consume(token.hash, 'verify-email', clock.now()), token, 'the right purpose still consumes it')
+  })
+
+  test('one-time token: expired tokens are invisible (expiresAt must be after now)', async (s) => {
+    const token = { hash: 'd'.repeat(64), purpose: 'verify-email', payload: '{}', expiresAt: at(1_000) }
+    await s.oneTimeTokens.create(token)
+    const exactly = token.expiresAt
+    assertEqual(await s.oneTimeTokens.peek(token.hash, 'verify-email', exactly), null, 'peek at expiresAt')
+    assertEqual(await s.oneTimeTokens.consume(token.hash, 'verify-email', exactly), null, 'consume at expiresAt')
+    assertEqual(
+      await s.oneTimeTokens.consume(token.hash, 'verify-email', new Date(exactly.getTime() + 60_000)),
+      null,
+      'consume after expiry',
+    )
+    assertEqual(
+      await s.oneTimeTokens.consume(token.hash, 'verify-email', new Date(exactly.getTime() - 1)),
+      token,
+      'consume 1 ms before expiry works',
+    )
+  })
+
+  test(`one-time token: ${n} concurrent consumes -> exactly one gets the record`, async (s) => {
+    const token = { hash: 'e'.repeat(64), purpose: 'verify-email', payload: '{}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(token)
+    const results = await Promise.all(Array.from({ length: n }, () => s.oneTimeTokens.consume(token.hash, 'verify-email', clock.now())))
+    const winners = results.filter((r) => r !== null)
+    assertEqual(winners.length, 1, 'exactly one consume returns the record')
+    assertEqual(winners[0], token, 'the winner got the full record')
+  })
+
+  // ---------------------------------------------------------------- queries
+
+  test('findUsersByEmail: exact match on the normalized column, active users only', async (s) => {
+    await s.seedHostData({ organizations: [makeOrganization({ id: ORG_A })] })
+    const alice = makeUser({ id: 'user-01', email: 'Alice@Example.com' })
+    const inactive = makeUser({ id: 'user-02', email: 'alice@example.com', isActive: false })
+    const bob = makeUser({ id: 'user-03', email: 'bob@example.com' })
+    const carol = makeUser({ id: 'user-04', email: 'carol@example.com' })
+    await createUsers(s, [alice, inactive, bob, carol])
+    const secondary: UserEmail = {
+      userId: bob.id,
+      email: 'ALICE@example.com',
+      emailNormalized: 'alice@example.com',
+      isVerified: false,
+      isPrimary: false,
+    }
+    await s.seedHostData({ userEmails: [secondary] })
+    const found = await s.findUsersByEmail('alice@example.com')
+    const byUser = [...found].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
+    assertEqual(
+      byUser,
+      [
+        { user: alice, email: primaryEmailOf(alice) },
+        { user: bob, email: secondary },
+      ],
+      'active users with the address (primary or secondary); the inactive user is excluded',
+    )
+    for (const other of [
+      'Alice@Example.com',
+      'ALICE@EXAMPLE.COM',
+      'alice@example.com ',
+      'alicé@example.com',
+      'alice@example.co',
+      'ａlice@example.com',
+      'alice@éxample.com',
+    ]) {
+      assertEqual(await s.findUsersByEmail(other), [], `no match for ${show(other)} (comparison is exact)`)
+    }
+    assertEqual(
+      (await s.findUsersByEmail('carol@example.com')).map((m) => m.user.id),
+      ['user-04'],
+      'another address',
+    )
+  })
+
+  test('getLinkedIdentity returns identity, user and the membership in the asked organization', async (s) => {
+    const [u1] = await base(s)
+    assert(u1 !== undefined, 'user exists')
+    const identity = makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: u1.id, ident: 'ext-1' })
+    const member = makeMember({ id: 'mem-1', organizationId: ORG_A, userId: u1.id })
+    await run(s, async (tx) => {
+      await tx.createIdentity(identity)
+      await tx.createMember(member)
+    })
+    assertEqual(await s.getLinkedIdentity(PROV_A, 'ext-1', ORG_A), { identity, user: u1, member }, 'linked, member of the organization')
+    assertEqual(
+      await s.getLinkedIdentity(PROV_A, 'ext-1', ORG_B),
+      { identity, user: u1, member: null },
+      'linked, not a member of the other organization',
+    )
+    assertEqual(await s.getLinkedIdentity(PROV_B, 'ext-1', ORG_A), null, 'another provider')
+    await run(s, async (tx) => {
+      assertEqual(await tx.getLinkedIdentity(PROV_A, 'ext-1', ORG_A), { identity, user: u1, member }, 'inside a transaction')
+    })
+  })
+
+  test('getMember finds accepted members; getInviteByEmail finds pending invites only', async (s) => {
+    await base(s)
+    const accepted = makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01' })
+    const invite = makeMember({ id: 'mem-2', organizationId: ORG_A, email: 'new@example.com', inviteTokenHash: '9'.repeat(64) })
+    const request = makeMember({ id: 'mem-3', organizationId: ORG_A, email: 'req@example.com', inviteStatus: 'requested_to_be_invited' })
+    await run(s, async (tx) => {
+      await tx.createMember(accepted)
+      await tx.createMember(invite)
+      await tx.createMember(request)
+    })
+    assertEqual(await s.getMember(ORG_A, 'user-01'), accepted, 'accepted member')
+    assertEqual(await s.getMember(ORG_B, 'user-01'), null, 'not a member elsewhere')
+    assertEqual(await s.getInviteByEmail(ORG_A, 'new@example.com'), invite, 'pending invite')
+    assertEqual(await s.getInviteByEmail(ORG_A, 'req@example.com'), request, 'invite request')
+    assertEqual(await s.getInviteByEmail(ORG_B, 'new@example.com'), null, 'not in another organization')
+    assertEqual(await s.getInviteByEmail(ORG_A, 'user-01@example.com'), null, 'an accepted member is not an invite')
+    assertEqual(await s.getInviteByEmail(ORG_A, 'NEW@example.com'), null, 'exact comparison')
+  })
+
+  test('listMembers pages by id (after exclusive, limit) and filters unlinkedOnly', async (s) => {
+    await base(s)
+    const more = users(4, 'extra')
+    await createUsers(s, more)
+    const linked = { ...makeMember({ id: 'x', organizationId: ORG_A }).flags, ssoLinked: true }
+    const rows: Member[] = [
+      makeMember({ id: 'mem-05', organizationId: ORG_A, userId: 'user-01' }),
+      makeMember({ id: 'mem-01', organizationId: ORG_A, userId: 'user-02', flags: linked }),
+      makeMember({ id: 'mem-03', organizationId: ORG_A, email: 'invite@example.com' }),
+      makeMember({ id: 'mem-02', organizationId: ORG_A, userId: 'user-03', flags: { ...linked, ssoLinked: false, ssoInvalid: true } }),
+      makeMember({ id: 'mem-04', organizationId: ORG_A, userId: 'extra-01', flags: linked }),
+      makeMember({ id: 'mem-06', organizationId: ORG_A, userId: 'extra-02' }),
+      makeMember({ id: 'mem-00', organizationId: ORG_B, userId: 'extra-03' }),
+    ]
+    await run(s, async (tx) => {
+      for (const m of rows) await tx.createMember(m)
+    })
+    const ids = (list: readonly Member[]) => list.map((m) => m.id)
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 100 })), ['mem-01', 'mem-02', 'mem-03', 'mem-04', 'mem-05', 'mem-06'], 'all, by id')
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 2 })), ['mem-01', 'mem-02'], 'first page')
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 2, after: 'mem-02' })), ['mem-03', 'mem-04'], 'second page (after is exclusive)')
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 2, after: 'mem-04' })), ['mem-05', 'mem-06'], 'third page')
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 2, after: 'mem-06' })), [], 'past the end')
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 2, after: null })), ['mem-01', 'mem-02'], 'after: null is the first page')
+    assertEqual(
+      ids(await s.listMembers(ORG_A, { limit: 100, unlinkedOnly: true })),
+      ['mem-02', 'mem-05', 'mem-06'],
+      'unlinked accepted members only',
+    )
+    assertEqual(ids(await s.listMembers(ORG_A, { limit: 1, unlinkedOnly: true, after: 'mem-02' })), ['mem-05'], 'unlinked, paged')
+    assertEqual(ids(await s.listMembers(ORG_B, { limit: 100 })), ['mem-00'], 'the other organization')
+    assertEqual(
+      await s.listMembers(ORG_A, { limit: 100 }),
+      [...rows].filter((m) => m.organizationId === ORG_A).sort((a, b) => (a.id < b.id ? -1 : 1)),
+      'full rows',
+    )
+  })
+
+  test('listIdentities pages by id (after exclusive, limit) within one provider', async (s) => {
+    await base(s)
+    const more = users(5, 'extra')
+    await createUsers(s, more)
+    await run(s, async (tx) => {
+      for (const [i, u] of more.entries()) {
+        await tx.createIdentity(
+          makeIdentity({ id: `ident-${String(5 - i).padStart(2, '0')}`, authProviderId: PROV_A, userId: u.id, ident: `ext-${i}` }),
+        )
+      }
+      await tx.createIdentity(makeIdentity({ id: 'ident-00', authProviderId: PROV_B, userId: 'user-01', ident: 'ext-b' }))
+    })
+    const ids = async (page: { after?: string | null; limit: number }) => (await s.listIdentities(PROV_A, page)).map((i) => i.id)
+    assertEqual(await ids({ limit: 100 }), ['ident-01', 'ident-02', 'ident-03', 'ident-04', 'ident-05'], 'all, by id')
+    assertEqual(await ids({ limit: 2 }), ['ident-01', 'ident-02'], 'first page')
+    assertEqual(await ids({ limit: 2, after: 'ident-02' }), ['ident-03', 'ident-04'], 'second page')
+    assertEqual(await ids({ limit: 2, after: 'ident-04' }), ['ident-05'], 'last page')
+    assertEqual(
+      (await s.listIdentities(PROV_B, { limit: 100 })).map((i) => i.id),
+      ['ident-00'],
+      'the other provider',
+    )
+  })
+
+  test('setFlagsForOrganization touches only the given flags of that organization and counts changed rows', async (s) => {
+    await base(s)
+    const more = users(2, 'extra')
+    await createUsers(s, more)
+    const flags = (p: Partial<Member['flags']>) => ({ ...makeMember({ id: 'x', organizationId: ORG_A }).flags, ...p })
+    const rows: Member[] = [
+      makeMember({ id: 'mem-1', organizationId: ORG_A, userId: 'user-01', flags: flags({ ssoLinked: true, idpProvisioned: true }) }),
+      makeMember({
+        id: 'mem-2',
+        organizationId: ORG_A,
+        userId: 'user-02',
+        flags: flags({ ssoLinked: true, ssoInvalid: true, idpRoleRestricted: true }),
+      }),
+      makeMember({ id: 'mem-3', organizationId: ORG_A, userId: 'user-03', flags: flags({ memberLimitRestricted: true }) }),
+      makeMember({ id: 'mem-4', organizationId: ORG_A, email: 'pending@example.com', flags: flags({ ssoLinked: true }) }),
+      makeMember({ id: 'mem-5', organizationId: ORG_B, userId: 'extra-01', flags: flags({ ssoLinked: true }) }),
+    ]
+    await run(s, async (tx) => {
+      for (const m of rows) await tx.createMember(m)
+    })
+    const changed = await run(s, (tx) => tx.setFlagsForOrganization(ORG_A, { ssoLinked: false }))
+    assertEqual(changed, 3, 'three members of the organization had ssoLinked on')
+    for (const m of rows) {
+      const expected = m.organizationId === ORG_A ? { ...m, flags: { ...m.flags, ssoLinked: false } } : m
+      assertEqual(await s.getMemberById(m.id), expected, `member ${m.id}`)
+    }
+    const again = await run(s, (tx) => tx.setFlagsForOrganization(ORG_A, { ssoLinked: false }))
+    assertEqual(again, 0, 'nothing changes the second time')
+    const two = await run(s, (tx) => tx.setFlagsForOrganization(ORG_A, { ssoLinked: true, ssoInvalid: false }))
+    assertEqual(two, 4, 'setting two flags changes every member of the organization')
+    assertEqual(
+      (await s.getMemberById('mem-2'))?.flags,
+      flags({ ssoLinked: true, ssoInvalid: false, idpRoleRestricted: true }),
+      'other flags preserved',
+    )
+    assertEqual(await s.getMemberById('mem-5'), rows[4], 'the other organization is untouched')
+  })
+
+  test('deleteIdentitiesForUser keeps exceptId; deleteIdentitiesForProvider keeps other providers', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-3', authProviderId: PROV_B, userId: 'user-01', ident: 'ext-1' }))
+    })
+    assertEqual(await run(s, (tx) => tx.deleteIdentitiesForUser(PROV_A, 'user-01', 'ident-1')), 0, 'exceptId is kept')
+    assert((await s.getIdentityById('ident-1')) !== null, 'kept')
+    assertEqual(await run(s, (tx) => tx.deleteIdentitiesForUser(PROV_A, 'user-01', null)), 1, 'deletes the user identity of that provider')
+    assertEqual(await s.getIdentityById('ident-1'), null, 'deleted')
+    assert((await s.getIdentityById('ident-2')) !== null, 'another user is kept')
+    assert((await s.getIdentityById('ident-3')) !== null, 'another provider is kept')
+    assertEqual(await run(s, (tx) => tx.deleteIdentitiesForProvider(PROV_A)), 1, 'deleteIdentitiesForProvider count')
+    assertEqual(await s.listIdentities(PROV_A, { limit: 10 }), [], 'provider A has none left')
+    assertEqual(
+      (await s.listIdentities(PROV_B, { limit: 10 })).map((i) => i.id),
+      ['ident-3'],
+      'provider B untouched',
+    )
+  })
+
+  return { name: `storage contract: ${options.name}`, cases }
+}

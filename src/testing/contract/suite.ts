@@ -1,0 +1,59 @@
+/**
+ * Runner-agnostic suites: plain data that {@link registerSuite} binds to vitest, `node:test`
+ * or `Deno.test`.
+ *
+ * @module
+ */
+
+/**
+ * One test case of a contract suite. `run` resolves when the case passes and rejects with the
+ * reason otherwise. Cases are independent and may run in any order.
+ * @group Testing
+ */
+export interface ContractCase {
+  readonly name: string
+  run(): Promise<void>
+}
+
+/**
+ * A named list of cases, with no dependency on a test runner.
+ * @group Testing
+ */
+export interface ContractSuite {
+  readonly name: string
+  readonly cases: readonly ContractCase[]
+}
+
+/**
+ * The two functions of a test runner a suite needs. `describe` is optional: without it, case
+ * names are prefixed with the suite name.
+ *
+ * @example
+ * ```ts
+ * // vitest
+ * import { describe, it } from 'vitest'
+ * registerSuite(suite, { describe, it })
+ * // node:test
+ * import { describe, it } from 'node:test'
+ * registerSuite(suite, { describe, it })
+ * // Deno
+ * registerSuite(suite, { it: (name, fn) => Deno.test(name, fn) })
+ * ```
+ * @group Testing
+ */
+export interface TestRunner {
+  describe?: ((name: string, fn: () => void) => unknown) | undefined
+  it: (name: string, fn: () => Promise<void>) => unknown
+}
+
+/**
+ * Registers every case of `suite` with a test runner.
+ * @group Testing
+ */
+export function registerSuite(suite: ContractSuite, runner: TestRunner): void {
+  const register = (prefix: string): void => {
+    for (const c of suite.cases) runner.it(`${prefix}${c.name}`, () => c.run())
+  }
+  if (runner.describe) runner.describe(suite.name, () => register(''))
+  else register(`${suite.name} > `)
+}

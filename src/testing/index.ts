@@ -1,0 +1,9 @@
+/**
+ * `ssoflow/testing`: the contract test kit for adapters and hosts: the runner-agnostic
+ * storage contract suite, recording fakes, a fixed clock, sequential ids and record builders.
+ *
+ * @module
+ */
+export * from './contract/index.js'
+export * from './fakes.js'
+export * from './fixtures.js'

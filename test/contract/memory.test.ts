@@ -1,0 +1,23 @@
+import { describe, it } from 'vitest'
+import { createMemoryStorage } from '../../src/memory/index.js'
+import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../src/testing/index.js'
+
+function memoryContractStorage(options: Parameters<typeof createMemoryStorage>[0]): ContractStorage {
+  const storage = createMemoryStorage(options)
+  return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
+}
+
+const clock = fixedClock()
+registerSuite(storageContract({ name: 'memory', clock, createStorage: () => memoryContractStorage({ clock }) }), { describe, it })
+
+// The same suite with a macrotask after every read: interleavings at every read must still
+// give serial results.
+const yieldingClock = fixedClock()
+registerSuite(
+  storageContract({
+    name: 'memory (yieldOnRead)',
+    clock: yieldingClock,
+    createStorage: () => memoryContractStorage({ clock: yieldingClock, yieldOnRead: true }),
+  }),
+  { describe, it },
+)
