@@ -20,6 +20,7 @@ import { LIMITS } from '../model/limits.js'
 import type { AuthProvider, Organization } from '../model/records.js'
 import type { StorageReader } from '../ports/storage.js'
 import type { Provider, RefreshResult } from '../providers/types.js'
+import { checkState, stepFingerprint } from '../state/codec.js'
 import { type EffectWarning, applyTxEffects, runAfterCommit } from './apply.js'
 import { authorizeSsoAdmin, type SsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
@@ -170,6 +171,14 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       if (state.initiatorUserId === null || userId !== state.initiatorUserId) return err(authError('UID_MISMATCH', { redirect: REDIRECT }))
       const provider = ctx.providers.get(state.providerKey)
       if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect: REDIRECT }))
+      // Finishing is only possible after every setup step ran, against the same step list.
+      const steps = provider.setupSteps().map((step) => step.id)
+      if (state.step < steps.length) {
+        return err(authError('STATE_INVALID', { redirect: REDIRECT, details: { reason: 'steps-incomplete' } }))
+      }
+      const fingerprint = await stepFingerprint(provider.key, 'setup', steps)
+      const current = checkState(state, { now: ctx.clock.now(), fingerprint })
+      if (current.isErr()) return err(toSettings(current.error))
       const identity = parseIdentity(input.identity)
       if (identity.isErr()) return err(toSettings(identity.error))
 
