@@ -1,0 +1,218 @@
+/**
+ * The contract suite must be able to fail: each mutant below is the memory storage with one
+ * deliberate bug, and the named cases must reject for it (while the healthy store passes
+ * every case, see memory.test.ts).
+ */
+import { describe, expect, it } from 'vitest'
+import { createMemoryStorage } from '../../src/memory/index.js'
+import { normalizeEmail } from '../../src/model/email.js'
+import type { StorageTx } from '../../src/ports/storage.js'
+import { type ContractStorage, type FixedClock, fixedClock, storageContract } from '../../src/testing/index.js'
+
+type Mutate = (storage: ContractStorage, clock: FixedClock) => ContractStorage
+
+const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
+function healthy(clock: FixedClock): ContractStorage {
+  const storage = createMemoryStorage({ clock })
+  return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
+}
+
+/** Wraps every transaction handle with `patch`. */
+function patchTx(s: ContractStorage, patch: (tx: StorageTx) => Partial<StorageTx>): ContractStorage {
+  return { ...s, transaction: (fn) => s.transaction((tx) => fn({ ...tx, ...patch(tx) })) }
+}
+
+async function failingCases(mutate: Mutate): Promise<string[]> {
+  const clock = fixedClock()
+  const suite = storageContract({ name: 'mutant', clock, createStorage: () => mutate(healthy(clock), clock) })
+  const failed: string[] = []
+  for (const c of suite.cases) {
+    try {
+      await c.run()
+    } catch {
+      failed.push(c.name)
+    }
+  }
+  return failed
+}
+
+const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
+  {
+    name: 'commits on throw (no rollback)',
+    mutate: (s) => ({
+      ...s,
+      async transaction(fn) {
+        let thrown: { error: unknown } | null = null
+        const value = await s.transaction(async (tx) => {
+          try {
+            return await fn(tx)
+          } catch (error) {
+            thrown = { error }
+            return undefined as never
+          }
+        })
+        if (thrown !== null) throw (thrown as { error: unknown }).error
+        return value
+      },
+    }),
+    mustFail: [/a throw rolls back/],
+  },
+  {
+    name: 'swallows member conflicts',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        createMember: async (m) => {
+          try {
+            await tx.createMember(m)
+          } catch {}
+        },
+      })),
+    mustFail: [/member.organization_user on create/, /member.organization_email on create/, /member.invite_token on create/],
+  },
+  {
+    name: 'case-insensitive, trimming email lookup (a MySQL _ci collation)',
+    mutate: (s) => ({ ...s, findUsersByEmail: (e) => s.findUsersByEmail(e.trim().toLowerCase()) }),
+    mustFail: [/findUsersByEmail/],
+  },
+  {
+    name: 'returns inactive users by email',
+    mutate: (s) => ({
+      ...s,
+      findUsersByEmail: async (e) => [...(await s.findUsersByEmail(e)), ...(await inactiveMatches(s, e))],
+    }),
+    mustFail: [/findUsersByEmail/],
+  },
+  {
+    name: 'non-atomic consume (peek, yield, delete)',
+    mutate: (s) => ({
+      ...s,
+      oneTimeTokens: {
+        ...s.oneTimeTokens,
+        async consume(hash, purpose, now) {
+          const found = await s.oneTimeTokens.peek(hash, purpose, now)
+          await tick()
+          await s.oneTimeTokens.consume(hash, purpose, now)
+          return found
+        },
+      },
+    }),
+    mustFail: [/concurrent consumes/],
+  },
+  {
+    name: 'non-atomic compareAndSet (load, yield, replace)',
+    mutate: (s) => ({
+      ...s,
+      pipelineStates: {
+        ...s.pipelineStates,
+        async compareAndSet(id, expected, next) {
+          const current = await s.pipelineStates.load(id)
+          await tick()
+          if (current?.version !== expected) return false
+          await s.pipelineStates.delete(id)
+          await s.pipelineStates.create(next)
+          return true
+        },
+      },
+    }),
+    mustFail: [/concurrent compareAndSet/],
+  },
+  {
+    name: 'not wired to the contract clock',
+    mutate: (_s, _clock) => healthy(fixedClock('2020-01-01T00:00:00.000Z')),
+    mustFail: [/expired states are invisible/],
+  },
+  {
+    name: 'purpose ignored by tokens',
+    mutate: (s) => ({
+      ...s,
+      oneTimeTokens: {
+        ...s.oneTimeTokens,
+        consume: async (hash, _purpose, now) => {
+          const any = await s.oneTimeTokens.peek(hash, 'verify-email', now)
+          return any === null ? null : s.oneTimeTokens.consume(hash, any.purpose, now)
+        },
+      },
+    }),
+    mustFail: [/another purpose/],
+  },
+  {
+    name: 'drops milliseconds from dates',
+    mutate: (s) => ({
+      ...s,
+      async getUser(id) {
+        const u = await s.getUser(id)
+        return u === null ? null : { ...u, createdAt: new Date(Math.floor(u.createdAt.getTime() / 1000) * 1000) }
+      },
+    }),
+    mustFail: [/millisecond dates/],
+  },
+  {
+    name: 'listMembers ignores unlinkedOnly and treats after as inclusive',
+    mutate: (s) => ({
+      ...s,
+      async listMembers(org, page) {
+        const all = await s.listMembers(org, { limit: 1_000_000 })
+        return all.filter((m) => page.after == null || m.id >= page.after).slice(0, page.limit)
+      },
+    }),
+    mustFail: [/listMembers pages/],
+  },
+  {
+    name: 'setFlagsForOrganization counts matched rows and resets other flags',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        async setFlagsForOrganization(org, flags) {
+          const members = await tx.listMembers(org, { limit: 1_000_000 })
+          for (const m of members) {
+            await tx.updateMember(m.id, {
+              flags: {
+                ssoLinked: false,
+                ssoInvalid: false,
+                memberLimitRestricted: false,
+                idpProvisioned: false,
+                idpRoleRestricted: false,
+                ...flags,
+              },
+            })
+          }
+          return members.length
+        },
+      })),
+    mustFail: [/setFlagsForOrganization/],
+  },
+  {
+    name: 'deleteIdentitiesForUser ignores exceptId',
+    mutate: (s) => patchTx(s, (tx) => ({ deleteIdentitiesForUser: (p, u) => tx.deleteIdentitiesForUser(p, u, null) })),
+    mustFail: [/keeps exceptId/],
+  },
+]
+
+async function inactiveMatches(s: ContractStorage, e: string) {
+  // The healthy store hides inactive users; recover them the way a buggy adapter would (no filter).
+  const out = []
+  for (const id of ['user-01', 'user-02', 'user-03', 'user-04']) {
+    const u = await s.getUser(id)
+    if (u !== null && !u.isActive && normalizeEmail(u.email) === e)
+      out.push({ user: u, email: { userId: u.id, email: u.email, emailNormalized: e, isVerified: true, isPrimary: true } })
+  }
+  return out
+}
+
+describe('storage contract catches broken adapters', () => {
+  for (const m of mutants) {
+    it(m.name, async () => {
+      const failed = await failingCases(m.mutate)
+      for (const pattern of m.mustFail) {
+        expect(
+          failed.some((name) => pattern.test(name)),
+          `${pattern} should fail; failed: ${failed.join(' | ')}`,
+        ).toBe(true)
+      }
+    })
+  }
+
+  it('the healthy store fails no case (control)', async () => {
+    expect(await failingCases((s) => s)).toEqual([])
+  })
+})
