@@ -1,0 +1,17 @@
+/**
+ * `ssoflow/kysely`: the storage port on Kysely 0.28 for PostgreSQL (pg), PGlite, SQLite
+ * (better-sqlite3) and MySQL/MariaDB (mysql2), with prefix-aware migrations and a mapping layer
+ * onto host-owned users/organizations tables.
+ *
+ * @module ssoflow/kysely
+ */
+export { migrateSsoflow, rollbackSsoflow, ssoflowMigrations } from './migrations.js'
+export { createPGliteDialect, type PGliteLike } from './pglite.js'
+export type { HostTableMapping, KyselySchemaOptions, OrganizationColumn, SqlDialect, UserColumn } from './schema.js'
+export {
+  createKyselyStorage,
+  type KyselySeedData,
+  type KyselySnapshot,
+  type KyselyStorage,
+  type KyselyStorageOptions,
+} from './storage.js'

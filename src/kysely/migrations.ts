@@ -1,0 +1,282 @@
+/**
+ * Schema migrations for the Kysely adapter (up and down, table-prefix aware).
+ *
+ * Column types per dialect:
+ *
+ * | logical | PostgreSQL / PGlite | SQLite | MySQL / MariaDB |
+ * | --- | --- | --- | --- |
+ * | ids, short strings | `varchar(n) collate "C"` | `varchar(n)` (binary) | `varchar(n)`, `utf8mb4` no-pad binary collation |
+ * | dates | `bigint` UTC ms | `integer` UTC ms | `bigint` UTC ms |
+ * | booleans | `boolean` | `integer` 0/1 | `boolean` (tinyint) |
+ * | JSON | `text` | `text` | `mediumtext` |
+ *
+ * Binary, no-pad collations make `ident` and every id compare exactly (case and trailing
+ * spaces included), as the memory adapter does. JSON is stored as text, not `jsonb`, so data
+ * round-trips exactly (`jsonb` rejects `\u0000` and reorders keys).
+ *
+ * @module
+ */
+import {
+  type Expression,
+  type Kysely,
+  type Migration,
+  type MigrationResultSet,
+  Migrator,
+  NO_MIGRATIONS,
+  type RawBuilder,
+  sql,
+} from 'kysely'
+import { type KyselySchemaOptions, type ResolvedSchema, resolveSchema } from './schema.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations work on any host database type
+type AnyDb = Kysely<any>
+
+interface Types {
+  str(length: number): RawBuilder<unknown>
+  bool: RawBuilder<unknown>
+  ms: RawBuilder<unknown>
+  int: RawBuilder<unknown>
+  text: RawBuilder<unknown>
+  tableEnd: Expression<unknown> | null
+}
+
+async function typesFor(db: AnyDb, schema: ResolvedSchema): Promise<Types> {
+  switch (schema.dialect) {
+    case 'postgres':
+      return {
+        str: (n) => sql.raw(`varchar(${n}) collate "C"`),
+        bool: sql.raw('boolean'),
+        ms: sql.raw('bigint'),
+        int: sql.raw('integer'),
+        text: sql.raw('text'),
+        tableEnd: null,
+      }
+    case 'sqlite':
+      return {
+        str: (n) => sql.raw(`varchar(${n})`),
+        bool: sql.raw('integer'),
+        ms: sql.raw('integer'),
+        int: sql.raw('integer'),
+        text: sql.raw('text'),
+        tableEnd: null,
+      }
+    case 'mysql': {
+      const { rows } = await sql<{ v: string }>`select version() as v`.execute(db)
+      const collation = String(rows[0]?.v ?? '').includes('MariaDB') ? 'utf8mb4_nopad_bin' : 'utf8mb4_0900_bin'
+      return {
+        str: (n) => sql.raw(`varchar(${n})`),
+        bool: sql.raw('boolean'),
+        ms: sql.raw('bigint'),
+        int: sql.raw('integer'),
+        text: sql.raw('mediumtext'),
+        tableEnd: sql.raw(`engine=InnoDB default character set utf8mb4 collate ${collation}`),
+      }
+    }
+  }
+}
+
+async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
+  const t = await typesFor(db, s)
+  const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
+  const i = s.index
+
+  if (!s.organizations.hostOwned) {
+    await end(
+      db.schema
+        .createTable(s.organizations.table)
+        .addColumn('id', t.str(255), (c) => c.notNull())
+        .addColumn('slug', t.str(255), (c) => c.notNull())
+        .addColumn('name', t.str(255), (c) => c.notNull())
+        .addColumn('default_role', t.str(64), (c) => c.notNull())
+        .addColumn('require_2fa', t.bool, (c) => c.notNull())
+        .addPrimaryKeyConstraint(i.organizationsPk, ['id']),
+    ).execute()
+  }
+  if (!s.users.hostOwned) {
+    await end(
+      db.schema
+        .createTable(s.users.table)
+        .addColumn('id', t.str(255), (c) => c.notNull())
+        .addColumn('username', t.str(255), (c) => c.notNull())
+        .addColumn('email', t.str(320), (c) => c.notNull())
+        .addColumn('name', t.str(255), (c) => c.notNull())
+        .addColumn('is_active', t.bool, (c) => c.notNull())
+        .addColumn('is_suspended', t.bool, (c) => c.notNull())
+        .addColumn('has_usable_password', t.bool, (c) => c.notNull())
+        .addColumn('has_2fa', t.bool, (c) => c.notNull())
+        .addColumn('created_at', t.ms, (c) => c.notNull())
+        .addPrimaryKeyConstraint(i.usersPk, ['id']),
+    ).execute()
+    await db.schema.createIndex(i.usersUsername).on(s.users.table).columns(['username']).unique().execute()
+  }
+  await end(
+    db.schema
+      .createTable(s.userEmails)
+      .addColumn('user_id', t.str(255), (c) => c.notNull())
+      .addColumn('email', t.str(320), (c) => c.notNull())
+      .addColumn('email_normalized', t.str(320), (c) => c.notNull())
+      .addColumn('is_verified', t.bool, (c) => c.notNull())
+      .addColumn('is_primary', t.bool, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.userEmailsPk, ['user_id', 'email_normalized']),
+  ).execute()
+  await db.schema.createIndex(i.userEmailsEmail).on(s.userEmails).columns(['email_normalized']).execute()
+
+  await end(
+    db.schema
+      .createTable(s.authProviders)
+      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('organization_id', t.str(255), (c) => c.notNull())
+      .addColumn('provider_key', t.str(255), (c) => c.notNull())
+      .addColumn('config', t.text, (c) => c.notNull())
+      .addColumn('allow_unlinked', t.bool, (c) => c.notNull())
+      .addColumn('scim_enabled', t.bool, (c) => c.notNull())
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.authProvidersPk, ['id']),
+  ).execute()
+  await db.schema.createIndex(i.authProvidersOrg).on(s.authProviders).columns(['organization_id']).unique().execute()
+
+  await end(
+    db.schema
+      .createTable(s.authIdentities)
+      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('auth_provider_id', t.str(255), (c) => c.notNull())
+      .addColumn('user_id', t.str(255), (c) => c.notNull())
+      .addColumn('ident', t.str(255), (c) => c.notNull())
+      .addColumn('data', t.text, (c) => c.notNull())
+      .addColumn('last_verified', t.ms, (c) => c.notNull())
+      .addColumn('last_synced', t.ms, (c) => c.notNull())
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.authIdentitiesPk, ['id']),
+  ).execute()
+  await db.schema.createIndex(i.authIdentitiesIdent).on(s.authIdentities).columns(['auth_provider_id', 'ident']).unique().execute()
+  await db.schema.createIndex(i.authIdentitiesUser).on(s.authIdentities).columns(['auth_provider_id', 'user_id']).unique().execute()
+  await db.schema.createIndex(i.authIdentitiesUserId).on(s.authIdentities).columns(['user_id']).execute()
+
+  await end(
+    db.schema
+      .createTable(s.members)
+      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('organization_id', t.str(255), (c) => c.notNull())
+      .addColumn('user_id', t.str(255))
+      .addColumn('email', t.str(320))
+      .addColumn('email_normalized', t.str(320))
+      .addColumn('role', t.str(64), (c) => c.notNull())
+      .addColumn('flag_sso_linked', t.bool, (c) => c.notNull())
+      .addColumn('flag_sso_invalid', t.bool, (c) => c.notNull())
+      .addColumn('flag_member_limit_restricted', t.bool, (c) => c.notNull())
+      .addColumn('flag_idp_provisioned', t.bool, (c) => c.notNull())
+      .addColumn('flag_idp_role_restricted', t.bool, (c) => c.notNull())
+      .addColumn('invite_token_hash', t.str(128))
+      .addColumn('invite_expires_at', t.ms)
+      .addColumn('invite_status', t.str(32), (c) => c.notNull())
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.membersPk, ['id']),
+  ).execute()
+  await db.schema.createIndex(i.membersOrgUser).on(s.members).columns(['organization_id', 'user_id']).unique().execute()
+  await db.schema.createIndex(i.membersOrgEmail).on(s.members).columns(['organization_id', 'email_normalized']).unique().execute()
+  await db.schema.createIndex(i.membersToken).on(s.members).columns(['invite_token_hash']).unique().execute()
+  await db.schema.createIndex(i.membersUser).on(s.members).columns(['user_id']).execute()
+
+  await end(
+    db.schema
+      .createTable(s.auditLog)
+      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('event', t.str(64), (c) => c.notNull())
+      .addColumn('actor_user_id', t.str(255))
+      .addColumn('organization_id', t.str(255), (c) => c.notNull())
+      .addColumn('target_id', t.str(255))
+      .addColumn('target_user_id', t.str(255))
+      .addColumn('ip', t.str(64))
+      .addColumn('data', t.text, (c) => c.notNull())
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.auditPk, ['id']),
+  ).execute()
+  await db.schema.createIndex(i.auditOrg).on(s.auditLog).columns(['organization_id', 'created_at']).execute()
+
+  await end(
+    db.schema
+      .createTable(s.pipelineStates)
+      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('version', t.int, (c) => c.notNull())
+      .addColumn('body', t.text, (c) => c.notNull())
+      .addColumn('expires_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.pipelineStatesPk, ['id']),
+  ).execute()
+  await db.schema.createIndex(i.pipelineStatesExpires).on(s.pipelineStates).columns(['expires_at']).execute()
+
+  await end(
+    db.schema
+      .createTable(s.oneTimeTokens)
+      .addColumn('hash', t.str(128), (c) => c.notNull())
+      .addColumn('purpose', t.str(64), (c) => c.notNull())
+      .addColumn('payload', t.text, (c) => c.notNull())
+      .addColumn('expires_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.oneTimeTokensPk, ['hash']),
+  ).execute()
+  await db.schema.createIndex(i.oneTimeTokensExpires).on(s.oneTimeTokens).columns(['expires_at']).execute()
+}
+
+async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
+  const tables = [s.oneTimeTokens, s.pipelineStates, s.auditLog, s.members, s.authIdentities, s.authProviders, s.userEmails]
+  if (!s.users.hostOwned) tables.push(s.users.table)
+  if (!s.organizations.hostOwned) tables.push(s.organizations.table)
+  for (const table of tables) await db.schema.dropTable(table).ifExists().execute()
+}
+
+/**
+ * The adapter's migrations as Kysely `Migration` objects, keyed by name (sorted order is
+ * apply order). Host-owned tables (`options.tables`) are not created or dropped.
+ *
+ * @example
+ * ```ts
+ * const migrator = new Migrator({ db, provider: { getMigrations: async () => ssoflowMigrations({ dialect: 'postgres' }) } })
+ * await migrator.migrateToLatest()
+ * ```
+ * @group Kysely
+ */
+export function ssoflowMigrations(options: KyselySchemaOptions): Record<string, Migration> {
+  const schema = resolveSchema(options)
+  return {
+    '0001_ssoflow_init': {
+      up: (db: AnyDb) => up(db, schema),
+      down: (db: AnyDb) => down(db, schema),
+    },
+  }
+}
+
+/**
+ * Runs {@link ssoflowMigrations} to the latest version with a migrator whose bookkeeping tables
+ * are prefixed too (`<prefix>migrations`, `<prefix>migrations_lock`), so they never clash with
+ * the host's own Kysely migrations. Throws when a migration fails.
+ * @group Kysely
+ */
+export async function migrateSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<MigrationResultSet> {
+  const schema = resolveSchema(options)
+  const migrator = new Migrator({
+    db: db as unknown as AnyDb,
+    provider: { getMigrations: async () => ssoflowMigrations(options) },
+    migrationTableName: `${schema.prefix}migrations`,
+    migrationLockTableName: `${schema.prefix}migrations_lock`,
+  })
+  const result = await migrator.migrateToLatest()
+  if (result.error) throw result.error
+  return result
+}
+
+/**
+ * Reverts every ssoflow migration (drops ssoflow's tables, never host-owned ones), with the same
+ * prefixed bookkeeping tables as {@link migrateSsoflow}. Throws when a migration fails.
+ * @group Kysely
+ */
+export async function rollbackSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<MigrationResultSet> {
+  const schema = resolveSchema(options)
+  const migrator = new Migrator({
+    db: db as unknown as AnyDb,
+    provider: { getMigrations: async () => ssoflowMigrations(options) },
+    migrationTableName: `${schema.prefix}migrations`,
+    migrationLockTableName: `${schema.prefix}migrations_lock`,
+  })
+  const result = await migrator.migrateTo(NO_MIGRATIONS)
+  if (result.error) throw result.error
+  return result
+}

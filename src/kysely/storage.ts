@@ -1,0 +1,821 @@
+/**
+ * The Kysely storage adapter: a full {@link StoragePort} over PostgreSQL (pg), PGlite, SQLite
+ * (better-sqlite3) and MySQL/MariaDB (mysql2).
+ *
+ * @module
+ */
+import { type Kysely, sql } from 'kysely'
+import { normalizeEmail } from '../model/email.js'
+import type { JsonObject } from '../model/identity.js'
+import type {
+  AuditEntry,
+  AuthIdentity,
+  AuthProvider,
+  InviteStatus,
+  Member,
+  MemberFlags,
+  Organization,
+  User,
+  UserEmail,
+} from '../model/records.js'
+import { type Clock, systemClock } from '../ports/clock.js'
+import type {
+  LinkedIdentity,
+  OneTimeTokenRecord,
+  OneTimeTokenStore,
+  PipelineStateStore,
+  StoragePort,
+  StorageReader,
+  StorageTx,
+  StoredPipelineState,
+  UserEmailMatch,
+} from '../ports/storage.js'
+import { type ConflictCandidate, toConflict } from './conflicts.js'
+import { type KyselySchemaOptions, resolveSchema, type SqlDialect } from './schema.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
+type Db = Kysely<any>
+type Row = Record<string, unknown>
+
+/**
+ * Options of {@link createKyselyStorage}.
+ * @group Kysely
+ */
+export interface KyselyStorageOptions extends KyselySchemaOptions {
+  /** Clock for pipeline-state and token expiry. Use the engine's clock. @defaultValue system clock */
+  readonly clock?: Clock | undefined
+  /** MySQL only: seconds to wait for an identity lock (`GET_LOCK`). @defaultValue 10 */
+  readonly lockTimeoutSeconds?: number | undefined
+}
+
+/**
+ * Rows to insert directly (tests, fixtures, imports). Same shape as the memory adapter's seed.
+ * @group Kysely
+ */
+export interface KyselySeedData {
+  readonly organizations?: readonly Organization[] | undefined
+  readonly users?: readonly User[] | undefined
+  readonly userEmails?: readonly UserEmail[] | undefined
+  readonly members?: readonly Member[] | undefined
+  readonly providers?: readonly AuthProvider[] | undefined
+  readonly identities?: readonly AuthIdentity[] | undefined
+}
+
+/**
+ * Every table's rows, sorted by a stable key, for before/after comparisons in tests.
+ * @group Kysely
+ */
+export interface KyselySnapshot {
+  organizations: Organization[]
+  users: User[]
+  userEmails: UserEmail[]
+  members: Member[]
+  providers: AuthProvider[]
+  identities: AuthIdentity[]
+  audit: AuditEntry[]
+  pipelineStates: StoredPipelineState[]
+  oneTimeTokens: OneTimeTokenRecord[]
+}
+
+/**
+ * The Kysely storage: a {@link StoragePort} plus seeding and snapshot helpers.
+ * @group Kysely
+ */
+export interface KyselyStorage extends StoragePort {
+  readonly dialect: SqlDialect
+  /**
+   * Inserts rows in one transaction (throws `StorageConflictError` on a unique violation). Each
+   * seeded user also gets its primary verified address row unless `userEmails` has a row for
+   * that user and address.
+   */
+  seed(data: KyselySeedData): Promise<void>
+  /** Reads every table (not host tables' foreign rows: all of them, sorted by id). */
+  snapshot(): Promise<KyselySnapshot>
+}
+
+const EMAIL_COLS = {
+  userId: 'user_id',
+  email: 'email',
+  emailNormalized: 'email_normalized',
+  isVerified: 'is_verified',
+  isPrimary: 'is_primary',
+}
+const PROVIDER_COLS = {
+  id: 'id',
+  organizationId: 'organization_id',
+  providerKey: 'provider_key',
+  config: 'config',
+  allowUnlinked: 'allow_unlinked',
+  scimEnabled: 'scim_enabled',
+  createdAt: 'created_at',
+}
+const IDENTITY_COLS = {
+  id: 'id',
+  authProviderId: 'auth_provider_id',
+  userId: 'user_id',
+  ident: 'ident',
+  data: 'data',
+  lastVerified: 'last_verified',
+  lastSynced: 'last_synced',
+  createdAt: 'created_at',
+}
+const MEMBER_COLS = {
+  id: 'id',
+  organizationId: 'organization_id',
+  userId: 'user_id',
+  email: 'email',
+  emailNormalized: 'email_normalized',
+  role: 'role',
+  ssoLinked: 'flag_sso_linked',
+  ssoInvalid: 'flag_sso_invalid',
+  memberLimitRestricted: 'flag_member_limit_restricted',
+  idpProvisioned: 'flag_idp_provisioned',
+  idpRoleRestricted: 'flag_idp_role_restricted',
+  inviteTokenHash: 'invite_token_hash',
+  inviteExpiresAt: 'invite_expires_at',
+  inviteStatus: 'invite_status',
+  createdAt: 'created_at',
+}
+const FLAG_COLS: Record<keyof MemberFlags, string> = {
+  ssoLinked: MEMBER_COLS.ssoLinked,
+  ssoInvalid: MEMBER_COLS.ssoInvalid,
+  memberLimitRestricted: MEMBER_COLS.memberLimitRestricted,
+  idpProvisioned: MEMBER_COLS.idpProvisioned,
+  idpRoleRestricted: MEMBER_COLS.idpRoleRestricted,
+}
+const AUDIT_COLS = {
+  id: 'id',
+  event: 'event',
+  actorUserId: 'actor_user_id',
+  organizationId: 'organization_id',
+  targetId: 'target_id',
+  targetUserId: 'target_user_id',
+  ip: 'ip',
+  data: 'data',
+  createdAt: 'created_at',
+}
+
+/** `alias.column as out+field` for every field. */
+function cols(alias: string, map: Readonly<Record<string, string>>, out: string): string[] {
+  return Object.entries(map).map(([f, c]) => `${alias}.${c} as ${out}${f}`)
+}
+
+function toBool(v: unknown): boolean {
+  return v === true || v === 1 || v === '1' || v === 't' || v === 1n
+}
+function toDate(v: unknown): Date {
+  if (v instanceof Date) return new Date(v.getTime())
+  return new Date(Number(v))
+}
+function toDateOrNull(v: unknown): Date | null {
+  return v === null || v === undefined ? null : toDate(v)
+}
+function toStr(v: unknown): string {
+  return typeof v === 'string' ? v : String(v)
+}
+function toStrOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : toStr(v)
+}
+function toJson(v: unknown): JsonObject {
+  if (typeof v === 'string') return JSON.parse(v) as JsonObject
+  if (v instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(v)) as JsonObject
+  return v as JsonObject
+}
+
+/**
+ * A 64-bit FNV-1a hash of the UTF-8 bytes of `text`, as a signed decimal (PostgreSQL advisory
+ * lock key) and as hex (MySQL lock name). Collisions only serialize unrelated logins.
+ */
+function fnv1a64(text: string): bigint {
+  let h = 0xcbf29ce484222325n
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= BigInt(byte)
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return h
+}
+
+/**
+ * Creates the Kysely storage. Run {@link ssoflowMigrations} (or `migrateSsoflow`) with the same
+ * naming options first. `db` is the host's Kysely instance; ssoflow never closes it.
+ *
+ * - Transactions: `db.transaction()` (MySQL: `READ COMMITTED`, on one reserved connection).
+ * - `lockIdentity`: PostgreSQL/PGlite `pg_advisory_xact_lock` on a 64-bit hash of
+ *   (provider, external id), released at transaction end; MySQL `GET_LOCK` on the same hash,
+ *   released right after commit or rollback; SQLite a no-op (Kysely's SQLite driver runs one
+ *   connection behind a mutex, so transactions are already serial; across processes the unique
+ *   indexes plus the engine's conflict retry keep the guarantees).
+ * - Unique violations become `StorageConflictError` with the port's constraint name.
+ * - Connection failures are thrown unchanged (the engine reports `STORAGE_UNAVAILABLE`).
+ *
+ * @example
+ * ```ts
+ * import { Kysely, PostgresDialect } from 'kysely'
+ * import pg from 'pg'
+ * import { createKyselyStorage, migrateSsoflow } from 'ssoflow/kysely'
+ *
+ * const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString }) }) })
+ * await migrateSsoflow(db, { dialect: 'postgres' })
+ * const storage = createKyselyStorage(db, { dialect: 'postgres' })
+ * ```
+ * @group Kysely
+ */
+export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselyStorageOptions): KyselyStorage {
+  const s = resolveSchema(options)
+  const db = database as unknown as Db
+  const clock = options.clock ?? systemClock
+  const lockTimeout = options.lockTimeoutSeconds ?? 10
+  if (!Number.isInteger(lockTimeout) || lockTimeout < 0) throw new TypeError('lockTimeoutSeconds must be a non-negative integer')
+  const dialect = s.dialect
+  const U = s.users.columns
+  const O = s.organizations.columns
+
+  const bool = (v: boolean): boolean | number => (dialect === 'postgres' ? v : v ? 1 : 0)
+  const ms = (d: Date): number => d.getTime()
+  const msOrNull = (d: Date | null): number | null => (d === null ? null : d.getTime())
+  const userDate = (d: Date): Date | number => (s.users.nativeDates ? new Date(d.getTime()) : d.getTime())
+
+  const conflicts = {
+    users: [{ constraint: 'user.username', columns: [U.username] }] as ConflictCandidate[],
+    userEmails: [{ constraint: 'user_email.user_email', columns: ['user_id', 'email_normalized'], primary: true }] as ConflictCandidate[],
+    providers: [{ constraint: 'auth_provider.organization', columns: ['organization_id'] }] as ConflictCandidate[],
+    identities: [
+      { constraint: 'auth_identity.provider_ident', columns: ['auth_provider_id', 'ident'] },
+      { constraint: 'auth_identity.provider_user', columns: ['auth_provider_id', 'user_id'] },
+    ] as ConflictCandidate[],
+    members: [
+      { constraint: 'member.organization_user', columns: ['organization_id', 'user_id'] },
+      { constraint: 'member.organization_email', columns: ['organization_id', 'email_normalized'] },
+      { constraint: 'member.invite_token', columns: ['invite_token_hash'] },
+    ] as ConflictCandidate[],
+    states: [{ constraint: 'pipeline_state.id', columns: ['id'], primary: true }] as ConflictCandidate[],
+    tokens: [{ constraint: 'one_time_token.hash', columns: ['hash'], primary: true }] as ConflictCandidate[],
+    none: [] as ConflictCandidate[],
+  }
+
+  async function write<T>(candidates: readonly ConflictCandidate[], run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      const conflict = toConflict(s, error, candidates)
+      if (conflict) throw conflict
+      throw error
+    }
+  }
+
+  // ---- row decoders (rows selected with `cols(alias, map, prefix)`) ----
+  const orgFrom = (r: Row, p: string): Organization => ({
+    id: toStr(r[`${p}id`]),
+    slug: toStr(r[`${p}slug`]),
+    name: toStr(r[`${p}name`]),
+    defaultRole: toStr(r[`${p}defaultRole`]),
+    require2fa: toBool(r[`${p}require2fa`]),
+  })
+  const userFrom = (r: Row, p: string): User => ({
+    id: toStr(r[`${p}id`]),
+    username: toStr(r[`${p}username`]),
+    email: toStr(r[`${p}email`]),
+    name: toStr(r[`${p}name`]),
+    isActive: toBool(r[`${p}isActive`]),
+    isSuspended: toBool(r[`${p}isSuspended`]),
+    hasUsablePassword: toBool(r[`${p}hasUsablePassword`]),
+    has2fa: toBool(r[`${p}has2fa`]),
+    createdAt: toDate(r[`${p}createdAt`]),
+  })
+  const emailFrom = (r: Row, p: string): UserEmail => ({
+    userId: toStr(r[`${p}userId`]),
+    email: toStr(r[`${p}email`]),
+    emailNormalized: toStr(r[`${p}emailNormalized`]),
+    isVerified: toBool(r[`${p}isVerified`]),
+    isPrimary: toBool(r[`${p}isPrimary`]),
+  })
+  const providerFrom = (r: Row, p: string): AuthProvider => ({
+    id: toStr(r[`${p}id`]),
+    organizationId: toStr(r[`${p}organizationId`]),
+    providerKey: toStr(r[`${p}providerKey`]),
+    config: toJson(r[`${p}config`]),
+    allowUnlinked: toBool(r[`${p}allowUnlinked`]),
+    scimEnabled: toBool(r[`${p}scimEnabled`]),
+    createdAt: toDate(r[`${p}createdAt`]),
+  })
+  const identityFrom = (r: Row, p: string): AuthIdentity => ({
+    id: toStr(r[`${p}id`]),
+    authProviderId: toStr(r[`${p}authProviderId`]),
+    userId: toStr(r[`${p}userId`]),
+    ident: toStr(r[`${p}ident`]),
+    data: toJson(r[`${p}data`]),
+    lastVerified: toDate(r[`${p}lastVerified`]),
+    lastSynced: toDate(r[`${p}lastSynced`]),
+    createdAt: toDate(r[`${p}createdAt`]),
+  })
+  const memberFrom = (r: Row, p: string): Member => ({
+    id: toStr(r[`${p}id`]),
+    organizationId: toStr(r[`${p}organizationId`]),
+    userId: toStrOrNull(r[`${p}userId`]),
+    email: toStrOrNull(r[`${p}email`]),
+    emailNormalized: toStrOrNull(r[`${p}emailNormalized`]),
+    role: toStr(r[`${p}role`]),
+    flags: {
+      ssoLinked: toBool(r[`${p}ssoLinked`]),
+      ssoInvalid: toBool(r[`${p}ssoInvalid`]),
+      memberLimitRestricted: toBool(r[`${p}memberLimitRestricted`]),
+      idpProvisioned: toBool(r[`${p}idpProvisioned`]),
+      idpRoleRestricted: toBool(r[`${p}idpRoleRestricted`]),
+    },
+    inviteTokenHash: toStrOrNull(r[`${p}inviteTokenHash`]),
+    inviteExpiresAt: toDateOrNull(r[`${p}inviteExpiresAt`]),
+    inviteStatus: toStr(r[`${p}inviteStatus`]) as InviteStatus,
+    createdAt: toDate(r[`${p}createdAt`]),
+  })
+  const auditFrom = (r: Row, p: string): AuditEntry => ({
+    id: toStr(r[`${p}id`]),
+    event: toStr(r[`${p}event`]) as AuditEntry['event'],
+    actorUserId: toStrOrNull(r[`${p}actorUserId`]),
+    organizationId: toStr(r[`${p}organizationId`]),
+    targetId: toStrOrNull(r[`${p}targetId`]),
+    targetUserId: toStrOrNull(r[`${p}targetUserId`]),
+    ip: toStrOrNull(r[`${p}ip`]),
+    data: toJson(r[`${p}data`]),
+    createdAt: toDate(r[`${p}createdAt`]),
+  })
+
+  // ---- row encoders (physical column -> value) ----
+  const orgRow = (o: Organization): Row => ({
+    [O.id]: o.id,
+    [O.slug]: o.slug,
+    [O.name]: o.name,
+    [O.defaultRole]: o.defaultRole,
+    [O.require2fa]: bool(o.require2fa),
+  })
+  const userRow = (u: User): Row => ({
+    [U.id]: u.id,
+    [U.username]: u.username,
+    [U.email]: u.email,
+    [U.name]: u.name,
+    [U.isActive]: bool(u.isActive),
+    [U.isSuspended]: bool(u.isSuspended),
+    [U.hasUsablePassword]: bool(u.hasUsablePassword),
+    [U.has2fa]: bool(u.has2fa),
+    [U.createdAt]: userDate(u.createdAt),
+  })
+  const emailRow = (e: UserEmail): Row => ({
+    user_id: e.userId,
+    email: e.email,
+    email_normalized: e.emailNormalized,
+    is_verified: bool(e.isVerified),
+    is_primary: bool(e.isPrimary),
+  })
+  const providerRow = (p: AuthProvider): Row => ({
+    id: p.id,
+    organization_id: p.organizationId,
+    provider_key: p.providerKey,
+    config: JSON.stringify(p.config),
+    allow_unlinked: bool(p.allowUnlinked),
+    scim_enabled: bool(p.scimEnabled),
+    created_at: ms(p.createdAt),
+  })
+  const identityRow = (i: AuthIdentity): Row => ({
+    id: i.id,
+    auth_provider_id: i.authProviderId,
+    user_id: i.userId,
+    ident: i.ident,
+    data: JSON.stringify(i.data),
+    last_verified: ms(i.lastVerified),
+    last_synced: ms(i.lastSynced),
+    created_at: ms(i.createdAt),
+  })
+  const memberRow = (m: Member): Row => ({
+    id: m.id,
+    organization_id: m.organizationId,
+    user_id: m.userId,
+    email: m.email,
+    email_normalized: m.emailNormalized,
+    role: m.role,
+    flag_sso_linked: bool(m.flags.ssoLinked),
+    flag_sso_invalid: bool(m.flags.ssoInvalid),
+    flag_member_limit_restricted: bool(m.flags.memberLimitRestricted),
+    flag_idp_provisioned: bool(m.flags.idpProvisioned),
+    flag_idp_role_restricted: bool(m.flags.idpRoleRestricted),
+    invite_token_hash: m.inviteTokenHash,
+    invite_expires_at: msOrNull(m.inviteExpiresAt),
+    invite_status: m.inviteStatus,
+    created_at: ms(m.createdAt),
+  })
+  const auditRow = (a: AuditEntry): Row => ({
+    id: a.id,
+    event: a.event,
+    actor_user_id: a.actorUserId,
+    organization_id: a.organizationId,
+    target_id: a.targetId,
+    target_user_id: a.targetUserId,
+    ip: a.ip,
+    data: JSON.stringify(a.data),
+    created_at: ms(a.createdAt),
+  })
+
+  // ---- reads, on the storage or on a transaction ----
+  function reader(q: Db): StorageReader {
+    const selectMembers = () => q.selectFrom(`${s.members} as m`).select(cols('m', MEMBER_COLS, 'm_'))
+    const selectIdentities = () => q.selectFrom(`${s.authIdentities} as i`).select(cols('i', IDENTITY_COLS, 'i_'))
+    const selectProviders = () => q.selectFrom(`${s.authProviders} as p`).select(cols('p', PROVIDER_COLS, 'p_'))
+    const one = async <T>(rows: Promise<Row | undefined>, map: (r: Row) => T): Promise<T | null> => {
+      const r = await rows
+      return r ? map(r) : null
+    }
+    return {
+      getOrganization: (id) =>
+        one(
+          q
+            .selectFrom(`${s.organizations.table} as o`)
+            .select(cols('o', O, 'o_'))
+            .where(`o.${O.id}`, '=', id)
+            .executeTakeFirst(),
+          (r) => orgFrom(r, 'o_'),
+        ),
+      getAuthProvider: (organizationId) =>
+        one(selectProviders().where('p.organization_id', '=', organizationId).executeTakeFirst(), (r) => providerFrom(r, 'p_')),
+      getAuthProviderById: (id) => one(selectProviders().where('p.id', '=', id).executeTakeFirst(), (r) => providerFrom(r, 'p_')),
+      getIdentity: (authProviderId, ident) =>
+        one(selectIdentities().where('i.auth_provider_id', '=', authProviderId).where('i.ident', '=', ident).executeTakeFirst(), (r) =>
+          identityFrom(r, 'i_'),
+        ),
+      getIdentityById: (id) => one(selectIdentities().where('i.id', '=', id).executeTakeFirst(), (r) => identityFrom(r, 'i_')),
+      getIdentityForUser: (authProviderId, userId) =>
+        one(selectIdentities().where('i.auth_provider_id', '=', authProviderId).where('i.user_id', '=', userId).executeTakeFirst(), (r) =>
+          identityFrom(r, 'i_'),
+        ),
+      async getLinkedIdentity(authProviderId, ident, organizationId): Promise<LinkedIdentity | null> {
+        const row = (await q
+          .selectFrom(`${s.authIdentities} as i`)
+          .innerJoin(`${s.users.table} as u`, `u.${U.id}`, 'i.user_id')
+          .leftJoin(`${s.members} as m`, (join) => join.onRef('m.user_id', '=', 'i.user_id').on('m.organization_id', '=', organizationId))
+          .select([...cols('i', IDENTITY_COLS, 'i_'), ...cols('u', U, 'u_'), ...cols('m', MEMBER_COLS, 'm_')])
+          .where('i.auth_provider_id', '=', authProviderId)
+          .where('i.ident', '=', ident)
+          .executeTakeFirst()) as Row | undefined
+        if (!row) return null
+        return {
+          identity: identityFrom(row, 'i_'),
+          user: userFrom(row, 'u_'),
+          member: row.m_id === null || row.m_id === undefined ? null : memberFrom(row, 'm_'),
+        }
+      },
+      getUser: (id) =>
+        one(
+          q
+            .selectFrom(`${s.users.table} as u`)
+            .select(cols('u', U, 'u_'))
+            .where(`u.${U.id}`, '=', id)
+            .executeTakeFirst(),
+          (r) => userFrom(r, 'u_'),
+        ),
+      async findUsersByEmail(emailNormalized): Promise<readonly UserEmailMatch[]> {
+        const rows = (await q
+          .selectFrom(`${s.userEmails} as e`)
+          .innerJoin(`${s.users.table} as u`, `u.${U.id}`, 'e.user_id')
+          .select([...cols('u', U, 'u_'), ...cols('e', EMAIL_COLS, 'e_')])
+          .where('e.email_normalized', '=', emailNormalized)
+          .where(`u.${U.isActive}`, '=', bool(true))
+          .orderBy(`u.${U.id}`)
+          .execute()) as Row[]
+        return rows.map((r) => ({ user: userFrom(r, 'u_'), email: emailFrom(r, 'e_') }))
+      },
+      getMember: (organizationId, userId) =>
+        one(selectMembers().where('m.organization_id', '=', organizationId).where('m.user_id', '=', userId).executeTakeFirst(), (r) =>
+          memberFrom(r, 'm_'),
+        ),
+      getMemberById: (id) => one(selectMembers().where('m.id', '=', id).executeTakeFirst(), (r) => memberFrom(r, 'm_')),
+      getInviteByEmail: (organizationId, emailNormalized) =>
+        one(
+          selectMembers()
+            .where('m.organization_id', '=', organizationId)
+            .where('m.email_normalized', '=', emailNormalized)
+            .where('m.user_id', 'is', null)
+            .executeTakeFirst(),
+          (r) => memberFrom(r, 'm_'),
+        ),
+      async listMembers(organizationId, page) {
+        let query = selectMembers().where('m.organization_id', '=', organizationId)
+        if (page.after !== null && page.after !== undefined) query = query.where('m.id', '>', page.after)
+        if (page.unlinkedOnly) query = query.where('m.user_id', 'is not', null).where('m.flag_sso_linked', '=', bool(false))
+        const rows = (await query
+          .orderBy('m.id')
+          .limit(Math.max(0, Math.floor(page.limit)))
+          .execute()) as Row[]
+        return rows.map((r) => memberFrom(r, 'm_'))
+      },
+      async listIdentities(authProviderId, page) {
+        let query = selectIdentities().where('i.auth_provider_id', '=', authProviderId)
+        if (page.after !== null && page.after !== undefined) query = query.where('i.id', '>', page.after)
+        const rows = (await query
+          .orderBy('i.id')
+          .limit(Math.max(0, Math.floor(page.limit)))
+          .execute()) as Row[]
+        return rows.map((r) => identityFrom(r, 'i_'))
+      },
+    }
+  }
+
+  const exists = async (q: Db, table: string, idColumn: string, id: string): Promise<boolean> =>
+    (await q.selectFrom(table).select(sql<number>`1`.as('x')).where(idColumn, '=', id).executeTakeFirst()) !== undefined
+
+  async function update(
+    q: Db,
+    table: string,
+    idColumn: string,
+    id: string,
+    set: Row,
+    candidates: readonly ConflictCandidate[],
+  ): Promise<boolean> {
+    if (Object.keys(set).length === 0) return exists(q, table, idColumn, id)
+    const result = await write(candidates, () => q.updateTable(table).set(set).where(idColumn, '=', id).executeTakeFirst())
+    return Number(result.numUpdatedRows) > 0
+  }
+
+  async function remove(q: Db, table: string, idColumn: string, id: string): Promise<boolean> {
+    const result = await q.deleteFrom(table).where(idColumn, '=', id).executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
+  }
+
+  // ---- writes, inside a transaction ----
+  function txFor(q: Db, locks: string[]): StorageTx {
+    return {
+      ...reader(q),
+      async lockIdentity(authProviderId, ident) {
+        const key = fnv1a64(`${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`)
+        if (dialect === 'postgres') {
+          const signed = BigInt.asIntN(64, key).toString()
+          await sql`select pg_advisory_xact_lock(cast(${signed} as bigint))`.execute(q)
+        } else if (dialect === 'mysql') {
+          const name = `${s.prefix}${key.toString(16).padStart(16, '0')}`
+          if (locks.includes(name)) return
+          const { rows } = await sql<{ got: unknown }>`select get_lock(${name}, ${lockTimeout}) as got`.execute(q)
+          if (Number(rows[0]?.got) !== 1) throw new Error('ssoflow: timed out waiting for the identity lock')
+          locks.push(name)
+        }
+        // sqlite: transactions are serialized by the driver's single connection.
+      },
+      async createUser(user, primaryEmail) {
+        await write(conflicts.users, () => q.insertInto(s.users.table).values(userRow(user)).execute())
+        await write(conflicts.userEmails, () => q.insertInto(s.userEmails).values(emailRow(primaryEmail)).execute())
+      },
+      async createIdentity(identity) {
+        await write(conflicts.identities, () => q.insertInto(s.authIdentities).values(identityRow(identity)).execute())
+      },
+      updateIdentity(id, patch) {
+        const set: Row = {}
+        if (patch.userId !== undefined) set.user_id = patch.userId
+        if (patch.ident !== undefined) set.ident = patch.ident
+        if (patch.data !== undefined) set.data = JSON.stringify(patch.data)
+        if (patch.lastVerified !== undefined) set.last_verified = ms(patch.lastVerified)
+        if (patch.lastSynced !== undefined) set.last_synced = ms(patch.lastSynced)
+        return update(q, s.authIdentities, 'id', id, set, conflicts.identities)
+      },
+      deleteIdentity: (id) => remove(q, s.authIdentities, 'id', id),
+      async deleteIdentitiesForUser(authProviderId, userId, exceptId) {
+        let query = q.deleteFrom(s.authIdentities).where('auth_provider_id', '=', authProviderId).where('user_id', '=', userId)
+        if (exceptId !== null) query = query.where('id', '<>', exceptId)
+        return Number((await query.executeTakeFirst()).numDeletedRows)
+      },
+      async deleteIdentitiesForProvider(authProviderId) {
+        return Number(
+          (await q.deleteFrom(s.authIdentities).where('auth_provider_id', '=', authProviderId).executeTakeFirst()).numDeletedRows,
+        )
+      },
+      async createMember(member) {
+        await write(conflicts.members, () => q.insertInto(s.members).values(memberRow(member)).execute())
+      },
+      updateMember(id, patch) {
+        const set: Row = {}
+        if (patch.userId !== undefined) set.user_id = patch.userId
+        if (patch.email !== undefined) set.email = patch.email
+        if (patch.emailNormalized !== undefined) set.email_normalized = patch.emailNormalized
+        if (patch.role !== undefined) set.role = patch.role
+        if (patch.flags !== undefined) {
+          for (const [flag, column] of Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]) {
+            const value = patch.flags[flag]
+            if (value !== undefined) set[column] = bool(value)
+          }
+        }
+        if (patch.inviteTokenHash !== undefined) set.invite_token_hash = patch.inviteTokenHash
+        if (patch.inviteExpiresAt !== undefined) set.invite_expires_at = msOrNull(patch.inviteExpiresAt)
+        if (patch.inviteStatus !== undefined) set.invite_status = patch.inviteStatus
+        return update(q, s.members, 'id', id, set, conflicts.members)
+      },
+      deleteMember: (id) => remove(q, s.members, 'id', id),
+      async setFlagsForOrganization(organizationId, flags) {
+        const entries = (Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]).filter(([flag]) => flags[flag] !== undefined)
+        if (entries.length === 0) return 0
+        const set: Row = {}
+        for (const [flag, column] of entries) set[column] = bool(flags[flag] === true)
+        const result = await q
+          .updateTable(s.members)
+          .set(set)
+          .where('organization_id', '=', organizationId)
+          .where((eb) => eb.or(entries.map(([flag, column]) => eb(column, '<>', bool(flags[flag] === true)))))
+          .executeTakeFirst()
+        return Number(result.numUpdatedRows)
+      },
+      async createAuthProvider(provider) {
+        await write(conflicts.providers, () => q.insertInto(s.authProviders).values(providerRow(provider)).execute())
+      },
+      updateAuthProvider(id, patch) {
+        const set: Row = {}
+        if (patch.config !== undefined) set.config = JSON.stringify(patch.config)
+        if (patch.allowUnlinked !== undefined) set.allow_unlinked = bool(patch.allowUnlinked)
+        if (patch.scimEnabled !== undefined) set.scim_enabled = bool(patch.scimEnabled)
+        return update(q, s.authProviders, 'id', id, set, conflicts.providers)
+      },
+      deleteAuthProvider: (id) => remove(q, s.authProviders, 'id', id),
+      updateOrganization(id, patch) {
+        const set: Row = {}
+        if (patch.require2fa !== undefined) set[O.require2fa] = bool(patch.require2fa)
+        if (patch.defaultRole !== undefined) set[O.defaultRole] = patch.defaultRole
+        return update(q, s.organizations.table, O.id, id, set, conflicts.none)
+      },
+      async appendAudit(entry) {
+        await q.insertInto(s.auditLog).values(auditRow(entry)).execute()
+      },
+    }
+  }
+
+  async function runTransaction<T>(fn: (q: Db, locks: string[]) => Promise<T>): Promise<T> {
+    if (dialect !== 'mysql') return db.transaction().execute((trx) => fn(trx, []))
+    // MySQL: GET_LOCK is held by the session, so the transaction runs on one reserved connection
+    // and its locks are released on that connection right after commit or rollback.
+    return db.connection().execute(async (conn) => {
+      const locks: string[] = []
+      try {
+        return await conn
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute((trx) => fn(trx, locks))
+      } finally {
+        for (const name of locks) {
+          try {
+            await sql`select release_lock(${name})`.execute(conn)
+          } catch {
+            // The connection is gone: the server released the session's locks.
+          }
+        }
+      }
+    })
+  }
+
+  const transaction = <T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> => runTransaction((q, locks) => fn(txFor(q, locks)))
+
+  // ---- pipeline states and one-time tokens ----
+  const stateFrom = (r: Row): StoredPipelineState => ({
+    id: toStr(r.id),
+    version: Number(r.version),
+    body: toStr(r.body),
+    expiresAt: toDate(r.expires_at),
+  })
+  const tokenFrom = (r: Row): OneTimeTokenRecord => ({
+    hash: toStr(r.hash),
+    purpose: toStr(r.purpose),
+    payload: toStr(r.payload),
+    expiresAt: toDate(r.expires_at),
+  })
+
+  const pipelineStates: PipelineStateStore = {
+    async create(state) {
+      await write(conflicts.states, () =>
+        db
+          .insertInto(s.pipelineStates)
+          .values({ id: state.id, version: state.version, body: state.body, expires_at: ms(state.expiresAt) })
+          .execute(),
+      )
+    },
+    async load(id) {
+      const row = (await db
+        .selectFrom(s.pipelineStates)
+        .select(['id', 'version', 'body', 'expires_at'])
+        .where('id', '=', id)
+        .where('expires_at', '>', ms(clock.now()))
+        .executeTakeFirst()) as Row | undefined
+      return row ? stateFrom(row) : null
+    },
+    async compareAndSet(id, expectedVersion, next) {
+      if (next.id !== id || next.version !== expectedVersion + 1) {
+        throw new TypeError('compareAndSet: next must have the same id and version expectedVersion + 1')
+      }
+      const result = await db
+        .updateTable(s.pipelineStates)
+        .set({ version: next.version, body: next.body, expires_at: ms(next.expiresAt) })
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .where('expires_at', '>', ms(clock.now()))
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+    async delete(id) {
+      await db.deleteFrom(s.pipelineStates).where('id', '=', id).execute()
+    },
+    async deleteExpired(now) {
+      const result = await db.deleteFrom(s.pipelineStates).where('expires_at', '<=', ms(now)).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    },
+  }
+
+  const oneTimeTokens: OneTimeTokenStore = {
+    async create(token) {
+      await write(conflicts.tokens, () =>
+        db
+          .insertInto(s.oneTimeTokens)
+          .values({ hash: token.hash, purpose: token.purpose, payload: token.payload, expires_at: ms(token.expiresAt) })
+          .execute(),
+      )
+    },
+    async consume(hash, purpose, now) {
+      const live = (q: Db) =>
+        q.deleteFrom(s.oneTimeTokens).where('hash', '=', hash).where('purpose', '=', purpose).where('expires_at', '>', ms(now))
+      if (dialect !== 'mysql') {
+        const row = (await live(db).returning(['hash', 'purpose', 'payload', 'expires_at']).executeTakeFirst()) as Row | undefined
+        return row ? tokenFrom(row) : null
+      }
+      // MySQL has no DELETE ... RETURNING: read, then delete conditionally; only the caller whose
+      // DELETE removed the row gets it.
+      const row = await oneTimeTokens.peek(hash, purpose, now)
+      if (!row) return null
+      const result = await live(db).executeTakeFirst()
+      return Number(result.numDeletedRows) === 1 ? row : null
+    },
+    async peek(hash, purpose, now) {
+      const row = (await db
+        .selectFrom(s.oneTimeTokens)
+        .select(['hash', 'purpose', 'payload', 'expires_at'])
+        .where('hash', '=', hash)
+        .where('purpose', '=', purpose)
+        .where('expires_at', '>', ms(now))
+        .executeTakeFirst()) as Row | undefined
+      return row ? tokenFrom(row) : null
+    },
+  }
+
+  // ---- seeding and snapshots (tests, fixtures) ----
+  async function seed(data: KyselySeedData): Promise<void> {
+    await runTransaction(async (q, locks) => {
+      const tx = txFor(q, locks)
+      for (const o of data.organizations ?? []) await q.insertInto(s.organizations.table).values(orgRow(o)).execute()
+      const emails = [...(data.userEmails ?? [])]
+      for (const u of data.users ?? []) {
+        await write(conflicts.users, () => q.insertInto(s.users.table).values(userRow(u)).execute())
+        const normalized = normalizeEmail(u.email)
+        if (!emails.some((e) => e.userId === u.id && e.emailNormalized === normalized)) {
+          emails.unshift({ userId: u.id, email: u.email, emailNormalized: normalized, isVerified: true, isPrimary: true })
+        }
+      }
+      for (const e of emails) await write(conflicts.userEmails, () => q.insertInto(s.userEmails).values(emailRow(e)).execute())
+      for (const p of data.providers ?? []) await tx.createAuthProvider(p)
+      for (const i of data.identities ?? []) await tx.createIdentity(i)
+      for (const m of data.members ?? []) await tx.createMember(m)
+    })
+  }
+
+  async function snapshot(): Promise<KyselySnapshot> {
+    const all = async (table: string, alias: string, map: Readonly<Record<string, string>>): Promise<Row[]> =>
+      (await db
+        .selectFrom(`${table} as ${alias}`)
+        .select(cols(alias, map, `${alias}_`))
+        .execute()) as Row[]
+    const byKey =
+      <T>(key: (t: T) => string) =>
+      (a: T, b: T) =>
+        key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
+    const [orgs, users, emails, members, providers, identities, audit, states, tokens] = await Promise.all([
+      all(s.organizations.table, 'o', O),
+      all(s.users.table, 'u', U),
+      all(s.userEmails, 'e', EMAIL_COLS),
+      all(s.members, 'm', MEMBER_COLS),
+      all(s.authProviders, 'p', PROVIDER_COLS),
+      all(s.authIdentities, 'i', IDENTITY_COLS),
+      all(s.auditLog, 'a', AUDIT_COLS),
+      db.selectFrom(s.pipelineStates).select(['id', 'version', 'body', 'expires_at']).execute() as Promise<Row[]>,
+      db.selectFrom(s.oneTimeTokens).select(['hash', 'purpose', 'payload', 'expires_at']).execute() as Promise<Row[]>,
+    ])
+    const id = (x: { id: string }) => x.id
+    return {
+      organizations: orgs.map((r) => orgFrom(r, 'o_')).sort(byKey(id)),
+      users: users.map((r) => userFrom(r, 'u_')).sort(byKey(id)),
+      userEmails: emails.map((r) => emailFrom(r, 'e_')).sort(byKey((e) => `${e.userId}\u0000${e.emailNormalized}`)),
+      members: members.map((r) => memberFrom(r, 'm_')).sort(byKey(id)),
+      providers: providers.map((r) => providerFrom(r, 'p_')).sort(byKey(id)),
+      identities: identities.map((r) => identityFrom(r, 'i_')).sort(byKey(id)),
+      audit: audit.map((r) => auditFrom(r, 'a_')).sort(byKey(id)),
+      pipelineStates: states.map(stateFrom).sort(byKey(id)),
+      oneTimeTokens: tokens.map(tokenFrom).sort(byKey((t) => t.hash)),
+    }
+  }
+
+  const base = reader(db)
+  return {
+    ...base,
+    dialect,
+    transaction,
+    pipelineStates,
+    oneTimeTokens,
+    seed,
+    snapshot,
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Shared database fixtures for tests: embedded PGlite and SQLite (always available), and the
+ * real PostgreSQL / MySQL servers when DATABASE_URL / MYSQL_URL are set. Every server fixture
+ * works in its own schema/database, named uniquely per run and dropped by `close()`.
+ */
+import { randomBytes } from 'node:crypto'
+import { PGlite } from '@electric-sql/pglite'
+import Database from 'better-sqlite3'
+import { type Dialect, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import { createPool } from 'mysql2'
+import pg from 'pg'
+import {
+  createKyselyStorage,
+  createPGliteDialect,
+  type KyselyStorage,
+  type KyselyStorageOptions,
+  migrateSsoflow,
+  rollbackSsoflow,
+} from '../../src/kysely/index.js'
+import type { SqlDialect } from '../../src/kysely/schema.js'
+import type { Clock } from '../../src/ports/clock.js'
+import type { ContractStorage, HostSeedData } from '../../src/testing/index.js'
+
+// biome-ignore lint/suspicious/noExplicitAny: test databases have dynamic tables
+export type AnyKysely = Kysely<any>
+
+/** One opened test database. */
+export interface TestDatabase {
+  readonly kind: 'pglite' | 'sqlite' | 'postgres' | 'mysql'
+  readonly dialect: SqlDialect
+  readonly db: AnyKysely
+  /** Opens a second Kysely on the same database, with a different dialect wrapper (counting, faults). */
+  reopen(wrap: (dialect: Dialect) => Dialect): AnyKysely
+  /** Drops what this fixture created and closes its connections. */
+  close(): Promise<void>
+}
+
+export const DATABASE_URL = process.env.DATABASE_URL ?? ''
+export const MYSQL_URL = process.env.MYSQL_URL ?? ''
+
+/** A unique lowercase name for schemas, databases and table prefixes. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}${randomBytes(5).toString('hex')}`
+}
+
+/** Prints why a server suite is skipped (the one allowed skip: CI sets the URLs). */
+export function reportSkip(name: string, variable: string): void {
+  console.warn(`[ssoflow] ${name} tests SKIPPED: ${variable} is not set (CI sets it; e.g. ${variable}=${exampleUrl(variable)})`)
+}
+
+function exampleUrl(variable: string): string {
+  return variable === 'DATABASE_URL' ? 'postgres://postgres@127.0.0.1:5432/test' : 'mysql://root@127.0.0.1:3306/test'
+}
+
+export async function openPGlite(): Promise<TestDatabase> {
+  const pglite = new PGlite()
+  const make = (wrap: (d: Dialect) => Dialect) => new Kysely({ dialect: wrap(createPGliteDialect(pglite)) })
+  const db = make((d) => d)
+  return {
+    kind: 'pglite',
+    dialect: 'postgres',
+    db,
+    reopen: make,
+    async close() {
+      await db.destroy()
+      await pglite.close()
+    },
+  }
+}
+
+export async function openSqlite(): Promise<TestDatabase> {
+  const database = new Database(':memory:')
+  const make = (wrap: (d: Dialect) => Dialect) => new Kysely({ dialect: wrap(new SqliteDialect({ database })) })
+  const db = make((d) => d)
+  return {
+    kind: 'sqlite',
+    dialect: 'sqlite',
+    db,
+    reopen: make,
+    async close() {
+      await db.destroy()
+    },
+  }
+}
+
+/** A fresh schema on the DATABASE_URL server; `close()` drops it. */
+export async function openPostgres(options: { max?: number; applicationName?: string } = {}): Promise<TestDatabase> {
+  const schema = uniqueName('ssoflow_t_')
+  const admin = new pg.Client({ connectionString: DATABASE_URL })
+  await admin.connect()
+  await admin.query(`create schema ${schema}`)
+  const pools: pg.Pool[] = []
+  const make = (wrap: (d: Dialect) => Dialect) => {
+    const pool = new pg.Pool({
+      connectionString: DATABASE_URL,
+      max: options.max ?? 10,
+      options: `-c search_path=${schema}`,
+      application_name: options.applicationName ?? schema,
+    })
+    pool.on('error', () => {})
+    pools.push(pool)
+    return new Kysely({ dialect: wrap(new PostgresDialect({ pool })) })
+  }
+  const db = make((d) => d)
+  return {
+    kind: 'postgres',
+    dialect: 'postgres',
+    db,
+    reopen: make,
+    async close() {
+      await db.destroy().catch(() => {})
+      for (const pool of pools) await pool.end().catch(() => {})
+      await admin.query(`drop schema if exists ${schema} cascade`)
+      await admin.end()
+    },
+  }
+}
+
+/** A fresh database on the MYSQL_URL server; `close()` drops it. */
+export async function openMysql(options: { connectionLimit?: number } = {}): Promise<TestDatabase> {
+  const database = uniqueName('ssoflow_t_')
+  const url = new URL(MYSQL_URL)
+  const adminPool = createPool({ uri: MYSQL_URL, connectionLimit: 1 })
+  await adminPool.promise().query(`create database ${database} character set utf8mb4`)
+  url.pathname = `/${database}`
+  const pools: ReturnType<typeof createPool>[] = []
+  const make = (wrap: (d: Dialect) => Dialect) => {
+    const pool = createPool({ uri: url.toString(), connectionLimit: options.connectionLimit ?? 10 })
+    pools.push(pool)
+    return new Kysely({ dialect: wrap(new MysqlDialect({ pool })) })
+  }
+  const db = make((d) => d)
+  return {
+    kind: 'mysql',
+    dialect: 'mysql',
+    db,
+    reopen: make,
+    async close() {
+      await db.destroy().catch(() => {})
+      for (const pool of pools)
+        await pool
+          .promise()
+          .end()
+          .catch(() => {})
+      await adminPool.promise().query(`drop database if exists ${database}`)
+      await adminPool.promise().end()
+    },
+  }
+}
+
+export type Opener = () => Promise<TestDatabase>
+
+/** The databases to test: embedded always, servers when their URL is set. */
+export const DATABASES: readonly { readonly name: string; readonly open: Opener; readonly enabled: boolean; readonly variable?: string }[] =
+  [
+    { name: 'pglite', open: openPGlite, enabled: true },
+    { name: 'sqlite', open: openSqlite, enabled: true },
+    { name: 'postgres', open: () => openPostgres(), enabled: DATABASE_URL !== '', variable: 'DATABASE_URL' },
+    { name: 'mysql', open: () => openMysql(), enabled: MYSQL_URL !== '', variable: 'MYSQL_URL' },
+  ]
+
+/**
+ * Migrates a fresh set of tables (unique prefix) in `database` and returns a storage on them,
+ * with the contract suite's `seedHostData` hook. `drop()` reverts the migration.
+ */
+export async function freshStorage(
+  database: TestDatabase,
+  options: { clock?: Clock; prefix?: string; extra?: Partial<KyselyStorageOptions>; db?: AnyKysely } = {},
+): Promise<{ storage: KyselyStorage & ContractStorage; prefix: string; drop(): Promise<void> }> {
+  const prefix = options.prefix ?? uniqueName('t')
+  const naming = { dialect: database.dialect, tablePrefix: `${prefix}_`, ...options.extra }
+  await migrateSsoflow(database.db, naming)
+  const storage = createKyselyStorage(options.db ?? database.db, { ...naming, clock: options.clock })
+  const contract = Object.assign(storage, {
+    seedHostData: (data: HostSeedData) => storage.seed({ organizations: data.organizations, userEmails: data.userEmails }),
+  })
+  return {
+    storage: contract,
+    prefix,
+    async drop() {
+      await rollbackSsoflow(database.db, naming)
+      for (const table of [`${prefix}_migrations`, `${prefix}_migrations_lock`]) {
+        await database.db.schema.dropTable(table).ifExists().execute()
+      }
+    },
+  }
+}
+
+/** Runs raw SQL (test setup only). */
+export async function rawExec(db: AnyKysely, text: string): Promise<void> {
+  await sql.raw(text).execute(db)
+}
