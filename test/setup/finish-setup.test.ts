@@ -211,6 +211,20 @@ describe('finishSetup: rejections write nothing and send nothing', () => {
     )
   })
 
+  it('authorization is re-checked inside the transaction: a demotion after the pre-check still rejects', async () => {
+    let authorizeCalls = 0
+    const w = makeWorld({ hooks: { authorize: ({ user }) => user.id !== 'admin' || authorizeCalls++ < 2 } })
+    const input = await readySetup(w) // beginSetup used call 1
+    authorizeCalls = 1
+    const before = dataOf(w.storage.snapshot())
+    // Call 2 (the pre-check before claiming) allows; call 3 (inside the transaction) refuses.
+    expectCode(await w.sso.finishSetup(input), 'NOT_AUTHORIZED')
+    expect(authorizeCalls).toBe(3)
+    expect(dataOf(w.storage.snapshot())).toEqual(before)
+    expect(w.mailer.sent).toEqual([])
+    expect(w.signals.emitted).toEqual([])
+  })
+
   it('a provider appeared between begin and finish -> PROVIDER_EXISTS, the existing one untouched (threat 54)', async () => {
     const w = makeWorld()
     const input = await readySetup(w)

@@ -80,6 +80,8 @@ export interface WorldOptions {
   readonly memberPageSize?: number
   readonly yieldOnRead?: boolean
   readonly storage?: MemoryStorage
+  /** Providers merged over the defaults (dummy, corp, tidy). */
+  readonly providers?: Readonly<Record<string, Provider>>
 }
 
 /** org-1 ("Acme", require2fa on) with an owner `admin`, a manager, a plain member, a pending invite. */
@@ -131,7 +133,12 @@ export function makeWorld(options: WorldOptions = {}): World {
     mailer,
     signals,
     audit: options.audit,
-    providers: { dummy: dummyProvider(), corp: secretiveProvider('corp', false), tidy: secretiveProvider('tidy', true) },
+    providers: {
+      dummy: dummyProvider(),
+      corp: secretiveProvider('corp', false),
+      tidy: secretiveProvider('tidy', true),
+      ...options.providers,
+    },
     secret: SECRET,
     urls,
     clock,
