@@ -1,0 +1,323 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { decideDisable, decideSettings } from '../../src/core/setup/admin.js'
+import { decideSetup, type SetupFacts } from '../../src/core/setup/decide-setup.js'
+import {
+  linkRequestKey,
+  needsLinkRequest,
+  planLinkRequests,
+  resendLinkRequestKey,
+  RESEND_WINDOW_MS,
+} from '../../src/core/setup/link-requests.js'
+import { REDACTED, redactConfigDefault } from '../../src/core/setup/redact.js'
+import { decideRefresh, type RefreshCheck } from '../../src/core/setup/refresh.js'
+import { toIdentity } from '../../src/model/identity.js'
+import type { JsonObject } from '../../src/model/identity.js'
+import type { Member, MemberFlags } from '../../src/model/records.js'
+import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
+
+const NOW = new Date('2026-03-01T10:00:00.000Z')
+const IDS = { provider: 'p1', identity: 'i1', auditOrgEdit: 'a1', auditLink: 'a2', auditEnable: 'a3' }
+
+function facts(overrides: Partial<SetupFacts> = {}): SetupFacts {
+  const admin = makeUser({ id: 'admin' })
+  return {
+    now: NOW,
+    ids: IDS,
+    organization: makeOrganization({ id: 'org-1', require2fa: true }),
+    admin: { user: admin, member: makeMember({ id: 'm-admin', organizationId: 'org-1', userId: 'admin', role: 'owner' }) },
+    initiatorUserId: 'admin',
+    existingProvider: null,
+    providerKey: 'dummy',
+    config: { clientSecret: 's' },
+    redactedConfig: { clientSecret: REDACTED },
+    identity: toIdentity({ id: 'ext-1', email: 'someone-else@example.com', emailVerified: true }),
+    ip: '198.51.100.1',
+    ...overrides,
+  }
+}
+
+const flagsArb: fc.Arbitrary<MemberFlags> = fc.record({
+  ssoLinked: fc.boolean(),
+  ssoInvalid: fc.boolean(),
+  memberLimitRestricted: fc.boolean(),
+  idpProvisioned: fc.boolean(),
+  idpRoleRestricted: fc.boolean(),
+})
+
+describe('decideSetup (pure)', () => {
+  it('plans, in order: 2FA off + org.edit, provider, identity + link audit, member fix-up, sso.enable last', () => {
+    const plan = decideSetup(facts())._unsafeUnwrap()
+    expect(plan.txEffects.map((e) => (e.type === 'audit.record' ? `audit:${e.entry.event}` : e.type))).toEqual([
+      'organization.update',
+      'audit:org.edit',
+      'provider.create',
+      'identity.create',
+      'audit:sso-identity.link',
+      'member.update',
+      'audit:sso.enable',
+    ])
+    expect(plan.afterCommit).toEqual([
+      { type: 'signal.emit', signal: { name: 'sso_enabled', payload: { organizationId: 'org-1', userId: 'admin', provider: 'dummy' } } },
+    ])
+    expect(plan.policyChanges).toEqual([expect.objectContaining({ setting: 'require2fa', from: true, to: false })])
+    const enable = plan.txEffects.at(-1)
+    expect(enable?.type === 'audit.record' && enable.entry.data).toEqual({ provider: 'dummy', config: { clientSecret: REDACTED } })
+  })
+
+  it('is deterministic: identical facts give identical plans', () => {
+    expect(decideSetup(facts())).toEqual(decideSetup(facts()))
+  })
+
+  it('rejects a session user who is not the initiator, and a missing initiator', () => {
+    expect(decideSetup(facts({ initiatorUserId: 'other' }))._unsafeUnwrapErr().code).toBe('UID_MISMATCH')
+    expect(decideSetup(facts({ initiatorUserId: null }))._unsafeUnwrapErr().code).toBe('UID_MISMATCH')
+    const f = facts()
+    expect(
+      decideSetup({ ...f, admin: { ...f.admin, member: { ...f.admin.member, organizationId: 'org-2' } } })._unsafeUnwrapErr().code,
+    ).toBe('UID_MISMATCH')
+  })
+
+  it('rejects an org that already has a provider', () => {
+    expect(decideSetup(facts({ existingProvider: makeProvider({ id: 'old', organizationId: 'org-1' }) }))._unsafeUnwrapErr().code).toBe(
+      'PROVIDER_EXISTS',
+    )
+  })
+
+  it('property: the identity always goes to the admin, whatever the IdP asserts; other flags are preserved', () => {
+    fc.assert(
+      fc.property(
+        fc.emailAddress(),
+        fc.boolean(),
+        fc.string({ minLength: 1, maxLength: 40 }),
+        flagsArb,
+        fc.boolean(),
+        (email, verified, ident, flags, require2fa) => {
+          const f = facts({
+            identity: toIdentity({ id: ident, email, emailVerified: verified }),
+            organization: makeOrganization({ id: 'org-1', require2fa }),
+            admin: {
+              user: makeUser({ id: 'admin' }),
+              member: makeMember({ id: 'm-admin', organizationId: 'org-1', userId: 'admin', role: 'owner', flags }),
+            },
+          })
+          const plan = decideSetup(f)._unsafeUnwrap()
+          for (const e of plan.txEffects) {
+            if (e.type === 'identity.create') expect(e.identity).toMatchObject({ userId: 'admin', ident, authProviderId: 'p1' })
+            if (e.type === 'member.update') {
+              expect(e.id).toBe('m-admin')
+              expect(e.patch.flags).toEqual({ ...flags, ssoLinked: true, ssoInvalid: false })
+            }
+            expect(e.type).not.toBe('user.create')
+            expect(e.type).not.toBe('member.create')
+          }
+          // The fix-up writes only when needed.
+          expect(plan.txEffects.some((e) => e.type === 'member.update')).toBe(!flags.ssoLinked || flags.ssoInvalid)
+          // 2FA is touched only when it was on.
+          expect(plan.txEffects.some((e) => e.type === 'organization.update')).toBe(require2fa)
+          expect(plan.policyChanges.length).toBe(require2fa ? 1 : 0)
+        },
+      ),
+    )
+  })
+
+  it('property: a rejection never carries effects', () => {
+    fc.assert(
+      fc.property(fc.option(fc.constantFrom('admin', 'other'), { nil: null }), fc.boolean(), (initiator, exists) => {
+        const r = decideSetup(
+          facts({ initiatorUserId: initiator, existingProvider: exists ? makeProvider({ id: 'old', organizationId: 'org-1' }) : null }),
+        )
+        expect(r.isOk()).toBe(initiator === 'admin' && !exists)
+      }),
+    )
+  })
+})
+
+describe('redactConfigDefault', () => {
+  it('removes secrets at any depth and keeps the rest', () => {
+    const config: JsonObject = {
+      clientId: 'cid',
+      clientSecret: 'x',
+      client_secret: 'x',
+      issuer: 'https://idp',
+      saml: { x509cert: 'public', privateKey: 'x', private_key_pem: 'x', sp: [{ signing_key: 'x', apiKey: 'x' }] },
+      password: 'x',
+      refreshToken: 'x',
+      providerKey: 'okta',
+    }
+    const out = redactConfigDefault(config)
+    expect(out).toEqual({
+      clientId: 'cid',
+      clientSecret: REDACTED,
+      client_secret: REDACTED,
+      issuer: 'https://idp',
+      saml: { x509cert: 'public', privateKey: REDACTED, private_key_pem: REDACTED, sp: [{ signing_key: REDACTED, apiKey: REDACTED }] },
+      password: REDACTED,
+      refreshToken: REDACTED,
+      providerKey: 'okta',
+    })
+    expect(config.clientSecret).toBe('x') // input untouched
+  })
+})
+
+describe('link-request planning', () => {
+  const org = { organizationName: 'Acme', providerName: 'Okta', loginUrl: '/auth/login/acme/', authProviderId: 'p1' }
+
+  it('mails accepted, unlinked members with an active user; skips linked, invites, missing and inactive users', () => {
+    const u = (id: string, isActive = true) => makeUser({ id, isActive })
+    const m = (id: string, userId: string | null, ssoLinked = false): Member =>
+      makeMember({
+        id,
+        organizationId: 'org-1',
+        userId,
+        email: userId ? null : `${id}@x.io`,
+        flags: { ...makeMember({ id, organizationId: 'o' }).flags, ssoLinked },
+      })
+    const recipients = [
+      { member: m('m1', 'u1'), user: u('u1') },
+      { member: m('m2', 'u2', true), user: u('u2') },
+      { member: m('m3', null), user: null },
+      { member: m('m4', 'u4'), user: null },
+      { member: m('m5', 'u5'), user: u('u5', false) },
+      { member: m('m6', 'u6'), user: u('someone-else') },
+    ]
+    const effects = planLinkRequests({ ...org, recipients, reason: { kind: 'setup' } })
+    expect(effects).toEqual([
+      {
+        type: 'mail.send',
+        message: {
+          template: 'ssoLinkRequest',
+          to: 'u1@example.com',
+          data: { organizationName: 'Acme', providerName: 'Okta', loginUrl: '/auth/login/acme/' },
+          idempotencyKey: linkRequestKey('p1', 'm1'),
+        },
+      },
+    ])
+    expect(recipients.filter(needsLinkRequest).map((r) => r.member.id)).toEqual(['m1'])
+  })
+
+  it('resend keys are stable within a window and change across windows; setup keys differ from resend keys', () => {
+    const t = new Date(Math.floor(NOW.getTime() / RESEND_WINDOW_MS) * RESEND_WINDOW_MS)
+    expect(resendLinkRequestKey('p', 'm', t)).toBe(resendLinkRequestKey('p', 'm', new Date(t.getTime() + RESEND_WINDOW_MS - 1)))
+    expect(resendLinkRequestKey('p', 'm', t)).not.toBe(resendLinkRequestKey('p', 'm', new Date(t.getTime() + RESEND_WINDOW_MS)))
+    expect(resendLinkRequestKey('p', 'm', t)).not.toBe(linkRequestKey('p', 'm'))
+    expect(linkRequestKey('p1', 'm')).not.toBe(linkRequestKey('p2', 'm'))
+  })
+})
+
+describe('decideDisable / decideSettings (pure)', () => {
+  const organization = makeOrganization({ id: 'org-1' })
+  const provider = makeProvider({ id: 'p1', organizationId: 'org-1' })
+  const actor = { userId: 'admin', ip: null }
+
+  it('disable: audit first, then flags, identities, provider', () => {
+    const plan = decideDisable({ now: NOW, auditId: 'a', actor, organization, provider, redactedConfig: {} })._unsafeUnwrap()
+    expect(plan.txEffects.map((e) => e.type)).toEqual([
+      'audit.record',
+      'member.setFlagsForOrganization',
+      'identity.deleteForProvider',
+      'provider.delete',
+    ])
+    expect(plan.txEffects[1]).toEqual({
+      type: 'member.setFlagsForOrganization',
+      organizationId: 'org-1',
+      flags: { ssoLinked: false, ssoInvalid: false },
+    })
+  })
+
+  it("disable: no provider, or another org's provider -> PROVIDER_NOT_CONFIGURED", () => {
+    expect(decideDisable({ now: NOW, auditId: 'a', actor, organization, provider: null, redactedConfig: {} })._unsafeUnwrapErr().code).toBe(
+      'PROVIDER_NOT_CONFIGURED',
+    )
+    const foreign = makeProvider({ id: 'p2', organizationId: 'org-2' })
+    expect(
+      decideDisable({ now: NOW, auditId: 'a', actor, organization, provider: foreign, redactedConfig: {} })._unsafeUnwrapErr().code,
+    ).toBe('PROVIDER_NOT_CONFIGURED')
+  })
+
+  it('settings property: audit lists exactly the changed fields; no change -> no effects', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ allowUnlinked: fc.boolean(), scimEnabled: fc.boolean(), role: fc.constantFrom('member', 'admin') }),
+        fc.record({
+          requireSso: fc.option(fc.boolean(), { nil: undefined }),
+          scimEnabled: fc.option(fc.boolean(), { nil: undefined }),
+          defaultRole: fc.option(fc.constantFrom('member', 'admin'), { nil: undefined }),
+        }),
+        (current, change) => {
+          const plan = decideSettings({
+            now: NOW,
+            auditId: 'a',
+            actor,
+            organization: makeOrganization({ id: 'org-1', defaultRole: current.role }),
+            provider: makeProvider({
+              id: 'p1',
+              organizationId: 'org-1',
+              allowUnlinked: current.allowUnlinked,
+              scimEnabled: current.scimEnabled,
+            }),
+            change,
+          })._unsafeUnwrap()
+          const expected: string[] = []
+          if (change.requireSso !== undefined && current.allowUnlinked !== !change.requireSso) expected.push('requireSso')
+          if (change.scimEnabled !== undefined && current.scimEnabled !== change.scimEnabled) expected.push('scimEnabled')
+          if (change.defaultRole !== undefined && current.role !== change.defaultRole) expected.push('defaultRole')
+          expect(plan.changed).toEqual(expected)
+          if (expected.length === 0) {
+            expect(plan.txEffects).toEqual([])
+          } else {
+            const audit = plan.txEffects.at(-1)
+            expect(audit?.type === 'audit.record' && Object.keys(audit.entry.data)).toEqual(expected)
+            expect(audit?.type === 'audit.record' && audit.entry.event).toBe('sso.edit')
+          }
+        },
+      ),
+    )
+  })
+})
+
+describe('decideRefresh (pure)', () => {
+  const identity = makeIdentity({ id: 'i1', authProviderId: 'p1', userId: 'u1', data: { a: 1 } })
+  const member = (flags: MemberFlags) => makeMember({ id: 'm1', organizationId: 'org-1', userId: 'u1', flags })
+  const checkArb: fc.Arbitrary<RefreshCheck> = fc.oneof(
+    fc.record({ kind: fc.constant('ok' as const), data: fc.constant({ b: 2 }) }),
+    fc.record({ kind: fc.constant('invalid' as const), reason: fc.string() }),
+    fc.record({ kind: fc.constant('error' as const), reason: fc.string() }),
+  )
+
+  it('property: flags follow the table, other flags are kept, timestamps stamped unless deleted', () => {
+    fc.assert(
+      fc.property(flagsArb, checkArb, fc.boolean(), (flags, check, isMember) => {
+        const plan = decideRefresh({ now: NOW, identity, member: isMember ? member(flags) : null, check })
+        if (!isMember) {
+          expect(plan.outcome).toEqual({ kind: 'identityDeleted' })
+          expect(plan.txEffects).toEqual([{ type: 'identity.delete', id: 'i1' }])
+          return
+        }
+        const wanted =
+          check.kind === 'ok'
+            ? { ...flags, ssoLinked: true, ssoInvalid: false }
+            : check.kind === 'invalid'
+              ? { ...flags, ssoLinked: false, ssoInvalid: true }
+              : { ...flags, ssoInvalid: true }
+        const memberWrite = plan.txEffects.find((e) => e.type === 'member.update')
+        const changes = wanted.ssoLinked !== flags.ssoLinked || wanted.ssoInvalid !== flags.ssoInvalid
+        expect(memberWrite).toEqual(changes ? { type: 'member.update', id: 'm1', patch: { flags: wanted } } : undefined)
+        const identityWrite = plan.txEffects.find((e) => e.type === 'identity.update')
+        expect(identityWrite?.type === 'identity.update' && identityWrite.patch).toMatchObject({ lastVerified: NOW, lastSynced: NOW })
+        expect(identityWrite?.type === 'identity.update' && 'data' in identityWrite.patch).toBe(check.kind === 'ok')
+        expect(plan.txEffects.some((e) => e.type === 'identity.delete')).toBe(false)
+      }),
+    )
+  })
+
+  it('a membership of another user is no membership', () => {
+    const plan = decideRefresh({
+      now: NOW,
+      identity,
+      member: { ...member(makeMember({ id: 'x', organizationId: 'o' }).flags), userId: 'u2' },
+      check: { kind: 'ok', data: {} },
+    })
+    expect(plan.outcome.kind).toBe('identityDeleted')
+  })
+})
