@@ -182,9 +182,18 @@ async function gather(
   const members = new Map<string, Member | null>()
   const identitiesByUser = new Map<string, AuthIdentity | null>()
   const invitesByEmail = new Map<string, Member | null>()
-  const loadInvite = async (email: string) => {
+  const verifiedAddresses = new Map<string, string[]>()
+  const loadInvite = async (email: string, userId: string | null = null) => {
     const key = normalizeEmail(email)
     if (!invitesByEmail.has(key)) invitesByEmail.set(key, await reader.getInviteByEmail(org.id, key))
+    // An invite by email is accepted only for a verified address: learn whether it is.
+    if (userId !== null && invitesByEmail.get(key) && !verifiedAddresses.has(userId)) {
+      const rows = await reader.findUsersByEmail(key)
+      verifiedAddresses.set(
+        userId,
+        rows.filter((r) => r.user.id === userId && r.email.isVerified).map((r) => r.email.emailNormalized),
+      )
+    }
   }
   const loadMember = async (userId: string) => {
     if (!members.has(userId)) members.set(userId, await reader.getMember(org.id, userId))
@@ -208,7 +217,7 @@ async function gather(
   if (linkedRaw?.user.isActive) {
     // Hot path: a returning user. Only a missing membership needs more reads.
     if (!linkedRaw.member) {
-      await loadInvite(linkedRaw.user.email)
+      await loadInvite(linkedRaw.user.email, linkedRaw.user.id)
       await loadSessionInvite()
     }
   } else {
@@ -222,7 +231,7 @@ async function gather(
     for (const u of targets) {
       await loadMember(u.id)
       identitiesByUser.set(u.id, await reader.getIdentityForUser(providerRow.id, u.id))
-      await loadInvite(u.email)
+      await loadInvite(u.email, u.id)
     }
     await loadInvite(identity.email)
     await loadSessionInvite()
@@ -243,6 +252,7 @@ async function gather(
     members,
     identitiesByUser,
     invitesByEmail,
+    verifiedAddresses,
     sessionInvite,
     verification: x.verification,
     memberLimitReached: x.memberLimitReached,

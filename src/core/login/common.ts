@@ -13,6 +13,7 @@ import type { LoginFacts, LoginPlan } from './facts.js'
 export function verifiedEmailsFor(facts: LoginFacts, user: Pick<User, 'id' | 'email'>, isNew = false): string[] {
   const out = new Set<string>()
   for (const m of facts.emailMatches) if (m.user.id === user.id && m.email.isVerified) out.add(m.email.emailNormalized)
+  for (const e of facts.verifiedAddresses.get(user.id) ?? []) out.add(e)
   if (
     facts.identity.emailVerified &&
     (isNew || out.has(facts.identity.emailNormalized) || normalizeEmail(user.email) === facts.identity.emailNormalized)

@@ -78,6 +78,11 @@ export interface LoginFacts {
   readonly identitiesByUser: ReadonlyMap<string, AuthIdentity | null>
   /** Pending invite of the organization by normalized email. */
   readonly invitesByEmail: ReadonlyMap<string, Member | null>
+  /**
+   * Verified normalized addresses by user id, loaded for users who have an invite by email
+   * (in addition to what `emailMatches` shows).
+   */
+  readonly verifiedAddresses: ReadonlyMap<string, readonly string[]>
   readonly sessionInvite: SessionInviteFacts | null
   /** The binding of the session's verification token (looked up by its hash), or null. */
   readonly verification: VerificationBinding | null
