@@ -1,0 +1,414 @@
+// End to end against a real OpenID provider (panva's oidc-provider 8.8) on loopback: real
+// discovery, authorization redirects, code exchange and ID token validation, driven with fetch.
+import { createHash, randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAuthPipeline } from '../../src/engine/create.js'
+import type { AuthPipeline, LoginOutcome, SessionInfo, Step } from '../../src/engine/types.js'
+import type { ResultAsync } from 'neverthrow'
+import type { AuthError } from '../../src/errors.js'
+import { createMemoryStorage, type MemoryStorage } from '../../src/memory/index.js'
+import { type OidcFetch, oidcProvider } from '../../src/oidc/index.js'
+import { createRecordingMailer, createRecordingSignals, fixedClock } from '../../src/testing/fakes.js'
+import { makeMember, makeOrganization, makeUser } from '../../src/testing/fixtures.js'
+import { Browser, startOp, type TestOp } from './op.js'
+
+const BASE = 'https://app.example.com'
+const CALLBACK = `${BASE}/auth/sso/`
+const ORG = 'org-acme'
+const ORG_B = 'org-beta'
+
+type Hook = (url: string, init: Parameters<OidcFetch>[1], real: OidcFetch) => Promise<Response>
+
+let op: TestOp
+let stub: Server
+let stubIssuer: string
+let storage: MemoryStorage
+let sso: AuthPipeline
+let hook: Hook | null = null
+const clock = fixedClock(new Date())
+const inviteToken = randomBytes(32).toString('base64url')
+
+const realFetch: OidcFetch = (url, init) => fetch(url, init as RequestInit)
+
+beforeAll(async () => {
+  op = await startOp(CALLBACK)
+  op.accounts.set('op-admin', { sub: 'op-admin', email: 'admin@acme.test', email_verified: true, name: 'Ada Admin' })
+  op.accounts.set('op-alice', { sub: 'op-alice', email: 'alice@acme.test', email_verified: true, name: 'Alice' })
+  op.accounts.set('op-carol', { sub: 'op-carol', email: 'carol@acme.test', email_verified: true, name: 'Carol' })
+
+  // A host that serves the real OP's metadata under its own origin: discovery must refuse it.
+  const metadata = await (await fetch(`${op.issuer}/.well-known/openid-configuration`)).text()
+  stub = createServer((_req, res) => {
+    res.setHeader('content-type', 'application/json')
+    res.end(metadata)
+  })
+  await new Promise<void>((resolve) => stub.listen(0, '127.0.0.1', resolve))
+  stubIssuer = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`
+
+  storage = createMemoryStorage({ clock })
+  const admin = makeUser({ id: 'user-admin', email: 'admin@acme.test' })
+  storage.seed({
+    organizations: [makeOrganization({ id: ORG, slug: 'acme' }), makeOrganization({ id: ORG_B, slug: 'beta' })],
+    users: [admin],
+    members: [
+      makeMember({ id: 'member-admin', organizationId: ORG, userId: admin.id, role: 'owner' }),
+      makeMember({ id: 'member-admin-b', organizationId: ORG_B, userId: admin.id, role: 'owner' }),
+      makeMember({
+        id: 'member-carol',
+        organizationId: ORG,
+        email: 'carol@acme.test',
+        inviteTokenHash: createHash('sha256').update(inviteToken).digest('hex'),
+        inviteExpiresAt: new Date(Date.now() + 7 * 24 * 3600 * 1000),
+      }),
+    ],
+  })
+  sso = createAuthPipeline({
+    storage,
+    mailer: createRecordingMailer(),
+    signals: createRecordingSignals(),
+    providers: {
+      oidc: oidcProvider({
+        dangerouslyAllowInsecureLoopbackHttp: true,
+        fetchTimeoutMs: 2000,
+        customFetch: (url, init) => (hook ? hook(url, init, realFetch) : realFetch(url, init)),
+      }),
+    },
+    secret: randomBytes(32),
+    clock,
+    urls: {
+      baseUrl: BASE,
+      orgLogin: (o) => `${BASE}/auth/login/${o.slug}/`,
+      authSettings: (o) => `${BASE}/settings/${o.slug}/auth/`,
+      providerSettings: (o) => `${BASE}/settings/${o.slug}/auth/provider/`,
+      afterLogin: (o) => `${BASE}/organizations/${o.slug}/`,
+      pipelineCallback: () => CALLBACK,
+      verifyAccount: (t) => `${BASE}/auth/verify/${t}/`,
+    },
+  })
+})
+
+afterAll(async () => {
+  await op?.close()
+  await new Promise<void>((resolve) => (stub ? stub.close(() => resolve()) : resolve()))
+})
+
+const get = (url: URL) => ({ method: 'GET' as const, query: Object.fromEntries(url.searchParams), form: {} })
+
+function expectRedirect(step: Step): { url: string; handle: string } {
+  if (step.kind !== 'redirect') throw new Error(`expected a redirect, got ${step.kind}`)
+  return step
+}
+
+/** Starts a login and plays the browser at the OP; returns what the app's callback would get. */
+async function toCallback(
+  account: string,
+  session: SessionInfo,
+  tamperAuthorize: (url: URL) => void = () => {},
+): Promise<{ handle: string; callback: URL }> {
+  const begun = expectRedirect((await sso.beginLogin({ organizationId: ORG, session }))._unsafeUnwrap())
+  expect(begun.url.startsWith(`${op.issuer}/auth?`)).toBe(true)
+  const authUrl = new URL(begun.url)
+  tamperAuthorize(authUrl)
+  op.nextLogin = account
+  const callback = await new Browser().follow(authUrl.href, CALLBACK)
+  return { handle: begun.handle, callback }
+}
+
+/** Finishes a login the way a user would: a confirmation page gets the "new user" choice. */
+async function complete(step: Step, session: SessionInfo): Promise<LoginOutcome> {
+  if (step.kind === 'confirmationRequired') {
+    expect(step.allowedOps).toContain('newuser')
+    const done = (await sso.finishLogin({ handle: step.handle, session, op: 'newuser' }))._unsafeUnwrap()
+    return done
+  }
+  if (step.kind !== 'signedIn') throw new Error(`unexpected step ${step.kind}`)
+  return step
+}
+
+/** Runs `attack` and asserts it fails with `code` and that storage did not change at all. */
+async function rejectsWithoutWrites(code: AuthError['code'], attack: () => ResultAsync<unknown, AuthError>) {
+  const before = storage.snapshot()
+  const result = await attack()
+  expect(result.isErr()).toBe(true)
+  const error = result._unsafeUnwrapErr()
+  expect(error.code).toBe(code)
+  expect(storage.snapshot()).toEqual(before)
+  return error
+}
+
+describe('OIDC against a real OpenID provider on loopback', () => {
+  const adminSession: SessionInfo = { id: 'browser-admin', userId: 'user-admin' }
+
+  it('setup by an admin: discovery validated, admin logs in at the IdP, provider stored and linked to the admin', async () => {
+    const form = (await sso.beginSetup({ organizationId: ORG, providerKey: 'oidc', session: adminSession }))._unsafeUnwrap()
+    expect(form).toMatchObject({ kind: 'render', view: 'oidc-setup-form' })
+    const handle = (form as { handle: string }).handle
+    // An http issuer on a non-loopback host is refused by the form (no request is made).
+    const refused = (
+      await sso.advance({
+        handle,
+        session: adminSession,
+        request: { method: 'POST', query: {}, form: { issuer: 'http://idp.example.com', client_id: 'x', client_secret: 'y' } },
+      })
+    )._unsafeUnwrap()
+    expect(refused).toMatchObject({ kind: 'render', model: { error: expect.stringContaining('https') } })
+
+    const toIdp = expectRedirect(
+      (
+        await sso.advance({
+          handle,
+          session: adminSession,
+          request: { method: 'POST', query: {}, form: { issuer: op.issuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret } },
+        })
+      )._unsafeUnwrap(),
+    )
+    const authUrl = new URL(toIdp.url)
+    expect(authUrl.origin).toBe(op.issuer)
+    expect(authUrl.searchParams.get('code_challenge_method')).toBe('S256')
+    expect(authUrl.searchParams.get('redirect_uri')).toBe(CALLBACK)
+    for (const p of ['state', 'nonce', 'code_challenge']) expect(authUrl.searchParams.get(p)?.length).toBeGreaterThanOrEqual(43)
+    expect(storage.snapshot().providers).toHaveLength(0)
+
+    op.nextLogin = 'op-admin'
+    const callback = await new Browser().follow(toIdp.url, CALLBACK)
+    expect(callback.searchParams.get('iss')).toBe(op.issuer)
+    const done = (await sso.advance({ handle, session: adminSession, request: get(callback) }))._unsafeUnwrap()
+    expect(done.kind).toBe('setupComplete')
+
+    const snap = storage.snapshot()
+    expect(snap.providers).toHaveLength(1)
+    expect(snap.providers[0]).toMatchObject({
+      organizationId: ORG,
+      providerKey: 'oidc',
+      config: { issuer: op.issuer, clientId: op.clients.app.id, clientSecret: op.clients.app.secret, clientAuth: 'client_secret_basic' },
+    })
+    const identity = snap.identities.find((i) => i.ident === 'op-admin')
+    expect(identity?.userId).toBe('user-admin')
+    expect(typeof identity?.data.access_token).toBe('string')
+    // The secret never reaches the audit log.
+    expect(JSON.stringify(snap.audit)).not.toContain(op.clients.app.secret)
+  })
+
+  it('setup refuses an issuer whose discovery document names another issuer (mix-up), before any redirect and with no writes', async () => {
+    const form = (await sso.beginSetup({ organizationId: ORG_B, providerKey: 'oidc', session: adminSession }))._unsafeUnwrap()
+    const handle = (form as { handle: string }).handle
+    const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () =>
+      sso.advance({
+        handle,
+        session: adminSession,
+        request: { method: 'POST', query: {}, form: { issuer: stubIssuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret } },
+      }),
+    )
+    expect(error.details).toMatchObject({ stage: 'discovery', reason: 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' })
+    expect(error.redirect).toBe('authSettings')
+  })
+
+  let aliceId = ''
+
+  it('first login creates the user, identity and membership', async () => {
+    const session: SessionInfo = { id: 'browser-alice-1' }
+    const { handle, callback } = await toCallback('op-alice', session)
+    const outcome = await complete((await sso.advance({ handle, session, request: get(callback) }))._unsafeUnwrap(), session)
+    expect(outcome.kind).toBe('signedIn')
+    if (outcome.kind !== 'signedIn') return
+    expect(outcome.created).toEqual({ user: true, identity: true, member: true })
+    aliceId = outcome.userId
+    const snap = storage.snapshot()
+    expect(snap.users.find((u) => u.id === aliceId)?.email).toBe('alice@acme.test')
+    const identity = snap.identities.find((i) => i.ident === 'op-alice')
+    expect(identity?.userId).toBe(aliceId)
+    expect(typeof identity?.data.refresh_token).toBe('string')
+  })
+
+  it('returning login signs the same user in and creates nothing', async () => {
+    const session: SessionInfo = { id: 'browser-alice-2' }
+    const { handle, callback } = await toCallback('op-alice', session)
+    const usersBefore = storage.snapshot().users
+    const outcome = (await sso.advance({ handle, session, request: get(callback) }))._unsafeUnwrap()
+    expect(outcome).toMatchObject({ kind: 'signedIn', userId: aliceId, created: { user: false, identity: false, member: false } })
+    expect(storage.snapshot().users).toEqual(usersBefore)
+  })
+
+  it('an invited user signs in and the invite is accepted', async () => {
+    const session: SessionInfo = { id: 'browser-carol', invite: { memberId: 'member-carol', token: inviteToken, organizationId: ORG } }
+    const { handle, callback } = await toCallback('op-carol', session)
+    const outcome = await complete((await sso.advance({ handle, session, request: get(callback) }))._unsafeUnwrap(), session)
+    expect(outcome).toMatchObject({ kind: 'signedIn', acceptedInviteId: 'member-carol', memberId: 'member-carol' })
+    const member = storage.snapshot().members.find((m) => m.id === 'member-carol')
+    expect(member?.userId).toBe(outcome.kind === 'signedIn' ? outcome.userId : null)
+  })
+
+  describe('attacks: each rejected with its code and no writes', () => {
+    it('tampered state parameter -> STATE_INVALID', async () => {
+      const session: SessionInfo = { id: 'browser-x1' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      callback.searchParams.set('state', `${callback.searchParams.get('state')}x`)
+      await rejectsWithoutWrites('STATE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+    })
+
+    it('tampered pipeline handle -> STATE_INVALID', async () => {
+      const session: SessionInfo = { id: 'browser-x2' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      const forged = `${handle.slice(0, 5)}${handle[5] === 'A' ? 'B' : 'A'}${handle.slice(6)}`
+      await rejectsWithoutWrites('STATE_INVALID', () => sso.advance({ handle: forged, session, request: get(callback) }))
+    })
+
+    it('callback replayed in another browser session -> STATE_SESSION_MISMATCH', async () => {
+      const session: SessionInfo = { id: 'browser-x3' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      await rejectsWithoutWrites('STATE_SESSION_MISMATCH', () => sso.advance({ handle, session: { id: 'attacker' }, request: get(callback) }))
+    })
+
+    it('replayed callback (same code and state, second use) -> STATE_CONSUMED', async () => {
+      const session: SessionInfo = { id: 'browser-x4' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      expect((await sso.advance({ handle, session, request: get(callback) }))._unsafeUnwrap().kind).toBe('signedIn')
+      await rejectsWithoutWrites('STATE_CONSUMED', () => sso.advance({ handle, session, request: get(callback) }))
+    })
+
+    it('concurrent double callback: exactly one login, the other rejected', async () => {
+      const session: SessionInfo = { id: 'browser-x5' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      const results = await Promise.all([0, 1].map(() => sso.advance({ handle, session, request: get(callback) })))
+      expect(results.filter((r) => r.isOk())).toHaveLength(1)
+      const loser = results.find((r) => r.isErr())!._unsafeUnwrapErr()
+      // Either the state CAS caught it, or the IdP refused the second use of the code.
+      expect(['STATE_CONFLICT', 'STATE_CONSUMED', 'PROVIDER_ERROR']).toContain(loser.code)
+    })
+
+    it('wrong issuer in the authorization response (RFC 9207 mix-up) -> PROVIDER_RESPONSE_INVALID', async () => {
+      const session: SessionInfo = { id: 'browser-x6' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      callback.searchParams.set('iss', 'https://evil.example')
+      await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+    })
+
+    it.each([
+      ['wrong issuer', 'OAUTH_JWT_CLAIM_COMPARISON_FAILED', (c: Record<string, unknown>) => ({ ...c, iss: 'https://evil.example' })],
+      ['wrong audience', 'OAUTH_JWT_CLAIM_COMPARISON_FAILED', (c: Record<string, unknown>) => ({ ...c, aud: 'other-app' })],
+      ['missing nonce', 'OAUTH_INVALID_RESPONSE', (c: Record<string, unknown>) => ({ ...c, nonce: undefined })],
+      ['wrong nonce', 'OAUTH_JWT_CLAIM_COMPARISON_FAILED', (c: Record<string, unknown>) => ({ ...c, nonce: 'n'.repeat(43) })],
+      ['expired', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED', (c: Record<string, unknown>) => ({ ...c, exp: Math.floor(Date.now() / 1000) - 3600 })],
+    ])('ID token with %s -> PROVIDER_RESPONSE_INVALID (%s)', async (_name, reason, edit) => {
+      const session: SessionInfo = { id: `browser-idt-${_name}` }
+      const { handle, callback } = await toCallback('op-alice', session)
+      hook = async (url, init, real) => {
+        const res = await real(url, init)
+        if (!url.endsWith('/token')) return res
+        const body = (await res.json()) as { id_token: string }
+        const [h, p, s] = body.id_token.split('.') as [string, string, string]
+        const claims = edit(JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>)
+        body.id_token = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`
+        return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } })
+      }
+      try {
+        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+        expect(error.details).toMatchObject({ stage: 'token', reason })
+      } finally {
+        hook = null
+      }
+    })
+
+    it('nonce stripped from the authorization request (IdP issues a token without nonce) -> PROVIDER_RESPONSE_INVALID', async () => {
+      const session: SessionInfo = { id: 'browser-x7' }
+      const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.delete('nonce'))
+      const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+      // oauth4webapi: the expected "nonce" claim is missing from the ID token.
+      expect(error.details).toMatchObject({ stage: 'token', reason: 'OAUTH_INVALID_RESPONSE' })
+    })
+
+    it('PKCE verifier mismatch (code bound to another challenge) -> PROVIDER_ERROR invalid_grant', async () => {
+      const session: SessionInfo = { id: 'browser-x8' }
+      const otherChallenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url')
+      const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.set('code_challenge', otherChallenge))
+      const error = await rejectsWithoutWrites('PROVIDER_ERROR', () => sso.advance({ handle, session, request: get(callback) }))
+      expect(error.details).toMatchObject({ stage: 'token', idpError: 'invalid_grant' })
+      expect(error.message).not.toMatch(/grant|pkce|verifier/i)
+    })
+
+    it('code issued to another client (audience of the code) -> PROVIDER_ERROR invalid_grant', async () => {
+      const session: SessionInfo = { id: 'browser-x9' }
+      const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.set('client_id', op.clients.other.id))
+      const error = await rejectsWithoutWrites('PROVIDER_ERROR', () => sso.advance({ handle, session, request: get(callback) }))
+      expect(error.details).toMatchObject({ stage: 'token', idpError: 'invalid_grant' })
+    })
+
+    it('IdP error response (prompt=none without an IdP session) -> PROVIDER_ERROR, IdP text only in cause', async () => {
+      const session: SessionInfo = { id: 'browser-x10' }
+      const begun = expectRedirect((await sso.beginLogin({ organizationId: ORG, session }))._unsafeUnwrap())
+      const authUrl = new URL(begun.url)
+      authUrl.searchParams.set('prompt', 'none')
+      const callback = await new Browser().follow(authUrl.href, CALLBACK)
+      expect(callback.searchParams.get('error')).toBe('login_required')
+      const error = await rejectsWithoutWrites('PROVIDER_ERROR', () => sso.advance({ handle: begun.handle, session, request: get(callback) }))
+      expect(error.details).toMatchObject({ stage: 'callback', idpError: 'login_required' })
+      expect(error.message).toBe('The identity provider returned an error.')
+      expect(JSON.stringify(error)).not.toContain('End-User authentication is required')
+      expect(String((error.cause as Error).message)).toContain('authorization response from the server is an error')
+    })
+
+    it('expired pipeline -> STATE_EXPIRED', async () => {
+      const session: SessionInfo = { id: 'browser-x11' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      const start = clock.now()
+      clock.advance(3600 * 1000)
+      try {
+        await rejectsWithoutWrites('STATE_EXPIRED', () => sso.advance({ handle, session, request: get(callback) }))
+      } finally {
+        clock.set(start)
+      }
+    })
+  })
+
+  describe('hostile IdP responses end in a typed error, nothing written', () => {
+    const tokenEndpoint = (respond: (init: Parameters<OidcFetch>[1]) => Promise<Response>): Hook => async (url, init, real) =>
+      url.endsWith('/token') ? respond(init) : real(url, init)
+
+    it.each([
+      ['non-JSON body', 'PROVIDER_RESPONSE_INVALID', async () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
+      ['JSON of the wrong shape', 'PROVIDER_RESPONSE_INVALID', async () => Response.json({ access_token: 42, token_type: ['bearer'] })],
+      ['oversized body', 'PROVIDER_RESPONSE_INVALID', async () => Response.json({ access_token: 'x'.repeat(300 * 1024), token_type: 'bearer' })],
+      ['server error', 'PROVIDER_RESPONSE_INVALID', async () => new Response('boom', { status: 500 })],
+      ['token endpoint OAuth error', 'PROVIDER_ERROR', async () => Response.json({ error: 'invalid_client', error_description: 'secret <b>wrong</b>' }, { status: 401 })],
+      [
+        'response that never arrives (timeout)',
+        'PROVIDER_UNAVAILABLE',
+        (init: Parameters<OidcFetch>[1]) =>
+          new Promise<Response>((_resolve, reject) => {
+            init.signal?.addEventListener('abort', () => reject(init.signal?.reason))
+          }),
+      ],
+    ])('%s -> %s', async (_name, code, respond) => {
+      const session: SessionInfo = { id: `browser-bad-${_name}` }
+      const { handle, callback } = await toCallback('op-alice', session)
+      hook = tokenEndpoint(respond)
+      try {
+        const error = await rejectsWithoutWrites(code as AuthError['code'], () => sso.advance({ handle, session, request: get(callback) }))
+        expect(JSON.stringify(error)).not.toContain('<b>wrong</b>')
+      } finally {
+        hook = null
+      }
+    })
+
+    it('oversized claims in the ID token -> PROVIDER_RESPONSE_INVALID', async () => {
+      const session: SessionInfo = { id: 'browser-bad-claims' }
+      const { handle, callback } = await toCallback('op-alice', session)
+      hook = async (url, init, real) => {
+        const res = await real(url, init)
+        if (!url.endsWith('/token')) return res
+        const body = (await res.json()) as { id_token: string }
+        const [h, p, s] = body.id_token.split('.') as [string, string, string]
+        const claims = { ...(JSON.parse(Buffer.from(p, 'base64url').toString()) as object), sub: 's'.repeat(10_000) }
+        body.id_token = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${s}`
+        return Response.json(body)
+      }
+      try {
+        await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+      } finally {
+        hook = null
+      }
+    })
+  })
+})
