@@ -1,0 +1,18 @@
+// Runs the storage contract under node:test (not vitest) to prove the suite is runner-agnostic.
+// Invoked by runners.test.ts: node --import tsx --test test/contract/runners/node-test.ts
+import { describe, it } from 'node:test'
+import { createMemoryStorage } from '../../../src/memory/index.js'
+import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../../src/testing/index.js'
+
+const clock = fixedClock()
+registerSuite(
+  storageContract({
+    name: 'memory under node:test',
+    clock,
+    createStorage: (): ContractStorage => {
+      const storage = createMemoryStorage({ clock })
+      return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
+    },
+  }),
+  { describe, it },
+)
