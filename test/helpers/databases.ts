@@ -6,7 +6,17 @@
 import { randomBytes } from 'node:crypto'
 import { PGlite } from '@electric-sql/pglite'
 import Database from 'better-sqlite3'
-import { type Dialect, Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  Kysely,
+  MysqlDialect,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+} from 'kysely'
 import { createPool } from 'mysql2'
 import pg from 'pg'
 import {
@@ -97,7 +107,9 @@ export async function openPostgres(options: { max?: number; applicationName?: st
       options: `-c search_path=${schema}`,
       application_name: options.applicationName ?? schema,
     })
+    // A terminated backend (fault tests) must not crash the run: errors reach the query instead.
     pool.on('error', () => {})
+    pool.on('connect', (client) => client.on('error', () => {}))
     pools.push(pool)
     return new Kysely({ dialect: wrap(new PostgresDialect({ pool })) })
   }
@@ -189,4 +201,71 @@ export async function freshStorage(
 /** Runs raw SQL (test setup only). */
 export async function rawExec(db: AnyKysely, text: string): Promise<void> {
   await sql.raw(text).execute(db)
+}
+
+/** What a dialect wrapper sees of each statement. */
+export interface StatementHook {
+  /** Called before each statement (BEGIN/COMMIT/ROLLBACK included); throw to simulate a fault. */
+  before(sqlText: string): void
+}
+
+/**
+ * Wraps a dialect so that every statement sent on a connection (including the driver's own
+ * BEGIN / COMMIT / ROLLBACK) goes through `hook.before` first: counting round trips, or
+ * failing a chosen statement like a dropped connection would.
+ */
+export function hookDialect(inner: Dialect, hook: StatementHook): Dialect {
+  return {
+    createAdapter: () => inner.createAdapter(),
+    createQueryCompiler: () => inner.createQueryCompiler(),
+    createIntrospector: (db) => inner.createIntrospector(db),
+    createDriver: () => {
+      const driver = inner.createDriver()
+      const innerOf = new WeakMap<object, DatabaseConnection>()
+      const wrap = (conn: DatabaseConnection): DatabaseConnection => {
+        const proxy = new Proxy(conn, {
+          get(target, prop) {
+            if (prop === 'executeQuery') {
+              return (compiled: CompiledQuery) => {
+                hook.before(compiled.sql)
+                return target.executeQuery(compiled)
+              }
+            }
+            const value = Reflect.get(target, prop, target)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+        innerOf.set(proxy, conn)
+        return proxy
+      }
+      const unwrap = (conn: DatabaseConnection): DatabaseConnection => innerOf.get(conn) ?? conn
+      const wrapped: Driver = {
+        init: () => driver.init(),
+        acquireConnection: async () => wrap(await driver.acquireConnection()),
+        beginTransaction: (c, s) => driver.beginTransaction(c, s),
+        commitTransaction: (c) => driver.commitTransaction(c),
+        rollbackTransaction: (c) => driver.rollbackTransaction(c),
+        releaseConnection: (c) => driver.releaseConnection(unwrap(c)),
+        destroy: () => driver.destroy(),
+      }
+      if (driver.savepoint) wrapped.savepoint = driver.savepoint.bind(driver)
+      if (driver.rollbackToSavepoint) wrapped.rollbackToSavepoint = driver.rollbackToSavepoint.bind(driver)
+      if (driver.releaseSavepoint) wrapped.releaseSavepoint = driver.releaseSavepoint.bind(driver)
+      return wrapped
+    },
+  }
+}
+
+/** A statement log: `hookDialect(d, counter)`; `take()` returns and clears the statements seen. */
+export function statementCounter(): StatementHook & { readonly statements: string[]; take(): string[] } {
+  const statements: string[] = []
+  return {
+    statements,
+    before(sqlText) {
+      statements.push(sqlText)
+    },
+    take() {
+      return statements.splice(0, statements.length)
+    },
+  }
 }
