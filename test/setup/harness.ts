@@ -168,7 +168,7 @@ export const POST_FORM = (form: Record<string, string>) => ({ method: 'POST' as 
  * would call finishSetup; returns the exact input it would have passed.
  */
 export async function readySetup(
-  world: World,
+  world: Pick<World, 'sso' | 'ctx'>,
   opts: { org?: string; user?: string; providerKey?: string; sess?: SessionInfo; form?: Record<string, string> } = {},
 ): Promise<FinishSetupInput> {
   const sess = opts.sess ?? session(opts.user ?? 'admin')
