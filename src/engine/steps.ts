@@ -81,9 +81,7 @@ function stepIds(steps: readonly ProviderStep[]): string[] {
 
 /** Wraps an async Result-returning function as a ResultAsync that never rejects. */
 function run<T>(fn: () => Promise<Result<T, AuthError>>, redirect: ErrorRedirectHint): ResultAsync<T, AuthError> {
-  return new ResultAsync(
-    fn().catch((cause: unknown) => err<T, AuthError>(isAuthError(cause) ? cause : storageFailure(cause, redirect))),
-  )
+  return new ResultAsync(fn().catch((cause: unknown) => err<T, AuthError>(isAuthError(cause) ? cause : storageFailure(cause, redirect))))
 }
 
 /**

@@ -1,6 +1,6 @@
 import { err, ok, type Result } from 'neverthrow'
 import { z } from 'zod'
-import { authError, type AuthError, type ErrorRedirectHint } from '../errors.js'
+import { type AuthError, authError, type ErrorRedirectHint } from '../errors.js'
 import { type Identity, type JsonObject, jsonObjectSchema } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import { fromBase64Url, type Keyring, sha256Hex, timingSafeEqual } from './crypto.js'

@@ -104,7 +104,7 @@ export function createKeyring(secret: string | Uint8Array): Keyring {
     },
     async verify(purpose, message, signature) {
       const bytes = fromBase64Url(signature)
-      if (!bytes || bytes.byteLength !== 32) return false
+      if (bytes?.byteLength !== 32) return false
       // WebCrypto's HMAC verify compares in constant time.
       return crypto.subtle.verify('HMAC', await keyFor(purpose), bytes as BufferSource, encoder.encode(message))
     },

@@ -57,12 +57,9 @@ describe('safeNext', () => {
     expect(safeNext(input, BASE)).toBeNull()
   })
 
-  it.each([[null], [undefined], [42], [{}], [['/a']], [new URL('https://app.example.com/a')]])(
-    'rejects non-string %j',
-    (input) => {
-      expect(safeNext(input, BASE)).toBeNull()
-    },
-  )
+  it.each([[null], [undefined], [42], [{}], [['/a']], [new URL('https://app.example.com/a')]])('rejects non-string %j', (input) => {
+    expect(safeNext(input, BASE)).toBeNull()
+  })
 
   it('rejects everything when the base URL is malformed or not http(s)', () => {
     expect(safeNext('/a', 'not a url')).toBeNull()
@@ -77,8 +74,34 @@ describe('safeNext', () => {
 
   it('property: a non-null result resolves to the base origin and starts with a single slash', () => {
     const pieces = fc.constantFrom(
-      '/', '//', '\\', '/\\', '%2F', '%2f', '%5C', '%25', '%', '.', '..', ':', '@', '?', '#', 'evil.com',
-      'javascript:', 'https:', 'a', '\t', '\n', ' ', '\u0000', '%0A', '%09', '\u3000', 'é', '%C3%A9',
+      '/',
+      '//',
+      '\\',
+      '/\\',
+      '%2F',
+      '%2f',
+      '%5C',
+      '%25',
+      '%',
+      '.',
+      '..',
+      ':',
+      '@',
+      '?',
+      '#',
+      'evil.com',
+      'javascript:',
+      'https:',
+      'a',
+      '\t',
+      '\n',
+      ' ',
+      '\u0000',
+      '%0A',
+      '%09',
+      '\u3000',
+      'é',
+      '%C3%A9',
     )
     const input = fc.oneof(
       fc.array(pieces, { maxLength: 8 }).map((xs) => xs.join('')),

@@ -3,10 +3,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { ResultAsync } from 'neverthrow'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthPipeline } from '../../src/engine/create.js'
 import type { AuthPipeline, LoginOutcome, SessionInfo, Step } from '../../src/engine/types.js'
-import type { ResultAsync } from 'neverthrow'
 import type { AuthError } from '../../src/errors.js'
 import { createMemoryStorage, type MemoryStorage } from '../../src/memory/index.js'
 import { type OidcFetch, oidcProvider } from '../../src/oidc/index.js'
@@ -160,7 +160,11 @@ describe('OIDC against a real OpenID provider on loopback', () => {
         await sso.advance({
           handle,
           session: adminSession,
-          request: { method: 'POST', query: {}, form: { issuer: op.issuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret } },
+          request: {
+            method: 'POST',
+            query: {},
+            form: { issuer: op.issuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret },
+          },
         })
       )._unsafeUnwrap(),
     )
@@ -198,7 +202,11 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       sso.advance({
         handle,
         session: adminSession,
-        request: { method: 'POST', query: {}, form: { issuer: stubIssuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret } },
+        request: {
+          method: 'POST',
+          query: {},
+          form: { issuer: stubIssuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret },
+        },
       }),
     )
     expect(error.details).toMatchObject({ stage: 'discovery', reason: 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' })
@@ -258,7 +266,9 @@ describe('OIDC against a real OpenID provider on loopback', () => {
     it('callback replayed in another browser session -> STATE_SESSION_MISMATCH', async () => {
       const session: SessionInfo = { id: 'browser-x3' }
       const { handle, callback } = await toCallback('op-alice', session)
-      await rejectsWithoutWrites('STATE_SESSION_MISMATCH', () => sso.advance({ handle, session: { id: 'attacker' }, request: get(callback) }))
+      await rejectsWithoutWrites('STATE_SESSION_MISMATCH', () =>
+        sso.advance({ handle, session: { id: 'attacker' }, request: get(callback) }),
+      )
     })
 
     it('replayed callback (same code and state, second use) -> STATE_CONSUMED', async () => {
@@ -290,7 +300,11 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       ['wrong audience', 'OAUTH_JWT_CLAIM_COMPARISON_FAILED', (c: Record<string, unknown>) => ({ ...c, aud: 'other-app' })],
       ['missing nonce', 'OAUTH_INVALID_RESPONSE', (c: Record<string, unknown>) => ({ ...c, nonce: undefined })],
       ['wrong nonce', 'OAUTH_JWT_CLAIM_COMPARISON_FAILED', (c: Record<string, unknown>) => ({ ...c, nonce: 'n'.repeat(43) })],
-      ['expired', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED', (c: Record<string, unknown>) => ({ ...c, exp: Math.floor(Date.now() / 1000) - 3600 })],
+      [
+        'expired',
+        'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+        (c: Record<string, unknown>) => ({ ...c, exp: Math.floor(Date.now() / 1000) - 3600 }),
+      ],
     ])('ID token with %s -> PROVIDER_RESPONSE_INVALID (%s)', async (_name, reason, edit) => {
       const session: SessionInfo = { id: `browser-idt-${_name}` }
       const { handle, callback } = await toCallback('op-alice', session)
@@ -304,7 +318,9 @@ describe('OIDC against a real OpenID provider on loopback', () => {
         return new Response(JSON.stringify(body), { status: res.status, headers: { 'content-type': 'application/json' } })
       }
       try {
-        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () =>
+          sso.advance({ handle, session, request: get(callback) }),
+        )
         expect(error.details).toMatchObject({ stage: 'token', reason })
       } finally {
         hook = null
@@ -342,7 +358,9 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       authUrl.searchParams.set('prompt', 'none')
       const callback = await new Browser().follow(authUrl.href, CALLBACK)
       expect(callback.searchParams.get('error')).toBe('login_required')
-      const error = await rejectsWithoutWrites('PROVIDER_ERROR', () => sso.advance({ handle: begun.handle, session, request: get(callback) }))
+      const error = await rejectsWithoutWrites('PROVIDER_ERROR', () =>
+        sso.advance({ handle: begun.handle, session, request: get(callback) }),
+      )
       expect(error.details).toMatchObject({ stage: 'callback', idpError: 'login_required' })
       expect(error.message).toBe('The identity provider returned an error.')
       expect(JSON.stringify(error)).not.toContain('End-User authentication is required')
@@ -363,15 +381,29 @@ describe('OIDC against a real OpenID provider on loopback', () => {
   })
 
   describe('hostile IdP responses end in a typed error, nothing written', () => {
-    const tokenEndpoint = (respond: (init: Parameters<OidcFetch>[1]) => Promise<Response>): Hook => async (url, init, real) =>
-      url.endsWith('/token') ? respond(init) : real(url, init)
+    const tokenEndpoint =
+      (respond: (init: Parameters<OidcFetch>[1]) => Promise<Response>): Hook =>
+      async (url, init, real) =>
+        url.endsWith('/token') ? respond(init) : real(url, init)
 
     it.each([
-      ['non-JSON body', 'PROVIDER_RESPONSE_INVALID', async () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })],
+      [
+        'non-JSON body',
+        'PROVIDER_RESPONSE_INVALID',
+        async () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } }),
+      ],
       ['JSON of the wrong shape', 'PROVIDER_RESPONSE_INVALID', async () => Response.json({ access_token: 42, token_type: ['bearer'] })],
-      ['oversized body', 'PROVIDER_RESPONSE_INVALID', async () => Response.json({ access_token: 'x'.repeat(300 * 1024), token_type: 'bearer' })],
+      [
+        'oversized body',
+        'PROVIDER_RESPONSE_INVALID',
+        async () => Response.json({ access_token: 'x'.repeat(300 * 1024), token_type: 'bearer' }),
+      ],
       ['server error', 'PROVIDER_RESPONSE_INVALID', async () => new Response('boom', { status: 500 })],
-      ['token endpoint OAuth error', 'PROVIDER_ERROR', async () => Response.json({ error: 'invalid_client', error_description: 'secret <b>wrong</b>' }, { status: 401 })],
+      [
+        'token endpoint OAuth error',
+        'PROVIDER_ERROR',
+        async () => Response.json({ error: 'invalid_client', error_description: 'secret <b>wrong</b>' }, { status: 401 }),
+      ],
       [
         'response that never arrives (timeout)',
         'PROVIDER_UNAVAILABLE',

@@ -154,7 +154,9 @@ describe('advance (login, dummy provider)', () => {
     const s = setup()
     const { handle } = await begin(s)
     const writes = s.states.writes
-    const e = (await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: { id: 'other' } }, s.finish))._unsafeUnwrapErr()
+    const e = (
+      await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: { id: 'other' } }, s.finish)
+    )._unsafeUnwrapErr()
     expect(e.code).toBe('STATE_SESSION_MISMATCH')
     expect(e.redirect).toBe('orgLogin')
     expect(s.states.writes).toBe(writes)
@@ -165,9 +167,9 @@ describe('advance (login, dummy provider)', () => {
     const s = setup()
     const { handle } = await begin(s)
     s.clock.advance(3600 * 1000)
-    expect((await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: anon }, s.finish))._unsafeUnwrapErr().code).toBe(
-      'STATE_EXPIRED',
-    )
+    expect(
+      (await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: anon }, s.finish))._unsafeUnwrapErr().code,
+    ).toBe('STATE_EXPIRED')
     expect(s.finish.logins).toHaveLength(0)
   })
 
@@ -178,7 +180,9 @@ describe('advance (login, dummy provider)', () => {
     s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'changing' }
     const step = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap()
     steps = [{ id: 'two', handle: async () => ({ type: 'next' }) }]
-    const e = (await s.api.advance({ handle: (step as { handle: string }).handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr()
+    const e = (
+      await s.api.advance({ handle: (step as { handle: string }).handle, request: GET, session: anon }, s.finish)
+    )._unsafeUnwrapErr()
     expect(e.code).toBe('STATE_FINGERPRINT')
   })
 
@@ -196,7 +200,9 @@ describe('advance (login, dummy provider)', () => {
     const s = setup()
     const { handle } = await begin(s)
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, i) => s.api.advance({ handle, request: post({ email: `u${i}@example.com` }), session: anon }, s.finish)),
+      Array.from({ length: 6 }, (_, i) =>
+        s.api.advance({ handle, request: post({ email: `u${i}@example.com` }), session: anon }, s.finish),
+      ),
     )
     expect(results.filter((r) => r.isOk())).toHaveLength(1)
     for (const r of results.filter((r) => r.isErr())) expect(r._unsafeUnwrapErr().code).toBe('STATE_CONFLICT')
@@ -224,7 +230,9 @@ describe('advance (login, dummy provider)', () => {
     expect(e).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'orgLogin' })
     expect(e.cause).toBe('idp said no')
     expect(JSON.stringify(e)).not.toContain('idp said no')
-    const thrown = (await s.api.advance({ handle, request: { method: 'GET', query: { boom: '1' }, form: {} }, session: anon }, s.finish))._unsafeUnwrapErr()
+    const thrown = (
+      await s.api.advance({ handle, request: { method: 'GET', query: { boom: '1' }, form: {} }, session: anon }, s.finish)
+    )._unsafeUnwrapErr()
     expect(thrown.code).toBe('PROVIDER_ERROR')
     expect(storedState(s).step).toBe(0)
   })
@@ -232,7 +240,9 @@ describe('advance (login, dummy provider)', () => {
   it('oversized bound data -> PROVIDER_RESPONSE_INVALID, nothing written', async () => {
     const big: Provider = {
       ...dummyProvider({ key: 'big' }),
-      loginSteps: () => [{ id: 'b', handle: async () => ({ type: 'redirect', url: 'https://idp/', bind: { blob: 'x'.repeat(70 * 1024) } }) }],
+      loginSteps: () => [
+        { id: 'b', handle: async () => ({ type: 'redirect', url: 'https://idp/', bind: { blob: 'x'.repeat(70 * 1024) } }) },
+      ],
     }
     const s = setup({ big })
     s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'big' }
@@ -245,9 +255,9 @@ describe('advance (login, dummy provider)', () => {
     const s = setup()
     const { handle } = await begin(s)
     const finish = { ...s.finish, finishLogin: () => errAsync(authError('USER_SUSPENDED', { redirect: 'orgLogin' })) }
-    expect((await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: anon }, finish))._unsafeUnwrapErr().code).toBe(
-      'USER_SUSPENDED',
-    )
+    expect(
+      (await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: anon }, finish))._unsafeUnwrapErr().code,
+    ).toBe('USER_SUSPENDED')
   })
 
   it.each([
@@ -259,7 +269,9 @@ describe('advance (login, dummy provider)', () => {
     const s = setup()
     const { handle } = await begin(s)
     // biome-ignore lint/suspicious/noExplicitAny: deliberately malformed input
-    expect((await s.api.advance({ handle, request: request as any, session: anon }, s.finish))._unsafeUnwrapErr().code).toBe('INPUT_INVALID')
+    expect((await s.api.advance({ handle, request: request as any, session: anon }, s.finish))._unsafeUnwrapErr().code).toBe(
+      'INPUT_INVALID',
+    )
   })
 })
 
@@ -282,9 +294,9 @@ describe('beginSetup', () => {
 
   it('disabled provider -> PROVIDER_DISABLED, nothing stored', async () => {
     const s = setup({}, { isProviderEnabled: (_org, key) => key !== 'dummy' })
-    expect((await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession }))._unsafeUnwrapErr().code).toBe(
-      'PROVIDER_DISABLED',
-    )
+    expect(
+      (await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession }))._unsafeUnwrapErr().code,
+    ).toBe('PROVIDER_DISABLED')
     expect(s.states.writes).toBe(0)
   })
 
@@ -296,16 +308,27 @@ describe('beginSetup', () => {
     expect(storedState(s)).toMatchObject({ flow: 'setup', authProviderId: null, initiatorUserId: 'admin', organizationId: 'org-new' })
 
     // Another signed-in user with the same browser session cannot continue it.
-    const e = (await s.api.advance({ handle, request: post({ email: 'x@example.com' }), session: { id: 'sess-admin', userId: 'plain' } }, s.finish))._unsafeUnwrapErr()
+    const e = (
+      await s.api.advance({ handle, request: post({ email: 'x@example.com' }), session: { id: 'sess-admin', userId: 'plain' } }, s.finish)
+    )._unsafeUnwrapErr()
     expect(e).toMatchObject({ code: 'UID_MISMATCH', redirect: 'authSettings' })
-    const anonymous = (await s.api.advance({ handle, request: post({ email: 'x@example.com' }), session: { id: 'sess-admin' } }, s.finish))._unsafeUnwrapErr()
+    const anonymous = (
+      await s.api.advance({ handle, request: post({ email: 'x@example.com' }), session: { id: 'sess-admin' } }, s.finish)
+    )._unsafeUnwrapErr()
     expect(anonymous.code).toBe('UID_MISMATCH')
     expect(s.finish.setups).toHaveLength(0)
 
-    const done = (await s.api.advance({ handle, request: post({ email: 'admin@example.com' }), session: adminSession }, s.finish))._unsafeUnwrap()
+    const done = (
+      await s.api.advance({ handle, request: post({ email: 'admin@example.com' }), session: adminSession }, s.finish)
+    )._unsafeUnwrap()
     expect(done.kind).toBe('setupComplete')
     expect(s.finish.setups).toHaveLength(1)
-    expect(s.finish.setups[0]).toMatchObject({ handle, session: adminSession, identity: { email: 'admin@example.com' }, data: { email: 'admin@example.com' } })
+    expect(s.finish.setups[0]).toMatchObject({
+      handle,
+      session: adminSession,
+      identity: { email: 'admin@example.com' },
+      data: { email: 'admin@example.com' },
+    })
     expect(s.finish.logins).toHaveLength(0)
   })
 

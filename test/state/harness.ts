@@ -1,14 +1,15 @@
 // Test harness for the pipeline-state and step-machine tests: a small in-test storage (reads
 // from fixed rows, a real compare-and-set pipeline-state store) and an engine context.
-import { resolveContext, type EngineContext } from '../../src/engine/context.js'
-import type { FinishLoginInput, HookOptions, FinishSetupInput, LoginOutcome, SetupOutcome } from '../../src/engine/types.js'
+
+import { okAsync, type ResultAsync } from 'neverthrow'
+import { type EngineContext, resolveContext } from '../../src/engine/context.js'
+import type { FinishLoginInput, FinishSetupInput, HookOptions, LoginOutcome, SetupOutcome } from '../../src/engine/types.js'
+import type { AuthError } from '../../src/errors.js'
 import type { AuthProvider, Member, Organization, User } from '../../src/model/records.js'
 import type { PipelineStateStore, StoragePort, StoredPipelineState } from '../../src/ports/storage.js'
 import type { Provider } from '../../src/providers/types.js'
 import { createRecordingMailer, createRecordingSignals, type FixedClock, fixedClock } from '../../src/testing/fakes.js'
 import { makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
-import { okAsync, type ResultAsync } from 'neverthrow'
-import type { AuthError } from '../../src/errors.js'
 
 export const SECRET = 'test secret of at least thirty-two bytes!!'
 export const BASE_URL = 'https://app.example.com'
@@ -47,7 +48,12 @@ export function memoryStates(clock: FixedClock): TestStates {
     },
     async deleteExpired(now) {
       let n = 0
-      for (const [id, row] of rows) if (row.expiresAt.getTime() <= now.getTime()) (rows.delete(id), n++)
+      for (const [id, row] of rows) {
+        if (row.expiresAt.getTime() <= now.getTime()) {
+          rows.delete(id)
+          n++
+        }
+      }
       return n
     },
   }
@@ -166,10 +172,7 @@ export interface Harness {
   world: World
 }
 
-export function harness(
-  providers: Record<string, Provider>,
-  opts: { world?: World; secret?: string; hooks?: HookOptions } = {},
-): Harness {
+export function harness(providers: Record<string, Provider>, opts: { world?: World; secret?: string; hooks?: HookOptions } = {}): Harness {
   const clock = fixedClock()
   const states = memoryStates(clock)
   const world = opts.world ?? defaultWorld()

@@ -9,9 +9,9 @@ import {
   releaseState,
   transitionState,
 } from '../../src/engine/pipeline-state.js'
+import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { checkState, decodeState, encodeState, newStateId, signHandle, verifyHandle } from '../../src/state/codec.js'
 import { createKeyring, fromBase64Url, timingSafeEqual, toBase64Url } from '../../src/state/crypto.js'
-import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { harness } from './harness.js'
 
 const init: NewStateInit = {

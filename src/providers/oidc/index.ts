@@ -86,7 +86,8 @@ export function parseOidcConfig(value: unknown): OidcConfig | null {
   const issuer = str(v.issuer, MAX_ISSUER_LENGTH)
   const clientId = str(v.clientId, LIMITS.id)
   const clientSecret = str(v.clientSecret, MAX_SECRET_LENGTH)
-  const clientAuth = v.clientAuth === 'client_secret_post' ? 'client_secret_post' : v.clientAuth === 'client_secret_basic' ? 'client_secret_basic' : null
+  const clientAuth =
+    v.clientAuth === 'client_secret_post' ? 'client_secret_post' : v.clientAuth === 'client_secret_basic' ? 'client_secret_basic' : null
   if (!issuer || !clientId || !clientSecret || !clientAuth) return null
   return { issuer, clientId, clientSecret, clientAuth }
 }
@@ -416,7 +417,8 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
     setupSteps: () => setupSteps,
     buildIdentity(data): IdentityInput | AuthError {
       const r = data.oidc_result
-      if (typeof r !== 'object' || r === null || Array.isArray(r)) return authError('IDENTITY_INVALID', { details: { reason: 'no-oidc-result' } })
+      if (typeof r !== 'object' || r === null || Array.isArray(r))
+        return authError('IDENTITY_INVALID', { details: { reason: 'no-oidc-result' } })
       const result = r as Record<string, JsonValue>
       const sub = typeof result.sub === 'string' ? result.sub : ''
       const tokens = typeof result.tokens === 'object' && result.tokens !== null && !Array.isArray(result.tokens) ? result.tokens : {}
@@ -451,7 +453,13 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       try {
         const as = await discover(config.issuer)
         const client = clientOf(config)
-        const res = await oauth.refreshTokenGrantRequest(as, client, authOf(config), refreshToken, http() as oauth.TokenEndpointRequestOptions)
+        const res = await oauth.refreshTokenGrantRequest(
+          as,
+          client,
+          authOf(config),
+          refreshToken,
+          http() as oauth.TokenEndpointRequestOptions,
+        )
         const tokens = await oauth.processRefreshTokenResponse(as, client, res)
         const fresh = tokenFields(tokens, Date.now())
         if (!fresh) return { kind: 'error', reason: 'token-too-long' }

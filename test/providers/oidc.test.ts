@@ -1,0 +1,287 @@
+// Unit tests of the OIDC provider against a scripted IdP (customFetch): claim mapping, setup
+// validation, refresh, config handling. The real-IdP flows are in test/e2e/oidc.test.ts.
+import { describe, expect, it } from 'vitest'
+import { isAuthError } from '../../src/errors.js'
+import type { JsonObject } from '../../src/model/identity.js'
+import { type OidcFetch, oidcProvider } from '../../src/oidc/index.js'
+import type { StepContext, StepResult } from '../../src/providers/types.js'
+import { makeIdentity, makeOrganization } from '../../src/testing/fixtures.js'
+
+const ISSUER = 'https://idp.example.com'
+const CONFIG: JsonObject = { issuer: ISSUER, clientId: 'client-1', clientSecret: 's3cret', clientAuth: 'client_secret_basic' }
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+
+interface Script {
+  claims?: Record<string, unknown>
+  token?: (body: URLSearchParams, headers: Record<string, string>) => Response
+  metadata?: Record<string, unknown>
+  calls: string[]
+}
+
+function scriptedIdp(script: Script): OidcFetch {
+  return async (url, init) => {
+    script.calls.push(url)
+    if (url === `${ISSUER}/.well-known/openid-configuration`) {
+      return Response.json({
+        issuer: ISSUER,
+        authorization_endpoint: `${ISSUER}/authorize`,
+        token_endpoint: `${ISSUER}/token`,
+        jwks_uri: `${ISSUER}/jwks`,
+        code_challenge_methods_supported: ['S256'],
+        ...script.metadata,
+      })
+    }
+    if (url === `${ISSUER}/token`) {
+      const body = new URLSearchParams(String(init.body))
+      if (script.token) return script.token(body, init.headers)
+      const now = Math.floor(Date.now() / 1000)
+      const idToken = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISSUER, aud: 'client-1', iat: now, exp: now + 300, ...script.claims })}.sig`
+      return Response.json({ access_token: 'at-1', refresh_token: 'rt-1', token_type: 'Bearer', expires_in: 3600, id_token: idToken })
+    }
+    return new Response('not found', { status: 404 })
+  }
+}
+
+let n = 0
+function ctx(partial: Partial<StepContext>): StepContext {
+  return {
+    flow: 'login',
+    request: { method: 'GET', query: {}, form: {} },
+    data: {},
+    config: CONFIG,
+    organization: makeOrganization({ id: 'org-1' }),
+    callbackUrl: 'https://app.example.com/auth/sso/',
+    random: () => `r${String(++n).padStart(3, '0')}${'x'.repeat(40)}`,
+    now: new Date('2026-01-01T00:00:00Z'),
+    ...partial,
+  }
+}
+
+/** Runs authorize then callback; the scripted ID token echoes the nonce unless claims override. */
+async function login(claims: Record<string, unknown>, options: { userinfo?: boolean } = {}) {
+  const script: Script = { calls: [] }
+  const provider = oidcProvider({ customFetch: scriptedIdp(script), ...options })
+  const [authorize, callback] = provider.loginSteps(CONFIG)
+  const first = (await authorize!.handle(ctx({}))) as Extract<StepResult, { type: 'redirect' }>
+  expect(first.type).toBe('redirect')
+  const bound = first.bind as { oidc: { state: string; nonce: string } }
+  script.claims = { sub: 'sub-1', nonce: bound.oidc.nonce, ...claims }
+  const result = await callback!.handle(
+    ctx({ data: first.bind, request: { method: 'GET', query: { code: 'c', state: bound.oidc.state }, form: {} } }),
+  )
+  return { provider, first, result, script }
+}
+
+describe('oidcProvider: login steps', () => {
+  it('authorize redirects with PKCE S256, state, nonce and the configured client', async () => {
+    const { first } = await login({})
+    const url = new URL(first.url)
+    expect(url.origin + url.pathname).toBe(`${ISSUER}/authorize`)
+    expect(Object.fromEntries(url.searchParams)).toMatchObject({
+      client_id: 'client-1',
+      response_type: 'code',
+      redirect_uri: 'https://app.example.com/auth/sso/',
+      code_challenge_method: 'S256',
+      scope: 'openid email profile',
+    })
+    const bound = (first.bind as { oidc: Record<string, string> }).oidc
+    expect(url.searchParams.get('state')).toBe(bound.state)
+    expect(url.searchParams.get('nonce')).toBe(bound.nonce)
+    expect(url.searchParams.get('code_challenge')).not.toBe(bound.verifier)
+    expect(url.searchParams.has('code_verifier')).toBe(false)
+  })
+
+  it.each([
+    [true, true],
+    ['true', false],
+    [1, false],
+    [undefined, false],
+    [null, false],
+  ])('email_verified claim %j -> %s (strict boolean)', async (claim, expected) => {
+    const { provider, result } = await login({ email: 'a@example.com', email_verified: claim, name: 'Ann' })
+    expect(result.type).toBe('next')
+    const data = { ...(result as { bind: JsonObject }).bind }
+    const identity = await provider.buildIdentity(data, CONFIG)
+    expect(isAuthError(identity)).toBe(false)
+    expect(identity).toMatchObject({ id: 'sub-1', email: 'a@example.com', emailVerified: expected, name: 'Ann' })
+  })
+
+  it('keeps tokens in identity data and drops the spent state/nonce/verifier', async () => {
+    const { provider, result } = await login({ email: 'a@example.com' })
+    const bind = (result as { bind: JsonObject }).bind
+    expect(bind.oidc).toBeNull()
+    const identity = (await provider.buildIdentity(bind, CONFIG)) as { data: JsonObject }
+    expect(identity.data).toMatchObject({ sub: 'sub-1', access_token: 'at-1', refresh_token: 'rt-1', token_type: 'bearer' })
+    expect(JSON.stringify(identity.data)).not.toContain('nonce')
+  })
+
+  it('a callback with a state that does not match -> STATE_INVALID, no token request', async () => {
+    const script: Script = { calls: [] }
+    const provider = oidcProvider({ customFetch: scriptedIdp(script) })
+    const [authorize, callback] = provider.loginSteps(CONFIG)
+    const first = (await authorize!.handle(ctx({}))) as Extract<StepResult, { type: 'redirect' }>
+    const result = await callback!.handle(
+      ctx({ data: first.bind, request: { method: 'GET', query: { code: 'c', state: 'nope' }, form: {} } }),
+    )
+    expect(result).toMatchObject({ type: 'error', error: { code: 'STATE_INVALID' } })
+    expect(script.calls.some((u) => u.endsWith('/token'))).toBe(false)
+  })
+
+  it('a callback without a pending authorization -> STATE_INVALID', async () => {
+    const provider = oidcProvider({ customFetch: scriptedIdp({ calls: [] }) })
+    const callback = provider.loginSteps(CONFIG)[1]!
+    const result = await callback.handle(ctx({ request: { method: 'GET', query: { code: 'c', state: 's' }, form: {} } }))
+    expect(result).toMatchObject({ type: 'error', error: { code: 'STATE_INVALID' } })
+  })
+
+  it('an ID token without sub or with a non-string name -> PROVIDER_RESPONSE_INVALID', async () => {
+    expect((await login({ sub: undefined })).result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
+    expect((await login({ name: { first: 'x' } })).result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
+    expect((await login({ email: 'e'.repeat(400) })).result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
+  })
+
+  it('a missing email yields an identity the engine rejects (empty email), never a made-up one', async () => {
+    const { provider, result } = await login({})
+    const identity = await provider.buildIdentity((result as { bind: JsonObject }).bind, CONFIG)
+    expect(identity).toMatchObject({ email: '' })
+  })
+
+  it('unreachable IdP -> PROVIDER_UNAVAILABLE', async () => {
+    const provider = oidcProvider({
+      customFetch: async () => {
+        throw new TypeError('fetch failed')
+      },
+    })
+    const result = await provider.loginSteps(CONFIG)[0]!.handle(ctx({}))
+    expect(result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_UNAVAILABLE', retryable: true } })
+  })
+
+  it('discovery is cached between logins', async () => {
+    const script: Script = { calls: [] }
+    const provider = oidcProvider({ customFetch: scriptedIdp(script) })
+    const authorize = provider.loginSteps(CONFIG)[0]!
+    await authorize.handle(ctx({}))
+    await authorize.handle(ctx({}))
+    expect(script.calls.filter((u) => u.includes('.well-known'))).toHaveLength(1)
+  })
+
+  it('an issuer without PKCE S256 support is refused', async () => {
+    const provider = oidcProvider({ customFetch: scriptedIdp({ calls: [], metadata: { code_challenge_methods_supported: ['plain'] } }) })
+    const result = await provider.loginSteps(CONFIG)[0]!.handle(ctx({}))
+    expect(result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
+  })
+})
+
+describe('oidcProvider: setup form', () => {
+  const post = (form: Record<string, string>) => ({ method: 'POST' as const, query: {}, form })
+
+  it.each([
+    [{ issuer: 'http://idp.example.com', client_id: 'c', client_secret: 's' }],
+    [{ issuer: 'http://127.0.0.1:9999', client_id: 'c', client_secret: 's' }],
+    [{ issuer: 'https://idp.example.com?x=1', client_id: 'c', client_secret: 's' }],
+    [{ issuer: 'javascript:alert(1)', client_id: 'c', client_secret: 's' }],
+    [{ issuer: ISSUER, client_id: '', client_secret: 's' }],
+    [{ issuer: ISSUER, client_id: 'c', client_secret: '' }],
+  ])('re-renders the form for %j without contacting anyone', async (form) => {
+    const script: Script = { calls: [] }
+    const configure = oidcProvider({ customFetch: scriptedIdp(script) }).setupSteps()[0]!
+    const result = await configure.handle(ctx({ flow: 'setup', config: {}, request: post(form) }))
+    expect(result).toMatchObject({ type: 'render', view: 'oidc-setup-form' })
+    expect(JSON.stringify(result)).not.toContain('"s"')
+    expect(script.calls).toHaveLength(0)
+  })
+
+  it('loopback http is accepted only with the alarmingly named option', async () => {
+    const configure = oidcProvider({
+      dangerouslyAllowInsecureLoopbackHttp: true,
+      customFetch: async () =>
+        Response.json({
+          issuer: 'http://127.0.0.1:9999',
+          authorization_endpoint: 'http://127.0.0.1:9999/a',
+          token_endpoint: 'http://127.0.0.1:9999/t',
+        }),
+    }).setupSteps()[0]!
+    const result = await configure.handle(
+      ctx({ flow: 'setup', config: {}, request: post({ issuer: 'http://127.0.0.1:9999', client_id: 'c', client_secret: 's' }) }),
+    )
+    expect(result).toMatchObject({
+      type: 'next',
+      bind: { oidc_config: { issuer: 'http://127.0.0.1:9999', clientId: 'c', clientSecret: 's' } },
+    })
+  })
+
+  it('binds the validated config; the setup login steps then use it', async () => {
+    const script: Script = { calls: [], metadata: { token_endpoint_auth_methods_supported: ['client_secret_post'] } }
+    const provider = oidcProvider({ customFetch: scriptedIdp(script) })
+    const [configure, authorize] = provider.setupSteps()
+    const configured = (await configure!.handle(
+      ctx({ flow: 'setup', config: {}, request: post({ issuer: ISSUER, client_id: 'client-9', client_secret: 'x' }) }),
+    )) as {
+      bind: JsonObject
+    }
+    expect(configured.bind.oidc_config).toEqual({
+      issuer: ISSUER,
+      clientId: 'client-9',
+      clientSecret: 'x',
+      clientAuth: 'client_secret_post',
+    })
+    const redirect = (await authorize!.handle(ctx({ flow: 'setup', config: {}, data: configured.bind }))) as { url: string }
+    expect(new URL(redirect.url).searchParams.get('client_id')).toBe('client-9')
+    expect(provider.buildConfig(configured.bind)).toEqual(configured.bind.oidc_config)
+    expect(provider.setupSteps().map((s) => s.id)).toEqual(['oidc.configure', 'oidc.authorize', 'oidc.callback'])
+  })
+})
+
+describe('oidcProvider: config, update and refresh', () => {
+  it('redactConfig removes the secret; buildConfig rejects malformed data', () => {
+    const provider = oidcProvider()
+    expect(provider.redactConfig?.(CONFIG)).toEqual({ issuer: ISSUER, clientId: 'client-1', clientAuth: 'client_secret_basic' })
+    expect(provider.buildConfig({ oidc_config: { issuer: ISSUER } })).toMatchObject({ code: 'INPUT_INVALID' })
+  })
+
+  it('updateIdentity keeps the refresh token when the new data has none', () => {
+    const provider = oidcProvider()
+    expect(provider.updateIdentity?.({ access_token: 'new' }, { access_token: 'old', refresh_token: 'rt' })).toEqual({
+      access_token: 'new',
+      refresh_token: 'rt',
+    })
+    expect(provider.updateIdentity?.({ access_token: 'new', refresh_token: 'rt2' }, { refresh_token: 'rt' })).toEqual({
+      access_token: 'new',
+      refresh_token: 'rt2',
+    })
+  })
+
+  const identity = (data: JsonObject) => makeIdentity({ id: 'i', authProviderId: 'ap', userId: 'u', data })
+
+  it('refresh without a refresh token -> invalid', async () => {
+    expect(await oidcProvider().refreshIdentity!(identity({}), CONFIG)).toEqual({ kind: 'invalid', reason: 'no-refresh-token' })
+  })
+
+  it.each([
+    ['invalid_grant (400)', () => Response.json({ error: 'invalid_grant' }, { status: 400 }), 'invalid'],
+    ['unauthorized (401)', () => Response.json({ error: 'invalid_client' }, { status: 401 }), 'invalid'],
+    ['server error (500)', () => new Response('down', { status: 500 }), 'error'],
+    ['not JSON', () => new Response('<html>', { status: 200, headers: { 'content-type': 'text/html' } }), 'error'],
+  ])('refresh with %s -> %s', async (_name, token, kind) => {
+    const provider = oidcProvider({ customFetch: scriptedIdp({ calls: [], token }) })
+    const result = await provider.refreshIdentity!(identity({ refresh_token: 'rt' }), CONFIG)
+    expect(result.kind).toBe(kind)
+  })
+
+  it('refresh success merges the new tokens and keeps the old refresh token when none is returned', async () => {
+    let sent: URLSearchParams | null = null
+    const provider = oidcProvider({
+      customFetch: scriptedIdp({
+        calls: [],
+        token: (body) => {
+          sent = body
+          return Response.json({ access_token: 'at-2', token_type: 'Bearer', expires_in: 60 })
+        },
+      }),
+    })
+    const result = await provider.refreshIdentity!(identity({ sub: 's', access_token: 'at-1', refresh_token: 'rt' }), CONFIG)
+    expect(result).toMatchObject({ kind: 'ok', data: { sub: 's', access_token: 'at-2', refresh_token: 'rt' } })
+    expect(sent!.get('grant_type')).toBe('refresh_token')
+    expect(sent!.get('refresh_token')).toBe('rt')
+  })
+})
