@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { normalizeEmail } from '../../src/model/email.js'
 import type { StorageTx } from '../../src/ports/storage.js'
-import { type ContractStorage, type FixedClock, fixedClock, storageContract } from '../../src/testing/index.js'
+import { type ContractStorage, type FixedClock, fixedClock, primaryEmailOf, storageContract } from '../../src/testing/index.js'
 
 type Mutate = (storage: ContractStorage, clock: FixedClock) => ContractStorage
 
@@ -74,6 +74,28 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
     name: 'case-insensitive, trimming email lookup (a MySQL _ci collation)',
     mutate: (s) => ({ ...s, findUsersByEmail: (e) => s.findUsersByEmail(e.trim().toLowerCase()) }),
     mustFail: [/findUsersByEmail/],
+  },
+  {
+    name: 'accent-, width- and case-insensitive collation (utf8mb4_0900_ai_ci-like)',
+    mutate: (s) => ({
+      ...s,
+      async findUsersByEmail(e) {
+        const fold = (x: string) =>
+          x
+            .normalize('NFKD')
+            .replace(/\p{M}/gu, '')
+            .replace(/\u00DF/g, 'ss')
+            .toLowerCase()
+            .trimEnd()
+        const out = []
+        for (let i = 1; i <= 9; i++) {
+          const u = await s.getUser(`user-0${i}`)
+          if (u?.isActive && fold(u.email) === fold(e)) out.push({ user: u, email: primaryEmailOf(u) })
+        }
+        return out
+      },
+    }),
+    mustFail: [/look-alike/],
   },
   {
     name: 'returns inactive users by email',

@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+import { normalizeEmail } from '../../model/email.js'
 import type { AuthIdentity, Member, Organization, User, UserEmail } from '../../model/records.js'
 import { isStorageConflict, type StoragePort, type StorageTx } from '../../ports/storage.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser, primaryEmailOf } from '../fixtures.js'
@@ -839,6 +841,35 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
       ['user-04'],
       'another address',
     )
+    assertEqual(
+      (await s.findUsersByEmail(normalizeEmail('  ALICE@example.COM '))).map((m) => m.user.id).sort(),
+      ['user-01', 'user-03'],
+      'case-insensitive lookup is the caller normalizing before the call',
+    )
+  })
+
+  test('findUsersByEmail: look-alike and collation-equal addresses stay distinct', async (s) => {
+    // Each pair compares equal under some database collations (accent/case-insensitive,
+    // Unicode expansions, PAD SPACE, width folding) but must not match here.
+    const pairs: [stored: string, probe: string][] = [
+      ['\u212Aate@example.com', 'kate@example.com'], // KELVIN SIGN vs k (normalizeEmail keeps it)
+      ['strasse@example.com', 'stra\u00DFe@example.com'], // ss vs sharp s
+      ['jose@example.com', 'jos\u00E9@example.com'], // accent
+      ['ren\u00E9@example.com', 'rene\u0301@example.com'], // NFC vs NFD (normalization is the caller's job)
+      ['pad@example.com', 'pad@example.com  '], // trailing spaces
+      ['wide@example.com', '\uFF57ide@example.com'], // fullwidth w
+    ]
+    const list = pairs.map(([stored], i) => makeUser({ id: `user-${String(i + 1).padStart(2, '0')}`, email: stored }))
+    await createUsers(s, list)
+    for (const [i, [stored, probe]] of pairs.entries()) {
+      const expected = list[i]?.id
+      assertEqual(
+        (await s.findUsersByEmail(normalizeEmail(stored))).map((m) => m.user.id),
+        [expected],
+        `the stored address ${show(stored)} is found by its normalized form`,
+      )
+      assertEqual(await s.findUsersByEmail(probe), [], `${show(probe)} does not match ${show(stored)}`)
+    }
   })
 
   test('getLinkedIdentity returns identity, user and the membership in the asked organization', async (s) => {
