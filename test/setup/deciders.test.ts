@@ -6,13 +6,13 @@ import {
   linkRequestKey,
   needsLinkRequest,
   planLinkRequests,
-  resendLinkRequestKey,
   RESEND_WINDOW_MS,
+  resendLinkRequestKey,
 } from '../../src/core/setup/link-requests.js'
 import { REDACTED, redactConfigDefault } from '../../src/core/setup/redact.js'
 import { decideRefresh, type RefreshCheck } from '../../src/core/setup/refresh.js'
-import { toIdentity } from '../../src/model/identity.js'
 import type { JsonObject } from '../../src/model/identity.js'
+import { toIdentity } from '../../src/model/identity.js'
 import type { Member, MemberFlags } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
 

@@ -3,7 +3,7 @@
 // step machine up to the point where it would call finishSetup.
 import { err, errAsync, type ResultAsync } from 'neverthrow'
 import { expect } from 'vitest'
-import { resolveContext, type EngineContext } from '../../src/engine/context.js'
+import { type EngineContext, resolveContext } from '../../src/engine/context.js'
 import { createAuthPipeline } from '../../src/engine/create.js'
 import { createStepApi } from '../../src/engine/steps.js'
 import type {
@@ -17,8 +17,8 @@ import type {
 } from '../../src/engine/types.js'
 import { type AuthError, authError } from '../../src/errors.js'
 import { createMemoryStorage, type MemorySnapshot, type MemoryStorage } from '../../src/memory/index.js'
-import type { AuditPort } from '../../src/ports/audit.js'
 import type { Member, Organization, User } from '../../src/model/records.js'
+import type { AuditPort } from '../../src/ports/audit.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import type { Provider } from '../../src/providers/types.js'
 import {

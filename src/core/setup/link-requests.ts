@@ -1,5 +1,5 @@
-import type { AfterCommitEffect } from '../effects.js'
 import type { Member, User } from '../../model/records.js'
+import type { AfterCommitEffect } from '../effects.js'
 
 /**
  * Length of the window in which a resent link request is deduplicated (one hour): resending
