@@ -96,12 +96,11 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Res
   if (!row.value || row.value.id !== state.authProviderId || row.value.providerKey !== state.providerKey) return err(E('PROVIDER_MISMATCH'))
   const provider = ctx.providers.get(row.value.providerKey)
   if (!provider) return err(E('PROVIDER_UNKNOWN'))
-  const fingerprint = await stepFingerprint(
-    provider.key,
-    'login',
-    provider.loginSteps(row.value.config).map((s) => s.id),
-  )
+  const stepIds = provider.loginSteps(row.value.config).map((s) => s.id)
+  const fingerprint = await stepFingerprint(provider.key, 'login', stepIds)
   if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
+  // Threat 31: finishing is only possible after every login step ran.
+  if (state.step < stepIds.length) return err(E('STATE_INVALID', { reason: 'steps-incomplete' }))
   // Threat 17: a pipeline started by a signed-in user finishes only in that user's session.
   // An anonymous pipeline may finish signed in: that is the "sign in to link" path.
   const sessionUserId = session.userId ?? null

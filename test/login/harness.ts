@@ -4,7 +4,7 @@
 import { expect } from 'vitest'
 import { type EngineContext, resolveContext } from '../../src/engine/context.js'
 import { createLoginApi, type LoginApi } from '../../src/engine/login.js'
-import { createState } from '../../src/engine/pipeline-state.js'
+import { createState, transitionState } from '../../src/engine/pipeline-state.js'
 import type { AuthPipelineOptions, HookOptions, LoginOutcome, SessionInfo } from '../../src/engine/types.js'
 import type { AuthError } from '../../src/errors.js'
 import { createMemoryStorage, type MemorySnapshot, type MemoryStorage } from '../../src/memory/index.js'
@@ -108,6 +108,8 @@ export interface StartOptions {
   readonly referrer?: string | null
   readonly organization?: Organization
   readonly provider?: AuthProvider
+  /** False: leave the state at step 0 (the provider steps did not run). */
+  readonly stepsDone?: boolean
 }
 
 /** Creates a login pipeline state the way beginLogin does; returns the signed handle. */
@@ -132,6 +134,11 @@ export async function start(w: World, o: StartOptions = {}): Promise<string> {
     referrer: o.referrer ?? null,
   })
   if (created.isErr()) throw new Error(created.error.code)
+  if (o.stepsDone === false) return created.value.handle
+  // The step machine records that every step ran before it hands over to finishLogin.
+  const opened = created.value.opened
+  const stepsRan = await transitionState(w.ctx, opened, { ...opened.state, step: impl.loginSteps(row.config).length })
+  if (stepsRan.isErr()) throw new Error(stepsRan.error.code)
   return created.value.handle
 }
 

@@ -71,6 +71,15 @@ describe('state checks', () => {
     expect((await finishErr(w, { handle: h2, session: session(), identity: ident({ id: 'ext-alice' }) })).code).toBe('PROVIDER_MISMATCH')
   })
 
+  it('threat 31: finishing before the provider steps ran → STATE_INVALID, nothing written', async () => {
+    const w = seeded()
+    const handle = await start(w, { stepsDone: false })
+    const before = w.storage.snapshot()
+    const e = await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })
+    expect(e).toMatchObject({ code: 'STATE_INVALID', details: { reason: 'steps-incomplete' } })
+    expect(w.storage.snapshot()).toEqual(before)
+  })
+
   it("the provider's steps changed since begin → STATE_FINGERPRINT", async () => {
     const w = seeded()
     const handle = await start(w)
