@@ -3,9 +3,10 @@
 // build` as: npx deno test -A --no-check test/deno/smoke_test.mjs
 // Plain JavaScript on purpose: dist/ does not exist before a build, so a .ts file here would
 // break `tsc --noEmit` on a clean clone. No assertion library (no network): small helpers below.
+
+import { dummyProvider } from '../../dist/dummy/index.js'
 import { createAuthPipeline, ERROR_CODES, isAuthError } from '../../dist/index.js'
 import { createMemoryStorage } from '../../dist/memory/index.js'
-import { dummyProvider } from '../../dist/dummy/index.js'
 import {
   createRecordingMailer,
   createRecordingSignals,
