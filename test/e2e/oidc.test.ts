@@ -239,6 +239,39 @@ describe('OIDC against a real OpenID provider on loopback', () => {
     expect(storage.snapshot().users).toEqual(usersBefore)
   })
 
+  it('refreshIdentity uses the stored refresh token at the real IdP; a revoked/unknown token makes the identity invalid', async () => {
+    const before = storage.snapshot().identities.find((i) => i.ident === 'op-alice')
+    expect(typeof before?.data.refresh_token).toBe('string')
+    const ok = (await sso.refreshIdentity({ identityId: before?.id ?? '' }))._unsafeUnwrap()
+    expect(ok.kind).toBe('valid')
+    const after = storage.snapshot().identities.find((i) => i.ident === 'op-alice')
+    expect(after?.data.access_token).not.toBe(before?.data.access_token)
+    expect(typeof after?.data.refresh_token).toBe('string')
+
+    // The IdP refuses a refresh token it does not know (invalid_grant): the identity is invalid.
+    const bogus = makeUser({ id: 'user-bogus', email: 'bogus@acme.test' })
+    const providerRow = storage.snapshot().providers[0]
+    storage.seed({
+      users: [bogus],
+      identities: [
+        {
+          id: 'identity-bogus',
+          authProviderId: providerRow?.id ?? '',
+          userId: bogus.id,
+          ident: 'op-bogus',
+          data: { refresh_token: 'not-a-real-token' },
+          lastVerified: new Date(),
+          lastSynced: new Date(),
+          createdAt: new Date(),
+        },
+      ],
+    })
+    // The provider reports `invalid` (invalid_grant); the engine then removes the identity.
+    const invalid = (await sso.refreshIdentity({ identityId: 'identity-bogus' }))._unsafeUnwrap()
+    expect(invalid).toEqual({ kind: 'identityDeleted' })
+    expect(storage.snapshot().identities.some((i) => i.id === 'identity-bogus')).toBe(false)
+  })
+
   it('an invited user signs in and the invite is accepted', async () => {
     const session: SessionInfo = { id: 'browser-carol', invite: { memberId: 'member-carol', token: inviteToken, organizationId: ORG } }
     const { handle, callback } = await toCallback('op-carol', session)
