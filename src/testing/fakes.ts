@@ -1,5 +1,7 @@
+import type { AuditEntry } from '../model/records.js'
+import type { AuditPort } from '../ports/audit.js'
 import type { Clock, IdGenerator } from '../ports/clock.js'
-import type { MailMessage, MailerPort } from '../ports/mailer.js'
+import type { MailerPort, MailMessage } from '../ports/mailer.js'
 import type { Signal, SignalPort } from '../ports/signals.js'
 
 /**
@@ -109,4 +111,44 @@ export function fixedClock(start: string | Date = '2026-01-01T00:00:00.000Z'): F
 export function sequentialIds(prefix = 'id'): IdGenerator {
   let n = 0
   return { next: () => `${prefix}-${String(++n).padStart(6, '0')}` }
+}
+
+/**
+ * An audit port that records every call. By default it also writes through
+ * `tx.appendAudit`, so the storage's audit table commits or rolls back with the flow, exactly
+ * like the default port; `recorded` keeps every call, including entries of transactions that
+ * later rolled back. `failNext(n)` makes the next n records throw (which rolls the flow back).
+ * @group Testing
+ */
+export interface RecordingAudit extends AuditPort {
+  /** Every entry passed to `record`, in call order (copies). */
+  readonly recorded: AuditEntry[]
+  failNext(count?: number): void
+  clear(): void
+}
+
+/**
+ * Creates a {@link RecordingAudit}. `forward: false` records without writing to storage.
+ * @group Testing
+ */
+export function createRecordingAudit(options: { readonly forward?: boolean | undefined } = {}): RecordingAudit {
+  const recorded: AuditEntry[] = []
+  let failures = 0
+  return {
+    recorded,
+    async record(entry, tx) {
+      if (failures > 0) {
+        failures--
+        throw new Error('audit failure (injected)')
+      }
+      recorded.push(structuredClone(entry))
+      if (options.forward !== false) await tx.appendAudit(entry)
+    },
+    failNext(count = 1) {
+      failures = count
+    },
+    clear() {
+      recorded.length = 0
+    },
+  }
 }
