@@ -293,7 +293,10 @@ export interface FinishSetupInput {
   readonly handle: string
   readonly identity: IdentityInput
   readonly session: SessionInfo
-  /** Bound setup data for `buildConfig` (the step machine passes the pipeline's data). */
+  /**
+   * The pipeline's bound data, as the step machine passes it. Informational only: `finishSetup`
+   * always builds the config from the stored, server-side state, never from the caller.
+   */
   readonly data?: JsonObject | undefined
 }
 
