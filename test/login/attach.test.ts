@@ -135,3 +135,37 @@ describe('attach through finishLogin', () => {
     expect(w.storage.snapshot().identities).toEqual([expect.objectContaining({ id: 'ai-s', ident: 'ext-new', userId: 's' })])
   })
 })
+
+describe('attach guards through finishLogin', () => {
+  it('threat 14: a confirm by a session user with an unpassed second factor writes nothing until 2FA passed', async () => {
+    const s2 = { ...s, has2fa: true }
+    const w = world({ users: [s2] })
+    const handle = await start(w, { initiatorUserId: 's' })
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, {
+      handle,
+      session: session({ userId: 's' }),
+      identity: ident({ id: 'ext-x', email: 'x@corp.example' }),
+      op: 'confirm',
+    })
+    expect(out.kind).toBe('twoFactorRequired')
+    expect(w.storage.snapshot().identities).toEqual(before.identities)
+    expect(w.storage.snapshot().members).toEqual(before.members)
+    const done = await finishOk(w, { handle, session: session({ userId: 's', twoFactorPassed: true }), op: 'confirm' })
+    expect(done.kind === 'signedIn' && done.userId).toBe('s')
+  })
+
+  it('a suspended session user cannot link: USER_SUSPENDED, nothing written', async () => {
+    const w = world({ users: [{ ...s, isSuspended: true }] })
+    const handle = await start(w, { initiatorUserId: 's' })
+    const before = w.storage.snapshot()
+    const r = await w.login.finishLogin({
+      handle,
+      session: session({ userId: 's' }),
+      identity: ident({ id: 'ext-x', email: 'x@corp.example' }),
+      op: 'confirm',
+    })
+    expect(r._unsafeUnwrapErr().code).toBe('USER_SUSPENDED')
+    expect(w.storage.snapshot().identities).toEqual(before.identities)
+  })
+})
