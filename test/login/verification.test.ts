@@ -10,7 +10,7 @@ const X = ident({ id: 'ext-new', email: 'u@corp.example' })
 
 function tokenOf(w: World, index = 0): string {
   const mail = w.mailer.sent[index]
-  if (!mail || mail.template !== 'accountVerification') throw new Error('no verification mail')
+  if (mail?.template !== 'accountVerification') throw new Error('no verification mail')
   const m = /\/auth\/verify\/([^/]+)\//.exec(mail.data.url)
   if (!m?.[1]) throw new Error('no token in url')
   return m[1]
