@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { type Kysely, sql } from 'kysely'
 import { normalizeEmail } from '../model/email.js'
 import type { JsonObject } from '../model/identity.js'
@@ -227,6 +228,12 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   const lockTimeout = options.lockTimeoutSeconds ?? 10
   if (!Number.isInteger(lockTimeout) || lockTimeout < 0) throw new TypeError('lockTimeoutSeconds must be a non-negative integer')
   const dialect = s.dialect
+  // The transaction whose callback is running, if any. Calls made on the storage itself (reads,
+  // pipelineStates, oneTimeTokens) from inside a transaction callback run IN that transaction:
+  // on single-connection drivers (SQLite, PGlite) anything else would wait for the connection
+  // the transaction holds, forever; on pools it makes such calls atomic with the transaction.
+  const active = new AsyncLocalStorage<Db>()
+  const cur = (): Db => active.getStore() ?? db
   const U = s.users.columns
   const O = s.organizations.columns
 
@@ -640,7 +647,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   }
 
   async function runTransaction<T>(fn: (q: Db, locks: string[]) => Promise<T>): Promise<T> {
-    if (dialect !== 'mysql') return db.transaction().execute((trx) => fn(trx, []))
+    if (dialect !== 'mysql') return db.transaction().execute((trx) => active.run(trx, () => fn(trx, [])))
     // MySQL: GET_LOCK is held by the session, so the transaction runs on one reserved connection
     // and its locks are released on that connection right after commit or rollback.
     return db.connection().execute(async (conn) => {
@@ -649,7 +656,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         return await conn
           .transaction()
           .setIsolationLevel('read committed')
-          .execute((trx) => fn(trx, locks))
+          .execute((trx) => active.run(trx, () => fn(trx, locks)))
       } finally {
         for (const name of locks) {
           try {
@@ -681,14 +688,14 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   const pipelineStates: PipelineStateStore = {
     async create(state) {
       await write(conflicts.states, () =>
-        db
+        cur()
           .insertInto(s.pipelineStates)
           .values({ id: state.id, version: state.version, body: state.body, expires_at: ms(state.expiresAt) })
           .execute(),
       )
     },
     async load(id) {
-      const row = (await db
+      const row = (await cur()
         .selectFrom(s.pipelineStates)
         .select(['id', 'version', 'body', 'expires_at'])
         .where('id', '=', id)
@@ -700,7 +707,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       if (next.id !== id || next.version !== expectedVersion + 1) {
         throw new TypeError('compareAndSet: next must have the same id and version expectedVersion + 1')
       }
-      const result = await db
+      const result = await cur()
         .updateTable(s.pipelineStates)
         .set({ version: next.version, body: next.body, expires_at: ms(next.expiresAt) })
         .where('id', '=', id)
@@ -710,10 +717,10 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       return Number(result.numUpdatedRows) === 1
     },
     async delete(id) {
-      await db.deleteFrom(s.pipelineStates).where('id', '=', id).execute()
+      await cur().deleteFrom(s.pipelineStates).where('id', '=', id).execute()
     },
     async deleteExpired(now) {
-      const result = await db.deleteFrom(s.pipelineStates).where('expires_at', '<=', ms(now)).executeTakeFirst()
+      const result = await cur().deleteFrom(s.pipelineStates).where('expires_at', '<=', ms(now)).executeTakeFirst()
       return Number(result.numDeletedRows)
     },
   }
@@ -721,7 +728,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   const oneTimeTokens: OneTimeTokenStore = {
     async create(token) {
       await write(conflicts.tokens, () =>
-        db
+        cur()
           .insertInto(s.oneTimeTokens)
           .values({ hash: token.hash, purpose: token.purpose, payload: token.payload, expires_at: ms(token.expiresAt) })
           .execute(),
@@ -731,18 +738,18 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       const live = (q: Db) =>
         q.deleteFrom(s.oneTimeTokens).where('hash', '=', hash).where('purpose', '=', purpose).where('expires_at', '>', ms(now))
       if (dialect !== 'mysql') {
-        const row = (await live(db).returning(['hash', 'purpose', 'payload', 'expires_at']).executeTakeFirst()) as Row | undefined
+        const row = (await live(cur()).returning(['hash', 'purpose', 'payload', 'expires_at']).executeTakeFirst()) as Row | undefined
         return row ? tokenFrom(row) : null
       }
       // MySQL has no DELETE ... RETURNING: read, then delete conditionally; only the caller whose
       // DELETE removed the row gets it.
       const row = await oneTimeTokens.peek(hash, purpose, now)
       if (!row) return null
-      const result = await live(db).executeTakeFirst()
+      const result = await live(cur()).executeTakeFirst()
       return Number(result.numDeletedRows) === 1 ? row : null
     },
     async peek(hash, purpose, now) {
-      const row = (await db
+      const row = (await cur()
         .selectFrom(s.oneTimeTokens)
         .select(['hash', 'purpose', 'payload', 'expires_at'])
         .where('hash', '=', hash)
@@ -808,9 +815,13 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     }
   }
 
-  const base = reader(db)
+  // Top-level reads run in the caller's transaction when called from inside one (see `cur`).
+  const base = {} as Record<keyof StorageReader, (...args: never[]) => unknown>
+  for (const key of Object.keys(reader(db)) as (keyof StorageReader)[]) {
+    base[key] = (...args: never[]) => (reader(cur())[key] as (...a: never[]) => unknown)(...args)
+  }
   return {
-    ...base,
+    ...(base as unknown as StorageReader),
     dialect,
     transaction,
     pipelineStates,

@@ -318,6 +318,32 @@ for (const target of DATABASES) {
       })
     }
 
+    it('storage calls made inside a transaction callback join that transaction (no single-connection deadlock)', async () => {
+      await withStorage(async (storage) => {
+        await seedBase(storage)
+        const now = fixedClock().now()
+        const expiresAt = new Date(now.getTime() + 60_000)
+        const marker = new Error('roll back')
+        await expect(
+          storage.transaction(async (tx) => {
+            await tx.createMember(makeMember({ id: 'm-rolled', organizationId: 'org', userId: 'u1' }))
+            await storage.oneTimeTokens.create({ hash: 'inside', purpose: 'verify', payload: '{}', expiresAt })
+            expect((await storage.getMemberById('m-rolled'))?.id).toBe('m-rolled')
+            throw marker
+          }),
+        ).rejects.toBe(marker)
+        expect(await storage.oneTimeTokens.peek('inside', 'verify', now)).toBeNull()
+        expect(await storage.getMemberById('m-rolled')).toBeNull()
+        await storage.oneTimeTokens.create({ hash: 'tok', purpose: 'verify', payload: 'p', expiresAt })
+        const got = await storage.transaction(async (tx) => {
+          await tx.lockIdentity('prov', 'x')
+          return storage.oneTimeTokens.consume('tok', 'verify', now)
+        })
+        expect(got?.payload).toBe('p')
+        expect(await storage.oneTimeTokens.peek('tok', 'verify', now)).toBeNull()
+      })
+    })
+
     it('migrations: up creates prefixed tables, down drops exactly them', async () => {
       const prefix = `${uniqueName('m')}_`
       const before = new Set((await database.db.introspection.getTables()).map((t) => t.name))
