@@ -87,10 +87,13 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Res
   const opened = await openState(ctx, input.handle, session.id, { flow: 'login' })
   if (opened.isErr()) return err(opened.error)
   const state = opened.value.state
-  const org = await fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin')
+  // Two independent reads, issued together.
+  const [org, row] = await Promise.all([
+    fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin'),
+    fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin'),
+  ])
   if (org.isErr()) return err(org.error)
   if (!org.value) return err(E('ORGANIZATION_NOT_FOUND'))
-  const row = await fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin')
   if (row.isErr()) return err(row.error)
   // N6 / N7: the state is bound to the org's CURRENT provider row and key.
   if (!row.value || row.value.id !== state.authProviderId || row.value.providerKey !== state.providerKey) return err(E('PROVIDER_MISMATCH'))
