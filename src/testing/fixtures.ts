@@ -1,5 +1,13 @@
 import { normalizeEmail } from '../model/email.js'
-import { type AuthIdentity, type AuthProvider, type Member, NO_FLAGS, type Organization, type User, type UserEmail } from '../model/records.js'
+import {
+  type AuthIdentity,
+  type AuthProvider,
+  type Member,
+  NO_FLAGS,
+  type Organization,
+  type User,
+  type UserEmail,
+} from '../model/records.js'
 
 const EPOCH = new Date('2026-01-01T00:00:00.000Z')
 

@@ -4,7 +4,8 @@
  *
  * @module
  */
+
+export { DUMMY_FORM_VIEW, DUMMY_STEP_ID, type DummyProviderOptions, dummyProvider } from '../providers/dummy/index.js'
 export * from './contract/index.js'
 export * from './fakes.js'
 export * from './fixtures.js'
-export { DUMMY_FORM_VIEW, DUMMY_STEP_ID, type DummyProviderOptions, dummyProvider } from '../providers/dummy/index.js'

@@ -1,6 +1,6 @@
 import { describe, it } from 'vitest'
 import { createMemoryStorage } from '../../src/memory/index.js'
-import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../src/testing/index.js'
+import { type ContractStorage, fixedClock, registerSuite, storageContract, validatingStorage } from '../../src/testing/index.js'
 
 function memoryContractStorage(options: Parameters<typeof createMemoryStorage>[0]): ContractStorage {
   const storage = createMemoryStorage(options)
@@ -18,6 +18,18 @@ registerSuite(
     name: 'memory (yieldOnRead)',
     clock: yieldingClock,
     createStorage: () => memoryContractStorage({ clock: yieldingClock, yieldOnRead: true }),
+  }),
+  { describe, it },
+)
+
+// The same suite through validatingStorage: the checker reports no false positives on a
+// healthy adapter (and seedHostData passes through the proxy).
+const validatingClock = fixedClock()
+registerSuite(
+  storageContract({
+    name: 'memory (validatingStorage)',
+    clock: validatingClock,
+    createStorage: () => validatingStorage(memoryContractStorage({ clock: validatingClock })),
   }),
   { describe, it },
 )

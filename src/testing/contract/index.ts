@@ -12,3 +12,4 @@ export {
   storageContract,
 } from './storage.js'
 export { type ContractCase, type ContractSuite, registerSuite, type TestRunner } from './suite.js'
+export { StorageContractViolation, validatingStorage } from './validating.js'

@@ -1,0 +1,330 @@
+/**
+ * `validatingStorage`: wraps a storage adapter and checks every value it returns against the
+ * port's contract (record shapes with real `Date`s and booleans, rows matching the query,
+ * ordering and limits of pages), so an adapter bug is reported at the port method that caused
+ * it instead of as a confusing engine decision later.
+ *
+ * @module
+ */
+import { z } from 'zod'
+import type {
+  OneTimeTokenRecord,
+  OneTimeTokenStore,
+  PipelineStateStore,
+  StoragePort,
+  StorageReader,
+  StorageTx,
+  UniqueConstraint,
+} from '../../ports/storage.js'
+
+/**
+ * Thrown by {@link validatingStorage} when an adapter returns a value that breaks the port's
+ * contract. A programmer error in the adapter, not an expected failure.
+ * @group Testing
+ */
+export class StorageContractViolation extends Error {
+  /** The port method, e.g. `getIdentity` or `pipelineStates.load`. */
+  readonly method: string
+  /** What was wrong, one line each. */
+  readonly problems: readonly string[]
+  constructor(method: string, problems: readonly string[]) {
+    super(`storage adapter broke the contract of ${method}: ${problems.join('; ')}`)
+    this.name = 'StorageContractViolation'
+    this.method = method
+    this.problems = problems
+  }
+}
+
+const id = z.string().min(1)
+const date = z.date()
+const json = z.record(z.string(), z.unknown())
+const flags = z.strictObject({
+  ssoLinked: z.boolean(),
+  ssoInvalid: z.boolean(),
+  memberLimitRestricted: z.boolean(),
+  idpProvisioned: z.boolean(),
+  idpRoleRestricted: z.boolean(),
+})
+const organization = z.object({ id, slug: z.string(), name: z.string(), defaultRole: z.string(), require2fa: z.boolean() })
+const user = z.object({
+  id,
+  username: z.string(),
+  email: z.string(),
+  name: z.string(),
+  isActive: z.boolean(),
+  isSuspended: z.boolean(),
+  hasUsablePassword: z.boolean(),
+  has2fa: z.boolean(),
+  createdAt: date,
+})
+const userEmail = z.object({ userId: id, email: z.string(), emailNormalized: z.string(), isVerified: z.boolean(), isPrimary: z.boolean() })
+const provider = z.object({
+  id,
+  organizationId: id,
+  providerKey: z.string(),
+  config: json,
+  allowUnlinked: z.boolean(),
+  scimEnabled: z.boolean(),
+  createdAt: date,
+})
+const identity = z.object({
+  id,
+  authProviderId: id,
+  userId: id,
+  ident: z.string(),
+  data: json,
+  lastVerified: date,
+  lastSynced: date,
+  createdAt: date,
+})
+const member = z.object({
+  id,
+  organizationId: id,
+  userId: id.nullable(),
+  email: z.string().nullable(),
+  emailNormalized: z.string().nullable(),
+  role: z.string(),
+  flags,
+  inviteTokenHash: z.string().nullable(),
+  inviteExpiresAt: date.nullable(),
+  inviteStatus: z.enum(['approved', 'requested_to_be_invited', 'requested_to_join']),
+  createdAt: date,
+})
+const linked = z.object({ identity, user, member: member.nullable() })
+const match = z.object({ user, email: userEmail })
+const state = z.object({ id, version: z.number().int().nonnegative(), body: z.string(), expiresAt: date })
+const token = z.object({ hash: z.string(), purpose: z.string(), payload: z.string(), expiresAt: date })
+const count = z.number().int().nonnegative()
+
+type Check<T> = (value: T) => string | null
+
+function validated<T>(method: string, schema: z.ZodType, value: T, ...checks: Check<T>[]): T {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) {
+    throw new StorageContractViolation(
+      method,
+      parsed.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`),
+    )
+  }
+  const problems = checks.map((c) => c(value)).filter((p): p is string => p !== null)
+  if (problems.length > 0) throw new StorageContractViolation(method, problems)
+  return value
+}
+
+const same = (what: string, actual: unknown, expected: unknown): string | null =>
+  actual === expected ? null : `${what} is ${JSON.stringify(actual)}, asked for ${JSON.stringify(expected)}`
+
+function orderedPage(rows: readonly { id: string }[], page: { after?: string | null | undefined; limit: number }): string | null {
+  if (rows.length > Math.max(0, page.limit)) return `returned ${rows.length} rows for limit ${page.limit}`
+  for (const [i, row] of rows.entries()) {
+    if (page.after != null && !(row.id > page.after)) return `row ${row.id} is not after ${page.after}`
+    const prev = rows[i - 1]
+    if (prev !== undefined && !(prev.id < row.id)) return `rows are not in ascending id order (${prev.id}, ${row.id})`
+  }
+  return null
+}
+
+function validatingReader(r: StorageReader, where: string): StorageReader {
+  const m = (name: string) => `${where}${name}`
+  return {
+    getOrganization: async (orgId) =>
+      validated(m('getOrganization'), organization.nullable(), await r.getOrganization(orgId), (v) => v && same('id', v.id, orgId)),
+    getAuthProvider: async (orgId) =>
+      validated(
+        m('getAuthProvider'),
+        provider.nullable(),
+        await r.getAuthProvider(orgId),
+        (v) => v && same('organizationId', v.organizationId, orgId),
+      ),
+    getAuthProviderById: async (providerId) =>
+      validated(
+        m('getAuthProviderById'),
+        provider.nullable(),
+        await r.getAuthProviderById(providerId),
+        (v) => v && same('id', v.id, providerId),
+      ),
+    getIdentity: async (p, ident) =>
+      validated(
+        m('getIdentity'),
+        identity.nullable(),
+        await r.getIdentity(p, ident),
+        (v) => v && same('authProviderId', v.authProviderId, p),
+        (v) => v && same('ident', v.ident, ident),
+      ),
+    getIdentityById: async (identityId) =>
+      validated(m('getIdentityById'), identity.nullable(), await r.getIdentityById(identityId), (v) => v && same('id', v.id, identityId)),
+    getIdentityForUser: async (p, userId) =>
+      validated(
+        m('getIdentityForUser'),
+        identity.nullable(),
+        await r.getIdentityForUser(p, userId),
+        (v) => v && same('authProviderId', v.authProviderId, p),
+        (v) => v && same('userId', v.userId, userId),
+      ),
+    getLinkedIdentity: async (p, ident, orgId) =>
+      validated(
+        m('getLinkedIdentity'),
+        linked.nullable(),
+        await r.getLinkedIdentity(p, ident, orgId),
+        (v) => v && (same('identity.authProviderId', v.identity.authProviderId, p) ?? same('identity.ident', v.identity.ident, ident)),
+        (v) => v && same('user.id', v.user.id, v.identity.userId),
+        (v) =>
+          v?.member
+            ? (same('member.organizationId', v.member.organizationId, orgId) ?? same('member.userId', v.member.userId, v.user.id))
+            : null,
+      ),
+    getUser: async (userId) => validated(m('getUser'), user.nullable(), await r.getUser(userId), (v) => v && same('id', v.id, userId)),
+    findUsersByEmail: async (e) =>
+      validated(
+        m('findUsersByEmail'),
+        z.array(match),
+        await r.findUsersByEmail(e),
+        (v) => v.map((x) => (x.user.isActive ? null : `inactive user ${x.user.id} returned`)).find((p) => p !== null) ?? null,
+        (v) => v.map((x) => same('email.emailNormalized', x.email.emailNormalized, e)).find((p) => p !== null) ?? null,
+        (v) => v.map((x) => same('email.userId', x.email.userId, x.user.id)).find((p) => p !== null) ?? null,
+      ),
+    getMember: async (orgId, userId) =>
+      validated(
+        m('getMember'),
+        member.nullable(),
+        await r.getMember(orgId, userId),
+        (v) => v && (same('organizationId', v.organizationId, orgId) ?? same('userId', v.userId, userId)),
+      ),
+    getMemberById: async (memberId) =>
+      validated(m('getMemberById'), member.nullable(), await r.getMemberById(memberId), (v) => v && same('id', v.id, memberId)),
+    getInviteByEmail: async (orgId, e) =>
+      validated(
+        m('getInviteByEmail'),
+        member.nullable(),
+        await r.getInviteByEmail(orgId, e),
+        (v) =>
+          v &&
+          (same('organizationId', v.organizationId, orgId) ??
+            same('emailNormalized', v.emailNormalized, e) ??
+            same('userId', v.userId, null)),
+      ),
+    listMembers: async (orgId, page) =>
+      validated(
+        m('listMembers'),
+        z.array(member),
+        await r.listMembers(orgId, page),
+        (v) => v.map((x) => same('organizationId', x.organizationId, orgId)).find((p) => p !== null) ?? null,
+        (v) => orderedPage(v, page),
+        (v) =>
+          page.unlinkedOnly === true
+            ? (v
+                .map((x) => (x.userId !== null && !x.flags.ssoLinked ? null : `member ${x.id} is not an unlinked accepted member`))
+                .find((p) => p !== null) ?? null)
+            : null,
+      ),
+    listIdentities: async (p, page) =>
+      validated(
+        m('listIdentities'),
+        z.array(identity),
+        await r.listIdentities(p, page),
+        (v) => v.map((x) => same('authProviderId', x.authProviderId, p)).find((q) => q !== null) ?? null,
+        (v) => orderedPage(v, page),
+      ),
+  }
+}
+
+function validatingTx(tx: StorageTx): StorageTx {
+  const b = (name: string, value: boolean): boolean => validated(`tx.${name}`, z.boolean(), value)
+  const n = (name: string, value: number): number => validated(`tx.${name}`, count, value)
+  return {
+    ...validatingReader(tx, 'tx.'),
+    lockIdentity: (p, ident) => tx.lockIdentity(p, ident),
+    createUser: (u, e) => tx.createUser(u, e),
+    createIdentity: (i) => tx.createIdentity(i),
+    updateIdentity: async (i, patch) => b('updateIdentity', await tx.updateIdentity(i, patch)),
+    deleteIdentity: async (i) => b('deleteIdentity', await tx.deleteIdentity(i)),
+    deleteIdentitiesForUser: async (p, u, except) => n('deleteIdentitiesForUser', await tx.deleteIdentitiesForUser(p, u, except)),
+    deleteIdentitiesForProvider: async (p) => n('deleteIdentitiesForProvider', await tx.deleteIdentitiesForProvider(p)),
+    createMember: (x) => tx.createMember(x),
+    updateMember: async (i, patch) => b('updateMember', await tx.updateMember(i, patch)),
+    deleteMember: async (i) => b('deleteMember', await tx.deleteMember(i)),
+    setFlagsForOrganization: async (o, f) => n('setFlagsForOrganization', await tx.setFlagsForOrganization(o, f)),
+    createAuthProvider: (p) => tx.createAuthProvider(p),
+    updateAuthProvider: async (i, patch) => b('updateAuthProvider', await tx.updateAuthProvider(i, patch)),
+    deleteAuthProvider: async (i) => b('deleteAuthProvider', await tx.deleteAuthProvider(i)),
+    updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
+    appendAudit: (e) => tx.appendAudit(e),
+  }
+}
+
+function validatingStates(s: PipelineStateStore): PipelineStateStore {
+  return {
+    create: (x) => s.create(x),
+    load: async (stateId) =>
+      validated('pipelineStates.load', state.nullable(), await s.load(stateId), (v) => v && same('id', v.id, stateId)),
+    compareAndSet: async (stateId, expected, next) =>
+      validated('pipelineStates.compareAndSet', z.boolean(), await s.compareAndSet(stateId, expected, next)),
+    delete: (stateId) => s.delete(stateId),
+    deleteExpired: async (now) => validated('pipelineStates.deleteExpired', count, await s.deleteExpired(now)),
+  }
+}
+
+function validatingTokens(t: OneTimeTokenStore): OneTimeTokenStore {
+  const checks = (hash: string, purpose: string, now: Date): Check<OneTimeTokenRecord | null>[] => [
+    (v) => v && (same('hash', v.hash, hash) ?? same('purpose', v.purpose, purpose)),
+    (v) => (v && !(v.expiresAt.getTime() > now.getTime()) ? `expired token returned (expiresAt ${v.expiresAt.toISOString()})` : null),
+  ]
+  return {
+    create: (x) => t.create(x),
+    consume: async (hash, purpose, now) =>
+      validated('oneTimeTokens.consume', token.nullable(), await t.consume(hash, purpose, now), ...checks(hash, purpose, now)),
+    peek: async (hash, purpose, now) =>
+      validated('oneTimeTokens.peek', token.nullable(), await t.peek(hash, purpose, now), ...checks(hash, purpose, now)),
+  }
+}
+
+const CONSTRAINTS: ReadonlySet<string> = new Set<UniqueConstraint>([
+  'auth_provider.organization',
+  'auth_identity.provider_ident',
+  'auth_identity.provider_user',
+  'member.organization_user',
+  'member.organization_email',
+  'member.invite_token',
+  'user.username',
+  'user_email.user_email',
+  'pipeline_state.id',
+  'one_time_token.hash',
+])
+
+/**
+ * Wraps a storage adapter so that every value it returns is checked against the port's
+ * contract; a violation throws {@link StorageContractViolation} naming the method. Also
+ * checks that a thrown conflict names a known constraint. Other properties of the adapter
+ * (e.g. `seed`, `snapshot`, `seedHostData`) pass through unchanged. Meant for tests.
+ *
+ * @example
+ * ```ts
+ * const storage = validatingStorage(createMyStorage())
+ * const sso = createAuthPipeline({ storage, ... })
+ * ```
+ * @group Testing
+ */
+export function validatingStorage<S extends StoragePort>(storage: S): S {
+  const reader = validatingReader(storage, '')
+  const states = validatingStates(storage.pipelineStates)
+  const tokens = validatingTokens(storage.oneTimeTokens)
+  const transaction: StoragePort['transaction'] = async (fn) => {
+    try {
+      return await storage.transaction((tx) => fn(validatingTx(tx)))
+    } catch (error) {
+      const constraint = (error as { conflict?: unknown; constraint?: unknown } | null)?.constraint
+      if ((error as { conflict?: unknown } | null)?.conflict === true && (typeof constraint !== 'string' || !CONSTRAINTS.has(constraint))) {
+        throw new StorageContractViolation('transaction', [`conflict with unknown constraint ${JSON.stringify(constraint)}`])
+      }
+      throw error
+    }
+  }
+  const overrides: Record<string | symbol, unknown> = { ...reader, transaction, pipelineStates: states, oneTimeTokens: tokens }
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop]
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
