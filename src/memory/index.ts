@@ -1,6 +1,6 @@
 /**
  * `ssoflow/memory`: the embedded default storage, and the reference implementation of the
- * {@link StoragePort} contract.
+ * `StoragePort` contract.
  *
  * @module
  */
