@@ -1,0 +1,350 @@
+/**
+ * The engine on real SQL: 50 concurrent finishLogin calls for one new external id, 50 concurrent
+ * setups for one org, and statement counts per login path (docs/round-trips.md). Runs on PGlite
+ * and SQLite always, PostgreSQL (DATABASE_URL) and MySQL/MariaDB (MYSQL_URL) when set.
+ */
+
+import type { ResultAsync } from 'neverthrow'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { resolveContext } from '../../src/engine/context.js'
+import { createAuthPipeline } from '../../src/engine/create.js'
+import { createState, transitionState } from '../../src/engine/pipeline-state.js'
+import type { AuthPipeline, AuthPipelineOptions, SessionInfo, Step } from '../../src/engine/types.js'
+import { type AuthError, isAuthError } from '../../src/errors.js'
+import { NO_FLAGS } from '../../src/model/records.js'
+import { dummyProvider } from '../../src/providers/dummy/index.js'
+import { stepFingerprint } from '../../src/state/codec.js'
+import { sha256Hex } from '../../src/state/crypto.js'
+import {
+  createRecordingMailer,
+  createRecordingSignals,
+  fixedClock,
+  makeIdentity,
+  makeMember,
+  makeOrganization,
+  makeProvider,
+  makeUser,
+} from '../../src/testing/index.js'
+import type { AnyKysely } from '../helpers/databases.js'
+import { DATABASES, freshStorage, hookDialect, reportSkip, statementCounter, type TestDatabase } from '../helpers/databases.js'
+
+const BASE_URL = 'https://app.example.com'
+const urls: AuthPipelineOptions['urls'] = {
+  baseUrl: BASE_URL,
+  orgLogin: (org) => `/auth/login/${org.slug}/`,
+  authSettings: (org) => `/settings/${org.slug}/auth/`,
+  providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
+  afterLogin: (org) => `/organizations/${org.slug}/`,
+  pipelineCallback: () => `${BASE_URL}/auth/sso/`,
+  verifyAccount: (token) => `${BASE_URL}/auth/verify/${token}/`,
+}
+const ORG = makeOrganization({ id: 'org1', slug: 'acme' })
+const PROVIDER = makeProvider({ id: 'ap1', organizationId: ORG.id, providerKey: 'dummy' })
+const N = 50
+
+const post = (form: Record<string, string>) => ({ method: 'POST' as const, query: {}, form })
+/** Unwraps a Result, failing with the error code (not an opaque message). */
+async function unwrap<T>(result: ResultAsync<T, AuthError>): Promise<T> {
+  const r = await result
+  if (r.isErr()) throw new Error(`expected ok, got ${r.error.code} ${JSON.stringify(r.error.details ?? {})}`)
+  return r.value
+}
+const handleOf = (step: Step): string => {
+  if (!('handle' in step) || typeof step.handle !== 'string') throw new Error(`no handle on ${step.kind}`)
+  return step.handle
+}
+
+/** A login pipeline whose provider steps already ran (what `advance` leaves before finishing). */
+async function stepsDone(options: AuthPipelineOptions, session: SessionInfo): Promise<string> {
+  const ctx = resolveContext(options)
+  const steps = dummyProvider()
+    .loginSteps({})
+    .map((st) => st.id)
+  const created = await createState(ctx, {
+    sessionId: session.id,
+    flow: 'login',
+    organizationId: ORG.id,
+    authProviderId: PROVIDER.id,
+    providerKey: 'dummy',
+    initiatorUserId: session.userId ?? null,
+    fingerprint: await stepFingerprint('dummy', 'login', steps),
+    next: null,
+    referrer: null,
+  })
+  if (created.isErr()) throw new Error(created.error.code)
+  const opened = created.value.opened
+  const ran = await transitionState(ctx, opened, { ...opened.state, step: steps.length })
+  if (ran.isErr()) throw new Error(ran.error.code)
+  return created.value.handle
+}
+
+/** `select <columns> from t ...` -> `select … from t ...`, for a readable log. */
+function abbreviate(text: string): string {
+  return text
+    .replace(/^select .*? from /is, 'select … from ')
+    .replace(/ values \(.*\)$/is, ' values (…)')
+    .replace(/ set .*? where /is, ' set … where ')
+    .replace(/\s+/g, ' ')
+    .slice(0, 140)
+}
+
+/** Statements grouped around the single write transaction. */
+function classify(statements: readonly string[]) {
+  const begin = statements.findIndex((s) => /^(begin|start transaction)/i.test(s.trim()))
+  const commit = statements.findIndex((s) => /^commit/i.test(s.trim()))
+  const before = begin < 0 ? statements : statements.slice(0, begin)
+  const isRead = (s: string) => /^\s*select/i.test(s)
+  return {
+    total: statements.length,
+    readsBeforeTx: before.filter(isRead).length,
+    writesBeforeTx: before.filter((s) => !isRead(s)).length,
+    inTx: begin < 0 ? 0 : commit - begin + 1,
+    afterTx: begin < 0 ? 0 : statements.length - commit - 1,
+    transactions: statements.filter((s) => /^(begin|start transaction)/i.test(s.trim())).length,
+  }
+}
+
+for (const target of DATABASES) {
+  if (!target.enabled) reportSkip(`kysely engine (${target.name})`, target.variable ?? '')
+  describe.skipIf(!target.enabled)(`engine on kysely/${target.name}`, () => {
+    let database: TestDatabase
+    beforeAll(async () => {
+      database = await target.open()
+    })
+    afterAll(async () => {
+      await database?.close()
+    })
+
+    async function setup(setupOptions: { db?: AnyKysely } = {}) {
+      const clock = fixedClock('2026-03-01T12:00:00.000Z')
+      const fresh = await freshStorage(database, { clock, db: setupOptions.db })
+      const mailer = createRecordingMailer()
+      const signals = createRecordingSignals()
+      const options: AuthPipelineOptions = {
+        storage: fresh.storage,
+        mailer,
+        signals,
+        providers: { dummy: dummyProvider() },
+        secret: 'kysely engine test secret, thirty-two bytes or more',
+        urls,
+        clock,
+      }
+      const sso: AuthPipeline = createAuthPipeline(options)
+      return { ...fresh, sso, mailer, signals, clock, options }
+    }
+
+    it(`${N} concurrent finishLogin calls for one new external id: one user, identity and membership`, async () => {
+      const w = await setup()
+      try {
+        await w.storage.seed({ organizations: [ORG], providers: [PROVIDER] })
+        const sessions: SessionInfo[] = Array.from({ length: N }, (_, i) => ({ id: `sess-${i}` }))
+        const form = { id: 'ext-race', email: 'race@corp.example', email_verified: 'on', name: 'Race' }
+        // Each caller has its own pipeline, begun and advanced to the provider's callback.
+        const handles: string[] = []
+        for (const session of sessions) {
+          const begun = await unwrap(w.sso.beginLogin({ organizationId: ORG.id, session }))
+          const advanced = await unwrap(w.sso.advance({ handle: handleOf(begun), request: post(form), session }))
+          expect(advanced.kind).toBe('confirmationRequired')
+          handles.push(handleOf(advanced))
+        }
+        const results = await Promise.all(
+          handles.map((handle, i) => w.sso.finishLogin({ handle, session: sessions[i] as SessionInfo, op: 'newuser' })),
+        )
+        const snap = await w.storage.snapshot()
+        expect(snap.users).toHaveLength(1)
+        expect(snap.identities).toHaveLength(1)
+        expect(snap.members).toHaveLength(1)
+        const userId = snap.users[0]?.id
+        expect(snap.identities[0]).toMatchObject({ userId, ident: 'ext-race', authProviderId: PROVIDER.id })
+        expect(snap.members[0]).toMatchObject({ userId, organizationId: ORG.id })
+        expect(snap.userEmails).toHaveLength(1)
+        let successes = 0
+        for (const r of results) {
+          if (r.isOk()) {
+            successes++
+            expect(r.value.kind).toBe('signedIn')
+            if (r.value.kind === 'signedIn') expect(r.value.userId).toBe(userId)
+          } else {
+            expect(isAuthError(r.error)).toBe(true)
+            expect(r.error.retryable).toBe(true)
+          }
+        }
+        expect(successes).toBeGreaterThan(0)
+        expect(w.signals.emitted.filter((s) => s.name === 'user_signup')).toHaveLength(1)
+        expect(snap.audit.filter((a) => a.event === 'member.add')).toHaveLength(1)
+      } finally {
+        await w.drop()
+      }
+    })
+
+    it(`${N} concurrent setups for one org: exactly one provider, the others typed errors`, async () => {
+      const w = await setup()
+      try {
+        const admin = makeUser({ id: 'admin', email: 'admin@corp.example' })
+        await w.storage.seed({
+          organizations: [ORG],
+          users: [admin],
+          members: [makeMember({ id: 'm-admin', organizationId: ORG.id, userId: admin.id, role: 'owner' })],
+        })
+        const sessions: SessionInfo[] = Array.from({ length: N }, (_, i) => ({ id: `admin-sess-${i}`, userId: admin.id }))
+        const handles: string[] = []
+        for (const session of sessions) {
+          const begun = await unwrap(w.sso.beginSetup({ organizationId: ORG.id, providerKey: 'dummy', session }))
+          handles.push(handleOf(begun))
+        }
+        const form = { id: 'admin-ext', email: 'admin@corp.example', email_verified: 'on' }
+        const results = await Promise.all(
+          handles.map((handle, i) => w.sso.advance({ handle, request: post(form), session: sessions[i] as SessionInfo })),
+        )
+        const snap = await w.storage.snapshot()
+        expect(snap.providers).toHaveLength(1)
+        expect(snap.identities).toHaveLength(1)
+        expect(snap.identities[0]).toMatchObject({ userId: admin.id, ident: 'admin-ext' })
+        const oks = results.filter((r) => r.isOk())
+        expect(oks).toHaveLength(1)
+        expect(oks[0]?._unsafeUnwrap().kind).toBe('setupComplete')
+        for (const r of results) {
+          if (r.isErr()) {
+            expect(isAuthError(r.error)).toBe(true)
+            expect(['PROVIDER_EXISTS', 'STORAGE_CONFLICT', 'STATE_CONFLICT']).toContain(r.error.code)
+          }
+        }
+        expect(snap.audit.filter((a) => a.event === 'sso.enable')).toHaveLength(1)
+      } finally {
+        await w.drop()
+      }
+    })
+
+    it('statement counts per login path (docs/round-trips.md)', async () => {
+      const counter = statementCounter()
+      const counted = database.reopen((d) => hookDialect(d, counter))
+      const w = await setup({ db: counted })
+      try {
+        const linked = makeUser({ id: 'u-linked', email: 'linked@corp.example' })
+        const attacher = makeUser({ id: 'u-attach', email: 'attach@corp.example' })
+        const inviteToken = 'invite-token-0123456789abcdef'
+        await w.storage.seed({
+          organizations: [ORG],
+          providers: [PROVIDER],
+          users: [linked, attacher],
+          identities: [makeIdentity({ id: 'i-linked', authProviderId: PROVIDER.id, userId: linked.id, ident: 'ext-linked' })],
+          members: [
+            makeMember({ id: 'm-linked', organizationId: ORG.id, userId: linked.id, flags: { ...NO_FLAGS, ssoLinked: true } }),
+            makeMember({ id: 'm-attach', organizationId: ORG.id, userId: attacher.id }),
+            makeMember({
+              id: 'm-invite',
+              organizationId: ORG.id,
+              email: 'invited@corp.example',
+              inviteTokenHash: await sha256Hex(inviteToken),
+              inviteExpiresAt: new Date('2026-04-01T00:00:00.000Z'),
+            }),
+          ],
+        })
+        const report: Record<string, unknown> = {}
+        const measure = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+          counter.take()
+          const out = await run()
+          const statements = counter.take()
+          report[name] = { ...classify(statements), statements: statements.map(abbreviate) }
+          return out
+        }
+        const begin = async (session: SessionInfo) => handleOf(await unwrap(w.sso.beginLogin({ organizationId: ORG.id, session })))
+
+        // 1. Linked identity: the callback request (advance -> finishLogin) signs in.
+        const s1: SessionInfo = { id: 'rt-1' }
+        const h1 = await measure('beginLogin', () => begin(s1))
+        const out1 = await measure(
+          'linked: callback (advance + finishLogin)',
+          async () =>
+            await unwrap(w.sso.advance({ handle: h1, request: post({ id: 'ext-linked', email: 'linked@corp.example' }), session: s1 })),
+        )
+        expect(out1.kind).toBe('signedIn')
+        // The same login through finishLogin alone: a pipeline whose provider step already ran
+        // (as the step machine leaves it), finished with the identity.
+        const s1b: SessionInfo = { id: 'rt-1b' }
+        const h1b = await stepsDone(w.options, s1b)
+        const out1b = await measure('linked: finishLogin alone', () =>
+          unwrap(w.sso.finishLogin({ handle: h1b, identity: { id: 'ext-linked', email: 'linked@corp.example' }, session: s1b })),
+        )
+        expect(out1b.kind).toBe('signedIn')
+
+        // 2. New user: callback shows the confirmation page, the POST creates the account.
+        const s2: SessionInfo = { id: 'rt-2' }
+        const h2 = await begin(s2)
+        const page2 = await measure(
+          'new user: callback (confirmation page)',
+          async () =>
+            await unwrap(
+              w.sso.advance({
+                handle: h2,
+                request: post({ id: 'ext-new', email: 'new@corp.example', email_verified: 'on' }),
+                session: s2,
+              }),
+            ),
+        )
+        expect(page2.kind).toBe('confirmationRequired')
+        const out2 = await measure(
+          'new user: confirm POST (finishLogin op=newuser)',
+          async () => await unwrap(w.sso.finishLogin({ handle: h2, session: s2, op: 'newuser' })),
+        )
+        expect(out2).toMatchObject({ kind: 'signedIn', created: { user: true, identity: true, member: true } })
+
+        // 3. Attach: a signed-in member links the identity (confirm-link page, then confirm).
+        const s3: SessionInfo = { id: 'rt-3', userId: attacher.id }
+        const h3 = await begin(s3)
+        const page3 = await measure(
+          'attach: callback (confirm-link page)',
+          async () =>
+            await unwrap(
+              w.sso.advance({
+                handle: h3,
+                request: post({ id: 'ext-attach', email: 'attach@corp.example', email_verified: 'on' }),
+                session: s3,
+              }),
+            ),
+        )
+        const out3 =
+          page3.kind === 'signedIn'
+            ? page3
+            : await measure('attach: confirm POST (finishLogin op=confirm)', () =>
+                unwrap(w.sso.finishLogin({ handle: h3, session: s3, op: 'confirm' })),
+              )
+        expect(out3).toMatchObject({ kind: 'signedIn', userId: attacher.id, linked: true })
+
+        // 4. Invite: an anonymous invitee with the invite in the session signs up through SSO.
+        const s4: SessionInfo = { id: 'rt-4', invite: { memberId: 'm-invite', token: inviteToken, organizationId: ORG.id } }
+        const h4 = await begin(s4)
+        const page4 = await measure(
+          'invite: callback (confirmation page)',
+          async () =>
+            await unwrap(
+              w.sso.advance({
+                handle: h4,
+                request: post({ id: 'ext-invite', email: 'invited@corp.example', email_verified: 'on' }),
+                session: s4,
+              }),
+            ),
+        )
+        const out4 =
+          page4.kind === 'signedIn'
+            ? page4
+            : await measure(
+                'invite: confirm POST (finishLogin op=newuser)',
+                async () => await unwrap(w.sso.finishLogin({ handle: h4, session: s4, op: 'newuser' })),
+              )
+        expect(out4).toMatchObject({ kind: 'signedIn', acceptedInviteId: 'm-invite' })
+
+        console.log(`[ssoflow] statement counts on ${target.name}:\n${JSON.stringify(report, null, 2)}`)
+        // The hot path: finishLogin for a linked identity reads at most 3 times before its single
+        // write transaction (pipeline state, organization, provider; the identity+user+member
+        // join runs inside the transaction, after the identity lock).
+        const hot = report['linked: finishLogin alone'] as ReturnType<typeof classify>
+        expect(hot.readsBeforeTx).toBeLessThanOrEqual(3)
+        expect(hot.transactions).toBe(1)
+      } finally {
+        await w.drop()
+        if (target.name === 'postgres' || target.name === 'mysql') await counted.destroy()
+      }
+    })
+  })
+}
