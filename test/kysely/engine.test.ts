@@ -293,7 +293,7 @@ for (const target of DATABASES) {
         const s3: SessionInfo = { id: 'rt-3', userId: attacher.id }
         const h3 = await begin(s3)
         const page3 = await measure(
-          'attach: callback (confirm-link page)',
+          'attach: callback (signed-in member, linked at once)',
           async () =>
             await unwrap(
               w.sso.advance({
