@@ -4,7 +4,7 @@ import { defineConfig } from 'tsup'
 /**
  * One entry per subpath export (`.` is `src/index.ts`, `./<p>` is `src/<p>/index.ts`), mirroring
  * package.json `exports`. An entry whose source file does not exist yet is skipped with a warning
- * so that the build keeps working while a subpath is being written; `scripts/check-exports.mjs`
+ * so that the build keeps working while a subpath is being written; `scripts/smoke.mjs`
  * (run by `npm run smoke`) fails when an exported subpath has no built file.
  */
 const SUBPATHS = ['memory', 'testing', 'dummy', 'oidc', 'kysely', 'redis'] as const
