@@ -371,6 +371,37 @@ for (const target of DATABASES) {
       expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual(['0001_ssoflow_init'])
     })
 
+    if (target.name === 'pglite' || target.name === 'postgres') {
+      it("host users table with native timestamptz dates (dates: 'native') round-trips milliseconds", async () => {
+        const host = uniqueName('n')
+        await rawExec(
+          database.db,
+          `create table ${host}_users (id varchar(255) primary key, username varchar(255) not null unique, email varchar(320) not null,
+            name varchar(255) not null, is_active boolean not null, is_suspended boolean not null, has_usable_password boolean not null,
+            has_2fa boolean not null, created_at timestamptz not null)`,
+        )
+        const naming = {
+          dialect: 'postgres' as const,
+          tablePrefix: `${host}_sso_`,
+          tables: { users: { table: `${host}_users`, dates: 'native' as const } },
+        }
+        await migrateSsoflow(database.db, naming)
+        try {
+          const storage = createKyselyStorage(database.db, naming)
+          const user = makeUser({ id: 'nu', createdAt: new Date('2026-07-08T09:10:11.987Z') })
+          await storage.transaction((tx) => tx.createUser(user, primaryEmailOf(user)))
+          expect(await storage.getUser('nu')).toEqual(user)
+          const raw = await sql.raw(`select created_at from ${host}_users`).execute(database.db)
+          expect((raw.rows[0] as { created_at: unknown }).created_at).toBeInstanceOf(Date)
+        } finally {
+          await rollbackSsoflow(database.db, naming)
+          for (const t of [`${host}_sso_migrations`, `${host}_sso_migrations_lock`, `${host}_users`]) {
+            await database.db.schema.dropTable(t).ifExists().execute()
+          }
+        }
+      })
+    }
+
     it('maps onto host-owned users and organizations tables', async () => {
       const host = uniqueName('h')
       const b = database.dialect === 'postgres' ? 'boolean' : 'integer'
