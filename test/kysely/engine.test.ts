@@ -177,6 +177,58 @@ for (const target of DATABASES) {
       }
     })
 
+    it('a connection dropped inside the login transaction: STORAGE_UNAVAILABLE, nothing half-written, the retry succeeds', async () => {
+      let failOn: RegExp | null = null
+      const faulty = database.reopen((d) =>
+        hookDialect(d, {
+          before(text) {
+            if (failOn?.test(text)) {
+              failOn = null
+              throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' })
+            }
+          },
+        }),
+      )
+      const w = await setup({ db: faulty })
+      try {
+        await w.storage.seed({ organizations: [ORG], providers: [PROVIDER] })
+        const session: SessionInfo = { id: 'drop-1' }
+        const begun = await unwrap(w.sso.beginLogin({ organizationId: ORG.id, session }))
+        const page = await unwrap(
+          w.sso.advance({
+            handle: handleOf(begun),
+            request: post({ id: 'ext-drop', email: 'drop@corp.example', email_verified: 'on' }),
+            session,
+          }),
+        )
+        expect(page.kind).toBe('confirmationRequired')
+        const before = await w.storage.snapshot()
+        // The user, address and identity rows are written; the membership insert loses the connection.
+        failOn = /^insert into \S*members/i
+        const failed = await w.sso.finishLogin({ handle: handleOf(page), session, op: 'newuser' })
+        expect(failOn).toBeNull()
+        expect(failed.isErr()).toBe(true)
+        const error = failed._unsafeUnwrapErr()
+        expect(error.code).toBe('STORAGE_UNAVAILABLE')
+        expect(error.retryable).toBe(true)
+        const after = await w.storage.snapshot()
+        const { pipelineStates: _b, ...dataBefore } = before
+        const { pipelineStates: _a, ...dataAfter } = after
+        expect(dataAfter).toEqual(dataBefore)
+        expect(w.signals.emitted).toEqual([])
+        expect(w.mailer.sent).toEqual([])
+        // The same request again succeeds: the pipeline was released, not burnt.
+        const retried = await unwrap(w.sso.finishLogin({ handle: handleOf(page), session, op: 'newuser' }))
+        expect(retried).toMatchObject({ kind: 'signedIn', created: { user: true, identity: true, member: true } })
+        const done = await w.storage.snapshot()
+        expect(done.users).toHaveLength(1)
+        expect(done.members).toHaveLength(1)
+      } finally {
+        await w.drop()
+        if (target.name === 'postgres' || target.name === 'mysql') await faulty.destroy()
+      }
+    })
+
     it(`${N} concurrent setups for one org: exactly one provider, the others typed errors`, async () => {
       const w = await setup()
       try {
