@@ -5,10 +5,21 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAuthPipeline } from '../../src/engine/create.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { StorageConflictError } from '../../src/ports/storage.js'
+import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { createRedisStateStore, type RedisLike } from '../../src/redis/index.js'
-import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../src/testing/index.js'
+import {
+  type ContractStorage,
+  createRecordingMailer,
+  createRecordingSignals,
+  fixedClock,
+  makeOrganization,
+  makeProvider,
+  registerSuite,
+  storageContract,
+} from '../../src/testing/index.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? ''
 if (!REDIS_URL) console.warn('[ssoflow] redis tests SKIPPED: REDIS_URL is not set (CI sets it; e.g. REDIS_URL=redis://127.0.0.1:6379)')
@@ -138,6 +149,53 @@ describe.skipIf(!REDIS_URL)('ssoflow/redis', () => {
     expect(await redis.exists(`${base}a*[x]?:ps:y`)).toBe(1)
     expect(await redis.exists(`${base}aps:x`)).toBe(1)
     expect(await two.pipelineStates.deleteExpired(c.now())).toBe(1)
+  })
+
+  it('drives the engine: one pipeline finished 20 times concurrently yields one decision', async () => {
+    const c = fixedClock('2026-03-01T12:00:00.000Z')
+    const storage = createMemoryStorage({ clock: c })
+    storage.seed({
+      organizations: [makeOrganization({ id: 'org1', slug: 'acme' })],
+      providers: [makeProvider({ id: 'ap1', organizationId: 'org1', providerKey: 'dummy' })],
+    })
+    const { pipelineStates, oneTimeTokens } = createRedisStateStore(redis, { prefix: newPrefix(), clock: c })
+    const base = 'https://app.example.com'
+    const sso = createAuthPipeline({
+      storage,
+      states: pipelineStates,
+      tokens: oneTimeTokens,
+      mailer: createRecordingMailer(),
+      signals: createRecordingSignals(),
+      providers: { dummy: dummyProvider() },
+      secret: 'redis engine test secret, thirty-two bytes or more',
+      clock: c,
+      urls: {
+        baseUrl: base,
+        orgLogin: () => '/login/',
+        authSettings: () => '/settings/',
+        providerSettings: () => '/settings/provider/',
+        afterLogin: () => '/home/',
+        pipelineCallback: () => `${base}/auth/sso/`,
+        verifyAccount: (token) => `${base}/verify/${token}/`,
+      },
+    })
+    const session = { id: 'redis-sess' }
+    const begun = (await sso.beginLogin({ organizationId: 'org1', session }))._unsafeUnwrap()
+    if (!('handle' in begun) || typeof begun.handle !== 'string') throw new Error('no handle')
+    const page = (
+      await sso.advance({
+        handle: begun.handle,
+        request: { method: 'POST', query: {}, form: { id: 'ext-r', email: 'r@corp.example', email_verified: 'on' } },
+        session,
+      })
+    )._unsafeUnwrap()
+    expect(page.kind).toBe('confirmationRequired')
+    const handle = begun.handle
+    const results = await Promise.all(Array.from({ length: 20 }, () => sso.finishLogin({ handle, session, op: 'newuser' })))
+    expect(results.filter((r) => r.isOk())).toHaveLength(1)
+    for (const r of results) if (r.isErr()) expect(['STATE_CONFLICT', 'STATE_CONSUMED']).toContain(r.error.code)
+    expect(storage.snapshot().users).toHaveLength(1)
+    expect(storage.snapshot().pipelineStates).toEqual([])
   })
 
   it('works through the minimal RedisLike interface (no ioredis-specific calls)', async () => {
