@@ -17,13 +17,26 @@
  * @module
  */
 import {
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
   type Expression,
-  type Kysely,
+  Kysely,
   type Migration,
   type MigrationResultSet,
   Migrator,
+  MysqlAdapter,
+  MysqlIntrospector,
+  MysqlQueryCompiler,
   NO_MIGRATIONS,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type QueryResult,
   type RawBuilder,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
   sql,
 } from 'kysely'
 import { type KyselySchemaOptions, type ResolvedSchema, resolveSchema } from './schema.js'
@@ -279,4 +292,67 @@ export async function rollbackSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaO
   const result = await migrator.migrateTo(NO_MIGRATIONS)
   if (result.error) throw result.error
   return result
+}
+
+/**
+ * Options of {@link ssoflowSchemaSql}.
+ * @group Kysely
+ */
+export interface SchemaSqlOptions extends KyselySchemaOptions {
+  /** MySQL only: which server the SQL is for (picks the no-pad binary collation). @defaultValue 'mysql' */
+  readonly mysqlFlavor?: 'mysql' | 'mariadb' | undefined
+}
+
+/**
+ * The SQL of the `up` migration as plain statements, for hosts that run their own migration
+ * tools (Flyway, Prisma migrate, plain psql...). Same tables, types and index names as
+ * {@link ssoflowMigrations}; nothing is executed.
+ *
+ * @example
+ * ```ts
+ * console.log(ssoflowSchemaSql({ dialect: 'postgres', tablePrefix: 'sso_' }).join(';\n') + ';')
+ * ```
+ * @group Kysely
+ */
+export async function ssoflowSchemaSql(options: SchemaSqlOptions): Promise<string[]> {
+  const schema = resolveSchema(options)
+  const statements: string[] = []
+  const version = options.mysqlFlavor === 'mariadb' ? '10.11.0-MariaDB' : '8.0.0'
+  const connection: DatabaseConnection = {
+    async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+      if (/^select version\(\)/i.test(compiled.sql)) return { rows: [{ v: version } as R] }
+      statements.push(compiled.sql)
+      return { rows: [] }
+    },
+    // biome-ignore lint/correctness/useYield: nothing to stream
+    async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+      throw new Error('not supported')
+    },
+  }
+  const driver: Driver = {
+    init: async () => {},
+    acquireConnection: async () => connection,
+    beginTransaction: async () => {},
+    commitTransaction: async () => {},
+    rollbackTransaction: async () => {},
+    releaseConnection: async () => {},
+    destroy: async () => {},
+  }
+  const parts =
+    schema.dialect === 'postgres'
+      ? { adapter: new PostgresAdapter(), compiler: new PostgresQueryCompiler(), introspector: (db: AnyDb) => new PostgresIntrospector(db) }
+      : schema.dialect === 'sqlite'
+        ? { adapter: new SqliteAdapter(), compiler: new SqliteQueryCompiler(), introspector: (db: AnyDb) => new SqliteIntrospector(db) }
+        : { adapter: new MysqlAdapter(), compiler: new MysqlQueryCompiler(), introspector: (db: AnyDb) => new MysqlIntrospector(db) }
+  const db: AnyDb = new Kysely({
+    dialect: {
+      createAdapter: () => parts.adapter,
+      createDriver: () => driver,
+      createQueryCompiler: () => parts.compiler,
+      createIntrospector: parts.introspector,
+    },
+  })
+  await up(db, schema)
+  await db.destroy()
+  return statements
 }

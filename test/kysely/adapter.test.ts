@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { inTransaction, ok } from '../../src/engine/transaction.js'
-import { createKyselyStorage, migrateSsoflow, rollbackSsoflow, ssoflowMigrations } from '../../src/kysely/index.js'
+import { createKyselyStorage, migrateSsoflow, rollbackSsoflow, ssoflowMigrations, ssoflowSchemaSql } from '../../src/kysely/index.js'
 import { isStorageConflict, StorageConflictError, type StoragePort } from '../../src/ports/storage.js'
 import { fixedClock, makeIdentity, makeMember, makeOrganization, makeProvider, makeUser, primaryEmailOf } from '../../src/testing/index.js'
 import {
@@ -401,6 +401,44 @@ for (const target of DATABASES) {
         }
       })
     }
+
+    it('ssoflowSchemaSql gives the same schema as the migrations, runnable by hand', async () => {
+      const prefix = `${uniqueName('q')}_`
+      const naming = { dialect: database.dialect, tablePrefix: prefix }
+      const flavor =
+        target.name === 'mysql' ? ((await sql<{ v: string }>`select version() as v`.execute(database.db)).rows[0]?.v ?? '') : ''
+      const statements = await ssoflowSchemaSql({ ...naming, mysqlFlavor: flavor.includes('MariaDB') ? 'mariadb' : 'mysql' })
+      expect(statements.length).toBeGreaterThan(9)
+      for (const statement of statements) await rawExec(database.db, statement)
+      try {
+        const storage = createKyselyStorage(database.db, { ...naming, clock: fixedClock() })
+        await seedBase(storage)
+        await storage.transaction((tx) => tx.createIdentity(makeIdentity({ id: 'i1', authProviderId: 'prov', userId: 'u1', ident: 'Ext' })))
+        expect((await storage.getLinkedIdentity('prov', 'Ext', 'org'))?.user.id).toBe('u1')
+        expect(await storage.getIdentity('prov', 'ext')).toBeNull()
+        const conflict = await conflictOf(
+          storage.transaction((tx) => tx.createIdentity(makeIdentity({ id: 'i2', authProviderId: 'prov', userId: 'u2', ident: 'Ext' }))),
+        )
+        expect(conflict.constraint).toBe('auth_identity.provider_ident')
+      } finally {
+        await rollbackSsoflow(database.db, naming).catch(() => {})
+        for (const t of [
+          'one_time_tokens',
+          'pipeline_states',
+          'audit_log',
+          'members',
+          'auth_identities',
+          'auth_providers',
+          'user_emails',
+          'users',
+          'organizations',
+          'migrations',
+          'migrations_lock',
+        ]) {
+          await database.db.schema.dropTable(`${prefix}${t}`).ifExists().execute()
+        }
+      }
+    })
 
     it('maps onto host-owned users and organizations tables', async () => {
       const host = uniqueName('h')
