@@ -64,6 +64,9 @@ function exampleUrl(variable: string): string {
 
 export async function openPGlite(): Promise<TestDatabase> {
   const pglite = new PGlite()
+  // PGlite instantiates its WASM on the first query (seconds under load): do it here, in the
+  // hook that opens the database, not in the first test.
+  await pglite.query('select 1')
   const make = (wrap: (d: Dialect) => Dialect) => new Kysely({ dialect: wrap(createPGliteDialect(pglite)) })
   const db = make((d) => d)
   return {
