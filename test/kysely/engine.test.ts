@@ -229,6 +229,49 @@ for (const target of DATABASES) {
       }
     })
 
+    it("threat 53 on real SQL: a new-user insert that collides on (provider, external id) never moves the owner's identity", async () => {
+      const w = await setup()
+      try {
+        const owner = makeUser({ id: 'owner', email: 'owner@corp.example' })
+        await w.storage.seed({
+          organizations: [ORG],
+          providers: [PROVIDER],
+          users: [owner],
+          identities: [makeIdentity({ id: 'i-owner', authProviderId: PROVIDER.id, userId: owner.id, ident: 'ext-owned' })],
+          members: [makeMember({ id: 'm-owner', organizationId: ORG.id, userId: owner.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
+        })
+        // The first transaction reads stale data (as if the identity were inserted concurrently):
+        // it decides "new user", and its inserts hit the real unique index.
+        const original = w.storage.transaction.bind(w.storage)
+        let calls = 0
+        ;(w.storage as { transaction: typeof original }).transaction = (fn) => {
+          calls++
+          if (calls > 1) return original(fn)
+          return original((tx) => {
+            const stale = Object.create(tx) as typeof tx
+            stale.getLinkedIdentity = async () => null
+            return fn(stale)
+          })
+        }
+        const before = await w.storage.snapshot()
+        const session: SessionInfo = { id: 'steal-1' }
+        const handle = await stepsDone(w.options, session)
+        const out = await unwrap(
+          w.sso.finishLogin({ handle, session, identity: { id: 'ext-owned', email: 'attacker@corp.example' }, op: 'newuser' }),
+        )
+        expect(calls).toBe(2)
+        expect(out).toMatchObject({ kind: 'signedIn', userId: owner.id })
+        const after = await w.storage.snapshot()
+        expect(after.users).toEqual(before.users)
+        expect(after.userEmails).toEqual(before.userEmails)
+        expect(after.identities.map((i) => [i.id, i.userId, i.ident])).toEqual([['i-owner', owner.id, 'ext-owned']])
+        expect(after.members.map((m) => m.id)).toEqual(['m-owner'])
+        expect(w.signals.emitted.filter((sig) => sig.name === 'user_signup')).toEqual([])
+      } finally {
+        await w.drop()
+      }
+    })
+
     it(`${N} concurrent setups for one org: exactly one provider, the others typed errors`, async () => {
       const w = await setup()
       try {
