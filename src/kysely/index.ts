@@ -5,7 +5,14 @@
  *
  * @module ssoflow/kysely
  */
-export { migrateSsoflow, rollbackSsoflow, type SchemaSqlOptions, ssoflowMigrations, ssoflowSchemaSql } from './migrations.js'
+export {
+  migrateSsoflow,
+  rollbackSsoflow,
+  type SchemaSqlOptions,
+  type SsoflowMigrationResult,
+  ssoflowMigrations,
+  ssoflowSchemaSql,
+} from './migrations.js'
 export { createPGliteDialect, type PGliteLike } from './pglite.js'
 export type { HostTableMapping, KyselySchemaOptions, OrganizationColumn, SqlDialect, UserColumn } from './schema.js'
 export {

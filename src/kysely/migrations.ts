@@ -23,12 +23,9 @@ import {
   type Expression,
   Kysely,
   type Migration,
-  type MigrationResultSet,
-  Migrator,
   MysqlAdapter,
   MysqlIntrospector,
   MysqlQueryCompiler,
-  NO_MIGRATIONS,
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
@@ -258,40 +255,119 @@ export function ssoflowMigrations(options: KyselySchemaOptions): Record<string, 
 }
 
 /**
- * Runs {@link ssoflowMigrations} to the latest version with a migrator whose bookkeeping tables
- * are prefixed too (`<prefix>migrations`, `<prefix>migrations_lock`), so they never clash with
- * the host's own Kysely migrations. Throws when a migration fails.
+ * What {@link migrateSsoflow} / {@link rollbackSsoflow} did.
  * @group Kysely
  */
-export async function migrateSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<MigrationResultSet> {
-  const schema = resolveSchema(options)
-  const migrator = new Migrator({
-    db: db as unknown as AnyDb,
-    provider: { getMigrations: async () => ssoflowMigrations(options) },
-    migrationTableName: `${schema.prefix}migrations`,
-    migrationLockTableName: `${schema.prefix}migrations_lock`,
-  })
-  const result = await migrator.migrateToLatest()
-  if (result.error) throw result.error
-  return result
+export interface SsoflowMigrationResult {
+  /** Names of the migrations applied (up) or reverted (down), in order. */
+  readonly executed: readonly string[]
+}
+
+/** A 63-bit lock key for the migration run of one prefix. */
+function migrationLockKey(prefix: string): string {
+  let h = 0xcbf29ce484222325n
+  for (const byte of new TextEncoder().encode(`ssoflow-migrations:${prefix}`)) {
+    h ^= BigInt(byte)
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return BigInt.asIntN(64, h).toString()
 }
 
 /**
- * Reverts every ssoflow migration (drops ssoflow's tables, never host-owned ones), with the same
- * prefixed bookkeeping tables as {@link migrateSsoflow}. Throws when a migration fails.
+ * Applies or reverts the migrations under a lock, recording them in `<prefix>migrations`
+ * (name, executed_at). A small runner instead of Kysely's `Migrator`, whose table-existence
+ * check introspects every table of the database (on PostgreSQL it fails when another session
+ * drops a table at the same moment).
+ */
+async function run(db: AnyDb, options: KyselySchemaOptions, direction: 'up' | 'down'): Promise<SsoflowMigrationResult> {
+  const schema = resolveSchema(options)
+  const table = `${schema.prefix}migrations`
+  const migrations = Object.entries(ssoflowMigrations(options)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const createTable = db.schema
+    .createTable(table)
+    .ifNotExists()
+    .addColumn('name', sql.raw('varchar(255)'), (c) => c.notNull().primaryKey())
+    .addColumn('executed_at', sql.raw(schema.dialect === 'sqlite' ? 'integer' : 'bigint'), (c) => c.notNull())
+  try {
+    await createTable.execute()
+  } catch (error) {
+    // Two runners created it at once (PostgreSQL reports a duplicate type); fine if it exists now.
+    const exists = await db
+      .selectFrom(table)
+      .select('name')
+      .limit(1)
+      .execute()
+      .then(() => true)
+      .catch(() => false)
+    if (!exists) throw error
+  }
+  const step = async (q: AnyDb): Promise<string[]> => {
+    const done = new Set((await q.selectFrom(table).select('name').execute()).map((r) => String((r as { name: unknown }).name)))
+    const executed: string[] = []
+    if (direction === 'up') {
+      for (const [name, migration] of migrations) {
+        if (done.has(name)) continue
+        await migration.up(q)
+        await q.insertInto(table).values({ name, executed_at: Date.now() }).execute()
+        executed.push(name)
+      }
+    } else {
+      for (const [name, migration] of [...migrations].reverse()) {
+        if (!done.has(name)) continue
+        if (!migration.down) throw new Error(`migration ${name} has no down`)
+        await migration.down(q)
+        await q.deleteFrom(table).where('name', '=', name).execute()
+        executed.push(name)
+      }
+    }
+    return executed
+  }
+  switch (schema.dialect) {
+    case 'postgres':
+      // Transactional DDL: all or nothing, serialized per prefix by an advisory lock.
+      return {
+        executed: await db.transaction().execute(async (trx) => {
+          await sql`select pg_advisory_xact_lock(cast(${migrationLockKey(schema.prefix)} as bigint))`.execute(trx)
+          return step(trx)
+        }),
+      }
+    case 'sqlite':
+      return { executed: await db.transaction().execute((trx) => step(trx)) }
+    case 'mysql':
+      // MySQL DDL commits implicitly: serialize with a session lock instead of a transaction.
+      return {
+        executed: await db.connection().execute(async (conn) => {
+          const name = `${schema.prefix}migrate`
+          const { rows } = await sql<{ got: unknown }>`select get_lock(${name}, 60) as got`.execute(conn)
+          if (Number(rows[0]?.got) !== 1) throw new Error('ssoflow: timed out waiting for the migration lock')
+          try {
+            return await step(conn)
+          } finally {
+            await sql`select release_lock(${name})`.execute(conn)
+          }
+        }),
+      }
+  }
+}
+
+/**
+ * Applies every pending {@link ssoflowMigrations} migration, recording applied ones in
+ * `<prefix>migrations`; concurrent runs (several app instances starting) are serialized by a
+ * lock. On PostgreSQL and SQLite the run is one transaction. Throws when a migration fails.
+ * (Hosts with their own Kysely `Migrator` can pass `ssoflowMigrations(options)` to it instead.)
  * @group Kysely
  */
-export async function rollbackSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<MigrationResultSet> {
-  const schema = resolveSchema(options)
-  const migrator = new Migrator({
-    db: db as unknown as AnyDb,
-    provider: { getMigrations: async () => ssoflowMigrations(options) },
-    migrationTableName: `${schema.prefix}migrations`,
-    migrationLockTableName: `${schema.prefix}migrations_lock`,
-  })
-  const result = await migrator.migrateTo(NO_MIGRATIONS)
-  if (result.error) throw result.error
-  return result
+export function migrateSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<SsoflowMigrationResult> {
+  return run(db as unknown as AnyDb, options, 'up')
+}
+
+/**
+ * Reverts every applied ssoflow migration (drops ssoflow's tables, never host-owned ones). The
+ * bookkeeping table `<prefix>migrations` stays (empty). Throws when a migration fails.
+ * @group Kysely
+ */
+export function rollbackSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<SsoflowMigrationResult> {
+  return run(db as unknown as AnyDb, options, 'down')
 }
 
 /**

@@ -194,7 +194,7 @@ export async function freshStorage(
     prefix,
     async drop() {
       await rollbackSsoflow(database.db, naming)
-      for (const table of [`${prefix}_migrations`, `${prefix}_migrations_lock`]) {
+      for (const table of [`${prefix}_migrations`]) {
         await database.db.schema.dropTable(table).ifExists().execute()
       }
     },
@@ -271,4 +271,25 @@ export function statementCounter(): StatementHook & { readonly statements: strin
       return statements.splice(0, statements.length)
     },
   }
+}
+
+/**
+ * Names of the tables whose name starts with `prefix`, from the catalog of the database's own
+ * schema (no Kysely introspection: on PostgreSQL it scans every schema and fails when another
+ * test drops a table at the same moment).
+ */
+export async function listTables(database: TestDatabase, prefix: string): Promise<string[]> {
+  const like = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+  const query =
+    database.dialect === 'sqlite'
+      ? sql<{ name: string }>`select name from sqlite_master where type = 'table' and name like ${like} escape '\\'`
+      : database.dialect === 'postgres'
+        ? sql<{
+            name: string
+          }>`select table_name as name from information_schema.tables where table_schema = current_schema() and table_name like ${like} escape '\\'`
+        : sql<{
+            name: string
+          }>`select table_name as name from information_schema.tables where table_schema = database() and table_name like ${like} escape '\\\\'`
+  const { rows } = await query.execute(database.db)
+  return rows.map((r) => String(r.name)).sort()
 }

@@ -14,6 +14,7 @@ import {
   DATABASES,
   freshStorage,
   hookDialect,
+  listTables,
   rawExec,
   reportSkip,
   statementCounter,
@@ -344,19 +345,19 @@ for (const target of DATABASES) {
       })
     })
 
-    it('migrations: up creates prefixed tables, down drops exactly them', async () => {
+    it('migrations: up creates prefixed tables, down drops exactly them; reruns are no-ops', async () => {
       const prefix = `${uniqueName('m')}_`
-      const before = new Set((await database.db.introspection.getTables()).map((t) => t.name))
-      await migrateSsoflow(database.db, { dialect: database.dialect, tablePrefix: prefix })
-      const created = (await database.db.introspection.getTables()).map((t) => t.name).filter((n) => !before.has(n))
-      expect(created.sort()).toEqual(
+      const naming = { dialect: database.dialect, tablePrefix: prefix }
+      expect(await listTables(database, prefix)).toEqual([])
+      expect((await migrateSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init'])
+      expect((await migrateSsoflow(database.db, naming)).executed).toEqual([])
+      expect(await listTables(database, prefix)).toEqual(
         [
           'audit_log',
           'auth_identities',
           'auth_providers',
           'members',
           'migrations',
-          'migrations_lock',
           'one_time_tokens',
           'organizations',
           'pipeline_states',
@@ -364,10 +365,14 @@ for (const target of DATABASES) {
           'users',
         ].map((t) => `${prefix}${t}`),
       )
-      await rollbackSsoflow(database.db, { dialect: database.dialect, tablePrefix: prefix })
-      const after = (await database.db.introspection.getTables()).map((t) => t.name).filter((n) => !before.has(n))
-      expect(after.sort()).toEqual([`${prefix}migrations`, `${prefix}migrations_lock`])
-      for (const t of after) await database.db.schema.dropTable(t).execute()
+      expect((await rollbackSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init'])
+      expect(await listTables(database, prefix)).toEqual([`${prefix}migrations`])
+      // Concurrent runs (several app instances starting) apply the migration exactly once.
+      const runs = await Promise.all(Array.from({ length: 4 }, () => migrateSsoflow(database.db, naming)))
+      expect(runs.flatMap((r) => r.executed)).toEqual(['0001_ssoflow_init'])
+      await rollbackSsoflow(database.db, naming)
+      await database.db.schema.dropTable(`${prefix}migrations`).execute()
+      expect(await listTables(database, prefix)).toEqual([])
       expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual(['0001_ssoflow_init'])
     })
 
@@ -395,7 +400,7 @@ for (const target of DATABASES) {
           expect((raw.rows[0] as { created_at: unknown }).created_at).toBeInstanceOf(Date)
         } finally {
           await rollbackSsoflow(database.db, naming)
-          for (const t of [`${host}_sso_migrations`, `${host}_sso_migrations_lock`, `${host}_users`]) {
+          for (const t of [`${host}_sso_migrations`, `${host}_users`]) {
             await database.db.schema.dropTable(t).ifExists().execute()
           }
         }
@@ -433,7 +438,6 @@ for (const target of DATABASES) {
           'users',
           'organizations',
           'migrations',
-          'migrations_lock',
         ]) {
           await database.db.schema.dropTable(`${prefix}${t}`).ifExists().execute()
         }
@@ -479,7 +483,7 @@ for (const target of DATABASES) {
       const naming = { dialect: database.dialect, tablePrefix: `${host}_sso_`, tables }
       await migrateSsoflow(database.db, naming)
       try {
-        const names = (await database.db.introspection.getTables()).map((t) => t.name)
+        const names = await listTables(database, host)
         expect(names).not.toContain(`${host}_sso_users`)
         expect(names).not.toContain(`${host}_sso_organizations`)
         const storage = createKyselyStorage(database.db, { ...naming, clock: fixedClock() })
@@ -505,11 +509,11 @@ for (const target of DATABASES) {
         const rows = await sql.raw(`select extra from ${host}_accounts`).execute(database.db)
         expect(rows.rows).toEqual([{ extra: 'x' }])
         await rollbackSsoflow(database.db, naming)
-        const left = (await database.db.introspection.getTables()).map((t) => t.name)
+        const left = await listTables(database, host)
         expect(left).toContain(`${host}_accounts`)
         expect(left).toContain(`${host}_orgs`)
       } finally {
-        for (const t of [`${host}_sso_migrations`, `${host}_sso_migrations_lock`, `${host}_accounts`, `${host}_orgs`]) {
+        for (const t of [`${host}_sso_migrations`, `${host}_accounts`, `${host}_orgs`]) {
           await database.db.schema.dropTable(t).ifExists().execute()
         }
       }
