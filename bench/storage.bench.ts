@@ -93,78 +93,86 @@ afterAll(async () => {
 const expires = () => clock.now().getTime() + 86_400_000
 
 describe('linked-identity login: storage work (10 statements)', () => {
-  bench('ssoflow Kysely adapter', async () => {
-    const i = n++ % USERS
-    const now = clock.now()
-    const state = await storage.pipelineStates.load('state')
-    if (!state) throw new Error('no state')
-    await storage.getOrganization('org')
-    await storage.getAuthProvider('org')
-    version = state.version
-    const body = state.body
-    if (
-      !(await storage.pipelineStates.compareAndSet('state', version, {
+  bench(
+    'ssoflow Kysely adapter',
+    async () => {
+      const i = n++ % USERS
+      const now = clock.now()
+      const state = await storage.pipelineStates.load('state')
+      if (!state) throw new Error('no state')
+      await storage.getOrganization('org')
+      await storage.getAuthProvider('org')
+      version = state.version
+      const body = state.body
+      if (
+        !(await storage.pipelineStates.compareAndSet('state', version, {
+          id: 'state',
+          version: version + 1,
+          body,
+          expiresAt: new Date(expires()),
+        }))
+      ) {
+        throw new Error('claim lost')
+      }
+      await storage.transaction(async (tx) => {
+        await tx.lockIdentity('prov', `ext-${i}`)
+        const linked = await tx.getLinkedIdentity('prov', `ext-${i}`, 'org')
+        if (!linked) throw new Error('not linked')
+        await tx.updateIdentity(linked.identity.id, { lastVerified: now, lastSynced: now })
+      })
+      await storage.pipelineStates.compareAndSet('state', version + 1, {
         id: 'state',
-        version: version + 1,
+        version: version + 2,
         body,
         expiresAt: new Date(expires()),
-      }))
-    ) {
-      throw new Error('claim lost')
-    }
-    await storage.transaction(async (tx) => {
-      await tx.lockIdentity('prov', `ext-${i}`)
-      const linked = await tx.getLinkedIdentity('prov', `ext-${i}`, 'org')
-      if (!linked) throw new Error('not linked')
-      await tx.updateIdentity(linked.identity.id, { lastVerified: now, lastSynced: now })
-    })
-    await storage.pipelineStates.compareAndSet('state', version + 1, {
-      id: 'state',
-      version: version + 2,
-      body,
-      expiresAt: new Date(expires()),
-    })
-  })
+      })
+    },
+    OPTIONS,
+  )
 
-  bench('hand-written SQL (raw driver)', async () => {
-    const i = n++ % USERS
-    const now = clock.now().getTime()
-    const t = PREFIX
-    const { rows } = await raw(`select id, version, body, expires_at from ${t}pipeline_states where id = $1 and expires_at > $2`, [
-      'state',
-      now,
-    ])
-    const state = rows[0]
-    if (!state) throw new Error('no state')
-    await raw(`select id, slug, name, default_role, require_2fa from ${t}organizations where id = $1`, ['org'])
-    await raw(`select * from ${t}auth_providers where organization_id = $1`, ['org'])
-    const v = Number(state.version)
-    const claimed = await raw(
-      `update ${t}pipeline_states set version = $1, body = $2, expires_at = $3 where id = $4 and version = $5 and expires_at > $6`,
-      [v + 1, state.body, expires(), 'state', v, now],
-    )
-    void claimed
-    await rawConnection(async (q) => {
-      await q('begin', [])
-      try {
-        await q('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`prov:ext-${i}`])
-        const linked = await q(
-          `select i.*, u.id as u_id, u.is_active, m.id as m_id, m.flag_sso_linked from ${t}auth_identities i join ${t}users u on u.id = i.user_id
+  bench(
+    'hand-written SQL (raw driver)',
+    async () => {
+      const i = n++ % USERS
+      const now = clock.now().getTime()
+      const t = PREFIX
+      const { rows } = await raw(`select id, version, body, expires_at from ${t}pipeline_states where id = $1 and expires_at > $2`, [
+        'state',
+        now,
+      ])
+      const state = rows[0]
+      if (!state) throw new Error('no state')
+      await raw(`select id, slug, name, default_role, require_2fa from ${t}organizations where id = $1`, ['org'])
+      await raw(`select * from ${t}auth_providers where organization_id = $1`, ['org'])
+      const v = Number(state.version)
+      const claimed = await raw(
+        `update ${t}pipeline_states set version = $1, body = $2, expires_at = $3 where id = $4 and version = $5 and expires_at > $6`,
+        [v + 1, state.body, expires(), 'state', v, now],
+      )
+      void claimed
+      await rawConnection(async (q) => {
+        await q('begin', [])
+        try {
+          await q('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`prov:ext-${i}`])
+          const linked = await q(
+            `select i.*, u.id as u_id, u.is_active, m.id as m_id, m.flag_sso_linked from ${t}auth_identities i join ${t}users u on u.id = i.user_id
            left join ${t}members m on m.user_id = i.user_id and m.organization_id = $3 where i.auth_provider_id = $1 and i.ident = $2`,
-          ['prov', `ext-${i}`, 'org'],
-        )
-        const row = linked.rows[0]
-        if (!row) throw new Error('not linked')
-        await q(`update ${t}auth_identities set last_verified = $1, last_synced = $2 where id = $3`, [now, now, row.id])
-        await q('commit', [])
-      } catch (error) {
-        await q('rollback', [])
-        throw error
-      }
-    })
-    await raw(
-      `update ${t}pipeline_states set version = $1, body = $2, expires_at = $3 where id = $4 and version = $5 and expires_at > $6`,
-      [v + 2, state.body, expires(), 'state', v + 1, now],
-    )
-  })
+            ['prov', `ext-${i}`, 'org'],
+          )
+          const row = linked.rows[0]
+          if (!row) throw new Error('not linked')
+          await q(`update ${t}auth_identities set last_verified = $1, last_synced = $2 where id = $3`, [now, now, row.id])
+          await q('commit', [])
+        } catch (error) {
+          await q('rollback', [])
+          throw error
+        }
+      })
+      await raw(
+        `update ${t}pipeline_states set version = $1, body = $2, expires_at = $3 where id = $4 and version = $5 and expires_at > $6`,
+        [v + 2, state.body, expires(), 'state', v + 1, now],
+      )
+    },
+    OPTIONS,
+  )
 })
