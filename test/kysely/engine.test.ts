@@ -24,6 +24,7 @@ import {
   makeOrganization,
   makeProvider,
   makeUser,
+  validatingStorage,
 } from '../../src/testing/index.js'
 import type { AnyKysely } from '../helpers/databases.js'
 import { DATABASES, freshStorage, hookDialect, reportSkip, statementCounter, type TestDatabase } from '../helpers/databases.js'
@@ -121,7 +122,8 @@ for (const target of DATABASES) {
       const mailer = createRecordingMailer()
       const signals = createRecordingSignals()
       const options: AuthPipelineOptions = {
-        storage: fresh.storage,
+        // Every port return value is checked against the contract (shapes, matching rows...).
+        storage: validatingStorage(fresh.storage),
         mailer,
         signals,
         providers: { dummy: dummyProvider() },
