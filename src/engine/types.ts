@@ -1,5 +1,6 @@
 import type { ResultAsync } from 'neverthrow'
 import type { TraceEntry } from '../core/effects.js'
+import type { ConfirmationPageModel } from '../core/login/facts.js'
 import type { AuthError } from '../errors.js'
 import type { IdentityInput, JsonObject } from '../model/identity.js'
 import type { Member, Organization, User } from '../model/records.js'
@@ -136,40 +137,7 @@ export interface AuthPipelineOptions {
  * visitor never sees another account's details beyond what the IdP itself asserted.
  * @group Outcomes
  */
-export type ConfirmationPage =
-  | {
-      /** Signed in: link this identity to my account, or create a new account. */
-      readonly page: 'confirm-link'
-      readonly organization: { readonly name: string; readonly slug: string }
-      readonly provider: string
-      readonly identityDisplayName: string
-      readonly identityIdentifier: string
-      /** The signed-in user (their own details). */
-      readonly currentUser: { readonly id: string; readonly email: string; readonly name: string }
-    }
-  | {
-      /** Anonymous: create a new account, or sign in to link. */
-      readonly page: 'confirm-identity'
-      readonly organization: { readonly name: string; readonly slug: string }
-      readonly provider: string
-      readonly identityDisplayName: string
-      readonly identityIdentifier: string
-      /** True when an existing account may own this email: offer "sign in to link". */
-      readonly existingAccount: boolean
-      /** Where the host's login should return to (resumes this pipeline). */
-      readonly loginUrl: string
-    }
-  | {
-      /** Anonymous, existing account without a password: check your email. */
-      readonly page: 'confirm-account'
-      readonly organization: { readonly name: string; readonly slug: string }
-      readonly provider: string
-      readonly identityDisplayName: string
-      readonly identityIdentifier: string
-      /** Whether a verification mail went out on this render (false when rate-limited). */
-      readonly verificationMailSent: boolean
-      readonly loginUrl: string
-    }
+export type ConfirmationPage = ConfirmationPageModel
 
 /** An operation the user may choose on a confirmation page. @group Outcomes */
 export type LoginOp = 'confirm' | 'newuser'
@@ -351,7 +319,9 @@ export interface AuthPipeline {
   /** Re-sends link requests to members still unlinked. */
   resendLinkRequests(input: AdminInput): ResultAsync<{ readonly kind: 'linkRequestsSent'; readonly count: number }, AuthError>
   /** Changes SSO settings. */
-  updateSettings(input: AdminInput & { readonly settings: SettingsPatch }): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
+  updateSettings(
+    input: AdminInput & { readonly settings: SettingsPatch },
+  ): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
   /** Checks one identity with its provider (periodic job). */
   refreshIdentity(input: { readonly identityId: string }): ResultAsync<RefreshOutcome, AuthError>
   /**

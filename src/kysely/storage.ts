@@ -27,6 +27,8 @@ import type {
   PipelineStateStore,
   StoragePort,
   StorageReader,
+  StorageSeedData,
+  StorageSnapshot,
   StorageTx,
   StoredPipelineState,
   UserEmailMatch,
@@ -53,30 +55,13 @@ export interface KyselyStorageOptions extends KyselySchemaOptions {
  * Rows to insert directly (tests, fixtures, imports). Same shape as the memory adapter's seed.
  * @group Kysely
  */
-export interface KyselySeedData {
-  readonly organizations?: readonly Organization[] | undefined
-  readonly users?: readonly User[] | undefined
-  readonly userEmails?: readonly UserEmail[] | undefined
-  readonly members?: readonly Member[] | undefined
-  readonly providers?: readonly AuthProvider[] | undefined
-  readonly identities?: readonly AuthIdentity[] | undefined
-}
+export type KyselySeedData = StorageSeedData
 
 /**
  * Every table's rows, sorted by a stable key, for before/after comparisons in tests.
  * @group Kysely
  */
-export interface KyselySnapshot {
-  organizations: Organization[]
-  users: User[]
-  userEmails: UserEmail[]
-  members: Member[]
-  providers: AuthProvider[]
-  identities: AuthIdentity[]
-  audit: AuditEntry[]
-  pipelineStates: StoredPipelineState[]
-  oneTimeTokens: OneTimeTokenRecord[]
-}
+export type KyselySnapshot = StorageSnapshot
 
 /**
  * The Kysely storage: a {@link StoragePort} plus seeding and snapshot helpers.

@@ -1,5 +1,5 @@
 import { normalizeEmail } from '../model/email.js'
-import type { AuditEntry, AuthIdentity, AuthProvider, Member, Organization, User, UserEmail } from '../model/records.js'
+import type { AuthIdentity, AuthProvider, Member, User, UserEmail } from '../model/records.js'
 import { type Clock, systemClock } from '../ports/clock.js'
 import {
   type OneTimeTokenRecord,
@@ -8,6 +8,8 @@ import {
   StorageConflictError,
   type StoragePort,
   type StorageReader,
+  type StorageSeedData,
+  type StorageSnapshot,
   type StorageTx,
   type StoredPipelineState,
 } from '../ports/storage.js'
@@ -31,14 +33,7 @@ export interface MemoryStorageOptions {
  * Host-owned rows inserted directly by {@link MemoryStorage.seed}.
  * @group Memory
  */
-export interface SeedData {
-  readonly organizations?: readonly Organization[] | undefined
-  readonly users?: readonly User[] | undefined
-  readonly userEmails?: readonly UserEmail[] | undefined
-  readonly members?: readonly Member[] | undefined
-  readonly providers?: readonly AuthProvider[] | undefined
-  readonly identities?: readonly AuthIdentity[] | undefined
-}
+export type SeedData = StorageSeedData
 
 /**
  * Deep copies of every table, each sorted by a stable key: `id` for rows that have one,
@@ -46,17 +41,7 @@ export interface SeedData {
  * pipeline states and tokens that have not been swept. Compare two snapshots with `toEqual`.
  * @group Memory
  */
-export interface MemorySnapshot {
-  organizations: Organization[]
-  users: User[]
-  userEmails: UserEmail[]
-  members: Member[]
-  providers: AuthProvider[]
-  identities: AuthIdentity[]
-  audit: AuditEntry[]
-  pipelineStates: StoredPipelineState[]
-  oneTimeTokens: OneTimeTokenRecord[]
-}
+export type MemorySnapshot = StorageSnapshot
 
 /**
  * The in-memory storage: a complete {@link StoragePort} plus seeding and snapshots for tests.

@@ -1,13 +1,4 @@
-import type {
-  AuditEntry,
-  AuthIdentity,
-  AuthProvider,
-  Member,
-  MemberFlags,
-  Organization,
-  User,
-  UserEmail,
-} from '../model/records.js'
+import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, Organization, User, UserEmail } from '../model/records.js'
 
 /**
  * Names of the unique constraints a storage adapter must enforce (spec 1.2).
@@ -246,4 +237,35 @@ export interface StoragePort extends StorageReader {
   transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T>
   readonly pipelineStates: PipelineStateStore
   readonly oneTimeTokens: OneTimeTokenStore
+}
+
+/**
+ * Rows an adapter can insert directly (tests, fixtures, imports). The memory and Kysely
+ * adapters both take this shape in `seed()`.
+ * @group Ports
+ */
+export interface StorageSeedData {
+  readonly organizations?: readonly Organization[] | undefined
+  readonly users?: readonly User[] | undefined
+  readonly userEmails?: readonly UserEmail[] | undefined
+  readonly members?: readonly Member[] | undefined
+  readonly providers?: readonly AuthProvider[] | undefined
+  readonly identities?: readonly AuthIdentity[] | undefined
+}
+
+/**
+ * Every table's rows, each sorted by a stable key, for before/after comparisons in tests
+ * (`snapshot()` of the memory and Kysely adapters).
+ * @group Ports
+ */
+export interface StorageSnapshot {
+  organizations: Organization[]
+  users: User[]
+  userEmails: UserEmail[]
+  members: Member[]
+  providers: AuthProvider[]
+  identities: AuthIdentity[]
+  audit: AuditEntry[]
+  pipelineStates: StoredPipelineState[]
+  oneTimeTokens: OneTimeTokenRecord[]
 }

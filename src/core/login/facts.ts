@@ -96,7 +96,7 @@ export interface LoginFacts {
 
 /**
  * Confirmation page models. An anonymous visitor never gets another account's details.
- * Structurally identical to the engine's `ConfirmationPage`.
+ * The engine exports this type as `ConfirmationPage`.
  * @group Core
  */
 export type ConfirmationPageModel =
