@@ -33,7 +33,12 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
   return {
     beginLogin: steps.beginLogin,
     beginSetup: steps.beginSetup,
-    advance: (input) => steps.advance(input, { finishLogin: login.finishLogin, finishSetup: setup.finishSetup }),
+    advance: (input) =>
+      steps.advance(input, {
+        finishLogin: login.finishLogin,
+        finishSetup: setup.finishSetup,
+        finishLoginAfterSteps: login.finishAfterSteps,
+      }),
     finishLogin: login.finishLogin,
     explain: login.explain,
     finishSetup: setup.finishSetup,

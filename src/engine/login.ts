@@ -29,8 +29,23 @@ import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, Session
 /** Purpose of account-verification one-time tokens (spec 3.12). */
 export const ACCOUNT_VERIFICATION_PURPOSE = 'account-verification'
 
+/**
+ * What the step machine already loaded and checked when the last provider step ran: the opened
+ * state (its `step` and `data` advanced in memory, `version` still the stored one), the org and
+ * the provider row. Handing it over saves re-reading them and a separate compare-and-set for
+ * the step: the finisher's claim writes the advanced step, data and identity in one swap.
+ */
+export interface LoginHandoff {
+  readonly opened: OpenedState
+  readonly organization: Organization
+  readonly providerRow: AuthProvider
+}
+
 /** The login part of the engine. */
-export type LoginApi = Pick<AuthPipeline, 'finishLogin' | 'explain' | 'verifyAccountLink'>
+export type LoginApi = Pick<AuthPipeline, 'finishLogin' | 'explain' | 'verifyAccountLink'> & {
+  /** Internal: finishLogin for the step machine's last step (see {@link LoginHandoff}). */
+  finishAfterSteps(input: FinishLoginInput, handoff: LoginHandoff): ResultAsync<LoginOutcome, AuthError>
+}
 
 const bindingSchema = z.strictObject({
   userId: z.string().max(LIMITS.id),
@@ -80,11 +95,9 @@ interface Prepared {
 
 const E = (code: AuthError['code'], details?: Record<string, unknown>): AuthError => authError(code, { redirect: 'orgLogin', details })
 
-async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Result<Prepared, AuthError>> {
-  const session = input.session
-  if (!session || typeof session.id !== 'string' || session.id.length === 0) return err(E('INPUT_INVALID', { reason: 'session' }))
-  if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('OP_NOT_ALLOWED'))
-  const opened = await openState(ctx, input.handle, session.id, { flow: 'login' })
+/** The opened state, org and provider row: from the step machine, or loaded here. */
+async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result<LoginHandoff, AuthError>> {
+  const opened = await openState(ctx, input.handle, input.session.id, { flow: 'login' })
   if (opened.isErr()) return err(opened.error)
   const state = opened.value.state
   // Two independent reads, issued together.
@@ -95,11 +108,30 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Res
   if (org.isErr()) return err(org.error)
   if (!org.value) return err(E('ORGANIZATION_NOT_FOUND'))
   if (row.isErr()) return err(row.error)
+  if (!row.value) return err(E('PROVIDER_MISMATCH'))
+  return ok({ opened: opened.value, organization: org.value, providerRow: row.value })
+}
+
+async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<Prepared, AuthError>> {
+  const session = input.session
+  if (!session || typeof session.id !== 'string' || session.id.length === 0) return err(E('INPUT_INVALID', { reason: 'session' }))
+  if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('OP_NOT_ALLOWED'))
+  const loaded = handoff ? ok(handoff) : await load(ctx, input)
+  if (loaded.isErr()) return err(loaded.error)
+  const { opened, organization, providerRow } = loaded.value
+  const state = opened.state
+  if (state.flow !== 'login') return err(E('FLOW_MISMATCH'))
   // N6 / N7: the state is bound to the org's CURRENT provider row and key.
-  if (!row.value || row.value.id !== state.authProviderId || row.value.providerKey !== state.providerKey) return err(E('PROVIDER_MISMATCH'))
-  const provider = ctx.providers.get(row.value.providerKey)
+  if (
+    providerRow.organizationId !== state.organizationId ||
+    providerRow.id !== state.authProviderId ||
+    providerRow.providerKey !== state.providerKey
+  ) {
+    return err(E('PROVIDER_MISMATCH'))
+  }
+  const provider = ctx.providers.get(providerRow.providerKey)
   if (!provider) return err(E('PROVIDER_UNKNOWN'))
-  const stepIds = provider.loginSteps(row.value.config).map((s) => s.id)
+  const stepIds = provider.loginSteps(providerRow.config).map((s) => s.id)
   const fingerprint = await stepFingerprint(provider.key, 'login', stepIds)
   if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
   // Threat 31: finishing is only possible after every login step ran.
@@ -121,7 +153,7 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput): Promise<Res
     if (parsed.isErr()) return err(authError('IDENTITY_INVALID', { redirect: 'orgLogin', details: parsed.error.details }))
     identity = parsed.value
   }
-  return ok({ opened: opened.value, organization: org.value, providerRow: row.value, provider, identity })
+  return ok({ opened, organization, providerRow, provider, identity })
 }
 
 /** Inputs computed once per request, outside the transaction (hashes, hooks, random values). */
@@ -272,8 +304,8 @@ function redirectTarget(ctx: EngineContext, p: Prepared): string {
   return safeNext(p.opened.state.next, ctx.urls.baseUrl) ?? ctx.urls.afterLogin(p.organization)
 }
 
-async function finish(ctx: EngineContext, input: FinishLoginInput): Promise<Result<LoginOutcome, AuthError>> {
-  const prepared = await prepare(ctx, input)
+async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<LoginOutcome, AuthError>> {
+  const prepared = await prepare(ctx, input, handoff)
   if (prepared.isErr()) return err(prepared.error)
   const p = prepared.value
   const session = input.session
@@ -460,5 +492,7 @@ export function createLoginApi(ctx: EngineContext): LoginApi {
     explain: (input) =>
       new ResultAsync(explainLogin(ctx, input).catch((cause) => err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause })))),
     verifyAccountLink: (input) => new ResultAsync(verifyLink(ctx, input)),
+    finishAfterSteps: (input, handoff) =>
+      new ResultAsync(finish(ctx, input, handoff).catch((cause) => err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause })))),
   }
 }

@@ -21,18 +21,35 @@ import { checkState, type Flow, type PipelineState, redirectFor, stepFingerprint
 import { randomToken } from '../state/crypto.js'
 import { authorizeSsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
+import type { LoginHandoff } from './login.js'
 import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { storageFailure } from './transaction.js'
-import type { AdvanceInput, AuthPipeline, BeginLoginInput, BeginSetupInput, SessionInfo, Step } from './types.js'
+import type {
+  AdvanceInput,
+  AuthPipeline,
+  BeginLoginInput,
+  BeginSetupInput,
+  FinishLoginInput,
+  LoginOutcome,
+  SessionInfo,
+  Step,
+} from './types.js'
 
 /** The step-machine part of the engine. Internal; exposed through {@link AuthPipeline}. */
 export interface StepApi {
   beginLogin: AuthPipeline['beginLogin']
   beginSetup: AuthPipeline['beginSetup']
-  advance(input: AdvanceInput, finish: Pick<AuthPipeline, 'finishLogin' | 'finishSetup'>): ResultAsync<Step, AuthError>
+  advance(input: AdvanceInput, finish: Finish): ResultAsync<Step, AuthError>
 }
 
-type Finish = Pick<AuthPipeline, 'finishLogin' | 'finishSetup'>
+/**
+ * The finishers `advance` hands over to. `finishLoginAfterSteps`, when given, receives the
+ * state, org and provider row the step machine already loaded (no re-reads, one
+ * compare-and-set for step + claim).
+ */
+export type Finish = Pick<AuthPipeline, 'finishLogin' | 'finishSetup'> & {
+  readonly finishLoginAfterSteps?: ((input: FinishLoginInput, handoff: LoginHandoff) => ResultAsync<LoginOutcome, AuthError>) | undefined
+}
 
 const EMPTY_REQUEST: StepRequest = { method: 'GET', query: {}, form: {} }
 
@@ -167,8 +184,15 @@ export function createStepApi(ctx: EngineContext): StepApi {
       return ok({ kind: 'render', view: result.view, model: result.model, handle })
     }
 
-    // All steps ran: record that (compare-and-set, so only one concurrent request gets here
-    // with a given state version), then hand over to the finisher.
+    // All steps ran. A login finisher that takes the loaded rows claims the state with the
+    // advanced step and data in its own compare-and-set (only one concurrent request wins it).
+    if (finish !== null && flow === 'login' && finish.finishLoginAfterSteps && loaded.row !== null) {
+      const advanced: OpenedState = { state: { ...current.state, data, step }, version: current.version }
+      const handoff: LoginHandoff = { opened: advanced, organization: loaded.organization, providerRow: loaded.row }
+      return finishPipeline(advanced.state, handle, loaded, session, finish, handoff)
+    }
+    // Otherwise record that all steps ran (compare-and-set, so only one concurrent request
+    // gets here with a given state version), then hand over to the finisher.
     const saved = await save()
     if (saved.isErr()) return err(saved.error)
     if (finish === null) {
@@ -185,6 +209,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
     loaded: Loaded,
     session: SessionInfo,
     finish: Finish,
+    handoff?: LoginHandoff,
   ): Promise<Result<Step, AuthError>> {
     const redirect = redirectFor(state.flow)
     let config = loaded.config
@@ -206,7 +231,10 @@ export function createStepApi(ctx: EngineContext): StepApi {
     }
     if (isAuthError(identity)) return err(withRedirect(identity, redirect))
     if (state.flow === 'login') {
-      const outcome = await finish.finishLogin({ handle, identity, session })
+      const outcome =
+        handoff && finish.finishLoginAfterSteps
+          ? await finish.finishLoginAfterSteps({ handle, identity, session }, handoff)
+          : await finish.finishLogin({ handle, identity, session })
       return outcome.map((o): Step => o)
     }
     const outcome = await finish.finishSetup({ handle, identity, session, data: state.data })

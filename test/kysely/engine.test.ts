@@ -438,6 +438,10 @@ for (const target of DATABASES) {
         const hot = report['linked: finishLogin alone'] as ReturnType<typeof classify>
         expect(hot.readsBeforeTx).toBeLessThanOrEqual(3)
         expect(hot.transactions).toBe(1)
+        // The IdP callback hands the loaded state, org and provider to the finisher: no second
+        // load and no separate step save, so the whole callback costs what finishLogin alone does.
+        const callback = report['linked: callback (advance + finishLogin)'] as ReturnType<typeof classify>
+        expect(callback.total).toBeLessThanOrEqual(hot.total)
       } finally {
         await w.drop()
         if (target.name === 'postgres' || target.name === 'mysql') await counted.destroy()
