@@ -85,12 +85,7 @@ export interface AuthError {
   readonly cause?: unknown
 }
 
-const RETRYABLE: ReadonlySet<AuthErrorCode> = new Set([
-  'STORAGE_CONFLICT',
-  'STORAGE_UNAVAILABLE',
-  'STATE_CONFLICT',
-  'PROVIDER_UNAVAILABLE',
-])
+const RETRYABLE: ReadonlySet<AuthErrorCode> = new Set(['STORAGE_CONFLICT', 'STORAGE_UNAVAILABLE', 'STATE_CONFLICT', 'PROVIDER_UNAVAILABLE'])
 
 /**
  * Builds an {@link AuthError}. The `cause` is kept non-enumerable so that serializing the error

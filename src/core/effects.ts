@@ -1,12 +1,7 @@
 import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, User, UserEmail } from '../model/records.js'
 import type { MailMessage } from '../ports/mailer.js'
 import type { Signal } from '../ports/signals.js'
-import type {
-  AuthIdentityPatch,
-  AuthProviderPatch,
-  MemberPatch,
-  OrganizationPatch,
-} from '../ports/storage.js'
+import type { AuthIdentityPatch, AuthProviderPatch, MemberPatch, OrganizationPatch } from '../ports/storage.js'
 
 /**
  * A write the engine applies inside the flow's single transaction. Decisions are data: the

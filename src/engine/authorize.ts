@@ -34,7 +34,7 @@ export async function authorizeSsoAdmin(
     reader.getMember(organizationId, userId),
   ])
   if (!organization) return err(authError('ORGANIZATION_NOT_FOUND', { redirect }))
-  if (!user || !user.isActive) return err(authError('NOT_AUTHENTICATED', { redirect }))
+  if (!user?.isActive) return err(authError('NOT_AUTHENTICATED', { redirect }))
   if (user.isSuspended) return err(authError('USER_SUSPENDED', { redirect }))
   if (!member) return err(authError('NOT_A_MEMBER', { redirect }))
   const allowed = await ctx.hooks.authorize({ user, member, organization })

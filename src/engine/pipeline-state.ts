@@ -30,7 +30,10 @@ export type NewStateInit = Omit<
 > & { readonly sessionId: string; readonly data?: PipelineState['data'] }
 
 /** Creates and stores a new pipeline state; returns the signed handle. */
-export async function createState(ctx: EngineContext, init: NewStateInit): Promise<Result<{ handle: string; opened: OpenedState }, AuthError>> {
+export async function createState(
+  ctx: EngineContext,
+  init: NewStateInit,
+): Promise<Result<{ handle: string; opened: OpenedState }, AuthError>> {
   const now = ctx.clock.now().getTime()
   const id = newStateId()
   const { sessionId, ...rest } = init
@@ -89,7 +92,11 @@ export async function openState(
  * Writes `next` over `opened` by compare-and-set. Losing the race gives STATE_CONFLICT, so one
  * state yields exactly one transition (and one final decision).
  */
-export async function transitionState(ctx: EngineContext, opened: OpenedState, next: PipelineState): Promise<Result<OpenedState, AuthError>> {
+export async function transitionState(
+  ctx: EngineContext,
+  opened: OpenedState,
+  next: PipelineState,
+): Promise<Result<OpenedState, AuthError>> {
   const redirect = redirectFor(next.flow)
   const version = opened.version + 1
   let swapped: boolean
@@ -108,12 +115,20 @@ export async function transitionState(ctx: EngineContext, opened: OpenedState, n
 }
 
 /** Claims an open state for finishing (phase open -> finishing). */
-export function claimState(ctx: EngineContext, opened: OpenedState, patch: Partial<PipelineState> = {}): Promise<Result<OpenedState, AuthError>> {
+export function claimState(
+  ctx: EngineContext,
+  opened: OpenedState,
+  patch: Partial<PipelineState> = {},
+): Promise<Result<OpenedState, AuthError>> {
   return transitionState(ctx, opened, { ...opened.state, ...patch, phase: 'finishing' })
 }
 
 /** Returns a claimed state to `open` (a confirmation page, or a retryable failure). */
-export function releaseState(ctx: EngineContext, opened: OpenedState, patch: Partial<PipelineState> = {}): Promise<Result<OpenedState, AuthError>> {
+export function releaseState(
+  ctx: EngineContext,
+  opened: OpenedState,
+  patch: Partial<PipelineState> = {},
+): Promise<Result<OpenedState, AuthError>> {
   return transitionState(ctx, opened, { ...opened.state, ...patch, phase: 'open' })
 }
 

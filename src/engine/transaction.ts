@@ -21,10 +21,7 @@ export function storageFailure(cause: unknown, redirect: ErrorRedirectHint = 'ro
 
 /** Wraps one storage call (outside a transaction) as a ResultAsync. */
 export function fromStorage<T>(promise: () => Promise<T>, redirect: ErrorRedirectHint = 'root'): ResultAsync<T, AuthError> {
-  return ResultAsync.fromPromise(
-    Promise.resolve().then(promise),
-    (cause) => storageFailure(cause, redirect),
-  )
+  return ResultAsync.fromPromise(Promise.resolve().then(promise), (cause) => storageFailure(cause, redirect))
 }
 
 /**

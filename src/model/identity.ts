@@ -93,7 +93,10 @@ export const identityInputSchema = z.strictObject({
     .transform((s) => s.trim())
     .refine((s) => isValidEmail(s), { message: 'email is not a valid address' }),
   emailVerified: z.unknown().optional(),
-  name: z.string().max(4 * LIMITS.name).nullish(),
+  name: z
+    .string()
+    .max(4 * LIMITS.name)
+    .nullish(),
   data: jsonObjectSchema.optional(),
 })
 
@@ -111,7 +114,9 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
     email: input.email,
     emailNormalized: normalizeEmail(input.email),
     emailVerified: input.emailVerified === true,
-    name: Array.from(input.name ?? '').slice(0, LIMITS.name).join(''),
+    name: Array.from(input.name ?? '')
+      .slice(0, LIMITS.name)
+      .join(''),
     data: input.data ?? {},
   }
 }

@@ -1,11 +1,11 @@
 // Spec 3.7 (N2) + threats 13, 25: attaching an identity.
 import { describe, expect, it } from 'vitest'
-import { defaultMergeIdentityData, planAttach, type AttachFacts } from '../../src/core/attach.js'
+import { type AttachFacts, defaultMergeIdentityData, planAttach } from '../../src/core/attach.js'
 import { planIds } from '../../src/core/membership.js'
-import { NO_FLAGS } from '../../src/model/records.js'
 import { parseIdentity } from '../../src/model/identity.js'
+import { NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, diff, finishOk, ident, session, start, world } from './harness.js'
+import { diff, finishOk, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 const NOW = new Date('2026-03-01T12:00:00.000Z')
 const s = makeUser({ id: 's', email: 's@corp.example' })

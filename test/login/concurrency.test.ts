@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, finishOk, ident, session, start, world } from './harness.js'
+import { finishOk, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 describe('concurrency', () => {
   it('30 concurrent finishLogin calls for one new external id → one user, one identity, one membership', async () => {

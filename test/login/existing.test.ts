@@ -1,8 +1,8 @@
 // Spec 3.2-3.3: existing identity (legacy id, refresh, membership, inactive owner, suspended, 2FA).
 import { describe, expect, it } from 'vitest'
-import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import { NO_FLAGS } from '../../src/model/records.js'
-import { ORG, PROVIDER, diff, expectNoWrites, finishErr, finishOk, ident, session, start, testProvider, world } from './harness.js'
+import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
+import { diff, expectNoWrites, finishErr, finishOk, ident, ORG, PROVIDER, session, start, testProvider, world } from './harness.js'
 
 const alice = makeUser({ id: 'alice', email: 'alice@corp.example' })
 const aliceIdentity = makeIdentity({

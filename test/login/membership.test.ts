@@ -1,8 +1,8 @@
 // Spec 3.9 + threats 46-51: memberships and invites.
 import { describe, expect, it } from 'vitest'
-import { NO_FLAGS, type Member } from '../../src/model/records.js'
+import { type Member, NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, OTHER_ORG, PROVIDER, diff, finishOk, ident, session, sha256Hex, start, world } from './harness.js'
+import { diff, finishOk, ident, ORG, OTHER_ORG, PROVIDER, session, sha256Hex, start, world } from './harness.js'
 
 const alice = makeUser({ id: 'alice', email: 'alice@corp.example' })
 const aliceIdentity = makeIdentity({ id: 'ai', authProviderId: PROVIDER.id, userId: 'alice', ident: 'ext-alice' })

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, diff, finishErr, finishOk, ident, session, start, world } from './harness.js'
+import { diff, finishErr, finishOk, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 const NOW = new Date('2026-03-01T12:00:00.000Z')
 

@@ -4,13 +4,13 @@ import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import {
-  ORG,
-  OTHER_PROVIDER,
-  PROVIDER,
   expectNoWrites,
   finishErr,
   finishOk,
   ident,
+  ORG,
+  OTHER_PROVIDER,
+  PROVIDER,
   session,
   start,
   testProvider,

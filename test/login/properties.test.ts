@@ -8,7 +8,7 @@ import { parseIdentity } from '../../src/model/identity.js'
 import { type AuthIdentity, type Member, NO_FLAGS, type User, type UserEmail } from '../../src/model/records.js'
 import type { UserEmailMatch } from '../../src/ports/storage.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, dataOf, ident, session, start, world } from './harness.js'
+import { dataOf, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 const EMAILS = ['e1@corp.example', 'e2@corp.example', 'E1@Corp.Example', 'e3@corp.example']
 const IDENTS = ['x1', 'x2', 'x3']

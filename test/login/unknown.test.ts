@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, diff, expectNoWrites, finishErr, finishOk, ident, session, start, world } from './harness.js'
+import { diff, expectNoWrites, finishErr, finishOk, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 const victim = makeUser({ id: 'u', email: 'u@corp.example', name: 'Victim Name' })
 const member = (userId: string) =>

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ORG, PROVIDER, type World, diff, finishOk, ident, session, sha256Hex, start, world } from './harness.js'
+import { diff, finishOk, ident, ORG, PROVIDER, session, sha256Hex, start, type World, world } from './harness.js'
 
 // A passwordless account (created by an earlier IdP) whose primary address is the IdP's.
 const owner = makeUser({ id: 'u', email: 'U@Corp.example', name: 'Owner', hasUsablePassword: false })

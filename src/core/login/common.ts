@@ -2,7 +2,7 @@
  * Helpers shared by the login deciders. PURE.
  * @module
  */
-import { authError, type AuthErrorCode } from '../../errors.js'
+import { type AuthErrorCode, authError } from '../../errors.js'
 import { normalizeEmail } from '../../model/email.js'
 import type { User } from '../../model/records.js'
 import type { TraceEntry } from '../effects.js'
