@@ -4,6 +4,7 @@
  * @module ssoflow
  */
 export * from './core/effects.js'
+export type { ConfirmationPageModel } from './core/login/facts.js'
 export type { EffectWarning } from './engine/apply.js'
 export { createAuthPipeline } from './engine/create.js'
 export type * from './engine/types.js'
