@@ -1,3 +1,4 @@
+import type { UrlConfig } from '../engine/types.js'
 import { normalizeEmail } from '../model/email.js'
 import {
   type AuthIdentity,
@@ -64,4 +65,23 @@ export function makeProvider(partial: Partial<AuthProvider> & { id: string; orga
 /** @group Testing */
 export function makeIdentity(partial: Partial<AuthIdentity> & { id: string; authProviderId: string; userId: string }): AuthIdentity {
   return { ident: `ext-${partial.userId}`, data: {}, lastVerified: EPOCH, lastSynced: EPOCH, createdAt: EPOCH, ...partial }
+}
+
+/**
+ * URL functions laid out like Sentry's routes (spec 0.3): org login `/auth/login/{slug}/`, auth
+ * settings `/settings/{slug}/auth/`, provider settings under it, landing
+ * `/organizations/{slug}/issues/`, the pipeline route `{baseUrl}/auth/sso/` and the verification
+ * link `{baseUrl}/auth/verify/{token}/`. For tests and examples.
+ * @group Testing
+ */
+export function sentryStyleUrls(baseUrl: string): UrlConfig {
+  return {
+    baseUrl,
+    orgLogin: (org) => `/auth/login/${org.slug}/`,
+    authSettings: (org) => `/settings/${org.slug}/auth/`,
+    providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
+    afterLogin: (org) => `/organizations/${org.slug}/issues/`,
+    pipelineCallback: () => `${baseUrl}/auth/sso/`,
+    verifyAccount: (token) => `${baseUrl}/auth/verify/${token}/`,
+  }
 }

@@ -22,20 +22,12 @@ import {
   type RecordingSignals,
   sequentialIds,
 } from '../../src/testing/fakes.js'
-import { makeOrganization, makeProvider } from '../../src/testing/fixtures.js'
+import { makeOrganization, makeProvider, sentryStyleUrls } from '../../src/testing/fixtures.js'
 
 export const SECRET = 'login test secret of at least thirty-two bytes!!'
 export const BASE_URL = 'https://app.example.com'
 
-export const urls: AuthPipelineOptions['urls'] = {
-  baseUrl: BASE_URL,
-  orgLogin: (org) => `/auth/login/${org.slug}/`,
-  authSettings: (org) => `/settings/${org.slug}/auth/`,
-  providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
-  afterLogin: (org) => `/organizations/${org.slug}/issues/`,
-  pipelineCallback: () => `${BASE_URL}/auth/sso/`,
-  verifyAccount: (token) => `${BASE_URL}/auth/verify/${token}/`,
-}
+export const urls: AuthPipelineOptions['urls'] = sentryStyleUrls(BASE_URL)
 
 /** A one-step provider; `updateIdentity` optional. */
 export function testProvider(key = 'dummy', extra: Partial<Provider> = {}): Provider {
