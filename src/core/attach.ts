@@ -146,16 +146,7 @@ export function planAttach(
     return ok({ identity: { ...facts.byUser, ...patch }, isNew: false, previousOwnerId: null, rekeyed: true, txEffects, trace })
   }
 
-  const created: AuthIdentity = {
-    id: ids.next(),
-    authProviderId: facts.authProviderId,
-    userId: target.id,
-    ident: identity.id,
-    data: identity.data,
-    lastVerified: now,
-    lastSynced: now,
-    createdAt: now,
-  }
+  const created = newIdentityRecord(ids.next(), facts.authProviderId, target.id, identity, now)
   txEffects.push({ type: 'identity.create', identity: created })
   txEffects.push({
     type: 'audit.record',
@@ -173,4 +164,12 @@ export function planAttach(
   })
   trace.push({ rule: 'attach.new', detail: `new identity linked to user ${target.id}` })
   return ok({ identity: created, isNew: true, previousOwnerId: null, rekeyed: false, txEffects, trace })
+}
+
+/**
+ * A new identity row linking `identity` to `userId`, verified and synced `now`.
+ * @group Core
+ */
+export function newIdentityRecord(id: string, authProviderId: string, userId: string, identity: Identity, now: Date): AuthIdentity {
+  return { id, authProviderId, userId, ident: identity.id, data: identity.data, lastVerified: now, lastSynced: now, createdAt: now }
 }

@@ -2,7 +2,8 @@
  * New user (spec 3.8). PURE.
  * @module
  */
-import type { AuthIdentity, User, UserEmail } from '../../model/records.js'
+import type { User, UserEmail } from '../../model/records.js'
+import { newIdentityRecord } from '../attach.js'
 import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
 import { type PlanIds, planMembership } from '../membership.js'
 import { membershipFactsFor, rejectPlan } from './common.js'
@@ -59,16 +60,7 @@ export function decideNewUser(facts: LoginFacts, ids: PlanIds, trace: TraceEntry
       detail: `identity ${existing.identity.id} of inactive user ${existing.user.id} moves to the new user`,
     })
   } else {
-    const created: AuthIdentity = {
-      id: ids.next(),
-      authProviderId: facts.provider.id,
-      userId: user.id,
-      ident: identity.id,
-      data: identity.data,
-      lastVerified: now,
-      lastSynced: now,
-      createdAt: now,
-    }
+    const created = newIdentityRecord(ids.next(), facts.provider.id, user.id, identity, now)
     txEffects.push({ type: 'identity.create', identity: created })
   }
   trace.push({ rule: 'newuser.create', detail: `new user ${user.id} without a password, linked to the identity` })
