@@ -431,7 +431,8 @@ describe('OIDC against a real OpenID provider on loopback', () => {
         'PROVIDER_RESPONSE_INVALID',
         async () => Response.json({ access_token: 'x'.repeat(300 * 1024), token_type: 'bearer' }),
       ],
-      ['server error', 'PROVIDER_RESPONSE_INVALID', async () => new Response('boom', { status: 500 })],
+      ['server error (500)', 'PROVIDER_UNAVAILABLE', async () => new Response('boom', { status: 500 })],
+      ['bad gateway (502) with a JSON body', 'PROVIDER_UNAVAILABLE', async () => Response.json({ error: 'server_error' }, { status: 502 })],
       [
         'token endpoint OAuth error',
         'PROVIDER_ERROR',
@@ -452,6 +453,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       try {
         const error = await rejectsWithoutWrites(code as AuthError['code'], () => sso.advance({ handle, session, request: get(callback) }))
         expect(JSON.stringify(error)).not.toContain('<b>wrong</b>')
+        expect(error.retryable).toBe(code === 'PROVIDER_UNAVAILABLE')
       } finally {
         hook = null
       }

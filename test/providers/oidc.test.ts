@@ -156,6 +156,15 @@ describe('oidcProvider: login steps', () => {
     expect(result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_UNAVAILABLE', retryable: true } })
   })
 
+  it.each([500, 502, 503])('an IdP answering HTTP %i -> PROVIDER_UNAVAILABLE (retryable), never a protocol error', async (status) => {
+    const provider = oidcProvider({ customFetch: async () => Response.json({ error: 'server_error' }, { status }) })
+    const result = await provider.loginSteps(CONFIG)[0]!.handle(ctx({}))
+    expect(result).toMatchObject({
+      type: 'error',
+      error: { code: 'PROVIDER_UNAVAILABLE', retryable: true, details: { stage: 'discovery', reason: 'server-error', status } },
+    })
+  })
+
   it('discovery is cached between logins', async () => {
     const script: Script = { calls: [] }
     const provider = oidcProvider({ customFetch: scriptedIdp(script) })
@@ -261,6 +270,7 @@ describe('oidcProvider: config, update and refresh', () => {
     ['invalid_grant (400)', () => Response.json({ error: 'invalid_grant' }, { status: 400 }), 'invalid'],
     ['unauthorized (401)', () => Response.json({ error: 'invalid_client' }, { status: 401 }), 'invalid'],
     ['server error (500)', () => new Response('down', { status: 500 }), 'error'],
+    ['bad gateway (502)', () => Response.json({ error: 'invalid_grant' }, { status: 502 }), 'error'],
     ['not JSON', () => new Response('<html>', { status: 200, headers: { 'content-type': 'text/html' } }), 'error'],
   ])('refresh with %s -> %s', async (_name, token, kind) => {
     const provider = oidcProvider({ customFetch: scriptedIdp({ calls: [], token }) })

@@ -71,6 +71,16 @@ class ResponseTooLarge extends Error {
   }
 }
 
+/** The IdP answered with a 5xx status: it is down or overloaded, so retrying may help. */
+class ServerError extends Error {
+  readonly status: number
+  constructor(status: number) {
+    super(`identity provider answered HTTP ${status}`)
+    this.name = 'ServerError'
+    this.status = status
+  }
+}
+
 function isLoopback(hostname: string): boolean {
   return hostname === '127.0.0.1' || hostname === '[::1]' || hostname === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
 }
@@ -110,6 +120,9 @@ export function mapOidcError(e: unknown, stage: string): AuthError {
   }
   if (e instanceof oauth.WWWAuthenticateChallengeError) {
     return authError('PROVIDER_ERROR', { cause: e, details: { stage, status: e.status } })
+  }
+  if (e instanceof ServerError) {
+    return authError('PROVIDER_UNAVAILABLE', { cause: e, details: { stage, reason: 'server-error', status: e.status } })
   }
   if (e instanceof ResponseTooLarge) {
     return authError('PROVIDER_RESPONSE_INVALID', { cause: e, details: { stage, reason: 'too-large' } })
@@ -184,6 +197,11 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
 
   const limitedFetch = async (url: string, init: oauth.CustomFetchOptions<string, unknown>): Promise<Response> => {
     const res = await baseFetch(url, init)
+    if (res.status >= 500 && res.status <= 599) {
+      // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
+      await res.body?.cancel().catch(() => {})
+      throw new ServerError(res.status)
+    }
     const body = await readLimited(res, maxBytes)
     const nullBody = res.status === 204 || res.status === 205 || res.status === 304
     return new Response(nullBody ? null : (body as BodyInit), { status: res.status, statusText: res.statusText, headers: res.headers })
