@@ -84,6 +84,15 @@ function sameIdentity(a: Identity, b: Identity): boolean {
   )
 }
 
+/**
+ * Whose second factor the session passed (threat 63): a non-empty, bounded string, else nobody.
+ * A plain-JS caller's `twoFactorUserId: true` or the removed `twoFactorPassed` flag count for nobody.
+ */
+function twoFactorUserOf(session: SessionInfo): string | null {
+  const v: unknown = session.twoFactorUserId
+  return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.id ? v : null
+}
+
 /** Everything known before reading the facts: the opened state, org, provider, identity. */
 interface Prepared {
   readonly opened: OpenedState
@@ -116,6 +125,11 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
   const session = input.session
   if (!session || typeof session.id !== 'string' || session.id.length === 0) return err(E('INPUT_INVALID', { reason: 'session' }))
   if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('OP_NOT_ALLOWED'))
+  if ('twoFactorPassed' in session) {
+    ctx.logger?.warn(
+      'ssoflow: session.twoFactorPassed is no longer read (it counts for nobody); set session.twoFactorUserId to the user whose second factor passed',
+    )
+  }
   const loaded = handoff ? ok(handoff) : await load(ctx, input)
   if (loaded.isErr()) return err(loaded.error)
   const { opened, organization, providerRow } = loaded.value
@@ -279,7 +293,7 @@ async function gather(
     pipeline: { id: state.id, referrer: state.referrer, verificationSentAt: state.verificationSentAt },
     identity,
     op,
-    session: { userId: session.userId ?? null, twoFactorPassed: session.twoFactorPassed === true, ip: session.ip ?? null },
+    session: { userId: session.userId ?? null, twoFactorUserId: twoFactorUserOf(session), ip: session.ip ?? null },
     sessionUser,
     linked: linkedRaw ? { identity: linkedRaw.identity, user: linkedRaw.user, via } : null,
     emailMatches,

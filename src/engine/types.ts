@@ -22,8 +22,16 @@ export interface SessionInfo {
   readonly id: string
   /** The signed-in user, or null/undefined when anonymous. */
   readonly userId?: string | null | undefined
-  /** True when this session already passed the user's second factor. */
-  readonly twoFactorPassed?: boolean | undefined
+  /**
+   * The user whose second factor this session has passed: the host sets it when its 2FA check
+   * succeeds (after a `twoFactorRequired` outcome, to the outcome's `userId`). It counts only for
+   * that user: a login as anyone else who has 2FA on is `twoFactorRequired` for them (threat 63).
+   * Only a non-empty string counts; any other value (e.g. a boolean) counts for nobody.
+   *
+   * Replaces `twoFactorPassed` (a bare boolean, removed): a session of user A with A's
+   * factor passed must not let an SSO login as user B skip B's factor.
+   */
+  readonly twoFactorUserId?: string | null | undefined
   /** A pending invite carried by the session (from an invite link). Re-validated every time. */
   readonly invite?: { readonly memberId: string; readonly token: string; readonly organizationId: string } | null | undefined
   /** The account-verification token from an emailed one-time link, if the user clicked one. */

@@ -151,7 +151,7 @@ describe('attach guards through finishLogin', () => {
     expect(out.kind).toBe('twoFactorRequired')
     expect(w.storage.snapshot().identities).toEqual(before.identities)
     expect(w.storage.snapshot().members).toEqual(before.members)
-    const done = await finishOk(w, { handle, session: session({ userId: 's', twoFactorPassed: true }), op: 'confirm' })
+    const done = await finishOk(w, { handle, session: session({ userId: 's', twoFactorUserId: 's' }), op: 'confirm' })
     expect(done.kind === 'signedIn' && done.userId).toBe('s')
   })
 

@@ -173,7 +173,7 @@ describe('existing identity (spec 3.3)', () => {
       trace: expect.any(Array),
     })
     expectNoWrites(w, before)
-    const again = await finishOk(w, { handle, session: session({ twoFactorPassed: true }) })
+    const again = await finishOk(w, { handle, session: session({ twoFactorUserId: 'alice' }) })
     expect(again.kind === 'signedIn' && again.userId).toBe('alice')
   })
 

@@ -64,6 +64,7 @@ export interface WorldOptions {
   readonly hooks?: HookOptions
   readonly provider?: Provider
   readonly yieldOnRead?: boolean
+  readonly logger?: AuthPipelineOptions['logger']
 }
 
 export function world(options: WorldOptions = {}): World {
@@ -89,6 +90,7 @@ export function world(options: WorldOptions = {}): World {
     clock,
     ids: sequentialIds('n'),
     hooks: options.hooks,
+    logger: options.logger,
   })
   return { storage, mailer, signals, clock, ctx, login: createLoginApi(ctx) }
 }

@@ -39,7 +39,7 @@ const scenarioArb = fc.record({
     data: fc.dictionary(fc.constantFrom('role', 'groups', 'preferred_username'), fc.constantFrom('owner', 'admin', 'a')),
   }),
   op: fc.constantFrom(null, 'confirm' as const, 'newuser' as const),
-  twoFactorPassed: fc.boolean(),
+  twoFactorUserId: fc.option(fc.constantFrom('a', 'b', 'c'), { nil: null }),
 })
 type Scenario = typeof scenarioArb extends fc.Arbitrary<infer T> ? T : never
 
@@ -85,7 +85,7 @@ async function run(s: Scenario, override: Partial<Scenario['identity']> = {}) {
   const before = w.storage.snapshot()
   const r = await w.login.finishLogin({
     handle,
-    session: session({ userId: sessionUser, twoFactorPassed: s.twoFactorPassed }),
+    session: session({ userId: sessionUser, twoFactorUserId: s.twoFactorUserId }),
     identity: ident({ ...s.identity, ...override }),
     op: s.op,
   })
@@ -178,7 +178,7 @@ describe('properties of decideLogin (pure)', () => {
       pipeline: { id: 'p1', referrer: null, verificationSentAt: null },
       identity,
       op: s.op,
-      session: { userId: sessionUser?.id ?? null, twoFactorPassed: s.twoFactorPassed, ip: null },
+      session: { userId: sessionUser?.id ?? null, twoFactorUserId: s.twoFactorUserId, ip: null },
       sessionUser,
       linked: linkedRow ? { identity: linkedRow, user: byId.get(linkedRow.userId) as User, via: 'ident' } : null,
       emailMatches: matches,

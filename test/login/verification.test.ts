@@ -144,7 +144,7 @@ describe('account verification link (spec 3.12)', () => {
     expect(out.kind).toBe('twoFactorRequired')
     expect(w.storage.snapshot().identities).toEqual(before.identities)
     expect(w.storage.snapshot().oneTimeTokens).toEqual(before.oneTimeTokens)
-    const done = await finishOk(w, { handle, session: session({ verificationToken: token, twoFactorPassed: true }) })
+    const done = await finishOk(w, { handle, session: session({ verificationToken: token, twoFactorUserId: 'u' }) })
     expect(done.kind === 'signedIn' && done.userId).toBe('u')
     expect(w.storage.snapshot().members[0]?.flags.ssoLinked).toBe(true)
   })

@@ -55,7 +55,10 @@ export function twoFactorPlan(userId: string, trace: TraceEntry[]): LoginPlan {
   return { decision: { kind: 'twoFactor', userId }, txEffects: [], afterCommit: [], trace }
 }
 
-/** True when `user` must pass a second factor first. */
+/**
+ * True when `user` must pass a second factor first: they have one and the session's passed
+ * factor is not theirs (a factor passed by another user never counts, threat 63).
+ */
 export function needsTwoFactor(facts: LoginFacts, user: User): boolean {
-  return user.has2fa && !facts.session.twoFactorPassed
+  return user.has2fa && facts.session.twoFactorUserId !== user.id
 }

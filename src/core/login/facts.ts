@@ -64,7 +64,8 @@ export interface LoginFacts {
   readonly op: LoginChoice | null
   readonly session: {
     readonly userId: string | null
-    readonly twoFactorPassed: boolean
+    /** The user whose second factor the session passed (threat 63), or null. */
+    readonly twoFactorUserId: string | null
     readonly ip: string | null
   }
   /** The session user's record (null when anonymous or unknown). */
