@@ -40,6 +40,10 @@ export const ERROR_CODES = {
   NOT_AUTHORIZED: 'You are not allowed to manage single sign-on for this organization.',
   UID_MISMATCH: 'There was an error encountered during authentication.',
   NOT_A_MEMBER: 'You are not a member of this organization.',
+  /**
+   * @deprecated Never returned by a public call: the signed-in user is always the account an
+   * identity is attached to (N1). Kept only as the defensive refusal of the attach planner.
+   */
   SESSION_USER_MISMATCH: 'The signed-in user does not match the account being linked.',
   USER_SUSPENDED: 'This account is suspended.',
   // linking
@@ -47,6 +51,10 @@ export const ERROR_CODES = {
   MERGE_FAILED: 'You must sign in to the existing account before linking it.',
   OP_NOT_ALLOWED: 'That choice is not available for this sign-in.',
   VERIFICATION_INVALID: 'The verification link is invalid or has expired.',
+  /**
+   * @deprecated Never returned: an invalid session invite is ignored (with a trace entry) and the
+   * login goes on (docs/login-flow.md).
+   */
   INVITE_INVALID: 'The invitation is invalid or has expired.',
   // infrastructure
   STORAGE_CONFLICT: 'A concurrent change conflicted with this request. Please retry.',

@@ -16,7 +16,7 @@ export interface SsoAdmin {
  * Checks that the session user may manage SSO for the organization: authenticated
  * (NOT_AUTHENTICATED), organization exists (ORGANIZATION_NOT_FOUND), user active and not
  * suspended, a member (NOT_A_MEMBER) and allowed by the `authorize` hook (NOT_AUTHORIZED).
- * All errors redirect to the auth settings page. Reads through `reader` (the storage, or a
+ * Errors redirect to the auth settings page, except ORGANIZATION_NOT_FOUND (root). Reads through `reader` (the storage, or a
  * transaction so the check holds at commit time).
  */
 export async function authorizeSsoAdmin(
@@ -33,7 +33,7 @@ export async function authorizeSsoAdmin(
     reader.getUser(userId),
     reader.getMember(organizationId, userId),
   ])
-  if (!organization) return err(authError('ORGANIZATION_NOT_FOUND', { redirect }))
+  if (!organization) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
   if (!user?.isActive) return err(authError('NOT_AUTHENTICATED', { redirect }))
   if (user.isSuspended) return err(authError('USER_SUSPENDED', { redirect }))
   if (!member) return err(authError('NOT_A_MEMBER', { redirect }))

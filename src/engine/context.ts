@@ -1,4 +1,4 @@
-import { SsoflowError } from '../errors.js'
+import { ERROR_CODES, SsoflowError } from '../errors.js'
 import { type AuditPort, storageAudit } from '../ports/audit.js'
 import { type Clock, type IdGenerator, type Logger, systemClock, ulidIds } from '../ports/clock.js'
 import type { MailerPort } from '../ports/mailer.js'
@@ -30,14 +30,17 @@ const DEFAULT_MANAGER_ROLES = new Set(['owner', 'manager'])
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  if (!Number.isInteger(value) || value <= 0) throw new SsoflowError('CONFIG_INVALID', `policy.${name} must be a positive integer`)
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new SsoflowError('CONFIG_INVALID', `${ERROR_CODES.CONFIG_INVALID} policy.${name} must be a positive integer`)
+  }
   return value
 }
 
 /** Validates options and fills defaults. Throws {@link SsoflowError} (a programmer error) when invalid. */
 export function resolveContext(options: AuthPipelineOptions): EngineContext {
   const problems: string[] = []
-  if (!options || typeof options !== 'object') throw new SsoflowError('CONFIG_INVALID', 'options are required')
+  if (!options || typeof options !== 'object')
+    throw new SsoflowError('CONFIG_INVALID', `${ERROR_CODES.CONFIG_INVALID} options are required`)
   if (!options.storage || typeof options.storage.transaction !== 'function') problems.push('storage must implement StoragePort')
   if (!options.mailer || typeof options.mailer.send !== 'function') problems.push('mailer must implement MailerPort')
   if (!options.signals || typeof options.signals.emit !== 'function') problems.push('signals must implement SignalPort')
@@ -62,7 +65,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
   } catch (e) {
     problems.push((e as Error).message)
   }
-  if (problems.length > 0 || !keyring) throw new SsoflowError('CONFIG_INVALID', `invalid options: ${problems.join('; ')}`)
+  if (problems.length > 0 || !keyring) throw new SsoflowError('CONFIG_INVALID', `${ERROR_CODES.CONFIG_INVALID} ${problems.join('; ')}`)
   const p = options.policy ?? {}
   const policy: Policy = {
     stateTtlSeconds: positiveInt('stateTtlSeconds', p.stateTtlSeconds, 3600),

@@ -23,6 +23,7 @@ import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
 import { applyTxEffects, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
+import { stateErrorRedirect } from './redirect.js'
 import { fromStorage, inTransaction } from './transaction.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
@@ -107,7 +108,7 @@ const E = (code: AuthError['code'], details?: Record<string, unknown>): AuthErro
 /** The opened state, org and provider row: from the step machine, or loaded here. */
 async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result<LoginHandoff, AuthError>> {
   const opened = await openState(ctx, input.handle, input.session.id, { flow: 'login' })
-  if (opened.isErr()) return err(opened.error)
+  if (opened.isErr()) return err(stateErrorRedirect(opened.error, 'orgLogin'))
   const state = opened.value.state
   // Two independent reads, issued together.
   const [org, row] = await Promise.all([
@@ -486,15 +487,13 @@ async function verifyLink(
   ctx: EngineContext,
   input: { readonly token: string; readonly session: SessionInfo },
 ): Promise<Result<{ readonly kind: 'accountVerified'; readonly organizationId: string; readonly token: string }, AuthError>> {
+  // The organization is known only once the link is: errors go to the root.
   const token = input.token
-  if (typeof token !== 'string' || token.length === 0 || token.length > 256) return err(E('VERIFICATION_INVALID'))
-  const rec = await fromStorage(
-    async () => ctx.tokens.peek(await sha256Hex(token), ACCOUNT_VERIFICATION_PURPOSE, ctx.clock.now()),
-    'orgLogin',
-  )
+  if (typeof token !== 'string' || token.length === 0 || token.length > 256) return err(authError('VERIFICATION_INVALID'))
+  const rec = await fromStorage(async () => ctx.tokens.peek(await sha256Hex(token), ACCOUNT_VERIFICATION_PURPOSE, ctx.clock.now()), 'root')
   if (rec.isErr()) return err(rec.error)
   const binding = rec.value ? parseBinding(rec.value.payload) : null
-  if (!binding) return err(E('VERIFICATION_INVALID'))
+  if (!binding) return err(authError('VERIFICATION_INVALID'))
   return ok({ kind: 'accountVerified', organizationId: binding.organizationId, token })
 }
 

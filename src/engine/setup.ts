@@ -25,6 +25,7 @@ import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import { authorizeSsoAdmin, type SsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
 import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
+import { stateErrorRedirect, withRedirect } from './redirect.js'
 import { inTransaction, storageFailure } from './transaction.js'
 import type { AdminInput, AuthPipeline, FinishSetupInput, RefreshOutcome, SessionInfo, SettingsPatch, SetupOutcome } from './types.js'
 
@@ -49,10 +50,9 @@ function inputInvalid(field: string): AuthError {
   return authError('INPUT_INVALID', { redirect: REDIRECT, details: { field } })
 }
 
-/** Re-targets an error to the setup exit page, keeping code, message, details and cause. */
+/** Re-targets an error to the setup exit page (errors about an unknown organization keep `root`). */
 function toSettings(error: AuthError): AuthError {
-  if (error.redirect === REDIRECT) return error
-  return authError(error.code, { message: error.message, redirect: REDIRECT, details: error.details, cause: error.cause })
+  return withRedirect(error, REDIRECT)
 }
 
 /** Wraps an async Result-returning function as a ResultAsync that never rejects. */
@@ -164,7 +164,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       if (!validSession(input.session)) return err(inputInvalid('session'))
       const session = input.session
       const opened = await openState(ctx, input.handle, session.id, { flow: 'setup' })
-      if (opened.isErr()) return err(toSettings(opened.error))
+      if (opened.isErr()) return err(stateErrorRedirect(opened.error, REDIRECT))
       const state = opened.value.state
       const userId = session.userId
       if (typeof userId !== 'string') return err(authError('NOT_AUTHENTICATED', { redirect: REDIRECT }))

@@ -23,6 +23,7 @@ import { authorizeSsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
 import type { LoginHandoff } from './login.js'
 import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
+import { withRedirect } from './redirect.js'
 import { storageFailure } from './transaction.js'
 import type {
   AdvanceInput,
@@ -76,12 +77,6 @@ function validSession(session: unknown): session is SessionInfo {
 
 function inputInvalid(field: string, redirect: ErrorRedirectHint): AuthError {
   return authError('INPUT_INVALID', { redirect, details: { field } })
-}
-
-/** Re-targets an error to the flow's exit page, keeping code, message, details and cause. */
-function withRedirect(error: AuthError, redirect: ErrorRedirectHint): AuthError {
-  if (error.redirect === redirect) return error
-  return authError(error.code, { message: error.message, redirect, details: error.details, cause: error.cause })
 }
 
 async function read<T>(fn: () => Promise<T>, redirect: ErrorRedirectHint): Promise<Result<T, AuthError>> {

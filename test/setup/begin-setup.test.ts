@@ -40,7 +40,8 @@ async function rejectsWithoutState(
   const before = w.storage.snapshot()
   const result = await w.sso.beginSetup({ organizationId: 'org-1', providerKey: 'counted', ...input })
   const error = expectCode(result, code)
-  expect(error.redirect).toBe('authSettings')
+  // An organization that does not exist has no settings page: the root (docs/errors.md).
+  expect(error.redirect).toBe(code === 'ORGANIZATION_NOT_FOUND' ? 'root' : 'authSettings')
   // Nothing stored: no pipeline state, no rows; the provider's step never ran.
   expect(w.storage.snapshot()).toEqual(before)
   expect(runs()).toBe(0)

@@ -167,7 +167,8 @@ describe('finishSetup: rejections write nothing and send nothing', () => {
     const before = dataOf(w.storage.snapshot())
     const result = await w.sso.finishSetup(changed)
     const error = expectCode(result, code)
-    expect(error.redirect).toBe('authSettings')
+    // A forged handle names no organization: the root (docs/errors.md); all else the settings page.
+    expect(error.redirect).toBe(code === 'STATE_INVALID' && error.details?.reason === 'handle-signature' ? 'root' : 'authSettings')
     expect(dataOf(w.storage.snapshot())).toEqual(before)
     expect(w.storage.snapshot().providers).toEqual([])
     expect(w.mailer.sent).toEqual([])

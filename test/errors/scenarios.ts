@@ -1,0 +1,645 @@
+// THE ERROR-CODE TABLE: one row per code of ERROR_CODES (src/errors.ts), each with the public
+// calls that return it. test/errors/codes.test.ts runs every scenario and checks the code, the
+// default message, `retryable` and `redirect`, that nothing but the pipeline state was written
+// and no mail or signal went out; it also checks docs/errors.md against the `redirect` column
+// here, so the two cannot drift.
+//
+// Adding a code? Add it to ERROR_CODES and docs/errors.md, then a row here:
+//
+//   MY_CODE: {
+//     redirect: 'flow',                       // what docs/errors.md's Redirect column says
+//     scenarios: {
+//       'what the caller did': {
+//         flow: 'login',                      // the flow of the call: 'login', 'setup' (setup and
+//                                             // admin calls) or null (no organization known yet)
+//         async arrange(h) {                  // set up with the harness (test/errors/harness.ts)...
+//           const handle = await h.beginLogin()
+//           return () => h.sso.finishLogin({ handle, session: h.session() })   // ...return the act
+//         },
+//       },
+//     },
+//   },
+//
+// `redirect` is one of: 'flow' (login -> orgLogin, setup -> authSettings), 'root',
+// 'flow, else root' (flow when the call's organization is known, else root), 'orgLogin',
+// 'authSettings', or 'thrown' (only thrown as SsoflowError, by `throws`). A code that no public
+// call can produce is `deprecated` (say why); the test then checks that src/ never produces it
+// (outside errors.ts and the files listed in `onlyIn`) and that docs/errors.md marks it.
+import type { ResultAsync } from 'neverthrow'
+import { type AuthError, type AuthErrorCode, StorageConflictError } from '../../src/index.js'
+import { createMemoryStorage } from '../../src/memory/index.js'
+import { oidcProvider } from '../../src/oidc/index.js'
+import { dummyProvider, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/index.js'
+import { ACME, BARE, type Harness, POST } from './harness.js'
+
+/** What a scenario's act returns: a public call's `ResultAsync`. */
+export type Act = () => ResultAsync<unknown, AuthError>
+
+export interface Scenario {
+  /** The flow of the call: login, setup (setup and admin calls), or null when no organization is known. */
+  readonly flow: 'login' | 'setup' | null
+  /** Prepares the world and returns the call under test (only the act is checked for writes). */
+  arrange(h: Harness): Promise<Act>
+}
+
+export type RedirectRule = 'flow' | 'root' | 'flow, else root' | 'orgLogin' | 'authSettings'
+
+export type Row =
+  | { readonly redirect: RedirectRule; readonly scenarios: Readonly<Record<string, Scenario>> }
+  | { readonly redirect: 'thrown'; readonly throws: Readonly<Record<string, (h: Harness) => unknown>> }
+  | { readonly deprecated: string; readonly onlyIn?: readonly string[] }
+
+/** A provider whose only step binds data over the 64 KiB limit, or throws. */
+function brokenProvider(mode: 'oversized' | 'throws') {
+  const base = dummyProvider()
+  return {
+    ...base,
+    loginSteps: () => [
+      {
+        id: 'broken',
+        handle: async () => {
+          if (mode === 'throws') throw new Error('provider bug')
+          return { type: 'next' as const, bind: { blob: 'x'.repeat(70 * 1024) } }
+        },
+      },
+    ],
+  }
+}
+
+/** An oidc provider whose IdP answers every request with `status`, or cannot be reached. */
+function oidcDown(status: number | 'refused') {
+  return oidcProvider({
+    customFetch: async () => {
+      if (status === 'refused') throw new TypeError('fetch failed')
+      return new Response('unavailable', { status })
+    },
+  })
+}
+
+/** An oidc provider whose discovery document names another issuer (a mix-up). */
+function oidcMixUp() {
+  return oidcProvider({
+    customFetch: async () =>
+      Response.json({
+        issuer: 'https://evil.example.com',
+        authorization_endpoint: 'https://evil.example.com/auth',
+        token_endpoint: 'https://evil.example.com/token',
+      }),
+  })
+}
+
+const OIDC_FORM = { issuer: 'https://idp.example.com', client_id: 'client', client_secret: 'secret' }
+
+/** Seeds org-oidc with an oidc provider row (config as setup stores it). */
+function seedOidcOrg(h: Harness): void {
+  h.storage.seed({
+    organizations: [makeOrganization({ id: 'org-oidc', slug: 'oidc' })],
+    providers: [
+      makeProvider({
+        id: 'ap-oidc',
+        organizationId: 'org-oidc',
+        providerKey: 'oidc',
+        config: { issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's', clientAuth: 'client_secret_basic' },
+      }),
+    ],
+  })
+}
+
+export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
+  INPUT_INVALID: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'beginLogin with a number as organizationId': {
+        flow: null,
+        arrange: async (h) => () => h.sso.beginLogin({ organizationId: 42 as unknown as string, session: h.session() }),
+      },
+      'beginSetup with a session without id': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: {} as never }),
+      },
+      'refreshIdentity for an identity that does not exist': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.refreshIdentity({ identityId: 'i-missing' }),
+      },
+    },
+  },
+  CONFIG_INVALID: {
+    redirect: 'thrown',
+    throws: {
+      'createAuthPipeline with a short secret': (h) => h.engine({ secret: 'short' }),
+    },
+  },
+  IDENTITY_INVALID: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the IdP asserts an invalid email': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          return () => h.sso.advance({ handle, session: h.session(), request: POST({ email: 'not an email' }) })
+        },
+      },
+      'setup: the IdP asserts an invalid email': {
+        flow: 'setup',
+        async arrange(h) {
+          const handle = await h.beginSetup()
+          return () => h.sso.advance({ handle, session: h.session('owner'), request: POST({ email: 'not an email' }) })
+        },
+      },
+    },
+  },
+  STATE_INVALID: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'advance with a forged handle': {
+        flow: null,
+        arrange: async (h) => () => h.sso.advance({ handle: 'forged.handle', session: h.session(), request: POST({}) }),
+      },
+      'finishSetup with a forged handle': {
+        flow: null,
+        arrange: async (h) => () =>
+          h.sso.finishSetup({ handle: 'x'.repeat(32), session: h.session('owner'), identity: { id: 'a', email: 'a@example.com' } }),
+      },
+      'finishLogin before the provider steps ran': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          return () => h.sso.finishLogin({ handle, session: h.session(), identity: { id: 'x', email: 'x@example.com' } })
+        },
+      },
+    },
+  },
+  STATE_NOT_FOUND: {
+    redirect: 'root',
+    scenarios: {
+      'a genuine handle whose state is not in this storage': {
+        flow: null,
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          const elsewhere = h.engine({ storage: createMemoryStorage({ clock: h.clock }) })
+          return () => elsewhere.advance({ handle, session: h.session(), request: POST({}) })
+        },
+      },
+    },
+  },
+  STATE_EXPIRED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: advance after the TTL': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          h.clock.advance(3600 * 1000 + 1)
+          return () => h.sso.advance({ handle, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+      'setup: advance after the TTL': {
+        flow: 'setup',
+        async arrange(h) {
+          const handle = await h.beginSetup()
+          h.clock.advance(3600 * 1000 + 1)
+          return () => h.sso.advance({ handle, session: h.session('owner'), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  STATE_CONSUMED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the finished handle replayed': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle, step } = await h.login({ email: 'new@corp.example' })
+          if (step.kind !== 'confirmationRequired') throw new Error(step.kind)
+          const done = await h.sso.finishLogin({ handle, session: h.session(), op: 'newuser' })
+          if (done.isErr()) throw new Error(done.error.code)
+          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'newuser' })
+        },
+      },
+    },
+  },
+  STATE_VERSION: {
+    redirect: 'root',
+    scenarios: {
+      'a state written by a future codec version': {
+        flow: null,
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          const real = h.storage.pipelineStates
+          const future = h.engine({
+            states: {
+              ...real,
+              load: async (id) => {
+                const row = await real.load(id)
+                return row && { ...row, body: JSON.stringify({ ...JSON.parse(row.body), v: 2 }) }
+              },
+            },
+          })
+          return () => future.advance({ handle, session: h.session(), request: POST({}) })
+        },
+      },
+    },
+  },
+  STATE_FINGERPRINT: {
+    redirect: 'flow',
+    scenarios: {
+      "login: the provider's steps changed in flight": {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          const changed = h.engine({ providers: { dummy: brokenProvider('throws') } })
+          return () => changed.advance({ handle, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  STATE_SESSION_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the handle used from another browser session': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          return () => h.sso.advance({ handle, session: h.session(null, 'other-browser'), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  STATE_CONFLICT: {
+    redirect: 'flow',
+    scenarios: {
+      'login: another request won the compare-and-set': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          const real = h.storage.pipelineStates
+          const lost = h.engine({ states: { ...real, compareAndSet: async () => false } })
+          return () => lost.advance({ handle, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  FLOW_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: finishSetup with a login handle': {
+        flow: 'setup',
+        async arrange(h) {
+          const handle = await h.beginLogin(h.session('owner'))
+          return () => h.sso.finishSetup({ handle, session: h.session('owner'), identity: { id: 'a', email: 'owner@example.com' } })
+        },
+      },
+      'login: finishLogin with a setup handle': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginSetup('owner')
+          return () => h.sso.finishLogin({ handle, session: h.session('owner'), identity: { id: 'a', email: 'owner@example.com' } })
+        },
+      },
+    },
+  },
+  ORG_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      "login: the state's provider row id now belongs to another organization": {
+        flow: 'login',
+        async arrange(h) {
+          h.storage.seed({ providers: [makeProvider({ id: 'ap-bare', organizationId: BARE, providerKey: 'dummy' })] })
+          const handle = (await h.sso.beginLogin({ organizationId: BARE, session: h.session() }))._unsafeUnwrap()
+          if (handle.kind !== 'render') throw new Error(handle.kind)
+          // The host disables bare's provider and re-uses the row id for acme's (host-chosen ids).
+          const owner = h.session('owner')
+          ;(await h.sso.disableProvider({ organizationId: BARE, session: owner }))._unsafeUnwrap()
+          ;(await h.sso.disableProvider({ organizationId: ACME, session: owner }))._unsafeUnwrap()
+          h.storage.seed({ providers: [makeProvider({ id: 'ap-bare', organizationId: ACME, providerKey: 'dummy' })] })
+          return () => h.sso.advance({ handle: handle.handle, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  PROVIDER_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      "login: the org's provider was re-created since begin": {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          ;(await h.sso.disableProvider({ organizationId: ACME, session: h.session('owner') }))._unsafeUnwrap()
+          h.storage.seed({ providers: [makeProvider({ id: 'ap-acme-2', organizationId: ACME, providerKey: 'dummy' })] })
+          return () => h.sso.finishLogin({ handle, session: h.session(), identity: { id: 'x', email: 'x@example.com' } })
+        },
+      },
+    },
+  },
+  PROVIDER_UNKNOWN: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: a provider key that is not registered': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'nope', session: h.session('owner') }),
+      },
+      "login: the org's provider key is not registered": {
+        flow: 'login',
+        async arrange(h) {
+          const other = h.engine({ providers: { other: dummyProvider({ key: 'other' }) } })
+          return () => other.beginLogin({ organizationId: ACME, session: h.session() })
+        },
+      },
+    },
+  },
+  PROVIDER_DISABLED: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: the isProviderEnabled hook says no': {
+        flow: 'setup',
+        async arrange(h) {
+          const off = h.engine({ hooks: { isProviderEnabled: () => false } })
+          return () => off.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: h.session('owner') })
+        },
+      },
+    },
+  },
+  PROVIDER_NOT_CONFIGURED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: beginLogin for an org without a provider': {
+        flow: 'login',
+        arrange: async (h) => () => h.sso.beginLogin({ organizationId: BARE, session: h.session() }),
+      },
+      'admin: resendLinkRequests for an org without a provider': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.resendLinkRequests({ organizationId: BARE, session: h.session('owner') }),
+      },
+      'admin: disableProvider for an org without a provider': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.disableProvider({ organizationId: BARE, session: h.session('owner') }),
+      },
+    },
+  },
+  PROVIDER_EXISTS: {
+    redirect: 'authSettings',
+    scenarios: {
+      'setup: beginSetup for an org that has a provider': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: ACME, providerKey: 'dummy', session: h.session('owner') }),
+      },
+    },
+  },
+  PROVIDER_ERROR: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a provider step throws': {
+        flow: 'login',
+        async arrange(h) {
+          const broken = h.engine({ providers: { dummy: brokenProvider('throws') } })
+          return () => broken.beginLogin({ organizationId: ACME, session: h.session() })
+        },
+      },
+    },
+  },
+  PROVIDER_UNAVAILABLE: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the IdP answers 503': {
+        flow: 'login',
+        async arrange(h) {
+          seedOidcOrg(h)
+          const sso = h.engine({ providers: { oidc: oidcDown(503) } })
+          return () => sso.beginLogin({ organizationId: 'org-oidc', session: h.session() })
+        },
+      },
+      'setup: the IdP cannot be reached': {
+        flow: 'setup',
+        async arrange(h) {
+          const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: oidcDown('refused') } })
+          const form = (await sso.beginSetup({ organizationId: BARE, providerKey: 'oidc', session: h.session('owner') }))._unsafeUnwrap()
+          if (form.kind !== 'render') throw new Error(form.kind)
+          return () => sso.advance({ handle: form.handle, session: h.session('owner'), request: POST(OIDC_FORM) })
+        },
+      },
+    },
+  },
+  PROVIDER_RESPONSE_INVALID: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: the discovery document names another issuer': {
+        flow: 'setup',
+        async arrange(h) {
+          const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: oidcMixUp() } })
+          const form = (await sso.beginSetup({ organizationId: BARE, providerKey: 'oidc', session: h.session('owner') }))._unsafeUnwrap()
+          if (form.kind !== 'render') throw new Error(form.kind)
+          return () => sso.advance({ handle: form.handle, session: h.session('owner'), request: POST(OIDC_FORM) })
+        },
+      },
+      'login: a provider step binds more than 64 KiB': {
+        flow: 'login',
+        async arrange(h) {
+          const big = h.engine({ providers: { dummy: brokenProvider('oversized') } })
+          return () => big.beginLogin({ organizationId: ACME, session: h.session() })
+        },
+      },
+    },
+  },
+  ORGANIZATION_NOT_FOUND: {
+    redirect: 'root',
+    scenarios: {
+      'beginLogin for an unknown org': {
+        flow: null,
+        arrange: async (h) => () => h.sso.beginLogin({ organizationId: 'org-nope', session: h.session() }),
+      },
+      'beginSetup for an unknown org': {
+        flow: null,
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: 'org-nope', providerKey: 'dummy', session: h.session('owner') }),
+      },
+      'updateSettings for an unknown org': {
+        flow: null,
+        arrange: async (h) => () =>
+          h.sso.updateSettings({ organizationId: 'org-nope', session: h.session('owner'), settings: { requireSso: true } }),
+      },
+    },
+  },
+  NOT_AUTHENTICATED: {
+    redirect: 'authSettings',
+    scenarios: {
+      'setup: beginSetup anonymously': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: h.session() }),
+      },
+      'admin: disableProvider anonymously': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.disableProvider({ organizationId: ACME, session: h.session() }),
+      },
+    },
+  },
+  NOT_AUTHORIZED: {
+    redirect: 'authSettings',
+    scenarios: {
+      'setup: a plain member starts setup': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: ACME, providerKey: 'dummy', session: h.session('member') }),
+      },
+    },
+  },
+  UID_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: another user continues the admin’s setup': {
+        flow: 'setup',
+        async arrange(h) {
+          const handle = await h.beginSetup('owner')
+          return () => h.sso.advance({ handle, session: h.session('member', 'sess-owner'), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  NOT_A_MEMBER: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: a user who is not a member starts setup': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: h.session('member') }),
+      },
+    },
+  },
+  SESSION_USER_MISMATCH: {
+    deprecated: 'The session user is always the attach target (N1), so no public call can reach the refusal.',
+    onlyIn: ['src/core/attach.ts'],
+  },
+  USER_SUSPENDED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the linked user is suspended': {
+        flow: 'login',
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          return () =>
+            h.sso.advance({ handle, session: h.session(), request: POST({ id: 'ext-suspended', email: 'suspended@example.com' }) })
+        },
+      },
+      'setup: a suspended owner starts setup': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.beginSetup({ organizationId: ACME, providerKey: 'dummy', session: h.session('suspended') }),
+      },
+    },
+  },
+  IDENTITY_CONFLICT: {
+    redirect: 'orgLogin',
+    scenarios: {
+      'login: "create a new account" with the email of an active account': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'alice@corp.example' })
+          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'newuser' })
+        },
+      },
+    },
+  },
+  MERGE_FAILED: {
+    redirect: 'orgLogin',
+    scenarios: {
+      'login: "link to my account" while anonymous': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'alice@corp.example' })
+          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'confirm' })
+        },
+      },
+    },
+  },
+  OP_NOT_ALLOWED: {
+    redirect: 'orgLogin',
+    scenarios: {
+      'login: an op that does not exist': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'alice@corp.example' })
+          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'merge' as never })
+        },
+      },
+    },
+  },
+  VERIFICATION_INVALID: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'verifyAccountLink with an unknown token (no organization known)': {
+        flow: null,
+        arrange: async (h) => () => h.sso.verifyAccountLink({ token: 'unknown-token', session: h.session() }),
+      },
+      'login: the emailed link was used by another request between check and link': {
+        flow: 'login',
+        async arrange(h) {
+          // A passwordless account: the anonymous login gets confirm-account and a mailed link.
+          h.storage.seed({
+            users: [makeUser({ id: 'pat', email: 'pat@corp.example', hasUsablePassword: false })],
+            members: [makeMember({ id: 'm-pat', organizationId: ACME, userId: 'pat' })],
+          })
+          const { handle, step } = await h.login({ id: 'ext-pat', email: 'pat@corp.example' })
+          if (step.kind !== 'confirmationRequired' || step.confirmation.page !== 'confirm-account') throw new Error(step.kind)
+          const mail = h.mailer.sent.at(-1)
+          const token = mail?.template === 'accountVerification' ? /\/auth\/verify\/([^/]+)\//.exec(mail.data.url)?.[1] : undefined
+          if (!token) throw new Error('no verification mail')
+          const session = { ...h.session(), verificationToken: token }
+          const real = h.storage.oneTimeTokens
+          const raced = h.engine({ tokens: { ...real, consume: async () => null } })
+          return () => raced.finishLogin({ handle, session })
+        },
+      },
+    },
+  },
+  INVITE_INVALID: {
+    deprecated: 'An invalid session invite is ignored with a trace entry and never blocks the login (docs/login-flow.md).',
+  },
+  STORAGE_CONFLICT: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'login: every attempt of the transaction hits a unique conflict': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'new@corp.example' })
+          const storage = {
+            ...h.storage,
+            transaction: async () => {
+              throw new StorageConflictError('member.organization_user')
+            },
+          }
+          const conflicted = h.engine({ storage })
+          return () => conflicted.finishLogin({ handle, session: h.session(), op: 'newuser' })
+        },
+      },
+    },
+  },
+  STORAGE_UNAVAILABLE: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'beginLogin while the storage is down': {
+        flow: null,
+        async arrange(h) {
+          const down = h.engine({
+            storage: {
+              ...h.storage,
+              getOrganization: async () => {
+                throw new Error('connection refused')
+              },
+            },
+          })
+          return () => down.beginLogin({ organizationId: ACME, session: h.session() })
+        },
+      },
+      'login: the storage fails inside the transaction': {
+        flow: 'login',
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'new@corp.example' })
+          const down = h.engine({
+            storage: {
+              ...h.storage,
+              transaction: async () => {
+                throw new Error('connection reset')
+              },
+            },
+          })
+          return () => down.finishLogin({ handle, session: h.session(), op: 'newuser' })
+        },
+      },
+    },
+  },
+}
