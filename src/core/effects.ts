@@ -1,7 +1,7 @@
 import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, User, UserEmail } from '../model/records.js'
 import type { MailMessage } from '../ports/mailer.js'
 import type { Signal } from '../ports/signals.js'
-import type { AuthIdentityPatch, AuthProviderPatch, MemberPatch, OrganizationPatch } from '../ports/storage.js'
+import type { AuthIdentityPatch, AuthProviderPatch, InviteAcceptance, MemberPatch, OrganizationPatch } from '../ports/storage.js'
 
 /**
  * A write the engine applies inside the flow's single transaction. Decisions are data: the
@@ -22,6 +22,8 @@ export type TxEffect =
   | { readonly type: 'identity.deleteForProvider'; readonly authProviderId: string }
   | { readonly type: 'member.create'; readonly member: Member }
   | { readonly type: 'member.update'; readonly id: string; readonly patch: MemberPatch }
+  /** Accepts a pending invite (a guarded write: the shell retries the decision when it was taken first). */
+  | { readonly type: 'member.acceptInvite'; readonly id: string; readonly acceptance: InviteAcceptance }
   | { readonly type: 'member.delete'; readonly id: string }
   | { readonly type: 'member.setFlagsForOrganization'; readonly organizationId: string; readonly flags: Partial<MemberFlags> }
   | { readonly type: 'provider.create'; readonly provider: AuthProvider }

@@ -233,7 +233,8 @@ export function planMembership(facts: MembershipFacts, ids: PlanIds): Membership
       flags,
     }
     const member: Member = { ...invite, ...patch } as Member
-    txEffects.push({ type: 'member.update', id: invite.id, patch })
+    // A guarded write: it changes the row only while it is still pending (threat 49).
+    txEffects.push({ type: 'member.acceptInvite', id: invite.id, acceptance: { userId: facts.user.id, flags } })
     txEffects.push({
       type: 'audit.record',
       entry: auditEntry({

@@ -3,10 +3,12 @@ import type { AuditPort } from '../ports/audit.js'
 import type { MailerPort } from '../ports/mailer.js'
 import type { SignalPort } from '../ports/signals.js'
 import type { StorageTx } from '../ports/storage.js'
+import { GuardedWriteLost } from './transaction.js'
 
 /**
- * Applies transaction effects in order, one port call each. Throws what the port throws
- * (the surrounding transaction rolls back).
+ * Applies transaction effects in order, one port call each. Throws what the port throws, and
+ * {@link GuardedWriteLost} when a guarded write (invite acceptance) matched no row (the
+ * surrounding transaction rolls back).
  */
 export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: readonly TxEffect[]): Promise<void> {
   for (const effect of effects) {
@@ -34,6 +36,10 @@ export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: r
         break
       case 'member.update':
         await tx.updateMember(effect.id, effect.patch)
+        break
+      case 'member.acceptInvite':
+        // Someone else accepted (or revoked) the invite since the decision read it: roll back.
+        if (!(await tx.acceptInvite(effect.id, effect.acceptance))) throw new GuardedWriteLost('invite-taken')
         break
       case 'member.delete':
         await tx.deleteMember(effect.id)

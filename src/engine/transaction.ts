@@ -9,9 +9,22 @@ class RollbackSignal {
   }
 }
 
+/**
+ * Thrown inside a transaction when a guarded write found its row already changed by another
+ * transaction (an invite accepted first, threat 49). It rolls the transaction back and becomes a
+ * retryable STORAGE_CONFLICT; the login shell decides again on fresh data.
+ */
+export class GuardedWriteLost {
+  readonly reason: string
+  constructor(reason: string) {
+    this.reason = reason
+  }
+}
+
 /** Maps anything a port threw to an {@link AuthError}. */
 export function storageFailure(cause: unknown, redirect: ErrorRedirectHint = 'root'): AuthError {
   if (cause instanceof RollbackSignal) return cause.error
+  if (cause instanceof GuardedWriteLost) return authError('STORAGE_CONFLICT', { redirect, details: { reason: cause.reason } })
   if (isAuthError(cause)) return cause
   if (isStorageConflict(cause)) {
     return authError('STORAGE_CONFLICT', { redirect, cause, details: { constraint: cause.constraint } })

@@ -594,6 +594,28 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         if (patch.inviteStatus !== undefined) set.invite_status = patch.inviteStatus
         return update(q, s.members, 'id', id, set, conflicts.members)
       },
+      async acceptInvite(id, acceptance) {
+        const set: Row = {
+          user_id: acceptance.userId,
+          email: null,
+          email_normalized: null,
+          invite_token_hash: null,
+          invite_expires_at: null,
+        }
+        for (const [flag, column] of Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]) set[column] = bool(acceptance.flags[flag])
+        // One guarded statement (threat 49): a concurrent acceptance blocks on the row lock, then
+        // re-checks the condition against the committed row and updates nothing.
+        const result = await write(conflicts.members, () =>
+          q
+            .updateTable(s.members)
+            .set(set)
+            .where('id', '=', id)
+            .where('user_id', 'is', null)
+            .where('invite_status', '=', 'approved')
+            .executeTakeFirst(),
+        )
+        return Number(result.numUpdatedRows) === 1
+      },
       deleteMember: (id) => remove(q, s.members, 'id', id),
       async setFlagsForOrganization(organizationId, flags) {
         const entries = (Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]).filter(([flag]) => flags[flag] !== undefined)

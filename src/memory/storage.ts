@@ -241,6 +241,20 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           insertRow(view, 'members', member)
         }),
       updateMember: (id, patch) => write(() => updateMember(id, patch)),
+      acceptInvite: (id, acceptance) =>
+        write((t) => {
+          const invite = t.members.get(id)
+          // Guarded: only a still-pending invite is accepted (threat 49).
+          if (invite === undefined || invite.userId !== null || invite.inviteStatus !== 'approved') return false
+          return updateMember(id, {
+            userId: acceptance.userId,
+            email: null,
+            emailNormalized: null,
+            inviteTokenHash: null,
+            inviteExpiresAt: null,
+            flags: acceptance.flags,
+          })
+        }),
       deleteMember: (id) =>
         write((t) => {
           if (!t.members.has(id)) return false

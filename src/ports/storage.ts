@@ -118,6 +118,14 @@ export type AuthIdentityPatch = Partial<Pick<AuthIdentity, 'userId' | 'ident' | 
 export type MemberPatch = Partial<
   Pick<Member, 'userId' | 'email' | 'emailNormalized' | 'role' | 'flags' | 'inviteTokenHash' | 'inviteExpiresAt' | 'inviteStatus'>
 >
+/**
+ * What accepting an invite writes: the accepting user and the membership's flags (the address
+ * and token fields are cleared).
+ */
+export interface InviteAcceptance {
+  readonly userId: string
+  readonly flags: MemberFlags
+}
 /** Fields of a provider that can change. */
 export type AuthProviderPatch = Partial<Pick<AuthProvider, 'config' | 'allowUnlinked' | 'scimEnabled'>>
 /** Fields of an organization ssoflow changes. */
@@ -149,6 +157,17 @@ export interface StorageTx extends StorageReader {
   /** Conflicts: `member.organization_user`, `member.organization_email`, `member.invite_token`. */
   createMember(member: Member): Promise<void>
   updateMember(id: string, patch: MemberPatch): Promise<boolean>
+  /**
+   * Accepts a pending invite in ONE guarded write (threat 49): iff row `id` is still an
+   * unaccepted invite (`userId` null and `inviteStatus` `approved`), sets `userId` and `flags`
+   * and clears `email`, `emailNormalized`, `inviteTokenHash` and `inviteExpiresAt`, e.g.
+   * `update … where id = ? and user_id is null and invite_status = 'approved'` acting on the row
+   * count (a read followed by an update by id is NOT enough: two transactions both read it
+   * pending). Returns false and changes nothing when the row is missing or was accepted, turned
+   * into a request or otherwise taken first; of N concurrent callers for one invite at most one
+   * gets true. Conflicts: `member.organization_user`.
+   */
+  acceptInvite(id: string, acceptance: InviteAcceptance): Promise<boolean>
   deleteMember(id: string): Promise<boolean>
   /** Sets the given flags on every member of the organization; returns how many rows changed. */
   setFlagsForOrganization(organizationId: string, flags: Partial<MemberFlags>): Promise<number>

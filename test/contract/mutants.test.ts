@@ -204,6 +204,22 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
     mustFail: [/setFlagsForOrganization/],
   },
   {
+    name: 'acceptInvite updates by id only (no pending guard: threat 49)',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        acceptInvite: (id, a) =>
+          tx.updateMember(id, {
+            userId: a.userId,
+            email: null,
+            emailNormalized: null,
+            inviteTokenHash: null,
+            inviteExpiresAt: null,
+            flags: a.flags,
+          }),
+      })),
+    mustFail: [/acceptInvite accepts a pending invite once/, /concurrent acceptances of one invite/],
+  },
+  {
     name: 'deleteIdentitiesForUser ignores exceptId',
     mutate: (s) => patchTx(s, (tx) => ({ deleteIdentitiesForUser: (p, u) => tx.deleteIdentitiesForUser(p, u, null) })),
     mustFail: [/keeps exceptId/],

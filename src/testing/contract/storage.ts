@@ -681,6 +681,71 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     assertEqual((await s.listIdentities(PROV_A, { limit: n + 10 })).length, 1, 'exactly one identity row')
   })
 
+  test('acceptInvite accepts a pending invite once; accepted, requested or missing rows are refused unchanged', async (s) => {
+    await base(s)
+    const flags = { ...makeMember({ id: 'x', organizationId: ORG_A }).flags, ssoLinked: true, idpProvisioned: true }
+    const invite = makeMember({
+      id: 'mem-1',
+      organizationId: ORG_A,
+      email: 'new@example.com',
+      role: 'admin',
+      inviteTokenHash: '7'.repeat(64),
+      inviteExpiresAt: at(86_400_000),
+    })
+    const request = makeMember({ id: 'mem-2', organizationId: ORG_A, email: 'req@example.com', inviteStatus: 'requested_to_join' })
+    await run(s, async (tx) => {
+      await tx.createMember(invite)
+      await tx.createMember(request)
+    })
+    assertEqual(await run(s, (tx) => tx.acceptInvite('mem-1', { userId: 'user-01', flags })), true, 'a pending invite is accepted')
+    const accepted = {
+      ...invite,
+      userId: 'user-01',
+      email: null,
+      emailNormalized: null,
+      inviteTokenHash: null,
+      inviteExpiresAt: null,
+      flags,
+    }
+    assertEqual(await s.getMemberById('mem-1'), accepted, 'userId and flags set, address and token cleared, role kept')
+    assertEqual(
+      await run(s, (tx) => tx.acceptInvite('mem-1', { userId: 'user-02', flags })),
+      false,
+      'an accepted invite is not accepted again',
+    )
+    assertEqual(await s.getMemberById('mem-1'), accepted, 'the accepted row is unchanged by the refused call')
+    assertEqual(await run(s, (tx) => tx.acceptInvite('mem-2', { userId: 'user-02', flags })), false, 'a join request is not an invite')
+    assertEqual(await s.getMemberById('mem-2'), request, 'the request is unchanged')
+    assertEqual(await run(s, (tx) => tx.acceptInvite('nope', { userId: 'user-02', flags })), false, 'a missing row')
+  })
+
+  test(`acceptInvite: ${n} concurrent acceptances of one invite by different users -> exactly one wins`, async (s) => {
+    await base(s)
+    const racers = users(n, 'racer')
+    await createUsers(s, racers)
+    const invite = makeMember({ id: 'mem-1', organizationId: ORG_A, email: 'new@example.com', inviteTokenHash: '8'.repeat(64) })
+    await run(s, (tx) => tx.createMember(invite))
+    const flags = { ...invite.flags, ssoLinked: true }
+    const results = await Promise.allSettled(
+      racers.map((u) =>
+        run(s, async (tx) => {
+          // Each reads the invite first, as the engine does before deciding, then accepts it
+          // whatever it read: only the adapter's guard can keep the others out.
+          await tx.getMemberById('mem-1')
+          return tx.acceptInvite('mem-1', { userId: u.id, flags })
+        }),
+      ),
+    )
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `no transaction fails (first failure: ${show(failures[0])})`)
+    const winners = racers.filter((_, i) => {
+      const r = results[i]
+      return r?.status === 'fulfilled' && r.value === true
+    })
+    assertEqual(winners.length, 1, 'exactly one acceptInvite returns true')
+    assertEqual((await s.getMemberById('mem-1'))?.userId, winners[0]?.id, 'the invite belongs to the one caller told it won')
+  })
+
   // ---------------------------------------------------------------- pipeline states
 
   test('pipeline state: create, load, compareAndSet, delete', async (s) => {

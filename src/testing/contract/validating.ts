@@ -242,6 +242,7 @@ function validatingTx(tx: StorageTx): StorageTx {
     deleteIdentitiesForProvider: async (p) => n('deleteIdentitiesForProvider', await tx.deleteIdentitiesForProvider(p)),
     createMember: (x) => tx.createMember(x),
     updateMember: async (i, patch) => b('updateMember', await tx.updateMember(i, patch)),
+    acceptInvite: async (i, acceptance) => b('acceptInvite', await tx.acceptInvite(i, acceptance)),
     deleteMember: async (i) => b('deleteMember', await tx.deleteMember(i)),
     setFlagsForOrganization: async (o, f) => n('setFlagsForOrganization', await tx.setFlagsForOrganization(o, f)),
     createAuthProvider: (p) => tx.createAuthProvider(p),

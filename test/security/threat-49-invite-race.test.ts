@@ -1,0 +1,112 @@
+// Threat 49: one invite accepted several times. RACERS different identities (each linked to its
+// own user, none a member yet) carry ONE valid session invite and their IdP callbacks finish at
+// once. Exactly one accepts the invite; the others get the default-role membership (never a
+// false `acceptedInviteId`), one `member.accept-invite` audit, the invite row owned by the user
+// told so. On PostgreSQL and MariaDB every racer has read the invite as pending before any of
+// them writes (barrier after the read, inside the transaction).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { SessionInfo } from '../../src/engine/types.js'
+import { isAuthError } from '../../src/errors.js'
+import { sha256Hex } from '../../src/state/crypto.js'
+import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/index.js'
+import { reportSkip } from '../helpers/databases.js'
+import { BACKENDS, engineOn, handleOf, newClock, post, RACERS, unwrap } from './race.js'
+
+const ORG = makeOrganization({ id: 'org1', slug: 'acme', name: 'Acme' })
+const PROVIDER = makeProvider({ id: 'ap1', organizationId: ORG.id, providerKey: 'dummy' })
+const INVITE_TOKEN = 'invite-token-0123456789abcdef'
+const INVITE_EMAIL = 'invited@corp.example'
+
+for (const backend of BACKENDS) {
+  if (!backend.enabled) reportSkip(`threat 49 (${backend.name})`, backend.variable ?? '')
+  describe.skipIf(!backend.enabled)(`threat 49 on ${backend.name}`, () => {
+    let opened: Awaited<ReturnType<typeof backend.open>>
+    beforeAll(async () => {
+      opened = await backend.open()
+    })
+    afterAll(async () => {
+      await opened?.close()
+    })
+
+    it(`${RACERS} identities finishing at once with one session invite: it is accepted once, the rest get the default role`, async () => {
+      const clock = newClock()
+      const { storage: raw, drop } = await opened.fresh(clock)
+      try {
+        const users = Array.from({ length: RACERS }, (_, i) =>
+          makeUser({ id: `u${String(i).padStart(2, '0')}`, email: `u${i}@corp.example` }),
+        )
+        const invite = makeMember({
+          id: 'm-invite',
+          organizationId: ORG.id,
+          email: INVITE_EMAIL,
+          role: 'admin',
+          inviteTokenHash: await sha256Hex(INVITE_TOKEN),
+          inviteExpiresAt: new Date('2026-04-01T00:00:00.000Z'),
+        })
+        await raw.seed({
+          organizations: [ORG],
+          providers: [PROVIDER],
+          users,
+          identities: users.map((u) => makeIdentity({ id: `i-${u.id}`, authProviderId: PROVIDER.id, userId: u.id, ident: `ext-${u.id}` })),
+          members: [invite],
+        })
+        const e = engineOn(raw, backend, clock, { at: 'after-read', read: 'getMemberById' })
+        const sessionInvite = { memberId: invite.id, token: INVITE_TOKEN, organizationId: ORG.id }
+        const sessions: SessionInfo[] = users.map((u) => ({ id: `s-${u.id}`, invite: sessionInvite }))
+        const handles: string[] = []
+        for (const session of sessions) handles.push(handleOf(await unwrap(e.sso.beginLogin({ organizationId: ORG.id, session }))))
+        const before = await e.snapshot()
+
+        e.storage.arm()
+        // Every IdP callback at once: each identity is linked to its own user and asserts the
+        // invite's address, so each session invite is addressed to it.
+        const results = await Promise.all(
+          users.map((u, i) =>
+            e.sso.advance({
+              handle: handles[i] as string,
+              request: post({ id: `ext-${u.id}`, email: INVITE_EMAIL, email_verified: 'on' }),
+              session: sessions[i] as SessionInfo,
+            }),
+          ),
+        )
+        const after = await e.snapshot()
+
+        const signedIn = results.flatMap((r) => (r.isOk() && r.value.kind === 'signedIn' ? [r.value] : []))
+        for (const r of results) {
+          if (r.isErr()) {
+            expect(isAuthError(r.error)).toBe(true)
+            expect(['INVITE_INVALID', 'STORAGE_CONFLICT']).toContain(r.error.code)
+          } else expect(r.value.kind).toBe('signedIn')
+        }
+        // Exactly one caller is told it accepted the invite, and it did.
+        const accepted = signedIn.filter((o) => o.acceptedInviteId !== null)
+        expect(accepted).toHaveLength(1)
+        const winner = accepted[0]
+        expect(winner?.memberId).toBe(invite.id)
+        const inviteRow = after.members.find((m) => m.id === invite.id)
+        expect(inviteRow).toMatchObject({ userId: winner?.userId, role: 'admin', email: null, inviteTokenHash: null })
+        expect(after.audit.filter((a) => a.event === 'member.accept-invite')).toEqual([
+          expect.objectContaining({ targetId: invite.id, targetUserId: winner?.userId }),
+        ])
+        expect(e.signals.emitted.filter((s) => s.name === 'member_joined' && s.payload.memberId === invite.id)).toHaveLength(1)
+        // Everyone else who signed in holds their own membership with the org's default role.
+        for (const o of signedIn) {
+          const row = after.members.find((m) => m.id === o.memberId)
+          expect(row?.userId).toBe(o.userId)
+          if (o !== winner) {
+            expect(row?.role).toBe(ORG.defaultRole)
+            expect(o.trace.map((t) => t.rule)).toContain('membership.new')
+          }
+        }
+        // One membership per user, no orphan rows, nothing else touched.
+        const memberUsers = after.members.map((m) => m.userId)
+        expect(new Set(memberUsers).size).toBe(memberUsers.length)
+        expect(after.members).toHaveLength(signedIn.length)
+        expect(after.users).toEqual(before.users)
+        expect(after.audit.filter((a) => a.event === 'member.add')).toHaveLength(signedIn.length - 1)
+      } finally {
+        await drop()
+      }
+    })
+  })
+}
