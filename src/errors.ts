@@ -35,6 +35,9 @@ export const ERROR_CODES = {
   PROVIDER_UNAVAILABLE: 'The identity provider could not be reached.',
   PROVIDER_RESPONSE_INVALID: 'The identity provider returned an invalid response.',
   ORGANIZATION_NOT_FOUND: 'The organization does not exist.',
+  // single-use and unsolicited IdP responses
+  ASSERTION_REPLAYED: 'This sign-in response was already used. Please sign in again.',
+  UNSOLICITED_RESPONSE: 'Sign-in started at the identity provider is not accepted here. Please sign in from this application.',
   // actors
   NOT_AUTHENTICATED: 'You must be authenticated to link accounts.',
   NOT_AUTHORIZED: 'You are not allowed to manage single sign-on for this organization.',

@@ -30,15 +30,13 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
   const steps = createStepApi(ctx)
   const login = createLoginApi(ctx)
   const setup = createSetupApi(ctx, { finishLogin: login.finishLogin })
+  const finish = { finishLogin: login.finishLogin, finishSetup: setup.finishSetup, finishLoginAfterSteps: login.finishAfterSteps }
   return {
     beginLogin: steps.beginLogin,
     beginSetup: steps.beginSetup,
-    advance: (input) =>
-      steps.advance(input, {
-        finishLogin: login.finishLogin,
-        finishSetup: setup.finishSetup,
-        finishLoginAfterSteps: login.finishAfterSteps,
-      }),
+    advance: (input) => steps.advance(input, finish),
+    beginUnsolicitedLogin: (input) => steps.beginUnsolicitedLogin(input, finish),
+    serviceMetadata: steps.serviceMetadata,
     finishLogin: login.finishLogin,
     explain: login.explain,
     finishSetup: setup.finishSetup,

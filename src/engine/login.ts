@@ -151,6 +151,8 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
   if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
   // Threat 31: finishing is only possible after every login step ran.
   if (state.step < stepIds.length) return err(E('STATE_INVALID', { reason: 'steps-incomplete' }))
+  // Threat 39: an unsolicited pipeline never shows a confirmation page, so it takes no op.
+  if (state.initiation === 'unsolicited' && input.op != null) return err(E('OP_NOT_ALLOWED'))
   // Threat 17: a pipeline started by a signed-in user finishes only in that user's session.
   // An anonymous pipeline may finish signed in: that is the "sign in to link" path.
   const sessionUserId = session.userId ?? null
@@ -319,11 +321,36 @@ function redirectTarget(ctx: EngineContext, p: Prepared): string {
   return safeNext(p.opened.state.next, ctx.urls.baseUrl) ?? ctx.urls.afterLogin(p.organization)
 }
 
+/**
+ * Threat 39: a pipeline started by an unsolicited IdP response decides as if the browser were
+ * anonymous (no session user to attach to, no session invite, no verification link)...
+ */
+function factsSession(p: Prepared, session: SessionInfo): SessionInfo {
+  if (p.opened.state.initiation !== 'unsolicited') return session
+  return { ...session, userId: null, invite: null, verificationToken: null }
+}
+
+/**
+ * ...and may only sign in an identity already linked to a member of the org: no link, no new
+ * account, no confirmation page, no invite accepted, no membership created. A rejection or a
+ * second-factor handoff stays as decided.
+ */
+function unsolicitedRefusal(p: Prepared, plan: LoginPlan): AuthError | null {
+  if (p.opened.state.initiation !== 'unsolicited') return null
+  const d = plan.decision
+  if (d.kind === 'reject' || d.kind === 'twoFactor') return null
+  if (d.kind !== 'signIn' || d.path !== 'existing') return E('UNSOLICITED_RESPONSE', { reason: 'not-linked' })
+  if (d.acceptedInviteId !== null) return E('UNSOLICITED_RESPONSE', { reason: 'invite' })
+  if (d.created.member) return E('UNSOLICITED_RESPONSE', { reason: 'not-a-member' })
+  return null
+}
+
 async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<LoginOutcome, AuthError>> {
   const prepared = await prepare(ctx, input, handoff)
   if (prepared.isErr()) return err(prepared.error)
   const p = prepared.value
   const session = input.session
+  const deciding = factsSession(p, session)
   // Claim: one finisher per state; the identity is stored so a follow-up uses it (and only it).
   const claimed = await claimState(ctx, p.opened, { identity: p.identity })
   if (claimed.isErr()) return err(claimed.error)
@@ -333,7 +360,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     if (r.isOk()) held = r.value
     else ctx.logger?.warn('ssoflow: could not release a pipeline state', { code: r.error.code })
   }
-  const x = await extras(ctx, p, session)
+  const x = await extras(ctx, p, deciding)
   if (x.isErr()) {
     await release()
     return err(x.error)
@@ -347,8 +374,10 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       ctx.storage,
       async (tx) => {
         await tx.lockIdentity(p.providerRow.id, p.identity.id)
-        const facts = await gather(tx, ctx, p, x.value, session, op)
+        const facts = await gather(tx, ctx, p, x.value, deciding, op)
         const decided = decideLogin(facts, merge)
+        const refused = unsolicitedRefusal(p, decided)
+        if (refused) return err(refused)
         if (decided.decision.kind === 'signIn' && decided.decision.consumesVerification) {
           const vt = session.verificationToken ?? ''
           const consumed = await ctx.tokens.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
@@ -366,7 +395,10 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     }
   }
   if (plan === null) {
-    await release()
+    if (lastError?.code === 'UNSOLICITED_RESPONSE') {
+      const c = await consumeState(ctx, held)
+      if (c.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: c.error.code })
+    } else await release()
     return err(lastError ?? E('STORAGE_UNAVAILABLE'))
   }
   const d = plan.decision
@@ -459,15 +491,18 @@ async function explainLogin(ctx: EngineContext, input: FinishLoginInput): Promis
   const prepared = await prepare(ctx, input)
   if (prepared.isErr()) return err(prepared.error)
   const p = prepared.value
-  const x = await extras(ctx, p, input.session)
+  const deciding = factsSession(p, input.session)
+  const x = await extras(ctx, p, deciding)
   if (x.isErr()) return err(x.error)
   let facts: LoginFacts
   try {
-    facts = await gather(ctx.storage, ctx, p, x.value, input.session, input.op ?? null)
+    facts = await gather(ctx.storage, ctx, p, x.value, deciding, input.op ?? null)
   } catch (cause) {
     return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause }))
   }
   const plan = decideLogin(facts, mergeFor(p.provider))
+  const refused = unsolicitedRefusal(p, plan)
+  if (refused) return ok({ decision: `reject:${refused.code}`, trace: plan.trace, effects: [] })
   const d = plan.decision
   return ok({
     decision:

@@ -23,11 +23,11 @@ export interface OpenedState {
   readonly version: number
 }
 
-/** Fields given when a pipeline starts. */
+/** Fields given when a pipeline starts (`step` defaults to 0, `data` to `{}`). */
 export type NewStateInit = Omit<
   PipelineState,
   'v' | 'id' | 'sessionBinding' | 'step' | 'phase' | 'identity' | 'verificationSentAt' | 'createdAt' | 'expiresAt' | 'data'
-> & { readonly sessionId: string; readonly data?: PipelineState['data'] }
+> & { readonly sessionId: string; readonly data?: PipelineState['data']; readonly step?: number | undefined }
 
 /** Creates and stores a new pipeline state; returns the signed handle. */
 export async function createState(
@@ -36,14 +36,15 @@ export async function createState(
 ): Promise<Result<{ handle: string; opened: OpenedState }, AuthError>> {
   const now = ctx.clock.now().getTime()
   const id = newStateId()
-  const { sessionId, ...rest } = init
+  const { sessionId, step, initiation, ...rest } = init
   const state: PipelineState = {
     v: 1,
     id,
     ...rest,
+    ...(initiation !== undefined ? { initiation } : {}),
     data: init.data ?? {},
     sessionBinding: await sessionBinding(sessionId),
-    step: 0,
+    step: step ?? 0,
     phase: 'open',
     identity: null,
     verificationSentAt: null,

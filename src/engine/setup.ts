@@ -19,7 +19,7 @@ import { type JsonObject, jsonWithinLimits, parseIdentity } from '../model/ident
 import { LIMITS } from '../model/limits.js'
 import type { AuthProvider, Organization } from '../model/records.js'
 import type { StorageReader } from '../ports/storage.js'
-import type { Provider, RefreshResult } from '../providers/types.js'
+import type { Provider, ProviderWarning, RefreshResult } from '../providers/types.js'
 import { checkState, stepFingerprint } from '../state/codec.js'
 import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import { authorizeSsoAdmin, type SsoAdmin } from './authorize.js'
@@ -87,6 +87,19 @@ function redact(provider: Provider | undefined, config: JsonObject): JsonObject 
     }
   }
   return redactConfigDefault(redacted)
+}
+
+/** The provider's warnings about a config; a throwing or malformed hook gives none. */
+function providerWarnings(provider: Provider, config: JsonObject): ProviderWarning[] {
+  if (!provider.setupWarnings) return []
+  try {
+    return provider
+      .setupWarnings(config)
+      .filter((w) => typeof w?.code === 'string' && typeof w.message === 'string')
+      .map((w) => ({ code: w.code, message: w.message }))
+  } catch {
+    return []
+  }
 }
 
 /**
@@ -271,6 +284,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         trace: plan.trace,
         warnings: [...warnings, ...mailed.warnings],
         policyChanges: plan.policyChanges,
+        providerWarnings: providerWarnings(provider, config),
       }
       return ok(outcome)
     })

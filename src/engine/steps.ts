@@ -13,10 +13,10 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow'
 import { safeNext } from '../core/redirect.js'
 import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
-import { type IdentityInput, type JsonObject, jsonWithinLimits } from '../model/identity.js'
+import { type IdentityInput, type JsonObject, jsonWithinLimits, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import type { AuthProvider, Organization } from '../model/records.js'
-import type { Provider, ProviderStep, StepContext, StepRequest, StepResult } from '../providers/types.js'
+import type { Provider, ProviderStep, ServiceMetadata, SingleUse, StepContext, StepRequest, StepResult } from '../providers/types.js'
 import { checkState, type Flow, type PipelineState, redirectFor, stepFingerprint } from '../state/codec.js'
 import { randomToken } from '../state/crypto.js'
 import { authorizeSsoAdmin } from './authorize.js'
@@ -24,14 +24,17 @@ import type { EngineContext } from './context.js'
 import type { LoginHandoff } from './login.js'
 import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { withRedirect } from './redirect.js'
+import { recordSingleUse, validSingleUse } from './single-use.js'
 import { storageFailure } from './transaction.js'
 import type {
   AdvanceInput,
   AuthPipeline,
   BeginLoginInput,
   BeginSetupInput,
+  BeginUnsolicitedLoginInput,
   FinishLoginInput,
   LoginOutcome,
+  ServiceMetadataRequest,
   SessionInfo,
   Step,
 } from './types.js'
@@ -41,6 +44,8 @@ export interface StepApi {
   beginLogin: AuthPipeline['beginLogin']
   beginSetup: AuthPipeline['beginSetup']
   advance(input: AdvanceInput, finish: Finish): ResultAsync<Step, AuthError>
+  beginUnsolicitedLogin(input: BeginUnsolicitedLoginInput, finish: Finish): ResultAsync<Step, AuthError>
+  serviceMetadata: AuthPipeline['serviceMetadata']
 }
 
 /**
@@ -113,6 +118,12 @@ function run<T>(fn: () => Promise<Result<T, AuthError>>, redirect: ErrorRedirect
  *   the identity goes to `finishLogin` / `finishSetup`.
  */
 export function createStepApi(ctx: EngineContext): StepApi {
+  /** Records a step's single-use response (ASSERTION_REPLAYED on a second use). */
+  async function spend(use: SingleUse, providerKey: string, stepId: string, redirect: ErrorRedirectHint): Promise<Result<void, AuthError>> {
+    if (!validSingleUse(use)) return err(authError('PROVIDER_ERROR', { redirect, details: { step: stepId, reason: 'single-use-shape' } }))
+    return recordSingleUse(ctx, providerKey, use, redirect)
+  }
+
   /** Runs steps from the state's current index until one returns redirect/render, or finishes. */
   async function drive(
     opened: OpenedState,
@@ -152,6 +163,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
         callbackUrl: ctx.urls.pipelineCallback(loaded.organization),
         random: () => randomToken(32),
         now: ctx.clock.now(),
+        unsolicited: opened.state.initiation === 'unsolicited',
       }
       let result: StepResult
       try {
@@ -167,6 +179,11 @@ export function createStepApi(ctx: EngineContext): StepApi {
         }
         data = merged
         dirty = true
+      }
+      if (result.type === 'next' && result.singleUse !== undefined) {
+        // Threat 40: the response is spent before the pipeline moves on; a replay stops here.
+        const recorded = await spend(result.singleUse, loaded.provider.key, providerStep.id, redirect)
+        if (recorded.isErr()) return err(recorded.error)
       }
       if (result.type === 'next') {
         step += 1
@@ -349,17 +366,163 @@ export function createStepApi(ctx: EngineContext): StepApi {
       }
       const loaded = await load(state)
       if (loaded.isErr()) return err(loaded.error)
+      if (!withinFieldLimit(request, loaded.value.provider)) return err(inputInvalid('request', redirect))
       const fingerprint = await stepFingerprint(loaded.value.provider.key, state.flow, stepIds(loaded.value.steps))
       const checked = checkState(state, { now: ctx.clock.now(), fingerprint })
       if (checked.isErr()) return err(checked.error)
       return drive(opened.value, input.handle as string, loaded.value, request, input.session, finish)
     }, 'root')
 
-  return { beginLogin, beginSetup, advance }
+  /**
+   * An unsolicited (IdP-initiated) response. The receiving step runs before anything is stored,
+   * so a refused response writes nothing; an accepted one must sign in an identity that is
+   * already linked to an active member of the org (checked here so that nothing is written
+   * otherwise, and enforced again by the finisher on its decision). Then its single-use key is spent and a login state
+   * (`initiation: 'unsolicited'`, no initiator, no `next`) is stored and finished.
+   */
+  const beginUnsolicitedLogin = (input: BeginUnsolicitedLoginInput, finish: Finish): ResultAsync<Step, AuthError> =>
+    run(async () => {
+      const redirect: ErrorRedirectHint = 'orgLogin'
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input', 'root'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId', 'root'))
+      if (!validSession(input.session)) return err(inputInvalid('session', redirect))
+      const request = normalizeRequest(input.request)
+      if (request === null) return err(inputInvalid('request', redirect))
+      const organizationId = input.organizationId
+      const org = await read(() => ctx.storage.getOrganization(organizationId), 'root')
+      if (org.isErr()) return err(org.error)
+      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const row = await read(() => ctx.storage.getAuthProvider(organizationId), redirect)
+      if (row.isErr()) return err(row.error)
+      if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
+      const providerRow = row.value
+      const provider = ctx.providers.get(providerRow.providerKey)
+      if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
+      if (!withinFieldLimit(request, provider)) return err(inputInvalid('request', redirect))
+      const entry = provider.unsolicited
+      let enabled = false
+      try {
+        enabled = entry !== undefined && entry.enabled(providerRow.config) === true
+      } catch {
+        enabled = false
+      }
+      if (!entry || !enabled) return err(authError('UNSOLICITED_RESPONSE', { redirect, details: { reason: 'disabled' } }))
+      const steps = provider.loginSteps(providerRow.config)
+      const first = steps.findIndex((s) => s.id === entry.stepId)
+      if (first < 0) return err(authError('PROVIDER_ERROR', { redirect, details: { reason: 'unsolicited-step-missing' } }))
+
+      // Run the steps from the receiving one, in memory. A step that wants the browser
+      // somewhere else cannot answer an unsolicited response.
+      let data: JsonObject = {}
+      const spent: { use: SingleUse; stepId: string }[] = []
+      for (let i = first; i < steps.length; i++) {
+        const providerStep = steps[i] as ProviderStep
+        let result: StepResult
+        try {
+          result = await providerStep.handle({
+            flow: 'login',
+            request,
+            data,
+            config: providerRow.config,
+            organization: org.value,
+            callbackUrl: ctx.urls.pipelineCallback(org.value),
+            random: () => randomToken(32),
+            now: ctx.clock.now(),
+            unsolicited: true,
+          })
+        } catch (cause) {
+          return err(authError('PROVIDER_ERROR', { redirect, cause, details: { step: providerStep.id } }))
+        }
+        if (result.type === 'error') return err(withRedirect(result.error, redirect))
+        if (result.type !== 'next') {
+          return err(authError('UNSOLICITED_RESPONSE', { redirect, details: { reason: 'interactive-step', step: providerStep.id } }))
+        }
+        if (result.bind !== undefined) {
+          const merged: JsonObject = { ...data, ...result.bind }
+          if (!jsonWithinLimits(merged)) {
+            return err(authError('PROVIDER_RESPONSE_INVALID', { redirect, details: { step: providerStep.id, reason: 'data-too-large' } }))
+          }
+          data = merged
+        }
+        if (result.singleUse !== undefined) spent.push({ use: result.singleUse, stepId: providerStep.id })
+      }
+
+      // Threat 39: only an identity already linked to an active user may sign in this way.
+      let built: IdentityInput | AuthError
+      try {
+        built = await provider.buildIdentity(data, providerRow.config)
+      } catch (cause) {
+        return err(authError('IDENTITY_INVALID', { redirect, cause }))
+      }
+      if (isAuthError(built)) return err(withRedirect(built, redirect))
+      const identity = parseIdentity(built)
+      if (identity.isErr()) return err(authError('IDENTITY_INVALID', { redirect, details: identity.error.details }))
+      const linked = await read(async () => {
+        const byId = await ctx.storage.getLinkedIdentity(providerRow.id, identity.value.id, organizationId)
+        if (byId || !identity.value.legacyId) return byId
+        return ctx.storage.getLinkedIdentity(providerRow.id, identity.value.legacyId, organizationId)
+      }, redirect)
+      if (linked.isErr()) return err(linked.error)
+      if (!linked.value?.user.isActive) {
+        return err(authError('UNSOLICITED_RESPONSE', { redirect, details: { reason: 'not-linked' } }))
+      }
+      if (!linked.value.member) return err(authError('UNSOLICITED_RESPONSE', { redirect, details: { reason: 'not-a-member' } }))
+
+      for (const { use, stepId } of spent) {
+        const recorded = await spend(use, provider.key, stepId, redirect)
+        if (recorded.isErr()) return err(recorded.error)
+      }
+      const fingerprint = await stepFingerprint(provider.key, 'login', stepIds(steps))
+      const created = await createState(ctx, {
+        flow: 'login',
+        organizationId,
+        authProviderId: providerRow.id,
+        providerKey: provider.key,
+        initiatorUserId: null,
+        fingerprint,
+        next: null,
+        referrer: null,
+        initiation: 'unsolicited',
+        sessionId: input.session.id,
+        data,
+        step: steps.length,
+      })
+      if (created.isErr()) return err(created.error)
+      const loaded: Loaded = { organization: org.value, row: providerRow, provider, steps, config: providerRow.config }
+      return drive(created.value.opened, created.value.handle, loaded, EMPTY_REQUEST, input.session, finish)
+    }, 'orgLogin')
+
+  const serviceMetadata = (input: ServiceMetadataRequest): ResultAsync<ServiceMetadata, AuthError> =>
+    run(async () => {
+      if (typeof input !== 'object' || input === null) return err(inputInvalid('input', 'root'))
+      if (!isId(input.organizationId)) return err(inputInvalid('organizationId', 'root'))
+      if (typeof input.providerKey !== 'string') return err(inputInvalid('providerKey', 'root'))
+      const provider = ctx.providers.get(input.providerKey)
+      if (!provider?.serviceMetadata) return err(authError('PROVIDER_UNKNOWN', { redirect: 'root' }))
+      const organizationId = input.organizationId
+      const org = await read(() => ctx.storage.getOrganization(organizationId), 'root')
+      if (org.isErr()) return err(org.error)
+      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const row = await read(() => ctx.storage.getAuthProvider(organizationId), 'root')
+      if (row.isErr()) return err(row.error)
+      const config = row.value && row.value.providerKey === provider.key ? row.value.config : null
+      let document: ServiceMetadata | AuthError
+      try {
+        document = await provider.serviceMetadata({ organization: org.value, callbackUrl: ctx.urls.pipelineCallback(org.value), config })
+      } catch (cause) {
+        return err(authError('PROVIDER_ERROR', { redirect: 'root', cause, details: { stage: 'serviceMetadata' } }))
+      }
+      if (isAuthError(document)) return err(document)
+      return ok(document)
+    }, 'root')
+
+  return { beginLogin, beginSetup, advance, beginUnsolicitedLogin, serviceMetadata }
 }
 
 const MAX_PARAMS = 64
-const MAX_PARAM_LENGTH = 8192
+const DEFAULT_FIELD_LENGTH = 8192
+const MAX_FIELD_LENGTH = 1024 * 1024
+const MAX_REQUEST_LENGTH = 2 * MAX_FIELD_LENGTH
 
 function stringRecord(value: unknown): Record<string, string> | null {
   if (value === undefined || value === null) return {}
@@ -368,13 +531,17 @@ function stringRecord(value: unknown): Record<string, string> | null {
   const entries = Object.entries(value)
   if (entries.length > MAX_PARAMS) return null
   for (const [k, v] of entries) {
-    if (typeof v !== 'string' || k.length > 256 || v.length > MAX_PARAM_LENGTH) return null
+    if (typeof v !== 'string' || k.length > 256 || v.length > MAX_FIELD_LENGTH) return null
     out[k] = v
   }
   return out
 }
 
-/** Validates the untrusted request shape: method, bounded single-valued query and form. */
+/**
+ * Validates the untrusted request shape: method, bounded single-valued query and form (each
+ * value at most 1 MiB, 2 MiB in all; the provider's own, usually far smaller, limit is applied
+ * by {@link withinFieldLimit} once the provider is known).
+ */
 function normalizeRequest(request: unknown): StepRequest | null {
   if (typeof request !== 'object' || request === null) return null
   const r = request as { method?: unknown; query?: unknown; form?: unknown }
@@ -382,5 +549,18 @@ function normalizeRequest(request: unknown): StepRequest | null {
   const query = stringRecord(r.query)
   const form = stringRecord(r.form)
   if (query === null || form === null) return null
+  let total = 0
+  for (const v of [...Object.values(query), ...Object.values(form)]) total += v.length
+  if (total > MAX_REQUEST_LENGTH) return null
   return { method: r.method, query, form }
+}
+
+/** Every value within the provider's `maxFieldLength` (default 8192, at most 1 MiB). */
+function withinFieldLimit(request: StepRequest, provider: Provider): boolean {
+  const declared = provider.maxFieldLength
+  const limit =
+    typeof declared === 'number' && Number.isInteger(declared) && declared > 0 ? Math.min(declared, MAX_FIELD_LENGTH) : DEFAULT_FIELD_LENGTH
+  for (const v of Object.values(request.query)) if (v.length > limit) return false
+  for (const v of Object.values(request.form)) if (v.length > limit) return false
+  return true
 }

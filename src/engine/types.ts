@@ -9,7 +9,7 @@ import type { Clock, IdGenerator, Logger } from '../ports/clock.js'
 import type { MailerPort } from '../ports/mailer.js'
 import type { SignalPort } from '../ports/signals.js'
 import type { OneTimeTokenStore, PipelineStateStore, StoragePort } from '../ports/storage.js'
-import type { Provider, StepRequest } from '../providers/types.js'
+import type { Provider, ProviderWarning, ServiceMetadata, StepRequest } from '../providers/types.js'
 import type { EffectWarning } from './apply.js'
 
 /**
@@ -208,6 +208,11 @@ export interface SetupOutcome {
    * turned off because SSO and required 2FA are exclusive. Empty when none.
    */
   readonly policyChanges?: readonly SetupPolicyChange[] | undefined
+  /**
+   * What the provider says about the stored config (e.g. `SAML_SHA1_ALLOWED` when the admin
+   * allowed SHA-1 signatures). Empty when none.
+   */
+  readonly providerWarnings?: readonly ProviderWarning[] | undefined
 }
 
 /**
@@ -245,6 +250,23 @@ export interface BeginSetupInput {
   readonly organizationId: string
   readonly providerKey: string
   readonly session: SessionInfo
+}
+
+/**
+ * Input of `beginUnsolicitedLogin`: an IdP-initiated response (a SAML POST to the ACS URL with
+ * no pipeline of ours behind it).
+ * @group Engine
+ */
+export interface BeginUnsolicitedLoginInput {
+  readonly organizationId: string
+  readonly session: SessionInfo
+  readonly request: StepRequest
+}
+
+/** Input of `serviceMetadata`. @group Engine */
+export interface ServiceMetadataRequest {
+  readonly organizationId: string
+  readonly providerKey: string
 }
 
 /** Input of `advance`. @group Engine */
@@ -316,6 +338,18 @@ export interface AuthPipeline {
   beginSetup(input: BeginSetupInput): ResultAsync<Step, AuthError>
   /** Runs the current provider step with the request; the last step finishes the pipeline. */
   advance(input: AdvanceInput): ResultAsync<Step, AuthError>
+  /**
+   * Starts a login pipeline from an unsolicited (IdP-initiated) response, when the org's provider
+   * accepts them and its config enables them (else `UNSOLICITED_RESPONSE`, nothing written). Such
+   * a pipeline never links or creates an account, never accepts an invite and never finishes a
+   * setup: it signs in an identity that is already linked, or is refused (threat 39).
+   */
+  beginUnsolicitedLogin(input: BeginUnsolicitedLoginInput): ResultAsync<Step, AuthError>
+  /**
+   * The document a provider serves to the IdP's administrator (SAML SP metadata) for an org.
+   * Public data: no session needed. `PROVIDER_UNKNOWN` when the provider has none.
+   */
+  serviceMetadata(input: ServiceMetadataRequest): ResultAsync<ServiceMetadata, AuthError>
   /** Finishes a login pipeline with the provider's identity (or the user's confirmation choice). */
   finishLogin(input: FinishLoginInput): ResultAsync<LoginOutcome, AuthError>
   /** Finishes a setup pipeline. */

@@ -31,6 +31,26 @@ export interface StepContext {
   /** Random URL-safe values for state/nonce/PKCE (128+ bits). */
   readonly random: () => string
   readonly now: Date
+  /**
+   * True when the pipeline was started by an unsolicited IdP response (`beginUnsolicitedLogin`):
+   * no earlier step ran, so there is no request of ours the response could answer. Absent or
+   * false for every pipeline started by `beginLogin` or `beginSetup`.
+   */
+  readonly unsolicited?: boolean | undefined
+}
+
+/**
+ * An IdP response a step accepted that must never be accepted again (a SAML assertion id). The
+ * engine records `key` in the one-time token store until `expiresAt` (epoch ms) before the
+ * pipeline moves on; a second use, including a concurrent one, is refused with
+ * `ASSERTION_REPLAYED`.
+ * @group Providers
+ */
+export interface SingleUse {
+  /** Provider-scoped key (e.g. IdP entity id + assertion id), at most 1024 characters. */
+  readonly key: string
+  /** When the response stops being acceptable anyway (epoch ms). */
+  readonly expiresAt: number
 }
 
 /**
@@ -41,7 +61,7 @@ export interface StepContext {
 export type StepResult =
   | { readonly type: 'redirect'; readonly url: string; readonly bind?: JsonObject | undefined }
   | { readonly type: 'render'; readonly view: string; readonly model: JsonObject; readonly bind?: JsonObject | undefined }
-  | { readonly type: 'next'; readonly bind?: JsonObject | undefined }
+  | { readonly type: 'next'; readonly bind?: JsonObject | undefined; readonly singleUse?: SingleUse | undefined }
   | { readonly type: 'error'; readonly error: AuthError }
 
 /**
@@ -62,6 +82,50 @@ export type RefreshResult =
   | { readonly kind: 'ok'; readonly data: JsonObject }
   | { readonly kind: 'invalid'; readonly reason: string }
   | { readonly kind: 'error'; readonly reason: string; readonly cause?: unknown }
+
+/**
+ * A document the provider serves to the IdP's administrator (SAML service provider metadata).
+ * @group Providers
+ */
+export interface ServiceMetadata {
+  readonly contentType: string
+  readonly body: string
+}
+
+/**
+ * What {@link Provider.serviceMetadata} is given.
+ * @group Providers
+ */
+export interface ServiceMetadataInput {
+  readonly organization: Organization
+  /** `urls.pipelineCallback(organization)`: where the IdP sends the browser back (the SAML ACS). */
+  readonly callbackUrl: string
+  /** The org's stored config when its provider row is this provider, else null (before setup). */
+  readonly config: JsonObject | null
+}
+
+/**
+ * A warning about a stored config (an insecure algorithm the admin allowed), returned in the
+ * setup outcome.
+ * @group Providers
+ */
+export interface ProviderWarning {
+  /** Stable machine code, e.g. `SAML_SHA1_ALLOWED`. */
+  readonly code: string
+  /** Human text for the admin. */
+  readonly message: string
+}
+
+/**
+ * Unsolicited (IdP-initiated) responses a provider can accept, when its stored config allows.
+ * @group Providers
+ */
+export interface UnsolicitedEntry {
+  /** Id of the login step that receives an unsolicited response (the steps before it are skipped). */
+  readonly stepId: string
+  /** Whether this stored config accepts unsolicited responses (off unless the admin enabled it). */
+  enabled(config: JsonObject): boolean
+}
 
 /**
  * An identity provider: a list of steps plus the functions that turn bound state into an
@@ -87,4 +151,23 @@ export interface Provider {
   updateIdentity?(next: JsonObject, current: JsonObject): JsonObject
   /** Periodic check: is the identity still valid at the IdP? */
   refreshIdentity?(identity: AuthIdentity, config: JsonObject): Promise<RefreshResult>
+  /**
+   * How the IdP comes back to `urls.pipelineCallback`: a redirect (`GET`, OAuth and OIDC) or a
+   * cross-site form post (`POST`, the SAML assertion consumer service). An HTTP handler routes by
+   * it; a cross-site POST carries no `SameSite=Lax` cookies, so the handler re-posts it same-site.
+   * @defaultValue `'GET'`
+   */
+  readonly callbackMethod?: 'GET' | 'POST' | undefined
+  /**
+   * Longest single query or form value the steps accept (a SAML ACS post carries a base64
+   * `SAMLResponse`). Longer values are refused with `INPUT_INVALID` before any step runs.
+   * @defaultValue 8192 (at most 1 MiB)
+   */
+  readonly maxFieldLength?: number | undefined
+  /** Accepts unsolicited (IdP-initiated) responses through `beginUnsolicitedLogin`. */
+  readonly unsolicited?: UnsolicitedEntry | undefined
+  /** The document the IdP's administrator needs from us (SAML SP metadata); public, no secrets. */
+  serviceMetadata?(input: ServiceMetadataInput): ServiceMetadata | AuthError | Promise<ServiceMetadata | AuthError>
+  /** Warnings a freshly set up config deserves; returned as `providerWarnings` of the setup outcome. */
+  setupWarnings?(config: JsonObject): readonly ProviderWarning[]
 }

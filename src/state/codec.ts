@@ -64,6 +64,11 @@ export interface PipelineState {
   readonly referrer: string | null
   /** When the account-verification mail was last sent for this pipeline (ms), or null. */
   readonly verificationSentAt: number | null
+  /**
+   * `unsolicited` when an IdP-initiated response started the pipeline (`beginUnsolicitedLogin`):
+   * it may only sign in an already linked identity (threat 39). Absent otherwise.
+   */
+  readonly initiation?: 'unsolicited' | undefined
   readonly createdAt: number
   readonly expiresAt: number
 }
@@ -97,6 +102,7 @@ const stateV1 = z.strictObject({
   next: z.string().max(LIMITS.next).nullable(),
   referrer: z.string().max(LIMITS.id).nullable(),
   verificationSentAt: z.number().int().nullable(),
+  initiation: z.literal('unsolicited').optional(),
   createdAt: z.number().int(),
   expiresAt: z.number().int(),
 })

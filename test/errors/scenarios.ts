@@ -105,6 +105,24 @@ function seedOidcOrg(h: Harness): void {
   })
 }
 
+/** The dummy provider whose form step marks every posted response single-use (one fixed key). */
+function singleUseProvider() {
+  const base = dummyProvider()
+  const [form] = base.loginSteps({})
+  return {
+    ...base,
+    loginSteps: () => [
+      {
+        id: 'single-use',
+        handle: async (ctx: Parameters<NonNullable<typeof form>['handle']>[0]) => {
+          const result = await form!.handle(ctx)
+          return result.type === 'next' ? { ...result, singleUse: { key: 'response-1', expiresAt: ctx.now.getTime() + 300_000 } } : result
+        },
+      },
+    ],
+  }
+}
+
 export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
   INPUT_INVALID: {
     redirect: 'flow, else root',
@@ -455,6 +473,36 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         flow: null,
         arrange: async (h) => () =>
           h.sso.updateSettings({ organizationId: 'org-nope', session: h.session('owner'), settings: { requireSso: true } }),
+      },
+    },
+  },
+  ASSERTION_REPLAYED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a single-use response accepted in one pipeline is posted in another': {
+        flow: 'login',
+        async arrange(h) {
+          const sso = h.engine({ providers: { dummy: singleUseProvider() } })
+          const first = await sso.beginLogin({ organizationId: ACME, session: h.session() })
+          if (first.isErr() || first.value.kind !== 'render') throw new Error('arrange: no form')
+          await sso.advance({ handle: first.value.handle, session: h.session(), request: POST({ email: 'new@example.com' }) })
+          const second = await sso.beginLogin({ organizationId: ACME, session: h.session() })
+          if (second.isErr() || second.value.kind !== 'render') throw new Error('arrange: no form')
+          const handle = second.value.handle
+          return () => sso.advance({ handle, session: h.session(), request: POST({ email: 'new@example.com' }) })
+        },
+      },
+    },
+  },
+  UNSOLICITED_RESPONSE: {
+    redirect: 'orgLogin',
+    scenarios: {
+      'an IdP-initiated response for a provider that accepts none': {
+        flow: 'login',
+        async arrange(h) {
+          return () =>
+            h.sso.beginUnsolicitedLogin({ organizationId: ACME, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
       },
     },
   },
