@@ -20,7 +20,15 @@ import type { AuthPipeline, AuthPipelineOptions } from './types.js'
  *   signals: { emit: async () => {} },
  *   providers: { dummy: dummyProvider() },
  *   secret: 'a secret of at least thirty-two bytes!!',
- *   urls: { baseUrl: 'https://app.example', ... },
+ *   urls: {
+ *     baseUrl: 'https://app.example',
+ *     orgLogin: (org) => `/auth/login/${org.slug}/`,
+ *     authSettings: (org) => `/settings/${org.slug}/auth/`,
+ *     providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
+ *     afterLogin: (org) => `/organizations/${org.slug}/`,
+ *     pipelineCallback: () => 'https://app.example/auth/sso/',
+ *     verifyAccount: (token) => `https://app.example/auth/verify/${token}/`,
+ *   },
  * })
  * ```
  * @group Engine

@@ -239,6 +239,11 @@ async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
  *
  * @example
  * ```ts
+ * import { Kysely, Migrator, PostgresDialect } from 'kysely'
+ * import pg from 'pg'
+ * import { ssoflowMigrations } from 'ssoflow/kysely'
+ *
+ * const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString }) }) })
  * const migrator = new Migrator({ db, provider: { getMigrations: async () => ssoflowMigrations({ dialect: 'postgres' }) } })
  * await migrator.migrateToLatest()
  * ```
@@ -386,7 +391,8 @@ export interface SchemaSqlOptions extends KyselySchemaOptions {
  *
  * @example
  * ```ts
- * console.log(ssoflowSchemaSql({ dialect: 'postgres', tablePrefix: 'sso_' }).join(';\n') + ';')
+ * import { ssoflowSchemaSql } from 'ssoflow/kysely'
+ * console.log((await ssoflowSchemaSql({ dialect: 'postgres', tablePrefix: 'sso_' })).join(';\n') + ';')
  * ```
  * @group Kysely
  */

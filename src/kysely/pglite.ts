@@ -103,6 +103,8 @@ class PGliteDriver implements Driver {
  * @example
  * ```ts
  * import { PGlite } from '@electric-sql/pglite'
+ * import { Kysely } from 'kysely'
+ * import { createPGliteDialect } from 'ssoflow/kysely'
  * const db = new Kysely({ dialect: createPGliteDialect(new PGlite()) })
  * ```
  * @group Kysely

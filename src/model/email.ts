@@ -36,6 +36,7 @@ function foldRun(run: string): string {
  *
  * @example
  * ```ts
+ * import { normalizeEmail } from 'ssoflow'
  * normalizeEmail('  Alice@Example.COM ') // 'alice@example.com'
  * normalizeEmail('\u212Aate@x.io') !== normalizeEmail('kate@x.io') // true
  * ```

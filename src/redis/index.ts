@@ -112,10 +112,12 @@ function globEscape(text: string): string {
  *
  * @example
  * ```ts
- * import Redis from 'ioredis'
+ * import { Redis } from 'ioredis'
+ * import { createAuthPipeline } from 'ssoflow'
  * import { createRedisStateStore } from 'ssoflow/redis'
- * const { pipelineStates, oneTimeTokens } = createRedisStateStore(new Redis(process.env.REDIS_URL), { prefix: 'app:sso:' })
- * const sso = createAuthPipeline({ ..., states: pipelineStates, tokens: oneTimeTokens })
+ * const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+ * const { pipelineStates, oneTimeTokens } = createRedisStateStore(redis, { prefix: 'app:sso:' })
+ * const sso = createAuthPipeline({ ...ports, providers: {}, secret, urls, states: pipelineStates, tokens: oneTimeTokens })
  * ```
  * @group Redis
  */

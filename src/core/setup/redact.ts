@@ -26,11 +26,8 @@ function redactObject(config: JsonObject, depth: number): JsonObject {
  * that names a secret (client secret, private key, password, token, API key...) is replaced by
  * {@link REDACTED}, at any depth. Providers that know their config better implement
  * `Provider.redactConfig`; the engine applies this default on top of it as a safety net.
- *
- * @example
- * ```ts
- * redactConfigDefault({ clientId: 'a', clientSecret: 's' }) // { clientId: 'a', clientSecret: '[redacted]' }
- * ```
+ * For example, `{ clientId: 'a', clientSecret: 's' }` becomes
+ * `{ clientId: 'a', clientSecret: '[redacted]' }`.
  * @group Core
  */
 export function redactConfigDefault(config: JsonObject): JsonObject {

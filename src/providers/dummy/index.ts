@@ -72,8 +72,9 @@ const askEmail: ProviderStep = {
  *
  * @example
  * ```ts
+ * import { createAuthPipeline } from 'ssoflow'
  * import { dummyProvider } from 'ssoflow/dummy'
- * const sso = createAuthPipeline({ providers: { dummy: dummyProvider() }, ... })
+ * const sso = createAuthPipeline({ ...ports, providers: { dummy: dummyProvider() }, secret, urls })
  * ```
  * @group Providers
  */

@@ -180,8 +180,9 @@ async function readLimited(res: Response, max: number): Promise<Uint8Array> {
  *
  * @example
  * ```ts
+ * import { createAuthPipeline } from 'ssoflow'
  * import { oidcProvider } from 'ssoflow/oidc'
- * const sso = createAuthPipeline({ providers: { oidc: oidcProvider({ fetchTimeoutMs: 5000 }) }, ... })
+ * const sso = createAuthPipeline({ ...ports, providers: { oidc: oidcProvider({ fetchTimeoutMs: 5000 }) }, secret, urls })
  * ```
  * @group Providers
  */

@@ -122,6 +122,7 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  * @example
  * ```ts
  * import { describe, it } from 'vitest'
+ * import type { StorageSeedData } from 'ssoflow'
  * import { createMemoryStorage } from 'ssoflow/memory'
  * import { fixedClock, registerSuite, storageContract } from 'ssoflow/testing'
  *
@@ -132,7 +133,7 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  *     clock,
  *     createStorage: () => {
  *       const storage = createMemoryStorage({ clock })
- *       return Object.assign(storage, { seedHostData: (data) => storage.seed(data) })
+ *       return Object.assign(storage, { seedHostData: (data: StorageSeedData) => storage.seed(data) })
  *     },
  *   }),
  *   { describe, it },

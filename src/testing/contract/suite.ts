@@ -32,12 +32,19 @@ export interface ContractSuite {
  * ```ts
  * // vitest
  * import { describe, it } from 'vitest'
- * registerSuite(suite, { describe, it })
+ * import { registerSuite } from 'ssoflow/testing'
+ * registerSuite(mySuite, { describe, it }) // mySuite = storageContract({ name, clock, createStorage })
+ * ```
+ * ```ts
  * // node:test
  * import { describe, it } from 'node:test'
- * registerSuite(suite, { describe, it })
+ * import { registerSuite } from 'ssoflow/testing'
+ * registerSuite(mySuite, { describe, it }) // mySuite = storageContract({ name, clock, createStorage })
+ * ```
+ * ```ts
  * // Deno
- * registerSuite(suite, { it: (name, fn) => Deno.test(name, fn) })
+ * import { registerSuite } from 'ssoflow/testing'
+ * registerSuite(mySuite, { it: (name, fn) => Deno.test(name, fn) })
  * ```
  * @group Testing
  */

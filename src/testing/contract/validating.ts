@@ -300,8 +300,11 @@ const CONSTRAINTS: ReadonlySet<string> = new Set<UniqueConstraint>([
  *
  * @example
  * ```ts
- * const storage = validatingStorage(createMyStorage())
- * const sso = createAuthPipeline({ storage, ... })
+ * import { createAuthPipeline } from 'ssoflow'
+ * import { createMemoryStorage } from 'ssoflow/memory'
+ * import { validatingStorage } from 'ssoflow/testing'
+ * const storage = validatingStorage(createMemoryStorage()) // your adapter instead of the memory one
+ * const sso = createAuthPipeline({ ...ports, storage, providers: {}, secret, urls })
  * ```
  * @group Testing
  */
