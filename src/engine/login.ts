@@ -374,6 +374,9 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       ctx.storage,
       async (tx) => {
         await tx.lockIdentity(p.providerRow.id, p.identity.id)
+        // Only a new-user confirmation creates a user: serialize it on the address before the
+        // "an active account already has this email" read (threats 10, 52). Not on other paths.
+        if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
         const facts = await gather(tx, ctx, p, x.value, deciding, op)
         const decided = decideLogin(facts, merge)
         const refused = unsolicitedRefusal(p, decided)

@@ -186,11 +186,11 @@ function fnv1a64(text: string): bigint {
  * naming options first. `db` is the host's Kysely instance; ssoflow never closes it.
  *
  * - Transactions: `db.transaction()` (MySQL: `READ COMMITTED`, on one reserved connection).
- * - `lockIdentity`: PostgreSQL/PGlite `pg_advisory_xact_lock` on a 64-bit hash of
- *   (provider, external id), released at transaction end; MySQL `GET_LOCK` on the same hash,
- *   released right after commit or rollback; SQLite a no-op (Kysely's SQLite driver runs one
- *   connection behind a mutex, so transactions are already serial; across processes the unique
- *   indexes plus the engine's conflict retry keep the guarantees).
+ * - `lockIdentity` / `lockEmail`: PostgreSQL/PGlite `pg_advisory_xact_lock` on a 64-bit hash of
+ *   (provider, external id) or of the normalized address, released at transaction end; MySQL
+ *   `GET_LOCK` on the same hash, released right after commit or rollback; SQLite a no-op (Kysely's
+ *   SQLite driver runs one connection behind a mutex, so transactions are already serial; across
+ *   processes SQLite serializes writing transactions itself: a stale writer gets `SQLITE_BUSY`).
  * - Unique violations become `StorageConflictError` with the port's constraint name.
  * - Connection failures are thrown unchanged (the engine reports `STORAGE_UNAVAILABLE`).
  *
@@ -531,22 +531,26 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
 
   // ---- writes, inside a transaction ----
   function txFor(q: Db, locks: string[]): StorageTx {
+    /** A transaction-scoped lock on a 64-bit hash of `text` (see `lockIdentity` / `lockEmail`). */
+    async function lockHash(text: string, what: string): Promise<void> {
+      const key = fnv1a64(text)
+      if (dialect === 'postgres') {
+        const signed = BigInt.asIntN(64, key).toString()
+        await sql`select pg_advisory_xact_lock(cast(${signed} as bigint))`.execute(q)
+      } else if (dialect === 'mysql') {
+        const name = `${s.prefix}${key.toString(16).padStart(16, '0')}`
+        if (locks.includes(name)) return
+        const { rows } = await sql<{ got: unknown }>`select get_lock(${name}, ${lockTimeout}) as got`.execute(q)
+        if (Number(rows[0]?.got) !== 1) throw new Error(`ssoflow: timed out waiting for the ${what} lock`)
+        locks.push(name)
+      }
+      // sqlite: transactions are serialized by the driver's single connection.
+    }
     return {
       ...reader(q),
-      async lockIdentity(authProviderId, ident) {
-        const key = fnv1a64(`${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`)
-        if (dialect === 'postgres') {
-          const signed = BigInt.asIntN(64, key).toString()
-          await sql`select pg_advisory_xact_lock(cast(${signed} as bigint))`.execute(q)
-        } else if (dialect === 'mysql') {
-          const name = `${s.prefix}${key.toString(16).padStart(16, '0')}`
-          if (locks.includes(name)) return
-          const { rows } = await sql<{ got: unknown }>`select get_lock(${name}, ${lockTimeout}) as got`.execute(q)
-          if (Number(rows[0]?.got) !== 1) throw new Error('ssoflow: timed out waiting for the identity lock')
-          locks.push(name)
-        }
-        // sqlite: transactions are serialized by the driver's single connection.
-      },
+      lockIdentity: (authProviderId, ident) => lockHash(`${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`, 'identity'),
+      // Another key space than identities ("email:" never starts with a digit).
+      lockEmail: (emailNormalized) => lockHash(`${s.prefix}email:${emailNormalized}`, 'email'),
       async createUser(user, primaryEmail) {
         await write(conflicts.users, () => q.insertInto(s.users.table).values(userRow(user)).execute())
         await write(conflicts.userEmails, () => q.insertInto(s.userEmails).values(emailRow(primaryEmail)).execute())

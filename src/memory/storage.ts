@@ -73,7 +73,7 @@ const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resol
  *   copy-on-write view and swaps it in atomically when `fn` resolves; when `fn` throws every
  *   write is discarded and the error is rethrown unchanged. Reads outside a transaction see
  *   committed data only. Do not start a transaction from inside another one (it would wait
- *   for itself); `lockIdentity` is a no-op because all transactions are serial.
+ *   for itself); `lockIdentity` and `lockEmail` are no-ops because all transactions are serial.
  * - Every record going in or out is a deep copy: callers cannot mutate the store.
  * - Pipeline states expire by the injected clock (`expiresAt <= now` is expired and
  *   invisible); one-time tokens by the `now` the caller passes; expired tokens are swept on
@@ -216,6 +216,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     return {
       ...reader(() => view.tables, guard),
       lockIdentity: () => write(() => undefined),
+      lockEmail: () => write(() => undefined),
       createUser: (user, primaryEmail) =>
         write((t) => {
           if (primaryEmail.userId !== user.id) throw new Error('memory storage: primaryEmail.userId must equal user.id')

@@ -143,6 +143,14 @@ export interface StorageTx extends StorageReader {
    * all transactions.
    */
   lockIdentity(authProviderId: string, ident: string): Promise<void>
+  /**
+   * Serialises concurrent transactions for one normalized address until the transaction ends
+   * (threats 10, 52): the engine takes it before it reads "does an active account have this
+   * email?" and creates a user with it, so two sign-ups with one address cannot both see "none".
+   * It must not rely on a unique email index (a host's users table may have none). A no-op is
+   * allowed only when the store serialises all transactions. Take it after `lockIdentity`.
+   */
+  lockEmail(emailNormalized: string): Promise<void>
   /** Creates a user and its primary address. Conflicts: `user.username`. */
   createUser(user: User, primaryEmail: UserEmail): Promise<void>
   /** Conflicts: `auth_identity.provider_ident`, `auth_identity.provider_user`. */

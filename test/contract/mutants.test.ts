@@ -226,6 +226,61 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
   },
 ]
 
+/**
+ * A store that runs transactions in parallel, as a SQL database does: reads see committed data
+ * (and yield, so racers interleave), writes are buffered and committed when the callback ends,
+ * and `lockIdentity` is a real per-key lock held until that commit. `lockEmail` is the same lock,
+ * or, for the mutant, forgotten (a no-op, as a new adapter author might leave it).
+ */
+function parallelStore(s: ContractStorage, options: { lockEmail: boolean }): ContractStorage {
+  const tails = new Map<string, Promise<void>>()
+  const reads = new Set(Object.keys(s).filter((k) => /^(get|find|list)/.test(k)))
+  const transaction: ContractStorage['transaction'] = async (fn) => {
+    const held = new Map<string, () => void>()
+    const writes: ((tx: StorageTx) => Promise<unknown>)[] = []
+    const lock = async (key: string) => {
+      if (held.has(key)) return
+      const previous = tails.get(key) ?? Promise.resolve()
+      let release: () => void = () => {}
+      const mine = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      tails.set(
+        key,
+        previous.then(() => mine),
+      )
+      held.set(key, release)
+      await previous
+    }
+    const tx = new Proxy({} as StorageTx, {
+      get(_target, prop: string) {
+        if (prop === 'lockIdentity') return (p: string, i: string) => lock(`identity:${p}:${i}`)
+        if (prop === 'lockEmail') return (e: string) => (options.lockEmail ? lock(`email:${e}`) : Promise.resolve())
+        if (reads.has(prop)) {
+          return async (...args: unknown[]) => {
+            const value = await (s[prop as keyof ContractStorage] as (...a: unknown[]) => Promise<unknown>)(...args)
+            await tick()
+            return value
+          }
+        }
+        return async (...args: unknown[]) => {
+          writes.push((t) => (t[prop as keyof StorageTx] as (...a: unknown[]) => Promise<unknown>)(...args))
+        }
+      },
+    })
+    try {
+      const value = await fn(tx)
+      await s.transaction(async (t) => {
+        for (const w of writes) await w(t)
+      })
+      return value
+    } finally {
+      for (const release of held.values()) release()
+    }
+  }
+  return { ...s, transaction }
+}
+
 async function inactiveMatches(s: ContractStorage, e: string) {
   // The healthy store hides inactive users; recover them the way a buggy adapter would (no filter).
   const out = []
@@ -249,6 +304,14 @@ describe('storage contract catches broken adapters', () => {
       }
     })
   }
+
+  it('lockEmail forgotten on a store whose transactions run in parallel (threats 10, 52)', async () => {
+    const failed = await failingCases((s) => parallelStore(s, { lockEmail: false }))
+    expect(failed).toContainEqual(expect.stringMatching(/concurrent sign-ups with one address under lockEmail/))
+    // Control: the same parallel store with the lock passes that case (and the identity-lock cases).
+    const withLock = await failingCases((s) => parallelStore(s, { lockEmail: true }))
+    expect(withLock.filter((name) => /under lockEmail|under lockIdentity/.test(name))).toEqual([])
+  })
 
   it('the healthy store fails no case (control)', async () => {
     expect(await failingCases((s) => s)).toEqual([])

@@ -442,6 +442,17 @@ for (const target of DATABASES) {
         // load and no separate step save, so the whole callback costs what finishLogin alone does.
         const callback = report['linked: callback (advance + finishLogin)'] as ReturnType<typeof classify>
         expect(callback.total).toBeLessThanOrEqual(hot.total)
+        // Locks per path: the identity lock on every finishing request; the email lock (threats
+        // 10, 52) only where a user may be created (op=newuser), never on the returning login.
+        // SQLite serializes transactions and takes no lock statement.
+        const lockCount = (name: string) =>
+          ((report[name] as { statements: string[] }).statements ?? []).filter((st) => /pg_advisory_xact_lock|get_lock\(/i.test(st)).length
+        const one = target.name === 'sqlite' ? 0 : 1
+        expect(lockCount('linked: finishLogin alone')).toBe(one)
+        expect(lockCount('linked: callback (advance + finishLogin)')).toBe(one)
+        expect(lockCount('new user: callback (confirmation page)')).toBe(one)
+        expect(lockCount('new user: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
+        expect(lockCount('invite: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
       } finally {
         await w.drop()
         if (target.name === 'postgres' || target.name === 'mysql') await counted.destroy()

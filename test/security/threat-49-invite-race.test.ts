@@ -75,7 +75,7 @@ for (const backend of BACKENDS) {
         for (const r of results) {
           if (r.isErr()) {
             expect(isAuthError(r.error)).toBe(true)
-            expect(['INVITE_INVALID', 'STORAGE_CONFLICT']).toContain(r.error.code)
+            expect(r.error.code).toBe('STORAGE_CONFLICT')
           } else expect(r.value.kind).toBe('signedIn')
         }
         // Exactly one caller is told it accepted the invite, and it did.

@@ -108,7 +108,8 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  *   the constraint name; nullable unique columns (member user, member email, invite token)
  *   allow any number of nulls;
  * - transactions that roll back everything on a throw (including a conflict) and rethrow the
- *   error unchanged; concurrent transactions serialised by `lockIdentity`;
+ *   error unchanged; concurrent transactions serialised by `lockIdentity` and `lockEmail`;
+ * - `acceptInvite` as one guarded write: a pending invite is accepted at most once;
  * - exact comparisons: `findUsersByEmail` compares the normalized column byte-for-byte (no
  *   case-, accent- or trailing-space-insensitive collation);
  * - ordering by `id` in code-unit order for ids made of lowercase ASCII, digits and dashes;
@@ -655,6 +656,34 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     const created = results.filter((r) => r.status === 'fulfilled' && r.value === 'created')
     assertEqual(created.length, 1, 'exactly one transaction created the identity')
     assertEqual((await s.listIdentities(PROV_A, { limit: n + 10 })).length, 1, 'exactly one identity row')
+  })
+
+  test(`${n} concurrent sign-ups with one address under lockEmail create exactly one user`, async (s) => {
+    await base(s)
+    // The address in several spellings: the lock is on the normalized form, as the engine takes it.
+    const spellings = ['Shared@Example.com', 'shared@example.com', 'SHARED@EXAMPLE.COM']
+    const racers = Array.from({ length: n }, (_, i) =>
+      makeUser({ id: `racer-${String(i).padStart(3, '0')}`, email: spellings[i % spellings.length] as string }),
+    )
+    const address = normalizeEmail('shared@example.com')
+    const results = await Promise.allSettled(
+      racers.map((u) =>
+        run(s, async (tx) => {
+          await tx.lockEmail(address)
+          if ((await tx.findUsersByEmail(address)).length > 0) return 'found'
+          await tx.createUser(u, primaryEmailOf(u))
+          return 'created'
+        }),
+      ),
+    )
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `no transaction fails (first failure: ${show(failures[0])})`)
+    assertEqual(
+      results.filter((r) => r.status === 'fulfilled' && r.value === 'created').length,
+      1,
+      'exactly one transaction created a user',
+    )
+    assertEqual((await s.findUsersByEmail(address)).length, 1, 'exactly one active user has the address')
   })
 
   test(`${n} concurrent blind creates of one identity: one commits, the rest conflict`, async (s) => {

@@ -234,6 +234,7 @@ function validatingTx(tx: StorageTx): StorageTx {
   return {
     ...validatingReader(tx, 'tx.'),
     lockIdentity: (p, ident) => tx.lockIdentity(p, ident),
+    lockEmail: (e) => tx.lockEmail(e),
     createUser: (u, e) => tx.createUser(u, e),
     createIdentity: (i) => tx.createIdentity(i),
     updateIdentity: async (i, patch) => b('updateIdentity', await tx.updateIdentity(i, patch)),
