@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   MERGE_FAILED: 'You must sign in to the existing account before linking it.',
   OP_NOT_ALLOWED: 'That choice is not available for this sign-in.',
   VERIFICATION_INVALID: 'The verification link is invalid or has expired.',
+  /** Too many verification mails for the account, or the host's `isRateLimited` hook refused. */
+  RATE_LIMITED: 'Too many attempts. Please wait a while and try again.',
   /**
    * @deprecated Never returned: an invalid session invite is ignored (with a trace entry) and the
    * login goes on (docs/login-flow.md).

@@ -5,6 +5,7 @@
  */
 export * from './core/effects.js'
 export type { ConfirmationPageModel } from './core/login/facts.js'
+export { MAIL_NAME_MAX, mailText, type RenderedMail, renderPlainText } from './core/mail.js'
 export type { EffectWarning } from './engine/apply.js'
 export { createAuthPipeline } from './engine/create.js'
 export type * from './engine/types.js'

@@ -71,6 +71,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     stateTtlSeconds: positiveInt('stateTtlSeconds', p.stateTtlSeconds, 3600),
     verificationTtlSeconds: positiveInt('verificationTtlSeconds', p.verificationTtlSeconds, 600),
     verificationResendSeconds: positiveInt('verificationResendSeconds', p.verificationResendSeconds, 600),
+    verificationDailyLimit: positiveInt('verificationDailyLimit', p.verificationDailyLimit, 5),
     memberPageSize: positiveInt('memberPageSize', p.memberPageSize, 500),
   }
   const h = options.hooks ?? {}
@@ -89,6 +90,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
       authorize: h.authorize ?? (({ member }) => DEFAULT_MANAGER_ROLES.has(member.role)),
       isProviderEnabled: h.isProviderEnabled ?? (() => true),
       isMemberLimitReached: h.isMemberLimitReached ?? (() => false),
+      isRateLimited: h.isRateLimited ?? (() => false),
     },
     clock: options.clock ?? systemClock,
     ids: options.ids ?? ulidIds,

@@ -7,8 +7,9 @@ import { err, ok, type Result, ResultAsync } from 'neverthrow'
 import { z } from 'zod'
 import { defaultMergeIdentityData, type MergeIdentityData } from '../core/attach.js'
 import { decideLogin } from '../core/login/decide.js'
-import type { LinkedFacts, LoginChoice, LoginFacts, LoginPlan, VerificationBinding } from '../core/login/facts.js'
+import type { LinkedFacts, LoginChoice, LoginFacts, LoginPlan, VerificationBinding, VerificationIssue } from '../core/login/facts.js'
 import { resolveTarget } from '../core/login/target.js'
+import type { VerificationSends } from '../core/login/verification-limit.js'
 import type { SessionInviteFacts } from '../core/membership.js'
 import { safeNext } from '../core/redirect.js'
 import { type AuthError, authError } from '../errors.js'
@@ -92,6 +93,59 @@ function sameIdentity(a: Identity, b: Identity): boolean {
 function twoFactorUserOf(session: SessionInfo): string | null {
   const v: unknown = session.twoFactorUserId
   return typeof v === 'string' && v.length > 0 && v.length <= LIMITS.id ? v : null
+}
+
+/**
+ * Purpose of the one-time-token row that records the verification mails one user got (threat 28):
+ * one row per user, keyed by a hash of the user id, read and replaced under the lock of the
+ * user's address inside the login transaction.
+ */
+export const VERIFICATION_SENDS_PURPOSE = 'account-verification-sends'
+
+const sendsSchema = z.strictObject({
+  windowStart: z.number().int().nonnegative(),
+  count: z.number().int().nonnegative(),
+  lastByProvider: z.record(z.string().max(LIMITS.id), z.number().int().nonnegative()).refine((r) => Object.keys(r).length <= 1000),
+  tokenHash: z.string().max(128).nullable(),
+})
+
+const sendsKey = (userId: string): Promise<string> => sha256Hex(`ssoflow:verification-sends:${userId}`)
+
+async function loadSends(ctx: EngineContext, userId: string, now: Date): Promise<VerificationSends | null> {
+  const row = await ctx.tokens.peek(await sendsKey(userId), VERIFICATION_SENDS_PURPOSE, now)
+  if (!row) return null
+  try {
+    const parsed = sendsSchema.safeParse(JSON.parse(row.payload))
+    if (parsed.success) return parsed.data
+  } catch {
+    // fall through
+  }
+  ctx.logger?.warn('ssoflow: unreadable verification-sends record ignored', { userId })
+  return null
+}
+
+/**
+ * Stores a verification link and the user's send record, revoking the user's previous link. Runs
+ * inside the login transaction, under the lock of the user's address taken while gathering.
+ */
+async function storeVerification(ctx: EngineContext, v: VerificationIssue, now: Date): Promise<void> {
+  if (v.revokeTokenHash !== null) await ctx.tokens.consume(v.revokeTokenHash, ACCOUNT_VERIFICATION_PURPOSE, now)
+  const key = await sendsKey(v.binding.userId)
+  // Replace the record: consume whatever row is there, live or expired (an expired row left by
+  // no sweep would make the insert conflict), then insert the new one.
+  await ctx.tokens.consume(key, VERIFICATION_SENDS_PURPOSE, new Date(0))
+  await ctx.tokens.create({
+    hash: key,
+    purpose: VERIFICATION_SENDS_PURPOSE,
+    payload: JSON.stringify(v.sends),
+    expiresAt: new Date(v.sendsKeepUntil),
+  })
+  await ctx.tokens.create({
+    hash: v.tokenHash,
+    purpose: ACCOUNT_VERIFICATION_PURPOSE,
+    payload: JSON.stringify(v.binding),
+    expiresAt: v.expiresAt,
+  })
 }
 
 /** Everything known before reading the facts: the opened state, org, provider, identity. */
@@ -221,6 +275,7 @@ async function gather(
   x: Extras,
   session: SessionInfo,
   op: LoginChoice | null,
+  lockEmail: ((emailNormalized: string) => Promise<void>) | null,
 ): Promise<LoginFacts> {
   const { identity, organization: org, providerRow } = p
   const state = p.opened.state
@@ -262,6 +317,7 @@ async function gather(
   }
   let sessionUser: User | null = null
   let emailMatches: readonly UserEmailMatch[] = []
+  let verificationSends: VerificationSends | null = null
   if (linkedRaw) {
     members.set(linkedRaw.user.id, linkedRaw.member)
   }
@@ -286,6 +342,14 @@ async function gather(
     }
     await loadInvite(identity.email)
     await loadSessionInvite()
+    // A verification link may be mailed (anonymous, no op, a passwordless target): read what the
+    // target already got, under the lock of their address, so that concurrent pipelines for one
+    // user (any org, any provider) see each other's mails (threat 28).
+    const u = target.user
+    if (!sessionUser?.isActive && op === null && u && !u.hasUsablePassword) {
+      if (lockEmail) await lockEmail(normalizeEmail(u.email))
+      verificationSends = await loadSends(ctx, u.id, x.now)
+    }
   }
   return {
     now: x.now,
@@ -309,7 +373,12 @@ async function gather(
     memberLimitReached: x.memberLimitReached,
     loginUrl: ctx.urls.orgLogin(org),
     newVerification: { tokenHash: x.newVerification.tokenHash, url: x.newVerification.url },
-    policy: { verificationTtlSeconds: ctx.policy.verificationTtlSeconds, verificationResendSeconds: ctx.policy.verificationResendSeconds },
+    verificationSends,
+    policy: {
+      verificationTtlSeconds: ctx.policy.verificationTtlSeconds,
+      verificationResendSeconds: ctx.policy.verificationResendSeconds,
+      verificationDailyLimit: ctx.policy.verificationDailyLimit,
+    },
   }
 }
 
@@ -377,10 +446,31 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
         // Only a new-user confirmation creates a user: serialize it on the address before the
         // "an active account already has this email" read (threats 10, 52). Not on other paths.
         if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
-        const facts = await gather(tx, ctx, p, x.value, deciding, op)
+        const facts = await gather(tx, ctx, p, x.value, deciding, op, (e) => tx.lockEmail(e))
         const decided = decideLogin(facts, merge)
         const refused = unsolicitedRefusal(p, decided)
         if (refused) return err(refused)
+        if (decided.decision.kind === 'confirm' && decided.decision.verification) {
+          // A link is about to be mailed: the host's limiter has the last word (threat 28), then
+          // the link and the user's send record are stored while the address lock is held.
+          const v = decided.decision.verification
+          let limited: boolean
+          try {
+            limited =
+              (await ctx.hooks.isRateLimited({
+                action: 'accountVerificationMail',
+                organizationId: p.organization.id,
+                authProviderId: p.providerRow.id,
+                targetUserId: v.binding.userId,
+                sessionId: session.id,
+                ip: typeof session.ip === 'string' ? session.ip : null,
+              })) === true
+          } catch (cause) {
+            return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause, details: { hook: 'isRateLimited' } }))
+          }
+          if (limited) return err(E('RATE_LIMITED', { reason: 'host' }))
+          await storeVerification(ctx, v, x.value.now)
+        }
         if (decided.decision.kind === 'signIn' && decided.decision.consumesVerification) {
           const vt = session.verificationToken ?? ''
           const consumed = await ctx.tokens.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
@@ -429,20 +519,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       let mailSent = false
       if (d.verification) {
         const v = d.verification
-        const stored = await fromStorage(
-          () =>
-            ctx.tokens.create({
-              hash: v.tokenHash,
-              purpose: ACCOUNT_VERIFICATION_PURPOSE,
-              payload: JSON.stringify(v.binding),
-              expiresAt: v.expiresAt,
-            }),
-          'orgLogin',
-        )
-        if (stored.isErr()) {
-          await release()
-          return err(stored.error)
-        }
+        // The link was stored inside the transaction (storeVerification).
         await release({ verificationSentAt: v.sentAt })
         mailSent = true
       } else {
@@ -499,7 +576,7 @@ async function explainLogin(ctx: EngineContext, input: FinishLoginInput): Promis
   if (x.isErr()) return err(x.error)
   let facts: LoginFacts
   try {
-    facts = await gather(ctx.storage, ctx, p, x.value, deciding, input.op ?? null)
+    facts = await gather(ctx.storage, ctx, p, x.value, deciding, input.op ?? null, null)
   } catch (cause) {
     return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause }))
   }

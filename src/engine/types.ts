@@ -90,8 +90,17 @@ export interface PolicyOptions {
   readonly stateTtlSeconds?: number | undefined
   /** Account-verification link TTL. @defaultValue 600 */
   readonly verificationTtlSeconds?: number | undefined
-  /** Minimum time between two verification mails of one pipeline. @defaultValue 600 */
+  /**
+   * Minimum time between two verification mails to one user through one provider, across all
+   * pipelines (threat 28): a new pipeline within it shows the page without mailing again.
+   * @defaultValue 600
+   */
   readonly verificationResendSeconds?: number | undefined
+  /**
+   * Most verification mails one user gets in 24 hours, across all pipelines and providers; more
+   * are refused with `RATE_LIMITED` (threat 28). @defaultValue 5
+   */
+  readonly verificationDailyLimit?: number | undefined
   /** Page size when mailing members after setup. @defaultValue 500 */
   readonly memberPageSize?: number | undefined
 }
@@ -112,6 +121,32 @@ export interface HookOptions {
   readonly isProviderEnabled?: ((organization: Organization, providerKey: string) => boolean | Promise<boolean>) | undefined
   /** Is the org over its member limit (new SSO members get `memberLimitRestricted`)? Default: no. */
   readonly isMemberLimitReached?: ((organization: Organization) => boolean | Promise<boolean>) | undefined
+  /**
+   * The host's rate limiter, asked once for every verification mail just before it would go out
+   * (after ssoflow's own limits passed; threats 7, 28). Return true to refuse it: the login ends
+   * with `RATE_LIMITED`, nothing is written and no mail goes out. Key your counters by the target
+   * (`targetUserId`) and by the visitor (`sessionId`, `ip`), and count the attempt when you
+   * return false. Called inside the login's storage transaction: keep it fast. A throw is
+   * `STORAGE_UNAVAILABLE`. Default: never limited.
+   */
+  readonly isRateLimited?: ((request: RateLimitRequest) => boolean | Promise<boolean>) | undefined
+}
+
+/**
+ * What {@link HookOptions.isRateLimited} is asked about.
+ * @group Engine
+ */
+export interface RateLimitRequest {
+  /** The action: an account-verification mail (a one-time link to the account's address). */
+  readonly action: 'accountVerificationMail'
+  readonly organizationId: string
+  readonly authProviderId: string
+  /** The user whose mailbox would get the mail. */
+  readonly targetUserId: string
+  /** The visitor: the host session id of the request... */
+  readonly sessionId: string
+  /** ...and its client IP, when the host passed one in the session. */
+  readonly ip: string | null
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * Mail templates and their typed data. Rendering is the host's; a plain-text renderer ships
- * in `renderPlainText`.
+ * in `renderPlainText`. Names (organization, provider, user) arrive as one bounded line of plain
+ * text with no link in it (`mailText`): escape them for your format all the same.
  * @group Ports
  */
 export interface MailTemplates {

@@ -634,6 +634,44 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
       },
     },
   },
+  RATE_LIMITED: {
+    redirect: 'orgLogin',
+    scenarios: {
+      'login: the host’s isRateLimited hook refuses the verification mail': {
+        flow: 'login',
+        async arrange(h) {
+          // A passwordless account: an anonymous login would mail it a verification link.
+          h.storage.seed({ users: [makeUser({ id: 'pat', email: 'pat@corp.example', hasUsablePassword: false })] })
+          const limited = h.engine({ hooks: { isRateLimited: () => true } })
+          const session = h.session()
+          const begun = await limited.beginLogin({ organizationId: ACME, session })
+          const handle = begun.isOk() && 'handle' in begun.value ? String(begun.value.handle) : ''
+          return () => limited.advance({ handle, session, request: POST({ id: 'ext-pat', email: 'pat@corp.example' }) })
+        },
+      },
+      'login: the account already got the daily cap of verification mails': {
+        flow: 'login',
+        async arrange(h) {
+          h.storage.seed({ users: [makeUser({ id: 'pat', email: 'pat@corp.example', hasUsablePassword: false })] })
+          const capped = h.engine({ policy: { verificationDailyLimit: 1 } })
+          const first = h.session(null, 'sess-first')
+          const begun = await capped.beginLogin({ organizationId: ACME, session: first })
+          const firstHandle = begun.isOk() && 'handle' in begun.value ? String(begun.value.handle) : ''
+          const page = await capped.advance({
+            handle: firstHandle,
+            session: first,
+            request: POST({ id: 'ext-1', email: 'pat@corp.example' }),
+          })
+          if (page.isErr() || h.mailer.sent.length !== 1) throw new Error('arrange: the first mail did not go out')
+          h.clock.advance(3_600_000)
+          const second = h.session(null, 'sess-second')
+          const again = await capped.beginLogin({ organizationId: ACME, session: second })
+          const handle = again.isOk() && 'handle' in again.value ? String(again.value.handle) : ''
+          return () => capped.advance({ handle, session: second, request: POST({ id: 'ext-2', email: 'pat@corp.example' }) })
+        },
+      },
+    },
+  },
   INVITE_INVALID: {
     deprecated: 'An invalid session invite is ignored with a trace entry and never blocks the login (docs/login-flow.md).',
   },

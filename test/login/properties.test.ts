@@ -191,7 +191,8 @@ describe('properties of decideLogin (pure)', () => {
       memberLimitReached: false,
       loginUrl: '/login',
       newVerification: { tokenHash: 'h'.repeat(64), url: 'https://app/verify' },
-      policy: { verificationTtlSeconds: 600, verificationResendSeconds: 600 },
+      verificationSends: null,
+      policy: { verificationTtlSeconds: 600, verificationResendSeconds: 600, verificationDailyLimit: 5 },
     }
   }
 

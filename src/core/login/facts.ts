@@ -9,6 +9,7 @@ import type { AuthIdentity, Member, Organization, User } from '../../model/recor
 import type { UserEmailMatch } from '../../ports/storage.js'
 import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
 import type { SessionInviteFacts } from '../membership.js'
+import type { VerificationSends } from './verification-limit.js'
 
 /** A choice on a confirmation page. @group Core */
 export type LoginChoice = 'confirm' | 'newuser'
@@ -92,7 +93,16 @@ export interface LoginFacts {
   readonly loginUrl: string
   /** A fresh verification token, used only when the decision mails a link. */
   readonly newVerification: { readonly tokenHash: string; readonly url: string }
-  readonly policy: { readonly verificationTtlSeconds: number; readonly verificationResendSeconds: number }
+  /**
+   * The verification mails the target user already got (threat 28), loaded only when the
+   * decision may mail a link (anonymous, no op, a passwordless target); null when none or not loaded.
+   */
+  readonly verificationSends: VerificationSends | null
+  readonly policy: {
+    readonly verificationTtlSeconds: number
+    readonly verificationResendSeconds: number
+    readonly verificationDailyLimit: number
+  }
 }
 
 /**
@@ -138,6 +148,11 @@ export interface VerificationIssue {
   readonly expiresAt: Date
   /** The new `verificationSentAt` of the pipeline (ms). */
   readonly sentAt: number
+  /** The user's previous live link, revoked by this one (one live link per user, threat 28). */
+  readonly revokeTokenHash: string | null
+  /** The user's send record after this mail, and until when to keep it (ms). */
+  readonly sends: VerificationSends
+  readonly sendsKeepUntil: number
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { User, UserEmail } from '../../model/records.js'
 import { newIdentityRecord } from '../attach.js'
 import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
+import { mailText } from '../mail.js'
 import { type PlanIds, planMembership } from '../membership.js'
 import { membershipFactsFor, rejectPlan } from './common.js'
 import type { LoginFacts, LoginPlan } from './facts.js'
@@ -72,7 +73,11 @@ export function decideNewUser(facts: LoginFacts, ids: PlanIds, trace: TraceEntry
       message: {
         template: 'newUserConfirmation',
         to: user.email,
-        data: { userName: user.name || user.email, organizationName: facts.organization.name, providerName: facts.provider.displayName },
+        data: {
+          userName: mailText(user.name || user.email),
+          organizationName: mailText(facts.organization.name),
+          providerName: mailText(facts.provider.displayName),
+        },
         idempotencyKey: `new-user-confirmation:${user.id}`,
       },
     },

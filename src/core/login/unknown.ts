@@ -6,11 +6,13 @@ import type { User } from '../../model/records.js'
 import { timingSafeEqual } from '../../state/crypto.js'
 import { type MergeIdentityData, planAttach } from '../attach.js'
 import type { AfterCommitEffect, TraceEntry } from '../effects.js'
+import { mailText } from '../mail.js'
 import { type PlanIds, planMembership } from '../membership.js'
 import { membershipFactsFor, needsTwoFactor, rejectPlan, twoFactorPlan } from './common.js'
 import type { ConfirmationPageModel, LoginChoice, LoginFacts, LoginPlan, VerificationIssue } from './facts.js'
 import { decideNewUser } from './new-user.js'
 import { resolveTarget } from './target.js'
+import { planVerificationSend } from './verification-limit.js'
 
 /**
  * V (spec 3.5 step A, threat 18): the session's verification token is bound to exactly this
@@ -128,8 +130,9 @@ function attachAndSignIn(
  *   an account with a usable password, an ambiguous email, or an unverified address →
  *   confirm-identity (sign in to link); a passwordless account whose matching address is
  *   verified → confirm-account and a verification link mailed to the account's address (at
- *   most once per `verificationResendSeconds` per pipeline). The IdP's `emailVerified` never
- *   links an anonymous request (N3).
+ *   most one per user and provider per `verificationResendSeconds` across pipelines, at most
+ *   `verificationDailyLimit` per user a day, else RATE_LIMITED; the new link revokes the previous
+ *   one, threat 28). The IdP's `emailVerified` never links an anonymous request (N3).
  * @group Core
  */
 export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdentityData, trace: TraceEntry[]): LoginPlan {
@@ -181,13 +184,31 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
   }
   const identityAddressVerified = u !== null && facts.emailMatches.some((m) => m.user.id === u.id && m.email.isVerified)
   if (u && !u.hasUsablePassword && identityAddressVerified) {
+    const now = facts.now.getTime()
+    const resendMs = facts.policy.verificationResendSeconds * 1000
+    const expiresAt = new Date(now + facts.policy.verificationTtlSeconds * 1000)
     const sentAt = facts.pipeline.verificationSentAt
-    const due = sentAt === null || facts.now.getTime() - sentAt >= facts.policy.verificationResendSeconds * 1000
-    if (!due) {
-      trace.push({ rule: 'verification.rate-limited', detail: 'a link was mailed for this pipeline recently: not sent again' })
+    // Limits per target user across pipelines (threat 28): one mail per user and provider in the
+    // resend window, a daily cap, one live link (the new one revokes the previous).
+    const limit = planVerificationSend(facts.verificationSends, {
+      now,
+      authProviderId: facts.provider.id,
+      tokenHash: facts.newVerification.tokenHash,
+      tokenExpiresAt: expiresAt.getTime(),
+      resendMs,
+      dailyLimit: facts.policy.verificationDailyLimit,
+    })
+    if ((sentAt !== null && now - sentAt < resendMs) || limit.kind === 'wait') {
+      trace.push({
+        rule: 'verification.rate-limited',
+        detail: 'a link was mailed to this user through this provider recently (any pipeline): not sent again',
+      })
       return confirmPlan({ page: 'confirm-account', ...base, verificationMailSent: false, loginUrl: facts.loginUrl }, [], trace)
     }
-    const expiresAt = new Date(facts.now.getTime() + facts.policy.verificationTtlSeconds * 1000)
+    if (limit.kind === 'capped') {
+      trace.push({ rule: 'verification.daily-limit', detail: 'the user got the daily cap of verification mails: RATE_LIMITED' })
+      return rejectPlan('RATE_LIMITED', true, trace, { reason: 'daily-limit', retryAfterSeconds: limit.retryAfterSeconds })
+    }
     const issue: VerificationIssue = {
       tokenHash: facts.newVerification.tokenHash,
       binding: {
@@ -199,7 +220,10 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
         pipelineId: facts.pipeline.id,
       },
       expiresAt,
-      sentAt: facts.now.getTime(),
+      sentAt: now,
+      revokeTokenHash: limit.revokeTokenHash,
+      sends: limit.next,
+      sendsKeepUntil: limit.keepUntil,
     }
     const mail: AfterCommitEffect = {
       type: 'mail.send',
@@ -207,9 +231,9 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
         template: 'accountVerification',
         to: u.email,
         data: {
-          userName: u.name || u.email,
-          organizationName: facts.organization.name,
-          providerName: facts.provider.displayName,
+          userName: mailText(u.name || u.email),
+          organizationName: mailText(facts.organization.name),
+          providerName: mailText(facts.provider.displayName),
           url: facts.newVerification.url,
           expiresAt: expiresAt.toISOString(),
         },

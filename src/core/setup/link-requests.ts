@@ -1,5 +1,6 @@
 import type { Member, User } from '../../model/records.js'
 import type { AfterCommitEffect } from '../effects.js'
+import { mailText } from '../mail.js'
 
 /**
  * Length of the window in which a resent link request is deduplicated (one hour): resending
@@ -76,7 +77,7 @@ export function planLinkRequests(input: {
       message: {
         template: 'ssoLinkRequest',
         to: recipient.user.email,
-        data: { organizationName: input.organizationName, providerName: input.providerName, loginUrl: input.loginUrl },
+        data: { organizationName: mailText(input.organizationName), providerName: mailText(input.providerName), loginUrl: input.loginUrl },
         idempotencyKey:
           input.reason.kind === 'setup'
             ? linkRequestKey(input.authProviderId, memberId)
@@ -106,7 +107,7 @@ export function planUnlinkNotices(input: {
       message: {
         template: 'ssoUnlinked',
         to: user.email,
-        data: { organizationName: input.organizationName, providerName: input.providerName },
+        data: { organizationName: mailText(input.organizationName), providerName: mailText(input.providerName) },
         idempotencyKey: unlinkNoticeKey(input.authProviderId, member.id),
       },
     })
