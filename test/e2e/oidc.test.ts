@@ -360,6 +360,28 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       }
     })
 
+    it('threat 34: token response rewritten in transit (sub changed to the victim, junk signature) -> PROVIDER_RESPONSE_INVALID, nobody signed in', async () => {
+      // The attacker logs in as themself; the token response is rewritten to carry the victim's
+      // sub (alice, who has an account) under a signature that is not the OP's.
+      const session: SessionInfo = { id: 'browser-threat-34' }
+      const { handle, callback } = await toCallback('op-carol', session)
+      hook = async (url, init, real) => {
+        const res = await real(url, init)
+        if (!url.endsWith('/token')) return res
+        const body = (await res.json()) as { id_token: string }
+        const [h, p] = body.id_token.split('.') as [string, string, string]
+        const claims = { ...(JSON.parse(Buffer.from(p, 'base64url').toString()) as object), sub: 'op-alice' }
+        body.id_token = `${h}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${randomBytes(256).toString('base64url')}`
+        return Response.json(body)
+      }
+      try {
+        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+        expect(error.details).toMatchObject({ stage: 'token', check: 'id-token-signature' })
+      } finally {
+        hook = null
+      }
+    })
+
     it('nonce stripped from the authorization request (IdP issues a token without nonce) -> PROVIDER_RESPONSE_INVALID', async () => {
       const session: SessionInfo = { id: 'browser-x7' }
       const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.delete('nonce'))

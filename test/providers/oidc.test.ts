@@ -241,6 +241,52 @@ describe('oidcProvider: setup form', () => {
   })
 })
 
+describe('threat 60: the loopback-http opt-in covers loopback hosts only, for every endpoint', () => {
+  const LOOP = 'http://127.0.0.1:9999'
+  const LOOP_CONFIG: JsonObject = { issuer: LOOP, clientId: 'c', clientSecret: 'top-secret', clientAuth: 'client_secret_basic' }
+
+  it.each([
+    ['token_endpoint', { token_endpoint: 'http://idp.example.net/token' }],
+    ['jwks_uri', { jwks_uri: 'http://idp.example.net/jwks' }],
+    ['userinfo_endpoint', { userinfo_endpoint: 'http://idp.example.net/userinfo' }],
+    ['authorization_endpoint', { authorization_endpoint: 'http://idp.example.net/authorize' }],
+  ])('a loopback issuer whose discovery names a non-loopback http %s: refused, nothing sent there', async (_name, endpoints) => {
+    const calls: { url: string; init: Parameters<OidcFetch>[1] }[] = []
+    const provider = oidcProvider({
+      dangerouslyAllowInsecureLoopbackHttp: true,
+      userinfo: true,
+      customFetch: async (url, init) => {
+        calls.push({ url, init })
+        if (url === `${LOOP}/.well-known/openid-configuration`) {
+          return Response.json({
+            issuer: LOOP,
+            authorization_endpoint: `${LOOP}/authorize`,
+            token_endpoint: `${LOOP}/token`,
+            jwks_uri: `${LOOP}/jwks`,
+            userinfo_endpoint: `${LOOP}/userinfo`,
+            code_challenge_methods_supported: ['S256'],
+            ...endpoints,
+          })
+        }
+        return Response.json({ error: 'server_error' }, { status: 500 })
+      },
+    })
+    const [authorize, callback] = provider.loginSteps(LOOP_CONFIG)
+    let last = await authorize!.handle(ctx({ config: LOOP_CONFIG }))
+    if (last.type === 'redirect') {
+      // The browser is never sent to a non-loopback http authorization endpoint either.
+      expect(new URL(last.url).hostname).toBe('127.0.0.1')
+      const bound = last.bind as { oidc: { state: string } }
+      last = await callback!.handle(
+        ctx({ config: LOOP_CONFIG, data: last.bind, request: { method: 'GET', query: { code: 'c', state: bound.oidc.state }, form: {} } }),
+      )
+    }
+    expect(last).toMatchObject({ type: 'error', error: { code: 'URL_NOT_ALLOWED' } })
+    const leaked = calls.filter((c) => new URL(c.url).hostname !== '127.0.0.1')
+    expect(leaked).toEqual([])
+  })
+})
+
 describe('oidcProvider: config, update and refresh', () => {
   it('redactConfig removes the secret; buildConfig rejects malformed data', () => {
     const provider = oidcProvider()
