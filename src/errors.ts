@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   PROVIDER_ERROR: 'The identity provider returned an error.',
   PROVIDER_UNAVAILABLE: 'The identity provider could not be reached.',
   PROVIDER_RESPONSE_INVALID: 'The identity provider returned an invalid response.',
+  URL_NOT_ALLOWED: 'This address is not allowed for an identity provider.',
   ORGANIZATION_NOT_FOUND: 'The organization does not exist.',
   // single-use and unsolicited IdP responses
   ASSERTION_REPLAYED: 'This sign-in response was already used. Please sign in again.',

@@ -89,6 +89,8 @@ describe('the checker itself', () => {
     ['src/core/x.ts', 'export const b = Buffer.from("x")', "uses the Node global 'Buffer'"],
     ['src/state/x.ts', 'export const e = process.env.SECRET', "uses the Node global 'process'"],
     ['src/model/x.ts', 'export type B = Buffer', "uses the Node global 'Buffer'"],
+    ['src/net/x.ts', "import type { Provider } from '../providers/types.js'", 'net may import only itself and src/errors.ts'],
+    ['src/net/x.ts', "import { lookup } from 'node:dns/promises'", "must not import Node built-in 'node:dns/promises'"],
   ])('reports %s: %s', (file, code, message) => {
     const violations = check(file, code)
     expect(violations).toHaveLength(1)
@@ -110,6 +112,11 @@ describe('the checker itself', () => {
     ['src/kysely/x.ts', "import { createHash } from 'node:crypto'\nimport { Kysely } from 'kysely'\nexport const b = Buffer.alloc(1)"],
     ['src/redis/x.ts', "import { Redis } from 'ioredis'\nexport const p = process.env.X"],
     ['src/providers/oidc/x.ts', "import * as oauth from 'oauth4webapi'"],
+    ['src/net/x.ts', "import { authError } from '../errors.js'\nimport { classifyAddress } from './address.js'"],
+    [
+      'src/node/x.ts',
+      "import { lookup } from 'node:dns/promises'\nimport { checkUrl } from '../net/policy.js'\nexport const n = Buffer.byteLength('x')",
+    ],
     [
       'src/core/x.ts',
       'const o = { process: 1, Buffer: 2 }\nexport const v = o.process + o.Buffer\nexport function f(process: number) { return 1 }',

@@ -32,7 +32,7 @@ export const NODE_GLOBALS: ReadonlySet<string> = new Set([
 ])
 
 /** Folders under src/ whose code must run on any runtime (no Node built-ins, no Node globals). */
-export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'redis'])
+export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'redis', 'node'])
 
 /** Layers that form the pure core: nothing from the shell, adapters or test kit. */
 const PURE_LAYERS: ReadonlySet<string> = new Set(['core', 'model', 'state'])
@@ -167,6 +167,9 @@ export function checkLayering(files: readonly SourceFile[], runtimePackages: Rea
         }
         if (fromFolder === 'ports' && toFolder !== 'ports' && toFolder !== 'model') {
           violations.push(`${where(imp.line)} ports may import only model ('${spec}')`)
+        }
+        if (fromFolder === 'net' && toFolder !== 'net' && to !== '(root)') {
+          violations.push(`${where(imp.line)} net may import only itself and src/errors.ts ('${spec}')`)
         }
         if (toFolder === 'testing' && fromFolder !== 'testing') {
           violations.push(`${where(imp.line)} only src/testing may import src/testing ('${spec}')`)

@@ -1,0 +1,239 @@
+/**
+ * The outbound URL policy (threat 60): every URL that comes from tenant input (an issuer typed in
+ * a setup form, a SAML metadata URL) or from a tenant's discovery or metadata document must be
+ * https and must not reach loopback, private, link-local, CGNAT, multicast, unspecified,
+ * documentation, benchmark, reserved or cloud-metadata addresses: neither as an IP literal nor
+ * through a host name that resolves to one. Web-standard: name resolution goes through an
+ * injected {@link HostResolver} (`ssoflow/node` ships one over `node:dns`).
+ *
+ * @module
+ */
+
+import { err, ok, type Result } from 'neverthrow'
+import { type AuthError, authError } from '../errors.js'
+import { type AddressRange, type ClassifiedAddress, classifyAddress } from './address.js'
+
+/**
+ * Resolves a host name to its IP addresses (IPv4 and IPv6, as text). Rejects when the name does
+ * not resolve. `ssoflow/node` exports `nodeResolver()` over `node:dns`; tests inject a map.
+ * @group Network
+ */
+export type HostResolver = (hostname: string, options: { readonly signal?: AbortSignal | undefined }) => Promise<readonly string[]>
+
+/**
+ * What the {@link AddressPolicy.allow} hook is asked about: a host name (as typed or as found in
+ * a discovery/metadata document) and one address it is, or resolves to, that falls in a refused
+ * range.
+ * @group Network
+ */
+export interface AllowRequest {
+  readonly hostname: string
+  readonly address: string
+  readonly range: AddressRange
+}
+
+/**
+ * A fetch for outbound identity-provider requests (the subset of `fetch` that oauth4webapi and
+ * ssoflow use: a string URL and a plain init).
+ * @group Network
+ */
+export type OutboundFetch = (
+  url: string,
+  init: {
+    readonly method: string
+    readonly headers: Record<string, string>
+    readonly body?: unknown
+    readonly redirect?: 'manual' | undefined
+    readonly signal?: AbortSignal | undefined
+  },
+) => Promise<Response>
+
+/**
+ * How outbound URLs from tenant configuration are checked. Data, shared by the OIDC provider and
+ * the SAML provider.
+ * @group Network
+ */
+export interface AddressPolicy {
+  /**
+   * Resolves host names so that names pointing at refused ranges are refused too. Without it only
+   * IP literals are checked (documented as weaker: a tenant can type a name that resolves to an
+   * internal address). On Node use `nodeAddressPolicy()` or `nodeResolver()` from `ssoflow/node`.
+   */
+  readonly resolver?: HostResolver | undefined
+  /**
+   * Host hook: return true to allow a named internal identity provider (e.g.
+   * `({ hostname }) => hostname === 'sso.corp.internal'`). Called once per refused address; never
+   * called for the scheme rules.
+   */
+  readonly allow?: ((request: AllowRequest) => boolean) | undefined
+  /**
+   * A fetch whose connections are pinned to addresses checked by this policy at connect time
+   * (`ssoflow/node`'s `nodeAddressPolicy()` sets it). When present, a provider uses it for every
+   * request and does not resolve names a second time.
+   */
+  readonly fetch?: OutboundFetch | undefined
+  /**
+   * DANGER, tests only: loopback hosts (127.0.0.0/8, ::1, `localhost`) are allowed, over plain
+   * http as well. Nothing else is relaxed: any other http URL is still refused.
+   * @defaultValue false
+   */
+  readonly dangerouslyAllowLoopback?: boolean | undefined
+}
+
+/** Why a URL was refused (`details.reason` of the `URL_NOT_ALLOWED` error). @group Network */
+export type UrlRefusalReason = 'invalid' | 'scheme' | 'credentials' | 'address' | 'resolved-address'
+
+/** A URL that passed the policy, with the addresses it was checked against (none for literals). @group Network */
+export interface CheckedUrl {
+  readonly url: URL
+  /** Addresses the host resolved to (empty when the host is an IP literal or no resolver is set). */
+  readonly addresses: readonly string[]
+}
+
+/**
+ * Thrown by a fetch (or a provider's request wrapper) when the address policy refuses a URL or
+ * a resolved address before any connection is made; carries the typed `URL_NOT_ALLOWED` (or
+ * `PROVIDER_UNAVAILABLE` for a failed resolution) error.
+ * @group Network
+ */
+export class UrlRefusedError extends Error {
+  readonly error: AuthError
+  constructor(error: AuthError) {
+    super(error.message)
+    this.name = 'UrlRefusedError'
+    this.error = error
+  }
+}
+
+const MESSAGES: Record<UrlRefusalReason, string> = {
+  invalid: 'The URL is not valid.',
+  scheme: 'The URL must use https.',
+  credentials: 'The URL must not contain a user name or password.',
+  address: 'The URL points at an internal or reserved network address, which is not allowed.',
+  'resolved-address': "The URL's host name resolves to an internal or reserved network address, which is not allowed.",
+}
+
+/** The `URL_NOT_ALLOWED` error for a refusal; `field` names the setup field or document attribute. */
+function refusal(
+  reason: UrlRefusalReason,
+  extra: { readonly field?: string | undefined; readonly range?: AddressRange | undefined; readonly hostname?: string | undefined },
+): AuthError {
+  const details: Record<string, string> = { reason }
+  if (extra.field !== undefined) details.field = extra.field
+  if (extra.range !== undefined) details.range = extra.range
+  if (extra.hostname !== undefined) details.hostname = extra.hostname.slice(0, 255)
+  return authError('URL_NOT_ALLOWED', { message: MESSAGES[reason], details })
+}
+
+/** True for the names and literals the loopback opt-in covers. */
+export function isLoopbackHost(hostname: string): boolean {
+  if (hostname === 'localhost' || hostname.endsWith('.localhost')) return true
+  return classifyAddress(hostname)?.range === 'loopback'
+}
+
+function allowed(policy: AddressPolicy, hostname: string, address: ClassifiedAddress): boolean {
+  if (address.range === 'public') return true
+  if (address.range === 'loopback' && policy.dangerouslyAllowLoopback === true) return true
+  return policy.allow?.({ hostname, address: address.address, range: address.range }) === true
+}
+
+/**
+ * Checks a URL without any I/O: it parses; it has no user name or password; it is https (or
+ * http to a loopback host under `dangerouslyAllowLoopback`); and when its host is an IP literal
+ * (in any form: `0x7f.1`, `2130706433`, `[::ffff:127.0.0.1]`), the address is allowed.
+ * `field` is copied into the error's details (which setup field or document attribute).
+ * @group Network
+ */
+export function checkUrlSyntax(input: string | URL, policy: AddressPolicy, field?: string): Result<URL, AuthError> {
+  let url: URL
+  try {
+    url = typeof input === 'string' ? new URL(input) : new URL(input.href)
+  } catch {
+    return err(refusal('invalid', { field }))
+  }
+  if (url.username || url.password) return err(refusal('credentials', { field }))
+  const loopback = isLoopbackHost(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback && policy.dangerouslyAllowLoopback === true)) {
+    return err(refusal('scheme', { field }))
+  }
+  const host = checkHostLiteral(url.hostname, policy, field)
+  if (host.isErr()) return err(host.error)
+  return ok(url)
+}
+
+/**
+ * The address part of {@link checkUrlSyntax} alone (no scheme rule): `localhost` names and IP
+ * literals must be allowed; other names pass (they are for the resolver). For transports such as
+ * `ssoflow/node`'s pinned fetch, whose callers enforce the scheme.
+ * @group Network
+ */
+export function checkHostLiteral(hostname: string, policy: AddressPolicy, field?: string): Result<string, AuthError> {
+  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+    // RFC 6761: localhost names are loopback whatever a resolver says.
+    if (policy.dangerouslyAllowLoopback === true) return ok(hostname)
+    if (policy.allow?.({ hostname, address: '127.0.0.1', range: 'loopback' }) === true) return ok(hostname)
+    return err(refusal('address', { field, range: 'loopback', hostname }))
+  }
+  const literal = classifyAddress(hostname)
+  if (literal !== null && !allowed(policy, hostname, literal)) {
+    return err(refusal('address', { field, range: literal.range as AddressRange, hostname }))
+  }
+  return ok(hostname)
+}
+
+/**
+ * Checks the addresses a host name resolved to: every one must be allowed (a name that resolves
+ * to one public and one internal address is refused).
+ * @group Network
+ */
+export function checkResolvedAddresses(
+  hostname: string,
+  addresses: readonly string[],
+  policy: AddressPolicy,
+  field?: string,
+): Result<readonly string[], AuthError> {
+  if (addresses.length === 0) return err(refusal('resolved-address', { field, hostname }))
+  for (const text of addresses) {
+    const address = classifyAddress(text)
+    if (address === null) return err(refusal('resolved-address', { field, hostname }))
+    if (!allowed(policy, hostname, address)) {
+      return err(refusal('resolved-address', { field, range: address.range as AddressRange, hostname }))
+    }
+  }
+  return ok(addresses)
+}
+
+/**
+ * {@link checkUrlSyntax}, then, for a host name, resolution through `policy.resolver` and
+ * {@link checkResolvedAddresses}. A resolver failure (no such name, DNS down) is
+ * `PROVIDER_UNAVAILABLE` with `details.reason: 'dns'`. No request is made to the URL.
+ *
+ * This is resolve-then-check: a later fetch resolves the name again, and a name with a very
+ * short TTL can answer differently the second time (DNS rebinding). A fetch whose connection is
+ * pinned to the checked address (`policy.fetch`, from `ssoflow/node`) closes that gap.
+ * @group Network
+ */
+export async function checkUrl(
+  input: string | URL,
+  policy: AddressPolicy,
+  options: { readonly field?: string | undefined; readonly signal?: AbortSignal | undefined } = {},
+): Promise<Result<CheckedUrl, AuthError>> {
+  const syntax = checkUrlSyntax(input, policy, options.field)
+  if (syntax.isErr()) return err(syntax.error)
+  const url = syntax.value
+  const hostname = url.hostname
+  if (classifyAddress(hostname) !== null || isLoopbackHost(hostname) || policy.resolver === undefined) {
+    return ok({ url, addresses: [] })
+  }
+  let addresses: readonly string[]
+  try {
+    addresses = await policy.resolver(hostname, { signal: options.signal })
+  } catch (cause) {
+    const details: Record<string, string> = { reason: 'dns', hostname: hostname.slice(0, 255) }
+    if (options.field !== undefined) details.field = options.field
+    return err(authError('PROVIDER_UNAVAILABLE', { message: "The URL's host name could not be resolved.", details, cause }))
+  }
+  const checked = checkResolvedAddresses(hostname, addresses, policy, options.field)
+  if (checked.isErr()) return err(checked.error)
+  return ok({ url, addresses: checked.value })
+}
