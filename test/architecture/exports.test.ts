@@ -22,8 +22,8 @@ const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json')
 const sourceOf = (key: string) => (key === '.' ? 'src/index.ts' : `src/${key.slice(2)}/index.ts`)
 
 describe('package.json exports, tsup entries and TypeDoc entry points agree', () => {
-  it('exports the seven subpaths, each mirroring src/<p>/index.ts', () => {
-    expect(subpaths).toEqual(['.', './memory', './testing', './dummy', './oidc', './kysely', './redis'])
+  it('exports the eight subpaths, each mirroring src/<p>/index.ts', () => {
+    expect(subpaths).toEqual(['.', './memory', './testing', './dummy', './oidc', './kysely', './redis', './node'])
     for (const key of subpaths) {
       const dir = key === '.' ? '' : `${key.slice(2)}/`
       expect(pkg.exports[key]).toEqual({ types: `./dist/${dir}index.d.ts`, default: `./dist/${dir}index.js` })
