@@ -151,12 +151,19 @@ export function createStepApi(ctx: EngineContext): StepApi {
       return saved
     }
 
+    // A `back` result re-runs an earlier step; bound the number of steps one request may run so
+    // that two steps sending each other back cannot loop.
+    let budget = loaded.steps.length * 4
+    let stepRequest = request
     while (step < loaded.steps.length) {
       const providerStep = loaded.steps[step]
       if (!providerStep) break
+      if (budget-- <= 0) {
+        return err(authError('PROVIDER_ERROR', { redirect, details: { step: providerStep.id, reason: 'step-loop' } }))
+      }
       const stepCtx: StepContext = {
         flow,
-        request,
+        request: stepRequest,
         data,
         config: loaded.config,
         organization: loaded.organization,
@@ -188,6 +195,16 @@ export function createStepApi(ctx: EngineContext): StepApi {
       if (result.type === 'next') {
         step += 1
         dirty = true
+        continue
+      }
+      if (result.type === 'back') {
+        const target = loaded.steps.findIndex((s) => s.id === result.step)
+        if (target < 0 || target >= step) {
+          return err(authError('PROVIDER_ERROR', { redirect, details: { step: providerStep.id, reason: 'invalid-back-target' } }))
+        }
+        step = target
+        dirty = true
+        stepRequest = EMPTY_REQUEST
         continue
       }
       const saved = await save()

@@ -54,14 +54,21 @@ export interface SingleUse {
 }
 
 /**
- * What a step returns: send the browser somewhere, render a provider form, or bind data and
- * move to the next step (the last step's `next` finishes the pipeline).
+ * What a step returns: send the browser somewhere, render a provider form, bind data and move
+ * to the next step (the last step's `next` finishes the pipeline), or go back to an earlier step.
+ *
+ * `back` returns the pipeline to the earlier step whose id is `step` and runs it at once with an
+ * empty GET request (the current request belongs to the later step): a form step renders again
+ * (showing, for example, field errors the later step put in `bind`), a redirect step sends the
+ * browser out again. The state stays open. Going back to the same or a later step, or to an
+ * unknown id, is a programmer error (`PROVIDER_ERROR`).
  * @group Providers
  */
 export type StepResult =
   | { readonly type: 'redirect'; readonly url: string; readonly bind?: JsonObject | undefined }
   | { readonly type: 'render'; readonly view: string; readonly model: JsonObject; readonly bind?: JsonObject | undefined }
   | { readonly type: 'next'; readonly bind?: JsonObject | undefined; readonly singleUse?: SingleUse | undefined }
+  | { readonly type: 'back'; readonly step: string; readonly bind?: JsonObject | undefined }
   | { readonly type: 'error'; readonly error: AuthError }
 
 /**

@@ -4,7 +4,7 @@ import { createStepApi } from '../../src/engine/steps.js'
 import type { HookOptions } from '../../src/engine/types.js'
 import { authError } from '../../src/errors.js'
 import { DUMMY_STEP_ID, dummyProvider } from '../../src/providers/dummy/index.js'
-import type { Provider, ProviderStep } from '../../src/providers/types.js'
+import type { Provider, ProviderStep, StepResult } from '../../src/providers/types.js'
 import { stepFingerprint } from '../../src/state/codec.js'
 import { harness, recordingFinish } from '../state/harness.js'
 
@@ -249,6 +249,76 @@ describe('advance (login, dummy provider)', () => {
     const e = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrapErr()
     expect(e.code).toBe('PROVIDER_RESPONSE_INVALID')
     expect(storedState(s).data).toEqual({})
+  })
+
+  describe("a later step sends the pipeline back to an earlier form step ('back')", () => {
+    // A two-step provider: a form, then a step that judges the POST and sends the browser back to
+    // the form with a field error bound in data (what the OIDC setup does on a refused client).
+    const formThenCheck = (target = 'form'): Provider => ({
+      ...dummyProvider({ key: 'formy' }),
+      loginSteps: () => [
+        {
+          id: 'form',
+          handle: async (ctx): Promise<StepResult> => {
+            if (ctx.request.method === 'POST') return { type: 'next', bind: { typed: ctx.request.form.name ?? '' } }
+            return { type: 'render', view: 'form', model: { errors: ctx.data.errors ?? [] }, bind: { errors: null } }
+          },
+        },
+        {
+          id: 'check',
+          handle: async (ctx) =>
+            ctx.data.typed === 'ok'
+              ? { type: 'next' }
+              : { type: 'back', step: target, bind: { errors: [{ field: 'name', message: `not ${String(ctx.data.typed)}` }] } },
+        },
+      ],
+    })
+
+    it('re-renders the earlier step with the errors, keeps the state open at that step, and a corrected POST finishes', async () => {
+      const s = setup({ formy: formThenCheck() })
+      s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'formy' }
+      const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+      const again = (await s.api.advance({ handle, request: post({ name: 'bad' }), session: anon }, s.finish))._unsafeUnwrap()
+      expect(again).toMatchObject({ kind: 'render', view: 'form', handle, model: { errors: [{ field: 'name', message: 'not bad' }] } })
+      expect(storedState(s)).toMatchObject({ step: 0, phase: 'open', data: { typed: 'bad', errors: null } })
+      expect(s.finish.logins).toHaveLength(0)
+      // The form step ran with an empty GET (the POST belonged to the later step).
+      const done = await s.api.advance({ handle, request: post({ name: 'ok' }), session: anon }, s.finish)
+      expect(done.isOk()).toBe(true)
+      expect(s.finish.logins).toHaveLength(1)
+    })
+
+    it.each([
+      ['itself', 'check'],
+      ['an unknown step', 'nope'],
+    ])('going back to %s is a programmer error -> PROVIDER_ERROR, state unchanged', async (_name, target) => {
+      const s = setup({ formy: formThenCheck(target) })
+      s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'formy' }
+      const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+      const e = (await s.api.advance({ handle, request: post({ name: 'bad' }), session: anon }, s.finish))._unsafeUnwrapErr()
+      expect(e).toMatchObject({ code: 'PROVIDER_ERROR', details: { reason: 'invalid-back-target' } })
+      expect(storedState(s).step).toBe(0)
+    })
+
+    it('two steps sending each other back cannot loop: bounded, PROVIDER_ERROR', async () => {
+      const looping: Provider = {
+        ...dummyProvider({ key: 'loopy' }),
+        loginSteps: () => [
+          {
+            id: 'a',
+            handle: async (ctx) =>
+              ctx.request.method === 'POST' || ctx.data.seen ? { type: 'next' } : { type: 'render', view: 'v', model: {} },
+          },
+          { id: 'b', handle: async () => ({ type: 'back', step: 'a', bind: { seen: true } }) },
+        ],
+      }
+      const s = setup({ loopy: looping })
+      s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'loopy' }
+      const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+      const e = (await s.api.advance({ handle, request: post({}), session: anon }, s.finish))._unsafeUnwrapErr()
+      expect(e).toMatchObject({ code: 'PROVIDER_ERROR', details: { reason: 'step-loop' } })
+      expect(s.finish.logins).toHaveLength(0)
+    })
   })
 
   it('finishLogin errors pass through unchanged', async () => {
