@@ -13,6 +13,7 @@ export {
   checkResolvedAddresses,
   checkUrl,
   checkUrlSyntax,
+  describeUrlRefusal,
   type HostResolver,
   isLoopbackHost,
   type OutboundFetch,

@@ -105,12 +105,23 @@ export class UrlRefusedError extends Error {
   }
 }
 
-const MESSAGES: Record<UrlRefusalReason, string> = {
+const SENTENCES: Record<UrlRefusalReason, string> = {
   invalid: 'The URL is not valid.',
   scheme: 'The URL must use https.',
   credentials: 'The URL must not contain a user name or password.',
   address: 'The URL points at an internal or reserved network address, which is not allowed.',
   'resolved-address': "The URL's host name resolves to an internal or reserved network address, which is not allowed.",
+}
+
+/**
+ * A sentence for an admin (a setup form) saying why a URL was refused, from a `URL_NOT_ALLOWED`
+ * error's `details.reason`. The error's own `message` stays the code's default.
+ * @group Network
+ */
+export function describeUrlRefusal(error: AuthError): string {
+  const reason = (error.details as { reason?: unknown } | undefined)?.reason
+  if (error.code === 'PROVIDER_UNAVAILABLE' && reason === 'dns') return "The URL's host name could not be resolved."
+  return typeof reason === 'string' && reason in SENTENCES ? SENTENCES[reason as UrlRefusalReason] : error.message
 }
 
 /** The `URL_NOT_ALLOWED` error for a refusal; `field` names the setup field or document attribute. */
@@ -122,7 +133,7 @@ function refusal(
   if (extra.field !== undefined) details.field = extra.field
   if (extra.range !== undefined) details.range = extra.range
   if (extra.hostname !== undefined) details.hostname = extra.hostname.slice(0, 255)
-  return authError('URL_NOT_ALLOWED', { message: MESSAGES[reason], details })
+  return authError('URL_NOT_ALLOWED', { details })
 }
 
 /** True for the names and literals the loopback opt-in covers. */
@@ -231,7 +242,7 @@ export async function checkUrl(
   } catch (cause) {
     const details: Record<string, string> = { reason: 'dns', hostname: hostname.slice(0, 255) }
     if (options.field !== undefined) details.field = options.field
-    return err(authError('PROVIDER_UNAVAILABLE', { message: "The URL's host name could not be resolved.", details, cause }))
+    return err(authError('PROVIDER_UNAVAILABLE', { details, cause }))
   }
   const checked = checkResolvedAddresses(hostname, addresses, policy, options.field)
   if (checked.isErr()) return err(checked.error)

@@ -195,11 +195,12 @@ describe('OIDC against a real OpenID provider on loopback', () => {
     expect(JSON.stringify(snap.audit)).not.toContain(op.clients.app.secret)
   })
 
-  it('setup refuses an issuer whose discovery document names another issuer (mix-up), before any redirect and with no writes', async () => {
+  it('setup with an issuer whose discovery document names another issuer (mix-up): the form again, with the name the provider uses, before any redirect and with no writes', async () => {
     const form = (await sso.beginSetup({ organizationId: ORG_B, providerKey: 'oidc', session: adminSession }))._unsafeUnwrap()
     const handle = (form as { handle: string }).handle
-    const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () =>
-      sso.advance({
+    const before = storage.snapshot()
+    const step = (
+      await sso.advance({
         handle,
         session: adminSession,
         request: {
@@ -207,10 +208,18 @@ describe('OIDC against a real OpenID provider on loopback', () => {
           query: {},
           form: { issuer: stubIssuer, client_id: op.clients.app.id, client_secret: op.clients.app.secret },
         },
-      }),
-    )
-    expect(error.details).toMatchObject({ stage: 'discovery', reason: 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' })
-    expect(error.redirect).toBe('authSettings')
+      })
+    )._unsafeUnwrap()
+    expect(step).toMatchObject({
+      kind: 'render',
+      view: 'oidc-setup-form',
+      model: {
+        errors: [{ field: 'issuer', code: 'PROVIDER_RESPONSE_INVALID' }],
+        suggestions: [{ field: 'issuer', value: op.issuer, message: `The provider calls itself ${op.issuer}: use exactly that.` }],
+      },
+    })
+    expect(JSON.stringify(step)).not.toContain(op.clients.app.secret)
+    expect(storage.snapshot()).toEqual(before)
   })
 
   let aliceId = ''
@@ -375,7 +384,9 @@ describe('OIDC against a real OpenID provider on loopback', () => {
         return Response.json(body)
       }
       try {
-        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
+        const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () =>
+          sso.advance({ handle, session, request: get(callback) }),
+        )
         expect(error.details).toMatchObject({ stage: 'token', check: 'id-token-signature' })
       } finally {
         hook = null
@@ -406,7 +417,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       expect(error.details).toMatchObject({ stage: 'token', idpError: 'invalid_grant' })
     })
 
-    it('IdP error response (prompt=none without an IdP session) -> PROVIDER_ERROR, IdP text only in cause', async () => {
+    it("IdP error response (prompt=none without an IdP session) -> PROVIDER_ERROR with the provider's code, text and a likely cause", async () => {
       const session: SessionInfo = { id: 'browser-x10' }
       const begun = expectRedirect((await sso.beginLogin({ organizationId: ORG, session }))._unsafeUnwrap())
       const authUrl = new URL(begun.url)
@@ -416,9 +427,14 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       const error = await rejectsWithoutWrites('PROVIDER_ERROR', () =>
         sso.advance({ handle: begun.handle, session, request: get(callback) }),
       )
-      expect(error.details).toMatchObject({ stage: 'callback', idpError: 'login_required' })
+      expect(error.details).toEqual({
+        stage: 'callback',
+        idpError: 'login_required',
+        idpErrorDescription: 'End-User authentication is required',
+        likelyCause: 'interaction',
+      })
+      // The message stays ours; the provider's text is in details (plain text) and cause.
       expect(error.message).toBe('The identity provider returned an error.')
-      expect(JSON.stringify(error)).not.toContain('End-User authentication is required')
       expect(String((error.cause as Error).message)).toContain('authorization response from the server is an error')
     })
 

@@ -90,6 +90,39 @@ function oidcMixUp() {
 
 const OIDC_FORM = { issuer: 'https://idp.example.com', client_id: 'client', client_secret: 'secret' }
 
+/**
+ * An oidc provider whose discovery works and whose token endpoint behaves as `token` says
+ * (throw: cannot be reached). Discovery and form failures re-render the setup form; failures at
+ * the setup's own code exchange end the setup with an error.
+ */
+function oidcToken(token: () => Response) {
+  return oidcProvider({
+    customFetch: async (url) => {
+      if (url.endsWith('/.well-known/openid-configuration')) {
+        return Response.json({
+          issuer: 'https://idp.example.com',
+          authorization_endpoint: 'https://idp.example.com/auth',
+          token_endpoint: 'https://idp.example.com/token',
+          jwks_uri: 'https://idp.example.com/jwks',
+        })
+      }
+      return token()
+    },
+  })
+}
+
+/** A setup at org-bare driven to the IdP's callback; returns the act that delivers the callback. */
+async function oidcSetupCallback(h: Harness, provider: ReturnType<typeof oidcProvider>): Promise<Act> {
+  const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: provider } })
+  const session = h.session('owner')
+  const form = (await sso.beginSetup({ organizationId: BARE, providerKey: 'oidc', session }))._unsafeUnwrap()
+  if (form.kind !== 'render') throw new Error(form.kind)
+  const toIdp = (await sso.advance({ handle: form.handle, session, request: POST(OIDC_FORM) }))._unsafeUnwrap()
+  if (toIdp.kind !== 'redirect') throw new Error(toIdp.kind)
+  const state = new URL(toIdp.url).searchParams.get('state') ?? ''
+  return () => sso.advance({ handle: form.handle, session, request: { method: 'GET', query: { code: 'code-1', state }, form: {} } })
+}
+
 /** Seeds org-oidc with an oidc provider row (config as setup stores it). */
 function seedOidcOrg(h: Harness): void {
   h.storage.seed({
@@ -426,27 +459,35 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
           return () => sso.beginLogin({ organizationId: 'org-oidc', session: h.session() })
         },
       },
-      'setup: the IdP cannot be reached': {
+      "setup: the token endpoint cannot be reached at the setup's code exchange": {
         flow: 'setup',
-        async arrange(h) {
-          const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: oidcDown('refused') } })
-          const form = (await sso.beginSetup({ organizationId: BARE, providerKey: 'oidc', session: h.session('owner') }))._unsafeUnwrap()
-          if (form.kind !== 'render') throw new Error(form.kind)
-          return () => sso.advance({ handle: form.handle, session: h.session('owner'), request: POST(OIDC_FORM) })
-        },
+        arrange: (h) =>
+          oidcSetupCallback(
+            h,
+            oidcToken(() => {
+              throw new TypeError('fetch failed')
+            }),
+          ),
       },
     },
   },
   PROVIDER_RESPONSE_INVALID: {
     redirect: 'flow',
     scenarios: {
-      'setup: the discovery document names another issuer': {
+      "setup: the token response at the setup's code exchange carries a malformed ID token": {
         flow: 'setup',
+        arrange: (h) =>
+          oidcSetupCallback(
+            h,
+            oidcToken(() => Response.json({ access_token: 'a', token_type: 'bearer', id_token: 'x.y.z' })),
+          ),
+      },
+      'login: the discovery document names another issuer (a mix-up)': {
+        flow: 'login',
         async arrange(h) {
-          const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: oidcMixUp() } })
-          const form = (await sso.beginSetup({ organizationId: BARE, providerKey: 'oidc', session: h.session('owner') }))._unsafeUnwrap()
-          if (form.kind !== 'render') throw new Error(form.kind)
-          return () => sso.advance({ handle: form.handle, session: h.session('owner'), request: POST(OIDC_FORM) })
+          seedOidcOrg(h)
+          const sso = h.engine({ providers: { oidc: oidcMixUp() } })
+          return () => sso.beginLogin({ organizationId: 'org-oidc', session: h.session() })
         },
       },
       'login: a provider step binds more than 64 KiB': {
@@ -454,6 +495,46 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         async arrange(h) {
           const big = h.engine({ providers: { dummy: brokenProvider('oversized') } })
           return () => big.beginLogin({ organizationId: ACME, session: h.session() })
+        },
+      },
+    },
+  },
+  URL_NOT_ALLOWED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: the stored issuer is a private address (threat 60)': {
+        flow: 'login',
+        async arrange(h) {
+          h.storage.seed({
+            organizations: [makeOrganization({ id: 'org-ssrf', slug: 'ssrf' })],
+            providers: [
+              makeProvider({
+                id: 'ap-ssrf',
+                organizationId: 'org-ssrf',
+                providerKey: 'oidc',
+                config: { issuer: 'https://10.0.0.5:8443/admin', clientId: 'c', clientSecret: 's', clientAuth: 'client_secret_basic' },
+              }),
+            ],
+          })
+          const sso = h.engine({ providers: { oidc: oidcDown(500) } })
+          return () => sso.beginLogin({ organizationId: 'org-ssrf', session: h.session() })
+        },
+      },
+      'login: the discovery document names an internal token endpoint (threat 60)': {
+        flow: 'login',
+        async arrange(h) {
+          seedOidcOrg(h)
+          const internal = oidcProvider({
+            customFetch: async () =>
+              Response.json({
+                issuer: 'https://idp.example.com',
+                authorization_endpoint: 'https://idp.example.com/auth',
+                token_endpoint: 'https://169.254.169.254/token',
+                jwks_uri: 'https://idp.example.com/jwks',
+              }),
+          })
+          const sso = h.engine({ providers: { oidc: internal } })
+          return () => sso.beginLogin({ organizationId: 'org-oidc', session: h.session() })
         },
       },
     },

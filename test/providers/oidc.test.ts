@@ -4,62 +4,17 @@ import { describe, expect, it } from 'vitest'
 import { isAuthError } from '../../src/errors.js'
 import type { JsonObject } from '../../src/model/identity.js'
 import { type OidcFetch, oidcProvider } from '../../src/oidc/index.js'
-import type { StepContext, StepResult } from '../../src/providers/types.js'
-import { makeIdentity, makeOrganization } from '../../src/testing/fixtures.js'
-
-const ISSUER = 'https://idp.example.com'
-const CONFIG: JsonObject = { issuer: ISSUER, clientId: 'client-1', clientSecret: 's3cret', clientAuth: 'client_secret_basic' }
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
-
-interface Script {
-  claims?: Record<string, unknown>
-  token?: (body: URLSearchParams, headers: Record<string, string>) => Response
-  metadata?: Record<string, unknown>
-  calls: string[]
-}
-
-function scriptedIdp(script: Script): OidcFetch {
-  return async (url, init) => {
-    script.calls.push(url)
-    if (url === `${ISSUER}/.well-known/openid-configuration`) {
-      return Response.json({
-        issuer: ISSUER,
-        authorization_endpoint: `${ISSUER}/authorize`,
-        token_endpoint: `${ISSUER}/token`,
-        jwks_uri: `${ISSUER}/jwks`,
-        code_challenge_methods_supported: ['S256'],
-        ...script.metadata,
-      })
-    }
-    if (url === `${ISSUER}/token`) {
-      const body = new URLSearchParams(String(init.body))
-      if (script.token) return script.token(body, init.headers)
-      const now = Math.floor(Date.now() / 1000)
-      const idToken = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64({ iss: ISSUER, aud: 'client-1', iat: now, exp: now + 300, ...script.claims })}.sig`
-      return Response.json({ access_token: 'at-1', refresh_token: 'rt-1', token_type: 'Bearer', expires_in: 3600, id_token: idToken })
-    }
-    return new Response('not found', { status: 404 })
-  }
-}
-
-let n = 0
-function ctx(partial: Partial<StepContext>): StepContext {
-  return {
-    flow: 'login',
-    request: { method: 'GET', query: {}, form: {} },
-    data: {},
-    config: CONFIG,
-    organization: makeOrganization({ id: 'org-1' }),
-    callbackUrl: 'https://app.example.com/auth/sso/',
-    random: () => `r${String(++n).padStart(3, '0')}${'x'.repeat(40)}`,
-    now: new Date('2026-01-01T00:00:00Z'),
-    ...partial,
-  }
-}
+import type { StepResult } from '../../src/providers/types.js'
+import { makeIdentity } from '../../src/testing/fixtures.js'
+import { CONFIG, ctx, ISSUER, type Script, scriptedIdp, signJwt } from './scripted-idp.js'
 
 /** Runs authorize then callback; the scripted ID token echoes the nonce unless claims override. */
-async function login(claims: Record<string, unknown>, options: { userinfo?: boolean } = {}) {
-  const script: Script = { calls: [] }
+async function login(
+  claims: Record<string, unknown>,
+  options: { userinfo?: boolean | 'auto' } = {},
+  extra: Pick<Script, 'userinfo' | 'metadata'> = {},
+) {
+  const script: Script = { calls: [], ...extra }
   const provider = oidcProvider({ customFetch: scriptedIdp(script), ...options })
   const [authorize, callback] = provider.loginSteps(CONFIG)
   const first = (await authorize!.handle(ctx({}))) as Extract<StepResult, { type: 'redirect' }>
@@ -140,10 +95,25 @@ describe('oidcProvider: login steps', () => {
     expect((await login({ email: 'e'.repeat(400) })).result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
   })
 
-  it('a missing email yields an identity the engine rejects (empty email), never a made-up one', async () => {
-    const { provider, result } = await login({})
-    const identity = await provider.buildIdentity((result as { bind: JsonObject }).bind, CONFIG)
-    expect(identity).toMatchObject({ email: '' })
+  it('issue 13: no email in the ID token nor userinfo -> IDENTITY_INVALID naming the missing claim and the claims that arrived', async () => {
+    const noUserinfo = await login({ name: 'Ann' })
+    expect(noUserinfo.result).toMatchObject({
+      type: 'error',
+      error: {
+        code: 'IDENTITY_INVALID',
+        details: {
+          claim: 'email',
+          idTokenClaims: expect.arrayContaining(['sub', 'name', 'nonce']),
+          userinfoClaims: null,
+          userinfo: 'no-endpoint',
+        },
+      },
+    })
+    const withUserinfo = await login({ name: 'Ann' }, {}, { userinfo: { sub: 'sub-1', given_name: 'Ann' } })
+    expect(withUserinfo.result).toMatchObject({
+      type: 'error',
+      error: { code: 'IDENTITY_INVALID', details: { claim: 'email', userinfoClaims: ['given_name', 'sub'], userinfo: 'fetched' } },
+    })
   })
 
   it('unreachable IdP -> PROVIDER_UNAVAILABLE', async () => {
@@ -174,10 +144,59 @@ describe('oidcProvider: login steps', () => {
     expect(script.calls.filter((u) => u.includes('.well-known'))).toHaveLength(1)
   })
 
-  it('an issuer without PKCE S256 support is refused', async () => {
-    const provider = oidcProvider({ customFetch: scriptedIdp({ calls: [], metadata: { code_challenge_methods_supported: ['plain'] } }) })
-    const result = await provider.loginSteps(CONFIG)[0]!.handle(ctx({}))
-    expect(result).toMatchObject({ type: 'error', error: { code: 'PROVIDER_RESPONSE_INVALID' } })
+  it.each([
+    ['omitted', undefined],
+    ['plain only', ['plain']],
+  ])(
+    'PKCE S256 not advertised (%s): no code_challenge (never plain), nonce still sent; the code exchange sends no verifier',
+    async (_n, methods) => {
+      const token = async (body: URLSearchParams) => {
+        expect(body.has('code_verifier')).toBe(false)
+        const now = Math.floor(Date.now() / 1000)
+        return Response.json({
+          access_token: 'at',
+          token_type: 'Bearer',
+          id_token: await signJwt({
+            iss: ISSUER,
+            aud: 'client-1',
+            iat: now,
+            exp: now + 300,
+            sub: 's',
+            nonce: nonceSeen,
+            email: 'a@x.test',
+          }),
+        })
+      }
+      let nonceSeen = ''
+      const script: Script = { calls: [], metadata: { code_challenge_methods_supported: methods }, token }
+      const provider = oidcProvider({ customFetch: scriptedIdp(script) })
+      const [authorize, callback] = provider.loginSteps(CONFIG)
+      const first = (await authorize!.handle(ctx({}))) as Extract<StepResult, { type: 'redirect' }>
+      const url = new URL(first.url)
+      expect(url.searchParams.has('code_challenge')).toBe(false)
+      expect(url.searchParams.has('code_challenge_method')).toBe(false)
+      expect(url.searchParams.get('nonce')?.length).toBeGreaterThan(40)
+      const bound = first.bind as { oidc: { state: string; nonce: string; verifier: string | null } }
+      expect(bound.oidc.verifier).toBeNull()
+      nonceSeen = bound.oidc.nonce
+      const result = await callback!.handle(
+        ctx({ data: first.bind, request: { method: 'GET', query: { code: 'c', state: bound.oidc.state }, form: {} } }),
+      )
+      expect(result.type).toBe('next')
+    },
+  )
+
+  it('requirePkce refuses a provider that does not advertise S256 in the setup form', async () => {
+    const script: Script = { calls: [], metadata: { code_challenge_methods_supported: undefined } }
+    const configure = oidcProvider({ customFetch: scriptedIdp(script), requirePkce: true }).setupSteps()[0]!
+    const result = await configure.handle(
+      ctx({
+        flow: 'setup',
+        config: {},
+        request: { method: 'POST', query: {}, form: { issuer: ISSUER, client_id: 'c', client_secret: 's' } },
+      }),
+    )
+    expect(result).toMatchObject({ type: 'render', model: { errors: [{ field: 'issuer', message: expect.stringContaining('PKCE') }] } })
   })
 })
 
@@ -208,6 +227,7 @@ describe('oidcProvider: setup form', () => {
           issuer: 'http://127.0.0.1:9999',
           authorization_endpoint: 'http://127.0.0.1:9999/a',
           token_endpoint: 'http://127.0.0.1:9999/t',
+          jwks_uri: 'http://127.0.0.1:9999/k',
         }),
     }).setupSteps()[0]!
     const result = await configure.handle(
@@ -314,7 +334,8 @@ describe('oidcProvider: config, update and refresh', () => {
 
   it.each([
     ['invalid_grant (400)', () => Response.json({ error: 'invalid_grant' }, { status: 400 }), 'invalid'],
-    ['unauthorized (401)', () => Response.json({ error: 'invalid_client' }, { status: 401 }), 'invalid'],
+    // A refused client (our credentials) is an error that changes nothing, never "identity invalid".
+    ['unauthorized client (401)', () => Response.json({ error: 'invalid_client' }, { status: 401 }), 'error'],
     ['server error (500)', () => new Response('down', { status: 500 }), 'error'],
     ['bad gateway (502)', () => Response.json({ error: 'invalid_grant' }, { status: 502 }), 'error'],
     ['not JSON', () => new Response('<html>', { status: 200, headers: { 'content-type': 'text/html' } }), 'error'],
@@ -339,5 +360,101 @@ describe('oidcProvider: config, update and refresh', () => {
     expect(result).toMatchObject({ kind: 'ok', data: { sub: 's', access_token: 'at-2', refresh_token: 'rt' } })
     expect(sent!.get('grant_type')).toBe('refresh_token')
     expect(sent!.get('refresh_token')).toBe('rt')
+  })
+})
+
+describe('threat 61: claims merged across sources (ID token and userinfo)', () => {
+  const identityOf = async (
+    idClaims: Record<string, unknown>,
+    userinfo: Record<string, unknown>,
+    mode: boolean | 'auto' = true,
+  ): Promise<unknown> => {
+    const { provider, result } = await login(idClaims, { userinfo: mode }, { userinfo: { sub: 'sub-1', ...userinfo } })
+    if (result.type !== 'next') return result
+    return provider.buildIdentity((result as { bind: JsonObject }).bind, CONFIG)
+  }
+
+  it.each([
+    [
+      "ID token's verified address wins; userinfo's other address is ignored",
+      { email: 'a@x.test', email_verified: true },
+      { email: 'victim@y.test', email_verified: true },
+      { email: 'a@x.test', emailVerified: true },
+    ],
+    [
+      "the ID token's flag never applies to userinfo's address",
+      { email_verified: true },
+      { email: 'victim@y.test' },
+      { email: 'victim@y.test', emailVerified: false },
+    ],
+    [
+      "userinfo's flag for another address never applies to the ID token's address",
+      { email: 'a@x.test' },
+      { email: 'victim@y.test', email_verified: true },
+      { email: 'a@x.test', emailVerified: false },
+    ],
+    [
+      "userinfo's flag counts for the same address",
+      { email: 'a@x.test' },
+      { email: 'a@x.test', email_verified: true },
+      { email: 'a@x.test', emailVerified: true },
+    ],
+    [
+      'an address only in userinfo, with its own flag',
+      {},
+      { email: 'b@y.test', email_verified: true },
+      { email: 'b@y.test', emailVerified: true },
+    ],
+    [
+      'a string "true" from either source is not a verification',
+      { email: 'a@x.test', email_verified: 'true' },
+      { email: 'a@x.test', email_verified: 'true' },
+      { email: 'a@x.test', emailVerified: false },
+    ],
+  ])('%s', async (_name, idClaims, userinfo, expected) => {
+    expect(await identityOf(idClaims, userinfo)).toMatchObject(expected)
+  })
+
+  it("a userinfo sub that differs from the ID token's -> PROVIDER_RESPONSE_INVALID naming the claim and the source", async () => {
+    const { result } = await login(
+      {},
+      { userinfo: 'auto' },
+      { userinfo: { sub: 'someone-else', email: 'victim@y.test', email_verified: true } },
+    )
+    expect(result).toMatchObject({
+      type: 'error',
+      error: { code: 'PROVIDER_RESPONSE_INVALID', details: { stage: 'userinfo', check: 'userinfo-sub', claim: 'sub', source: 'userinfo' } },
+    })
+  })
+})
+
+describe('issue 13: userinfo whenever the ID token lacks a claim the mapping needs', () => {
+  it('auto (the default): an ID token with email and a boolean email_verified needs no userinfo call', async () => {
+    const { result, script } = await login({ email: 'a@x.test', email_verified: false }, {}, { userinfo: { sub: 'sub-1' } })
+    expect(result.type).toBe('next')
+    expect(script.calls.some((u) => u.endsWith('/userinfo'))).toBe(false)
+  })
+
+  it.each([
+    ['no email', {}],
+    ['no email_verified', { email: 'a@x.test' }],
+  ])('auto: %s in the ID token -> userinfo is called and its claims used', async (_name, idClaims) => {
+    const { provider, result, script } = await login(
+      idClaims,
+      {},
+      { userinfo: { sub: 'sub-1', email: 'a@x.test', email_verified: true, name: 'Ann' } },
+    )
+    expect(script.calls.filter((u) => u.endsWith('/userinfo'))).toHaveLength(1)
+    expect(await provider.buildIdentity((result as { bind: JsonObject }).bind, CONFIG)).toMatchObject({
+      email: 'a@x.test',
+      emailVerified: true,
+      name: 'Ann',
+    })
+  })
+
+  it('userinfo: false never calls it (and says so in the error)', async () => {
+    const { result, script } = await login({}, { userinfo: false }, { userinfo: { sub: 'sub-1', email: 'a@x.test' } })
+    expect(script.calls.some((u) => u.endsWith('/userinfo'))).toBe(false)
+    expect(result).toMatchObject({ type: 'error', error: { code: 'IDENTITY_INVALID', details: { claim: 'email', userinfo: 'disabled' } } })
   })
 })

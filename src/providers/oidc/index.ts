@@ -1,10 +1,12 @@
 /**
  * OpenID Connect provider on oauth4webapi (web-standard APIs only: fetch, WebCrypto, URL).
  *
- * Login: authorization code flow with PKCE (S256), `state` and `nonce` bound to the pipeline
- * state, ID token validation (issuer, audience, expiry, nonce, algorithm), optional userinfo.
- * Setup: the admin gives issuer, client id and secret; discovery (issuer match) is validated
- * before the admin is sent to log in.
+ * Login: authorization code flow, `state` and `nonce` bound to the pipeline state, PKCE (S256)
+ * whenever discovery advertises it, ID token validated (signature against the provider's JWKS,
+ * algorithm, issuer, audience, expiry, nonce), userinfo when the ID token lacks a needed claim.
+ * Setup: the admin gives issuer, client id, secret and (optionally) the client authentication;
+ * discovery is validated before the admin is sent to log in, and the setup's own code exchange
+ * finds the client authentication that works. Every URL passes the address policy.
  *
  * @module
  */
@@ -14,11 +16,39 @@ import { type AuthError, authError } from '../../errors.js'
 import type { IdentityInput, JsonObject, JsonValue } from '../../model/identity.js'
 import { LIMITS } from '../../model/limits.js'
 import type { AuthIdentity } from '../../model/records.js'
+import { type AddressPolicy, checkUrlSyntax, describeUrlRefusal } from '../../net/policy.js'
 import { timingSafeEqual } from '../../state/crypto.js'
 import type { Provider, ProviderStep, RefreshResult, StepContext, StepResult } from '../types.js'
+import { mapClaims, needsUserinfo, type OidcUserinfoMode, type UserinfoStatus } from './claims.js'
+import { attemptOrder, clientAuthFor, type FailedAttempt, isClientAuthFailure, isInvalidGrant } from './client-auth.js'
+import {
+  boundedString,
+  configJson,
+  isClientAuthMethod,
+  MAX_ISSUER_LENGTH,
+  MAX_SECRET_LENGTH,
+  type OidcClientAuthMethod,
+  type OidcConfig,
+  parseOidcConfig,
+} from './config.js'
+import { createDiscovery, type Discovered, IssuerMismatch } from './discovery.js'
+import { authorizationErrorCause, CheckFailed, endpointFailure, mapOidcError, providerText } from './errors.js'
+import { type FormState, type FormValues, formStateJson, type OidcSetupFormError, readFormState, renderForm, renderNotice } from './form.js'
+import { createOutbound, type OidcFetch } from './http.js'
 
-/** A fetch-compatible function (what oauth4webapi calls). @group Providers */
-export type OidcFetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
+export type { OidcUserinfoMode } from './claims.js'
+export { OIDC_CLIENT_AUTH_METHODS, type OidcClientAuthMethod, type OidcConfig, parseOidcConfig } from './config.js'
+export { ID_TOKEN_ALGORITHMS } from './discovery.js'
+export { mapOidcError } from './errors.js'
+export {
+  OIDC_SETUP_VIEW,
+  type OidcSetupFieldName,
+  type OidcSetupFormError,
+  type OidcSetupFormField,
+  type OidcSetupFormModel,
+  type OidcSetupSuggestion,
+} from './form.js'
+export type { OidcFetch } from './http.js'
 
 /** Options of {@link oidcProvider}. @group Providers */
 export interface OidcProviderOptions {
@@ -28,151 +58,114 @@ export interface OidcProviderOptions {
   readonly displayName?: string | undefined
   /** Timeout of each request to the IdP (headers and body). @defaultValue 10000 */
   readonly fetchTimeoutMs?: number | undefined
-  /** Largest IdP response body accepted, in bytes. @defaultValue 262144 */
+  /** Largest IdP response body accepted, in bytes (discovery, token, JWKS, userinfo). @defaultValue 262144 */
   readonly maxResponseBytes?: number | undefined
-  /** Replaces `fetch` for every IdP request (tests, proxies, instrumentation). */
+  /**
+   * Replaces the fetch of every IdP request (tests, proxies, instrumentation). The address policy
+   * still checks every URL (resolving names through `addressPolicy.resolver`) before it is called.
+   */
   readonly customFetch?: OidcFetch | undefined
   /** Scopes requested. `openid` is always included. @defaultValue `['openid', 'email', 'profile']` */
   readonly scopes?: readonly string[] | undefined
-  /** Also call the userinfo endpoint to fill claims missing from the ID token. @defaultValue false */
-  readonly userinfo?: boolean | undefined
+  /**
+   * When to call the userinfo endpoint: `'auto'` (or omitted) whenever the ID token lacks `email`
+   * or a boolean `email_verified`; `true` always; `false` never.
+   * @defaultValue `'auto'`
+   */
+  readonly userinfo?: boolean | 'auto' | undefined
   /** How long discovered metadata is reused, in ms. @defaultValue 600000 */
   readonly discoveryCacheMs?: number | undefined
   /**
-   * DANGER: accept plain-http issuers on loopback hosts (127.0.0.1, ::1, localhost). For tests
-   * against a local IdP only; any non-loopback http issuer is still refused.
+   * Which outbound URLs are allowed (threat 60): https only, and no loopback, private,
+   * link-local, CGNAT, multicast, documentation, reserved or cloud-metadata address, as a literal
+   * or (with a `resolver`) after resolution. Without a resolver only IP literals are checked: on
+   * Node pass `nodeAddressPolicy()` from `ssoflow/node`.
+   * @defaultValue `{}` (literal checks only)
+   */
+  readonly addressPolicy?: AddressPolicy | undefined
+  /** Most keys accepted in one JWKS. @defaultValue 100 */
+  readonly jwksMaxKeys?: number | undefined
+  /** Shortest time between two fetches of one JWKS (an unknown `kid` inside it fails). @defaultValue 60000 */
+  readonly jwksMinRefetchMs?: number | undefined
+  /**
+   * Refuse providers whose discovery does not advertise PKCE S256. By default such a provider is
+   * used without PKCE (RFC 8414: an omitted `code_challenge_methods_supported` means PKCE is not
+   * supported), protected by the nonce, which is always sent and checked.
+   * @defaultValue false
+   */
+  readonly requirePkce?: boolean | undefined
+  /**
+   * DANGER: accept plain-http URLs and loopback addresses for loopback hosts (127.0.0.0/8, ::1,
+   * localhost), for every request. For tests against a local IdP only; any other http URL is
+   * still refused, including an endpoint that a loopback issuer's discovery names elsewhere.
    * @defaultValue false
    */
   readonly dangerouslyAllowInsecureLoopbackHttp?: boolean | undefined
 }
 
-/** Stored provider config (the auth provider row's `config`). @group Providers */
-export interface OidcConfig {
-  readonly issuer: string
-  readonly clientId: string
-  /** Secret: removed by `redactConfig`. */
-  readonly clientSecret: string
-  readonly clientAuth: 'client_secret_basic' | 'client_secret_post'
-}
-
-/** View name of the setup form (issuer, client id, client secret). @group Providers */
-export const OIDC_SETUP_VIEW = 'oidc-setup-form'
 /** Step ids (part of the pipeline fingerprint). @group Providers */
 export const OIDC_STEP_IDS = { configure: 'oidc.configure', authorize: 'oidc.authorize', callback: 'oidc.callback' } as const
 
 const MAX_TOKEN_LENGTH = 16 * 1024
-const MAX_SECRET_LENGTH = 1024
-const MAX_ISSUER_LENGTH = 2048
 
-class ResponseTooLarge extends Error {
-  constructor() {
-    super('identity provider response exceeds the size limit')
-    this.name = 'ResponseTooLarge'
-  }
+/** Setup progress bound in pipeline data (`oidc_setup`). */
+interface SetupProgress {
+  readonly choice: OidcClientAuthMethod | 'auto'
+  /** Methods still to try, the config's current one first. */
+  readonly methods: readonly OidcClientAuthMethod[]
+  readonly tried: readonly FailedAttempt[]
+  readonly roundTrip: boolean
 }
 
-/** The IdP answered with a 5xx status: it is down or overloaded, so retrying may help. */
-class ServerError extends Error {
-  readonly status: number
-  constructor(status: number) {
-    super(`identity provider answered HTTP ${status}`)
-    this.name = 'ServerError'
-    this.status = status
-  }
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === '127.0.0.1' || hostname === '[::1]' || hostname === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(hostname)
-}
-
-function str(value: unknown, max: number): string | null {
-  return typeof value === 'string' && value.length > 0 && value.length <= max ? value : null
-}
-
-/** Reads a config object; null when malformed. */
-export function parseOidcConfig(value: unknown): OidcConfig | null {
-  if (typeof value !== 'object' || value === null) return null
+function readProgress(value: JsonValue | undefined): SetupProgress | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null
   const v = value as Record<string, unknown>
-  const issuer = str(v.issuer, MAX_ISSUER_LENGTH)
-  const clientId = str(v.clientId, LIMITS.id)
-  const clientSecret = str(v.clientSecret, MAX_SECRET_LENGTH)
-  const clientAuth =
-    v.clientAuth === 'client_secret_post' ? 'client_secret_post' : v.clientAuth === 'client_secret_basic' ? 'client_secret_basic' : null
-  if (!issuer || !clientId || !clientSecret || !clientAuth) return null
-  return { issuer, clientId, clientSecret, clientAuth }
+  const choice = v.choice === 'auto' || isClientAuthMethod(v.choice) ? v.choice : null
+  const methods = Array.isArray(v.methods) ? v.methods.filter(isClientAuthMethod) : []
+  const tried = Array.isArray(v.tried)
+    ? v.tried
+        .filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null)
+        .flatMap((t) =>
+          isClientAuthMethod(t.method) && typeof t.status === 'number'
+            ? [{ method: t.method, status: t.status, error: typeof t.error === 'string' ? t.error : null }]
+            : [],
+        )
+    : []
+  if (choice === null || methods.length === 0) return null
+  return { choice, methods, tried, roundTrip: v.roundTrip === true }
 }
 
-function configJson(config: OidcConfig): JsonObject {
-  return { issuer: config.issuer, clientId: config.clientId, clientSecret: config.clientSecret, clientAuth: config.clientAuth }
+function progressJson(p: SetupProgress): JsonObject {
+  return { choice: p.choice, methods: [...p.methods], tried: p.tried.map((t) => ({ ...t })), roundTrip: p.roundTrip }
 }
 
-/**
- * Maps anything oauth4webapi or fetch threw to an {@link AuthError}. The IdP's own text stays
- * in `cause`; `details` carries only bounded machine codes.
- */
-export function mapOidcError(e: unknown, stage: string): AuthError {
-  const idpCode = (value: unknown): string | null => (typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : null)
-  if (e instanceof oauth.AuthorizationResponseError) {
-    return authError('PROVIDER_ERROR', { cause: e, details: { stage, idpError: idpCode(e.error) } })
-  }
-  if (e instanceof oauth.ResponseBodyError) {
-    return authError('PROVIDER_ERROR', { cause: e, details: { stage, status: e.status, idpError: idpCode(e.error) } })
-  }
-  if (e instanceof oauth.WWWAuthenticateChallengeError) {
-    return authError('PROVIDER_ERROR', { cause: e, details: { stage, status: e.status } })
-  }
-  if (e instanceof ServerError) {
-    return authError('PROVIDER_UNAVAILABLE', { cause: e, details: { stage, reason: 'server-error', status: e.status } })
-  }
-  if (e instanceof ResponseTooLarge) {
-    return authError('PROVIDER_RESPONSE_INVALID', { cause: e, details: { stage, reason: 'too-large' } })
-  }
-  if (e instanceof oauth.OperationProcessingError || e instanceof oauth.UnsupportedOperationError) {
-    return authError('PROVIDER_RESPONSE_INVALID', { cause: e, details: { stage, reason: e.code ?? 'invalid' } })
-  }
-  const name = typeof e === 'object' && e !== null ? (e as { name?: unknown }).name : undefined
-  if (name === 'TimeoutError' || name === 'AbortError') {
-    return authError('PROVIDER_UNAVAILABLE', { cause: e, details: { stage, reason: 'timeout' } })
-  }
-  if (e instanceof TypeError) {
-    // fetch failures (connection refused, DNS) and oauth4webapi's argument/shape checks of
-    // responses both arrive as TypeError; coded ones are about the response.
-    const code = (e as { code?: unknown }).code
-    if (typeof code === 'string' && code.startsWith('ERR_')) {
-      return authError('PROVIDER_RESPONSE_INVALID', { cause: e, details: { stage, reason: code } })
-    }
-    return authError('PROVIDER_UNAVAILABLE', { cause: e, details: { stage, reason: 'network' } })
-  }
-  return authError('PROVIDER_ERROR', { cause: e, details: { stage } })
+function describeAttempts(tried: readonly FailedAttempt[]): string {
+  return tried.map((t) => `${t.method} got HTTP ${t.status}${t.error ? ` ${t.error}` : ''}`).join(', ')
 }
 
-async function readLimited(res: Response, max: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get('content-length'))
-  if (Number.isFinite(declared) && declared > max) {
-    await res.body?.cancel().catch(() => {})
-    throw new ResponseTooLarge()
+/** The message an admin sees for a failure before the IdP login (discovery, URL checks). */
+function discoveryMessage(error: AuthError, issuer: string): string {
+  const d = (error.details ?? {}) as Record<string, unknown>
+  const field = typeof d.field === 'string' ? d.field : 'issuer'
+  switch (error.code) {
+    case 'URL_NOT_ALLOWED':
+      return field === 'issuer' || field === 'request'
+        ? describeUrlRefusal(error)
+        : `The discovery document's ${field} is refused: ${describeUrlRefusal(error)}`
+    case 'PROVIDER_UNAVAILABLE':
+      return d.reason === 'dns'
+        ? `The issuer's host name could not be resolved. Check the issuer URL.`
+        : `The provider could not be reached at ${issuer} (${typeof d.status === 'number' ? `HTTP ${d.status}` : String(d.reason ?? 'network')}). Check the issuer URL, or try again later.`
+    case 'PROVIDER_RESPONSE_INVALID':
+      if (d.check === 'discovery-document') return `The provider's discovery document has no usable ${String(d.attribute)}.`
+      if (d.check === 'id-token-alg') {
+        const advertised = Array.isArray(d.advertised) ? d.advertised.join(', ') : 'none'
+        return `The provider signs ID tokens only with ${advertised}. ssoflow verifies ID tokens against the provider's public keys: configure the client to sign ID tokens with RS256 (or ES256).`
+      }
+      return `The provider's discovery document at ${issuer}/.well-known/openid-configuration is not valid (${String(d.reason ?? 'invalid')}).`
+    default:
+      return `Discovery failed at ${issuer}/.well-known/openid-configuration${typeof d.status === 'number' ? ` (HTTP ${d.status})` : ''}.`
   }
-  if (!res.body) return new Uint8Array(0)
-  const reader = res.body.getReader()
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => {})
-      throw new ResponseTooLarge()
-    }
-    chunks.push(value)
-  }
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.byteLength
-  }
-  return out
 }
 
 /**
@@ -180,9 +173,9 @@ async function readLimited(res: Response, max: number): Promise<Uint8Array> {
  *
  * @example
  * ```ts
- * import { createAuthPipeline } from 'ssoflow'
  * import { oidcProvider } from 'ssoflow/oidc'
- * const sso = createAuthPipeline({ ...ports, providers: { oidc: oidcProvider({ fetchTimeoutMs: 5000 }) }, secret, urls })
+ * import { nodeAddressPolicy } from 'ssoflow/node'
+ * const providers = { oidc: oidcProvider({ fetchTimeoutMs: 5000, addressPolicy: nodeAddressPolicy() }) }
  * ```
  * @group Providers
  */
@@ -193,30 +186,56 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
   const cacheMs = options.discoveryCacheMs ?? 600_000
   const scopes = ['openid', ...(options.scopes ?? ['email', 'profile']).filter((s) => s !== 'openid')].join(' ')
   const insecureLoopback = options.dangerouslyAllowInsecureLoopbackHttp === true
-  const baseFetch: OidcFetch = options.customFetch ?? ((url, init) => fetch(url, init as RequestInit))
+  const userinfoMode: OidcUserinfoMode = options.userinfo === true ? 'always' : options.userinfo === false ? 'never' : 'auto'
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError('fetchTimeoutMs must be a positive integer')
-
-  const limitedFetch = async (url: string, init: oauth.CustomFetchOptions<string, unknown>): Promise<Response> => {
-    const res = await baseFetch(url, init)
-    if (res.status >= 500 && res.status <= 599) {
-      // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
-      await res.body?.cancel().catch(() => {})
-      throw new ServerError(res.status)
-    }
-    const body = await readLimited(res, maxBytes)
-    const nullBody = res.status === 204 || res.status === 205 || res.status === 304
-    return new Response(nullBody ? null : (body as BodyInit), { status: res.status, statusText: res.statusText, headers: res.headers })
+  const jwksMaxKeys = options.jwksMaxKeys ?? 100
+  const jwksMinRefetchMs = options.jwksMinRefetchMs ?? 60_000
+  if (!Number.isInteger(jwksMaxKeys) || jwksMaxKeys <= 0) throw new RangeError('jwksMaxKeys must be a positive integer')
+  if (!Number.isFinite(jwksMinRefetchMs) || jwksMinRefetchMs < 0) throw new RangeError('jwksMinRefetchMs must be a non-negative number')
+  const policy: AddressPolicy = {
+    ...options.addressPolicy,
+    dangerouslyAllowLoopback: insecureLoopback || options.addressPolicy?.dangerouslyAllowLoopback === true,
   }
+  const outbound = createOutbound({ policy, customFetch: options.customFetch, maxResponseBytes: maxBytes, jwksMaxKeys, jwksMinRefetchMs })
 
+  // oauth4webapi checks the scheme itself; under the loopback opt-in it is told to allow http,
+  // and the address policy in `outbound.fetch` (run for every request) allows http only for
+  // loopback hosts.
   const http = (): oauth.HttpRequestOptions<'GET' | 'POST', unknown> => ({
     signal: () => AbortSignal.timeout(timeoutMs),
-    [oauth.customFetch]: limitedFetch as never,
+    [oauth.customFetch]: outbound.fetch as never,
     ...(insecureLoopback ? { [oauth.allowInsecureRequests]: true } : {}),
   })
+  const { discover } = createDiscovery({ policy, http: () => http() as oauth.DiscoveryRequestOptions, cacheMs })
 
-  /** Checks an issuer URL: https, or loopback http when allowed; no query or fragment. */
+  /** JWKS caches for oauth4webapi, one per JWKS URI (so per issuer), at most 100. */
+  const jwksCaches = new Map<string, oauth.JWKSCacheInput>()
+  const jwksCacheFor = (uri: string): oauth.JWKSCacheInput => {
+    let cache = jwksCaches.get(uri)
+    if (!cache) {
+      if (jwksCaches.size >= 100) jwksCaches.delete(jwksCaches.keys().next().value as string)
+      cache = {}
+      jwksCaches.set(uri, cache)
+    }
+    return cache
+  }
+
+  /** Verifies the signature of the ID token of a processed token response against the JWKS. */
+  async function verifySignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
+    try {
+      await oauth.validateApplicationLevelSignature(as, response, {
+        ...(http() as oauth.ValidateSignatureOptions),
+        [oauth.customFetch]: outbound.jwksFetch as never,
+        [oauth.jwksCache]: jwksCacheFor(as.jwks_uri as string),
+      })
+    } catch (e) {
+      throw new CheckFailed('id-token-signature', e)
+    }
+  }
+
+  /** Checks an issuer typed by an admin: a URL without query, fragment or user info. */
   function issuerUrl(value: string): URL | null {
-    if (value.length > MAX_ISSUER_LENGTH) return null
+    if (value.length === 0 || value.length > MAX_ISSUER_LENGTH) return null
     let url: URL
     try {
       url = new URL(value)
@@ -224,83 +243,124 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       return null
     }
     if (url.search || url.hash || url.username || url.password) return null
-    if (url.protocol === 'https:') return url
-    if (url.protocol === 'http:' && insecureLoopback && isLoopback(url.hostname)) return url
-    return null
-  }
-
-  const cache = new Map<string, { as: oauth.AuthorizationServer; at: number }>()
-
-  async function discover(issuer: string): Promise<oauth.AuthorizationServer> {
-    const hit = cache.get(issuer)
-    if (hit && Date.now() - hit.at < cacheMs) return hit.as
-    const url = issuerUrl(issuer)
-    if (!url) throw new oauth.UnsupportedOperationError('issuer URL not allowed', { cause: issuer })
-    const res = await oauth.discoveryRequest(url, http() as oauth.DiscoveryRequestOptions)
-    const as = await oauth.processDiscoveryResponse(url, res)
-    if (typeof as.authorization_endpoint !== 'string' || typeof as.token_endpoint !== 'string') {
-      throw new oauth.UnsupportedOperationError('discovery document lacks authorization or token endpoint')
-    }
-    const methods = as.code_challenge_methods_supported
-    if (Array.isArray(methods) && !methods.includes('S256')) {
-      throw new oauth.UnsupportedOperationError('issuer does not support PKCE S256')
-    }
-    if (cache.size > 100) cache.clear()
-    cache.set(issuer, { as, at: Date.now() })
-    return as
+    return url
   }
 
   const clientOf = (config: OidcConfig): oauth.Client => ({ client_id: config.clientId })
-  const authOf = (config: OidcConfig): oauth.ClientAuth =>
-    config.clientAuth === 'client_secret_post' ? oauth.ClientSecretPost(config.clientSecret) : oauth.ClientSecretBasic(config.clientSecret)
 
   /** The config to use: the stored one (login) or the one bound by the setup form. */
   function configFor(ctx: StepContext): OidcConfig | null {
     return parseOidcConfig(ctx.flow === 'setup' ? ctx.data.oidc_config : ctx.config)
   }
 
+  /** Sends the admin back to the setup form with errors (and suggestions); clears the pending login. */
+  function backToForm(
+    ctx: StepContext,
+    config: OidcConfig | null,
+    errors: OidcSetupFormError[],
+    extra: Partial<FormState> = {},
+  ): StepResult {
+    const progress = readProgress(ctx.data.oidc_setup)
+    const state: FormState = {
+      values: {
+        issuer: config?.issuer ?? '',
+        client_id: config?.clientId ?? '',
+        client_auth: progress?.choice ?? 'auto',
+      },
+      errors,
+      suggestions: [],
+      ...extra,
+    }
+    return { type: 'back', step: OIDC_STEP_IDS.configure, bind: { oidc: null, oidc_setup: null, oidc_form: formStateJson(state) } }
+  }
+
   const configure: ProviderStep = {
     id: OIDC_STEP_IDS.configure,
     async handle(ctx): Promise<StepResult> {
-      const render = (error: string | null, values: { issuer?: string; client_id?: string } = {}): StepResult => ({
-        type: 'render',
-        view: OIDC_SETUP_VIEW,
-        model: {
-          action: ctx.callbackUrl,
-          method: 'POST',
-          fields: [
-            { name: 'issuer', label: 'Issuer URL', type: 'url', required: true, value: values.issuer ?? '' },
-            { name: 'client_id', label: 'Client ID', type: 'text', required: true, value: values.client_id ?? '' },
-            { name: 'client_secret', label: 'Client secret', type: 'password', required: true, value: '' },
-          ],
-          error,
-        },
-      })
-      if (ctx.request.method !== 'POST') return render(null)
-      const issuer = (ctx.request.form.issuer ?? '').trim()
-      const clientId = (ctx.request.form.client_id ?? '').trim()
-      const clientSecret = ctx.request.form.client_secret ?? ''
-      const values = { issuer: issuer.slice(0, MAX_ISSUER_LENGTH), client_id: clientId.slice(0, LIMITS.id) }
-      if (!issuerUrl(issuer)) return render('The issuer must be an https URL without query or fragment.', values)
-      if (!str(clientId, LIMITS.id)) return render('The client ID is required (at most 255 characters).', values)
-      if (!str(clientSecret, MAX_SECRET_LENGTH)) return render('The client secret is required (at most 1024 characters).', values)
-      let as: oauth.AuthorizationServer
+      const previous = parseOidcConfig(ctx.data.oidc_config)
+      const keepSecret = previous !== null
+      if (ctx.request.method !== 'POST') {
+        return renderForm(ctx.callbackUrl, readFormState(ctx.data.oidc_form) ?? {}, { keepSecret, bind: { oidc_form: null } })
+      }
+      const form = ctx.request.form
+      const issuer = (form.issuer ?? '').trim()
+      const clientId = (form.client_id ?? '').trim()
+      const typedSecret = form.client_secret ?? ''
+      const rawChoice = form.client_auth ?? 'auto'
+      const choice: OidcClientAuthMethod | 'auto' | null =
+        rawChoice === '' || rawChoice === 'auto' ? 'auto' : isClientAuthMethod(rawChoice) ? rawChoice : null
+      const values: FormValues = {
+        issuer: issuer.slice(0, MAX_ISSUER_LENGTH),
+        client_id: clientId.slice(0, LIMITS.id),
+        client_auth: choice ?? 'auto',
+      }
+      const rerender = (errors: OidcSetupFormError[], extra: Partial<FormState> = {}): StepResult =>
+        renderForm(ctx.callbackUrl, { values, errors, suggestions: [], ...extra }, { keepSecret })
+
+      const errors: OidcSetupFormError[] = []
+      const url = issuerUrl(issuer)
+      if (!url) {
+        errors.push({ field: 'issuer', code: 'INPUT_INVALID', message: 'The issuer must be an https URL without query or fragment.' })
+      } else {
+        const allowed = checkUrlSyntax(url, policy, 'issuer')
+        if (allowed.isErr()) errors.push({ field: 'issuer', code: allowed.error.code, message: describeUrlRefusal(allowed.error) })
+      }
+      if (!boundedString(clientId, LIMITS.id)) {
+        errors.push({ field: 'client_id', code: 'INPUT_INVALID', message: 'The client ID is required (at most 255 characters).' })
+      }
+      // An admin sent back to the form may leave the secret empty to keep the one bound before.
+      const clientSecret = typedSecret === '' && previous ? previous.clientSecret : typedSecret
+      if (!boundedString(clientSecret, MAX_SECRET_LENGTH)) {
+        errors.push({ field: 'client_secret', code: 'INPUT_INVALID', message: 'The client secret is required (at most 1024 characters).' })
+      }
+      if (choice === null) {
+        errors.push({
+          field: 'client_auth',
+          code: 'INPUT_INVALID',
+          message: 'Choose client_secret_basic, client_secret_post or automatic.',
+        })
+      }
+      if (errors.length > 0 || choice === null) return rerender(errors)
+
+      let discovered: Discovered
       try {
-        as = await discover(issuer)
+        discovered = await discover(issuer)
       } catch (e) {
-        return { type: 'error', error: mapOidcError(e, 'discovery') }
-      }
-      const supported = as.token_endpoint_auth_methods_supported
-      let clientAuth: OidcConfig['clientAuth']
-      if (!Array.isArray(supported) || supported.includes('client_secret_basic')) clientAuth = 'client_secret_basic'
-      else if (supported.includes('client_secret_post')) clientAuth = 'client_secret_post'
-      else {
-        return {
-          type: 'error',
-          error: authError('PROVIDER_RESPONSE_INVALID', { details: { stage: 'discovery', reason: 'no-secret-client-auth' } }),
+        if (e instanceof IssuerMismatch) {
+          const message = 'The discovery document at this address names a different issuer; the issuer must match it exactly.'
+          if (e.advertised === null) return rerender([{ field: 'issuer', code: 'PROVIDER_RESPONSE_INVALID', message }])
+          return renderForm(
+            ctx.callbackUrl,
+            {
+              values: { ...values, issuer: e.advertised },
+              errors: [{ field: 'issuer', code: 'PROVIDER_RESPONSE_INVALID', message }],
+              suggestions: [
+                { field: 'issuer', value: e.advertised, message: `The provider calls itself ${e.advertised}: use exactly that.` },
+              ],
+            },
+            { keepSecret },
+          )
         }
+        const mapped = mapOidcError(e, 'discovery')
+        return rerender([{ field: 'issuer', code: mapped.code, message: discoveryMessage(mapped, issuer) }])
       }
-      return { type: 'next', bind: { oidc_config: configJson({ issuer: as.issuer, clientId, clientSecret, clientAuth }) } }
+      if (options.requirePkce === true && !discovered.pkce) {
+        return rerender([
+          {
+            field: 'issuer',
+            code: 'PROVIDER_RESPONSE_INVALID',
+            message:
+              'This provider does not advertise PKCE with S256 (code_challenge_methods_supported), and this application requires it. Enable PKCE at the provider.',
+          },
+        ])
+      }
+      const methods = attemptOrder(choice, discovered.clientAuthMethods)
+      const config: OidcConfig = { issuer: discovered.as.issuer, clientId, clientSecret, clientAuth: methods[0] as OidcClientAuthMethod }
+      const progress: SetupProgress = { choice, methods, tried: [], roundTrip: false }
+      return {
+        type: 'next',
+        bind: { oidc_config: configJson(config), oidc_setup: progressJson(progress), oidc_form: null, oidc_notice: null },
+      }
     },
   }
 
@@ -312,16 +372,22 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       if (q.code !== undefined || q.error !== undefined) return { type: 'next' }
       const config = configFor(ctx)
       if (!config) return { type: 'error', error: authError('PROVIDER_NOT_CONFIGURED', { details: { reason: 'oidc-config' } }) }
-      let as: oauth.AuthorizationServer
-      try {
-        as = await discover(config.issuer)
-      } catch (e) {
-        return { type: 'error', error: mapOidcError(e, 'discovery') }
+      if (ctx.flow === 'setup' && typeof ctx.data.oidc_notice === 'string' && ctx.request.method === 'GET') {
+        return renderNotice(ctx.callbackUrl, ctx.data.oidc_notice, { oidc_notice: null })
       }
+      let discovered: Discovered
+      try {
+        discovered = await discover(config.issuer)
+      } catch (e) {
+        const mapped = mapOidcError(e, 'discovery')
+        if (ctx.flow === 'setup') {
+          return backToForm(ctx, config, [{ field: 'issuer', code: mapped.code, message: discoveryMessage(mapped, config.issuer) }])
+        }
+        return { type: 'error', error: mapped }
+      }
+      const as = discovered.as
       const state = ctx.random()
       const nonce = ctx.random()
-      const verifier = ctx.random()
-      const challenge = await oauth.calculatePKCECodeChallenge(verifier)
       const url = new URL(as.authorization_endpoint as string)
       url.searchParams.set('client_id', config.clientId)
       url.searchParams.set('redirect_uri', ctx.callbackUrl)
@@ -329,8 +395,12 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       url.searchParams.set('scope', scopes)
       url.searchParams.set('state', state)
       url.searchParams.set('nonce', nonce)
-      url.searchParams.set('code_challenge', challenge)
-      url.searchParams.set('code_challenge_method', 'S256')
+      let verifier: string | null = null
+      if (discovered.pkce) {
+        verifier = ctx.random()
+        url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier))
+        url.searchParams.set('code_challenge_method', 'S256')
+      }
       return {
         type: 'redirect',
         url: url.href,
@@ -351,11 +421,13 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         !pending ||
         typeof pending.state !== 'string' ||
         typeof pending.nonce !== 'string' ||
-        typeof pending.verifier !== 'string' ||
+        (typeof pending.verifier !== 'string' && pending.verifier !== null) ||
         typeof pending.redirectUri !== 'string'
       ) {
         return { type: 'error', error: authError('STATE_INVALID', { details: { reason: 'no-pending-authorization' } }) }
       }
+      const verifier = pending.verifier
+      const redirectUri = pending.redirectUri
       const q = ctx.request.method === 'POST' ? ctx.request.form : ctx.request.query
       const returned = q.state
       if (typeof returned !== 'string' || !timingSafeEqual(returned, pending.state)) {
@@ -363,46 +435,157 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       }
       const config = configFor(ctx)
       if (!config) return { type: 'error', error: authError('PROVIDER_NOT_CONFIGURED', { details: { reason: 'oidc-config' } }) }
+      const setup = ctx.flow === 'setup'
+      const progress = setup ? readProgress(ctx.data.oidc_setup) : null
       let stage = 'discovery'
       try {
-        const as = await discover(config.issuer)
+        const { as } = await discover(config.issuer)
         const client = clientOf(config)
         stage = 'callback'
-        const params = oauth.validateAuthResponse(as, client, new URLSearchParams(q), pending.state)
+        let params: URLSearchParams
+        try {
+          params = oauth.validateAuthResponse(as, client, new URLSearchParams(q), pending.state)
+        } catch (e) {
+          if (!(e instanceof oauth.AuthorizationResponseError)) throw e
+          const mapped = mapOidcError(e, stage)
+          const idpError = (mapped.details?.idpError as string | null | undefined) ?? null
+          const description = providerText(e.error_description)
+          const cause = authorizationErrorCause(idpError, description, { pkce: verifier !== null, redirectUri, scopes })
+          if (!setup) {
+            return {
+              type: 'error',
+              error: authError(mapped.code, { details: { ...mapped.details, likelyCause: cause.code }, cause: e }),
+            }
+          }
+          const said = `${idpError ?? 'an error'}${description ? `: "${description}"` : ''}`
+          return backToForm(ctx, config, [
+            { field: null, code: 'PROVIDER_ERROR', message: `The provider answered the sign-in with ${said}. ${cause.text}` },
+          ])
+        }
+
         stage = 'token'
-        const res = await oauth.authorizationCodeGrantRequest(
-          as,
-          client,
-          authOf(config),
-          params,
-          pending.redirectUri,
-          pending.verifier,
-          http() as oauth.TokenEndpointRequestOptions,
-        )
-        const tokens = await oauth.processAuthorizationCodeResponse(as, client, res, {
-          expectedNonce: pending.nonce,
-          requireIdToken: true,
-        })
+        const methods = progress ? progress.methods : [config.clientAuth]
+        const tried: FailedAttempt[] = [...(progress?.tried ?? [])]
+        let used: OidcClientAuthMethod | null = null
+        let refusedHere = 0
+        let tokens: oauth.TokenEndpointResponse | null = null
+        let response: Response | null = null
+        for (const [i, method] of methods.entries()) {
+          try {
+            const res = await oauth.authorizationCodeGrantRequest(
+              as,
+              client,
+              clientAuthFor(method, config.clientSecret),
+              params,
+              redirectUri,
+              verifier ?? oauth.nopkce,
+              http() as oauth.TokenEndpointRequestOptions,
+            )
+            tokens = await oauth.processAuthorizationCodeResponse(as, client, res, { expectedNonce: pending.nonce, requireIdToken: true })
+            response = res
+            used = method
+            break
+          } catch (e) {
+            const refused = isClientAuthFailure(e)
+            if (refused) {
+              tried.push({ method, status: refused.status, error: refused.error })
+              refusedHere += 1
+              if (i < methods.length - 1) continue
+              if (!setup) {
+                const mapped = mapOidcError(e, stage)
+                return { type: 'error', error: authError(mapped.code, { details: { ...mapped.details, clientAuth: method }, cause: e }) }
+              }
+              return backToForm(ctx, config, [
+                {
+                  field: progress?.choice === 'auto' ? 'client_secret' : 'client_auth',
+                  code: 'PROVIDER_ERROR',
+                  message:
+                    `The provider refused the client credentials: ${describeAttempts(tried)}. Check the client ID and secret. ` +
+                    'If they are right and contain characters other than letters, digits and "-._*", the provider may compare HTTP Basic ' +
+                    'credentials without decoding them: allow client_secret_post for this client, or use a secret without such characters.' +
+                    (progress?.choice === 'auto' ? '' : ' You can also choose the other client authentication method, or automatic.'),
+                },
+              ])
+            }
+            if (setup && progress && isInvalidGrant(e) && refusedHere > 0 && !progress.roundTrip) {
+              // The failed attempt spent the code: go round the provider once more with this method.
+              const next: SetupProgress = { ...progress, methods: [method], tried, roundTrip: true }
+              return {
+                type: 'back',
+                step: OIDC_STEP_IDS.authorize,
+                bind: {
+                  oidc: null,
+                  oidc_config: configJson({ ...config, clientAuth: method }),
+                  oidc_setup: progressJson(next),
+                  oidc_notice:
+                    `The provider refused ${describeAttempts(tried)}, and then refused the sign-in code that attempt had spent. ` +
+                    `ssoflow will use ${method} from now on: continue to sign in at the provider once more.`,
+                },
+              }
+            }
+            const failure = endpointFailure(e)
+            if (setup && failure && failure.status < 500) {
+              const pkceHint =
+                failure.error === 'invalid_grant' && verifier !== null
+                  ? ' If the provider has PKCE switched off for this client, switch it on (S256) or stop advertising it.'
+                  : ''
+              return backToForm(ctx, config, [
+                {
+                  field: null,
+                  code: 'PROVIDER_ERROR',
+                  message:
+                    `The provider's token endpoint answered HTTP ${failure.status} ${failure.error ?? ''}` +
+                    `${failure.description ? `: "${failure.description}"` : ''} (client authentication ${method}).${pkceHint}`,
+                },
+              ])
+            }
+            throw e
+          }
+        }
+        if (!tokens || !response || !used) throw new oauth.UnsupportedOperationError('no token response')
+        await verifySignature(as, response)
         const claims = oauth.getValidatedIdTokenClaims(tokens)
         if (!claims) throw new oauth.UnsupportedOperationError('no ID token')
-        let email: unknown = claims.email
-        let emailVerified: unknown = claims.email_verified
-        let name: unknown = claims.name
-        if (options.userinfo === true && typeof as.userinfo_endpoint === 'string') {
-          stage = 'userinfo'
-          const ures = await oauth.userInfoRequest(as, client, tokens.access_token, http() as oauth.UserInfoRequestOptions)
-          const info = await oauth.processUserInfoResponse(as, client, claims.sub, ures)
-          if (email === undefined) {
-            email = info.email
-            emailVerified = info.email_verified
+        stage = 'claims'
+        const sub = boundedString(claims.sub, LIMITS.id)
+        if (!sub) throw new CheckFailed('claims', new oauth.UnsupportedOperationError('sub claim missing or too long'), { claim: 'sub' })
+
+        let info: Record<string, unknown> | null = null
+        let status: UserinfoStatus = userinfoMode === 'never' ? 'disabled' : 'not-needed'
+        if (needsUserinfo(userinfoMode, claims)) {
+          if (typeof as.userinfo_endpoint === 'string' && typeof tokens.access_token === 'string') {
+            stage = 'userinfo'
+            const ures = await oauth.userInfoRequest(as, client, tokens.access_token, http() as oauth.UserInfoRequestOptions)
+            try {
+              info = { ...(await oauth.processUserInfoResponse(as, client, claims.sub, ures)) }
+            } catch (e) {
+              if (e instanceof oauth.OperationProcessingError && e.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
+                throw new CheckFailed('userinfo-sub', e, { claim: 'sub', source: 'userinfo' })
+              }
+              throw e
+            }
+            status = 'fetched'
+          } else {
+            status = 'no-endpoint'
           }
-          if (name === undefined) name = info.name
         }
         stage = 'claims'
-        const sub = str(claims.sub, LIMITS.id)
-        if (!sub) throw new oauth.UnsupportedOperationError('sub claim missing or too long')
-        if (email !== undefined && !str(email, LIMITS.email)) throw new oauth.UnsupportedOperationError('email claim invalid')
-        if (name !== undefined && typeof name !== 'string') throw new oauth.UnsupportedOperationError('name claim invalid')
+        const mapped = mapClaims(claims, info, status)
+        if ('kind' in mapped) {
+          if (!setup || mapped.code !== 'IDENTITY_INVALID') return { type: 'error', error: mapped }
+          const arrived = (mapped.details?.idTokenClaims as string[] | null) ?? []
+          const fromUserinfo = (mapped.details?.userinfoClaims as string[] | null) ?? null
+          return backToForm(ctx, config, [
+            {
+              field: null,
+              code: 'IDENTITY_INVALID',
+              message:
+                `The provider did not send the email claim. The ID token had: ${arrived.join(', ') || 'nothing'}; ` +
+                `userinfo ${fromUserinfo ? `had: ${fromUserinfo.join(', ') || 'nothing'}` : status === 'no-endpoint' ? 'is not offered by the provider' : 'was not called'}. ` +
+                `Allow the "email" scope and claim for this client at the provider.`,
+            },
+          ])
+        }
         const tokenData = tokenFields(tokens, ctx.now.getTime())
         if (!tokenData) throw new oauth.UnsupportedOperationError('token too long')
         return {
@@ -412,12 +595,14 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
             oidc: null,
             oidc_result: {
               sub,
-              email: typeof email === 'string' ? email : null,
-              email_verified: emailVerified === true,
-              name: typeof name === 'string' ? Array.from(name).slice(0, LIMITS.name).join('') : null,
+              email: mapped.email,
+              email_verified: mapped.emailVerified,
+              name: mapped.name,
               issuer: as.issuer,
               tokens: tokenData,
             },
+            // Setup: remember the client authentication that worked; logins and refresh use it.
+            ...(setup ? { oidc_config: configJson({ ...config, clientAuth: used }), oidc_setup: null } : {}),
           },
         }
       } catch (e) {
@@ -470,24 +655,30 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       const config = parseOidcConfig(rawConfig)
       if (!config) return { kind: 'error', reason: 'config-invalid' }
       try {
-        const as = await discover(config.issuer)
+        const { as } = await discover(config.issuer)
         const client = clientOf(config)
         const res = await oauth.refreshTokenGrantRequest(
           as,
           client,
-          authOf(config),
+          clientAuthFor(config.clientAuth, config.clientSecret),
           refreshToken,
           http() as oauth.TokenEndpointRequestOptions,
         )
         const tokens = await oauth.processRefreshTokenResponse(as, client, res)
+        if (tokens.id_token !== undefined) {
+          // OIDC Core 12.2: a refreshed ID token is verified like the first and names the same subject.
+          await verifySignature(as, res)
+          const claims = oauth.getValidatedIdTokenClaims(tokens)
+          if (typeof identity.data.sub === 'string' && claims?.sub !== identity.data.sub) return { kind: 'invalid', reason: 'sub-changed' }
+        }
         const fresh = tokenFields(tokens, Date.now())
         if (!fresh) return { kind: 'error', reason: 'token-too-long' }
         return { kind: 'ok', data: { ...identity.data, ...fresh, refresh_token: fresh.refresh_token ?? refreshToken } }
       } catch (e) {
-        if (e instanceof oauth.ResponseBodyError && (e.status === 401 || e.error === 'invalid_grant')) {
-          return { kind: 'invalid', reason: e.error === 'invalid_grant' ? 'invalid_grant' : 'unauthorized' }
-        }
-        if (e instanceof oauth.WWWAuthenticateChallengeError && e.status === 401) return { kind: 'invalid', reason: 'unauthorized' }
+        // invalid_grant: the refresh token is revoked or expired, so the identity is no longer valid.
+        // A 401 (invalid_client) is about this client's credentials, not the user: an error that
+        // changes nothing, never a reason to drop identities.
+        if (endpointFailure(e)?.error === 'invalid_grant') return { kind: 'invalid', reason: 'invalid_grant' }
         const mapped = mapOidcError(e, 'refresh')
         return { kind: 'error', reason: mapped.code, cause: e }
       }

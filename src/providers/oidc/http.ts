@@ -1,0 +1,142 @@
+/**
+ * Every request the OIDC provider sends goes through {@link createOutbound}: the address policy
+ * first (no request leaves for a refused URL), then the size-limited body read. The JWKS fetch
+ * adds its own bounds (keys per set, one refetch per interval, one request in flight per URI).
+ *
+ * @module
+ */
+
+import type * as oauth from 'oauth4webapi'
+import { type AddressPolicy, checkUrl, checkUrlSyntax, UrlRefusedError } from '../../net/policy.js'
+import { ResponseTooLarge, ServerError } from './errors.js'
+
+/** A fetch-compatible function (what oauth4webapi calls). @group Providers */
+export type OidcFetch = (url: string, init: oauth.CustomFetchOptions<string, unknown>) => Promise<Response>
+
+/** Reads a body up to `max` bytes; throws {@link ResponseTooLarge} beyond. */
+export async function readLimited(res: Response, max: number): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length'))
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => {})
+    throw new ResponseTooLarge()
+  }
+  if (!res.body) return new Uint8Array(0)
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > max) {
+      await reader.cancel().catch(() => {})
+      throw new ResponseTooLarge()
+    }
+    chunks.push(value)
+  }
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const c of chunks) {
+    out.set(c, offset)
+    offset += c.byteLength
+  }
+  return out
+}
+
+interface Buffered {
+  readonly status: number
+  readonly statusText: string
+  readonly headers: Headers
+  readonly body: Uint8Array
+}
+
+function toResponse(b: Buffered): Response {
+  const nullBody = b.status === 204 || b.status === 205 || b.status === 304
+  return new Response(nullBody ? null : (b.body as BodyInit), { status: b.status, statusText: b.statusText, headers: b.headers })
+}
+
+/** Options of {@link createOutbound}. */
+export interface OutboundOptions {
+  readonly policy: AddressPolicy
+  /** The host's fetch (tests, proxies); when absent, `policy.fetch` or the global fetch. */
+  readonly customFetch?: OidcFetch | undefined
+  readonly maxResponseBytes: number
+  readonly jwksMaxKeys: number
+  readonly jwksMinRefetchMs: number
+}
+
+/** The guarded fetches of one provider instance. */
+export interface Outbound {
+  /** Checks the URL against the address policy, sends, reads at most `maxResponseBytes`. */
+  readonly fetch: OidcFetch
+  /** {@link Outbound.fetch} for JWKS URIs, with the key-count, refetch-interval and single-flight bounds. */
+  readonly jwksFetch: OidcFetch
+}
+
+/**
+ * Builds the guarded fetches. When the policy brings a pinned fetch (`policy.fetch`, whose
+ * connections are checked at connect time) and the host gave no `customFetch`, names are not
+ * resolved a second time here; otherwise every request resolves and checks its host first.
+ */
+export function createOutbound(options: OutboundOptions): Outbound {
+  const { policy, maxResponseBytes } = options
+  const pinned = options.customFetch === undefined && policy.fetch !== undefined
+  const base: OidcFetch = options.customFetch ?? (policy.fetch as OidcFetch | undefined) ?? ((url, init) => fetch(url, init as RequestInit))
+
+  const send = async (url: string, init: oauth.CustomFetchOptions<string, unknown>): Promise<Buffered> => {
+    const checked = pinned ? checkUrlSyntax(url, policy, 'request') : await checkUrl(url, policy, { field: 'request', signal: init.signal })
+    if (checked.isErr()) throw new UrlRefusedError(checked.error)
+    const res = await base(url, init)
+    if (res.status >= 500 && res.status <= 599) {
+      // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
+      await res.body?.cancel().catch(() => {})
+      throw new ServerError(res.status)
+    }
+    const body = await readLimited(res, maxResponseBytes)
+    return { status: res.status, statusText: res.statusText, headers: res.headers, body }
+  }
+
+  const guarded: OidcFetch = async (url, init) => toResponse(await send(url, init))
+
+  interface JwksEntry {
+    last: (Buffered & { readonly at: number }) | null
+    inflight: Promise<Buffered & { readonly at: number }> | null
+  }
+  const jwks = new Map<string, JwksEntry>()
+
+  const jwksFetch: OidcFetch = async (url, init) => {
+    let entry = jwks.get(url)
+    if (!entry) {
+      if (jwks.size >= 100) jwks.delete(jwks.keys().next().value as string)
+      entry = { last: null, inflight: null }
+      jwks.set(url, entry)
+    }
+    const current = entry
+    // At most one network fetch per URI per interval: a token naming an unknown `kid` inside the
+    // interval sees the set fetched last (and fails key selection) instead of a new request.
+    if (current.last && Date.now() - current.last.at < options.jwksMinRefetchMs) return toResponse(current.last)
+    if (!current.inflight) {
+      current.inflight = (async () => {
+        const got = await send(url, init)
+        if (got.status === 200) {
+          let keys: unknown
+          try {
+            keys = (JSON.parse(new TextDecoder().decode(got.body)) as { keys?: unknown }).keys
+          } catch {
+            keys = undefined
+          }
+          if (Array.isArray(keys) && keys.length > options.jwksMaxKeys) throw new ResponseTooLarge()
+          const stamped = { ...got, at: Date.now() }
+          current.last = stamped
+          return stamped
+        }
+        return { ...got, at: Date.now() }
+      })().finally(() => {
+        current.inflight = null
+      })
+    }
+    return toResponse(await current.inflight)
+  }
+
+  return { fetch: guarded, jwksFetch }
+}
