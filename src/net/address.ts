@@ -237,7 +237,7 @@ function classifyIpv6(groups: readonly number[]): AddressRange | 'public' {
 }
 
 /**
- * Classifies an IP address given as text (an IPv4 form accepted by {@link parseIpv4}, or an
+ * Classifies an IP address given as text (any IPv4 spelling the URL parser accepts, or an
  * IPv6 address with or without brackets). Returns null when the text is not an IP address
  * (a host name).
  *
