@@ -243,6 +243,7 @@ function classifyIpv6(groups: readonly number[]): AddressRange | 'public' {
  *
  * @example
  * ```ts
+ * import { classifyAddress } from 'ssoflow'
  * classifyAddress('0x7f.1')            // { version: 4, address: '127.0.0.1', range: 'loopback' }
  * classifyAddress('[::ffff:a9fe:a9fe]') // { version: 6, address: '::ffff:a9fe:a9fe', range: 'metadata' }
  * classifyAddress('idp.example.com')   // null
