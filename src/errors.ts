@@ -150,9 +150,16 @@ export function isAuthError(value: unknown): value is AuthError {
  */
 export class SsoflowError extends Error {
   readonly code: AuthErrorCode
-  constructor(code: AuthErrorCode, message?: string, options?: { cause?: unknown }) {
-    super(message ?? ERROR_CODES[code], options)
+  /** `CONFIG_INVALID` from `createAuthPipeline`: every problem of the options, by path. */
+  readonly issues: readonly { readonly path: string; readonly message: string }[]
+  constructor(
+    code: AuthErrorCode,
+    message?: string,
+    options?: { cause?: unknown; issues?: readonly { readonly path: string; readonly message: string }[] | undefined },
+  ) {
+    super(message ?? ERROR_CODES[code], options?.cause !== undefined ? { cause: options.cause } : undefined)
     this.name = 'SsoflowError'
     this.code = code
+    this.issues = options?.issues ?? []
   }
 }

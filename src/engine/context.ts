@@ -6,6 +6,7 @@ import type { SignalPort } from '../ports/signals.js'
 import type { OneTimeTokenStore, PipelineStateStore, StoragePort } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { createKeyring, type Keyring } from '../state/crypto.js'
+import { assertValidOptions } from './options.js'
 import type { AuthPipelineOptions, HookOptions, Policy, UrlConfig } from './types.js'
 
 /** Everything the engine's parts need, resolved once. Internal. */
@@ -36,36 +37,14 @@ function positiveInt(name: string, value: number | undefined, fallback: number):
   return value
 }
 
-/** Validates options and fills defaults. Throws {@link SsoflowError} (a programmer error) when invalid. */
+/**
+ * Validates options (every problem at once, by path: src/engine/options.ts) and fills defaults.
+ * Throws {@link SsoflowError} (`CONFIG_INVALID`, a programmer error) when invalid.
+ */
 export function resolveContext(options: AuthPipelineOptions): EngineContext {
-  const problems: string[] = []
-  if (!options || typeof options !== 'object')
-    throw new SsoflowError('CONFIG_INVALID', `${ERROR_CODES.CONFIG_INVALID} options are required`)
-  if (!options.storage || typeof options.storage.transaction !== 'function') problems.push('storage must implement StoragePort')
-  if (!options.mailer || typeof options.mailer.send !== 'function') problems.push('mailer must implement MailerPort')
-  if (!options.signals || typeof options.signals.emit !== 'function') problems.push('signals must implement SignalPort')
-  if (!options.urls || typeof options.urls.baseUrl !== 'string') problems.push('urls.baseUrl is required')
-  else {
-    try {
-      const u = new URL(options.urls.baseUrl)
-      if (u.origin === 'null') problems.push('urls.baseUrl must be an http(s) origin')
-    } catch {
-      problems.push('urls.baseUrl must be an absolute URL')
-    }
-  }
-  const providers = new Map<string, Provider>()
-  for (const [key, provider] of Object.entries(options.providers ?? {})) {
-    if (provider.key !== key) problems.push(`providers.${key}: provider.key is "${provider.key}"`)
-    providers.set(key, provider)
-  }
-  if (providers.size === 0) problems.push('at least one provider is required')
-  let keyring: Keyring | null = null
-  try {
-    keyring = createKeyring(options.secret)
-  } catch (e) {
-    problems.push((e as Error).message)
-  }
-  if (problems.length > 0 || !keyring) throw new SsoflowError('CONFIG_INVALID', `${ERROR_CODES.CONFIG_INVALID} ${problems.join('; ')}`)
+  assertValidOptions(options)
+  const providers = new Map<string, Provider>(Object.entries(options.providers))
+  const keyring: Keyring = createKeyring(options.secret)
   const p = options.policy ?? {}
   const policy: Policy = {
     stateTtlSeconds: positiveInt('stateTtlSeconds', p.stateTtlSeconds, 3600),

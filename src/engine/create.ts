@@ -1,4 +1,7 @@
+import { errAsync, type ResultAsync } from 'neverthrow'
+import type { AuthError } from '../errors.js'
 import { resolveContext } from './context.js'
+import { parseInput } from './inputs.js'
 import { createLoginApi } from './login.js'
 import { createSetupApi } from './setup.js'
 import { createStepApi } from './steps.js'
@@ -39,7 +42,7 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
   const login = createLoginApi(ctx)
   const setup = createSetupApi(ctx, { finishLogin: login.finishLogin })
   const finish = { finishLogin: login.finishLogin, finishSetup: setup.finishSetup, finishLoginAfterSteps: login.finishAfterSteps }
-  return {
+  const methods: AuthPipeline = {
     beginLogin: steps.beginLogin,
     beginSetup: steps.beginSetup,
     advance: (input) => steps.advance(input, finish),
@@ -54,4 +57,15 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
     refreshIdentity: setup.refreshIdentity,
     verifyAccountLink: login.verifyAccountLink,
   }
+  // Every entry point validates its input at the boundary (src/engine/inputs.ts) and gets the
+  // parsed copy; malformed input is INPUT_INVALID before anything is read or written.
+  const guarded = {} as Record<keyof AuthPipeline, (input: unknown) => ResultAsync<unknown, AuthError>>
+  for (const name of Object.keys(methods) as (keyof AuthPipeline)[]) {
+    const method = methods[name] as (input: unknown) => ResultAsync<unknown, AuthError>
+    guarded[name] = (input) => {
+      const parsed = parseInput(name, input)
+      return parsed.isErr() ? errAsync(parsed.error) : method(parsed.value)
+    }
+  }
+  return guarded as unknown as AuthPipeline
 }

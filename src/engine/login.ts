@@ -179,7 +179,8 @@ async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result
 async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<Prepared, AuthError>> {
   const session = input.session
   if (!session || typeof session.id !== 'string' || session.id.length === 0) return err(E('INPUT_INVALID', { reason: 'session' }))
-  if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('OP_NOT_ALLOWED'))
+  // createAuthPipeline's boundary already refused an unknown op (INPUT_INVALID); internal callers too.
+  if (input.op != null && input.op !== 'confirm' && input.op !== 'newuser') return err(E('INPUT_INVALID', { field: 'op' }))
   if ('twoFactorPassed' in session) {
     ctx.logger?.warn(
       'ssoflow: session.twoFactorPassed is no longer read (it counts for nobody); set session.twoFactorUserId to the user whose second factor passed',

@@ -29,7 +29,15 @@ import type { ResultAsync } from 'neverthrow'
 import { type AuthError, type AuthErrorCode, StorageConflictError } from '../../src/index.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { oidcProvider } from '../../src/oidc/index.js'
-import { dummyProvider, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/index.js'
+import {
+  DUMMY_STEP_ID,
+  dummyProvider,
+  makeIdentity,
+  makeMember,
+  makeOrganization,
+  makeProvider,
+  makeUser,
+} from '../../src/testing/index.js'
 import { ACME, BARE, type Harness, POST } from './harness.js'
 
 /** What a scenario's act returns: a public call's `ResultAsync`. */
@@ -168,6 +176,21 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         flow: 'setup',
         arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: {} as never }),
       },
+      'finishLogin with an op that does not exist': {
+        flow: null,
+        async arrange(h) {
+          const { handle } = await h.login({ email: 'alice@corp.example' })
+          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'merge' as never })
+        },
+      },
+      'advance with a form field that is not a string': {
+        flow: null,
+        async arrange(h) {
+          const handle = await h.beginLogin()
+          return () =>
+            h.sso.advance({ handle, session: h.session(), request: { method: 'POST', query: {}, form: { email: ['a', 'b'] as never } } })
+        },
+      },
       'refreshIdentity for an identity that does not exist': {
         flow: 'setup',
         arrange: async (h) => () => h.sso.refreshIdentity({ identityId: 'i-missing' }),
@@ -178,6 +201,11 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
     redirect: 'thrown',
     throws: {
       'createAuthPipeline with a short secret': (h) => h.engine({ secret: 'short' }),
+      'createAuthPipeline without urls.pipelineCallback': (h) => {
+        const { pipelineCallback: _missing, ...urls } = h.options.urls
+        return h.engine({ urls: urls as typeof h.options.urls })
+      },
+      'createAuthPipeline with a policy that is not a positive integer': (h) => h.engine({ policy: { stateTtlSeconds: -1 } }),
     },
   },
   IDENTITY_INVALID: {
@@ -678,11 +706,21 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
   OP_NOT_ALLOWED: {
     redirect: 'orgLogin',
     scenarios: {
-      'login: an op that does not exist': {
+      'login: a confirmation op posted to an IdP-initiated pipeline (resumed after 2FA)': {
         flow: 'login',
         async arrange(h) {
-          const { handle } = await h.login({ email: 'alice@corp.example' })
-          return () => h.sso.finishLogin({ handle, session: h.session(), op: 'merge' as never })
+          h.storage.seed({
+            users: [makeUser({ id: 'dave', email: 'dave@corp.example', has2fa: true })],
+            members: [makeMember({ id: 'm-dave', organizationId: ACME, userId: 'dave' })],
+            identities: [makeIdentity({ id: 'i-dave', authProviderId: 'ap-acme', userId: 'dave', ident: 'ext-dave' })],
+          })
+          const sso = h.engine({
+            providers: { dummy: { ...dummyProvider(), unsolicited: { stepId: DUMMY_STEP_ID, enabled: () => true } } },
+          })
+          const request = POST({ id: 'ext-dave', email: 'dave@corp.example' })
+          const step = (await sso.beginUnsolicitedLogin({ organizationId: ACME, session: h.session(), request }))._unsafeUnwrap()
+          if (step.kind !== 'twoFactorRequired') throw new Error(step.kind)
+          return () => sso.finishLogin({ handle: step.resumeHandle, session: h.session(), op: 'confirm' })
         },
       },
     },

@@ -83,12 +83,26 @@ export function defaultWorld(): World {
   }
 }
 
+const unused = (name: string) => async (): Promise<never> => {
+  throw new Error(`the step machine must not call storage.${name}`)
+}
+
 /** A read-only storage over fixed rows; any write method throws (the step machine must not write). */
 export function readOnlyStorage(world: World, states: PipelineStateStore): StoragePort & { reads: number } {
   const s = {
     reads: 0,
     pipelineStates: states,
-    oneTimeTokens: {} as StoragePort['oneTimeTokens'],
+    // createAuthPipeline checks that every port method exists; the step machine uses none of these.
+    oneTimeTokens: { create: unused('oneTimeTokens.create'), consume: unused('oneTimeTokens.consume'), peek: unused('oneTimeTokens.peek') },
+    getIdentity: unused('getIdentity'),
+    getIdentityById: unused('getIdentityById'),
+    getIdentityForUser: unused('getIdentityForUser'),
+    getLinkedIdentity: unused('getLinkedIdentity'),
+    findUsersByEmail: unused('findUsersByEmail'),
+    getMemberById: unused('getMemberById'),
+    getInviteByEmail: unused('getInviteByEmail'),
+    listMembers: unused('listMembers'),
+    listIdentities: unused('listIdentities'),
     async getOrganization(id: string) {
       s.reads++
       return world.organizations.find((o) => o.id === id) ?? null

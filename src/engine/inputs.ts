@@ -1,0 +1,156 @@
+/**
+ * The boundary of every public entry point (issue 18: bad input never looks like an outage).
+ * Each method of {@link AuthPipeline} has a zod schema here; `createAuthPipeline` validates the
+ * input before the method runs. Malformed input (wrong type, a wrong shape, over a size limit, an
+ * unknown op) is `INPUT_INVALID` with the offending field's path in `details.field` (and up to
+ * ten `{ path, message }` in `details.issues`, never the values), nothing read or written. The
+ * method then gets the parsed copy: only the known fields, no prototype tricks.
+ *
+ * Identity contents are the provider's and are checked by `parseIdentity` (IDENTITY_INVALID);
+ * here an identity only has to be an object.
+ *
+ * @module
+ */
+import { err, ok, type Result } from 'neverthrow'
+import { z } from 'zod'
+import { type AuthError, authError, type ErrorRedirectHint } from '../errors.js'
+import type { IdentityInput, JsonObject } from '../model/identity.js'
+import { LIMITS } from '../model/limits.js'
+import type { AuthPipeline, SessionInfo } from './types.js'
+
+/** Longest one-time token (invite, account verification) a session or link may carry. */
+export const TOKEN_MAX = 1024
+
+/**
+ * Request limits at the boundary. `advance` applies the provider's own, usually much smaller,
+ * per-field limit once the provider is known (src/engine/steps.ts).
+ */
+export const REQUEST_LIMITS = { params: 64, keyLength: 256, fieldLength: 1024 * 1024, total: 2 * 1024 * 1024 } as const
+
+const id = z.string().min(1).max(LIMITS.id)
+const plainObject = (what: string) =>
+  z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: `expected ${what}` })
+
+/** What the host knows of the session (SessionInfo). */
+export const sessionSchema = z.object({
+  id,
+  userId: id.nullish(),
+  // Whose second factor passed: any value is accepted; only a bounded non-empty string counts
+  // (src/engine/login.ts). The removed `twoFactorPassed` is kept so the engine can warn about it.
+  twoFactorUserId: z.unknown().optional(),
+  twoFactorPassed: z.unknown().optional(),
+  invite: z.object({ memberId: id, token: z.string().min(1).max(TOKEN_MAX), organizationId: id }).nullish(),
+  verificationToken: z.string().max(TOKEN_MAX).nullish(),
+  ip: z.string().max(LIMITS.id).nullish(),
+})
+
+/** Every key of SessionInfo is validated: a new field fails to compile here until it is added above. */
+type UncheckedSessionKeys = Exclude<keyof SessionInfo, keyof z.infer<typeof sessionSchema>>
+const sessionKeysCovered: [UncheckedSessionKeys] extends [never] ? true : false = true
+
+/**
+ * Query or form parameters: absent, or an object of at most 64 string values (keys up to 256,
+ * values up to 1 MiB). Every own key counts, `__proto__` included; the result is a copy without
+ * a prototype, so no key can reach `Object.prototype`.
+ */
+const params = z.unknown().transform((raw, ctx): Readonly<Record<string, string>> => {
+  const out: Record<string, string> = Object.create(null)
+  if (raw === undefined || raw === null) return out
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an object of string values' })
+    return z.NEVER
+  }
+  const entries = Object.entries(raw)
+  if (entries.length > REQUEST_LIMITS.params) {
+    ctx.addIssue({ code: 'custom', message: `at most ${REQUEST_LIMITS.params} parameters` })
+    return z.NEVER
+  }
+  for (const [key, value] of entries) {
+    if (key.length > REQUEST_LIMITS.keyLength) ctx.addIssue({ code: 'custom', path: [key], message: 'parameter name too long' })
+    else if (typeof value !== 'string') ctx.addIssue({ code: 'custom', path: [key], message: 'expected a string' })
+    else if (value.length > REQUEST_LIMITS.fieldLength) ctx.addIssue({ code: 'custom', path: [key], message: 'value too long' })
+    else out[key] = value
+  }
+  return out
+})
+
+const requestSchema = z
+  .object({ method: z.enum(['GET', 'POST']), query: params, form: params })
+  .refine((r) => [...Object.values(r.query), ...Object.values(r.form)].reduce((n, v) => n + v.length, 0) <= REQUEST_LIMITS.total, {
+    message: `at most ${REQUEST_LIMITS.total} characters in all`,
+  })
+
+const identitySchema = plainObject('an identity object').transform((v) => v as unknown as IdentityInput)
+const dataSchema = plainObject('an object').transform((v) => v as unknown as JsonObject)
+const op = z.enum(['confirm', 'newuser']).nullish()
+const admin = { organizationId: id, session: sessionSchema }
+
+/** The input schema of every public entry point, by method name. */
+export const INPUT_SCHEMAS = {
+  beginLogin: z.object({
+    organizationId: id,
+    session: sessionSchema,
+    next: z.string().max(LIMITS.next).nullish(),
+    referrer: z.string().max(LIMITS.id).nullish(),
+  }),
+  beginSetup: z.object({ organizationId: id, providerKey: id, session: sessionSchema }),
+  advance: z.object({ handle: z.string().max(256), request: requestSchema, session: sessionSchema }),
+  beginUnsolicitedLogin: z.object({ organizationId: id, session: sessionSchema, request: requestSchema }),
+  serviceMetadata: z.object({ organizationId: id, providerKey: id }),
+  finishLogin: z.object({ handle: z.string().max(256), identity: identitySchema.optional(), session: sessionSchema, op }),
+  explain: z.object({ handle: z.string().max(256), identity: identitySchema.optional(), session: sessionSchema, op }),
+  finishSetup: z.object({ handle: z.string().max(256), identity: identitySchema, session: sessionSchema, data: dataSchema.optional() }),
+  disableProvider: z.object(admin),
+  resendLinkRequests: z.object(admin),
+  updateSettings: z.object({
+    ...admin,
+    settings: z.strictObject({
+      requireSso: z.boolean().optional(),
+      scimEnabled: z.boolean().optional(),
+      defaultRole: z.string().max(LIMITS.id).optional(),
+    }),
+  }),
+  refreshIdentity: z.object({ identityId: id }),
+  verifyAccountLink: z.object({ token: z.string().min(1).max(TOKEN_MAX), session: sessionSchema }),
+} satisfies Record<keyof AuthPipeline, z.ZodType>
+
+/** The flow of each entry point, for the redirect of its INPUT_INVALID once the org is known. */
+const FLOWS: Readonly<Record<keyof AuthPipeline, ErrorRedirectHint>> = {
+  beginLogin: 'orgLogin',
+  beginUnsolicitedLogin: 'orgLogin',
+  beginSetup: 'authSettings',
+  disableProvider: 'authSettings',
+  resendLinkRequests: 'authSettings',
+  updateSettings: 'authSettings',
+  // The org of these is not in the input: it is known only from a state, link or identity.
+  advance: 'root',
+  serviceMetadata: 'root',
+  finishLogin: 'root',
+  explain: 'root',
+  finishSetup: 'root',
+  refreshIdentity: 'root',
+  verifyAccountLink: 'root',
+}
+
+function pathOf(path: readonly PropertyKey[]): string {
+  return path.map((p) => String(p).slice(0, 64)).join('.') || 'input'
+}
+
+/**
+ * Validates `input` for `method`: the parsed input, or INPUT_INVALID naming the fields. The
+ * redirect is the method's flow when the input names a valid organization, else `root`.
+ */
+export function parseInput<M extends keyof AuthPipeline>(method: M, input: unknown): Result<Parameters<AuthPipeline[M]>[0], AuthError> {
+  const parsed = INPUT_SCHEMAS[method].safeParse(input)
+  if (parsed.success) return ok(parsed.data as Parameters<AuthPipeline[M]>[0])
+  const orgKnown = id.safeParse((input as { organizationId?: unknown } | null)?.organizationId).success
+  const issues = parsed.error.issues.slice(0, 10).map((i) => ({ path: pathOf(i.path), message: i.message }))
+  return err(
+    authError('INPUT_INVALID', {
+      redirect: orgKnown ? FLOWS[method] : 'root',
+      details: { field: issues[0]?.path ?? 'input', issues },
+    }),
+  )
+}
+
+void sessionKeysCovered
