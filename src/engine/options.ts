@@ -88,9 +88,15 @@ type ProviderChecked = Exact<Provider, ['key', 'displayName', 'loginSteps', 'set
 void (null as unknown as ProviderChecked)
 
 const positiveInt = z.number().int().positive().optional()
-const policyKeys = ['stateTtlSeconds', 'verificationTtlSeconds', 'verificationResendSeconds', 'memberPageSize'] as const
+const policyKeys = [
+  'stateTtlSeconds',
+  'verificationTtlSeconds',
+  'verificationResendSeconds',
+  'verificationDailyLimit',
+  'memberPageSize',
+] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
-const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached'] as const
+const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const
 const hooks: Exact<HookOptions, typeof hookKeys> = hookKeys
 
 const secret = z
