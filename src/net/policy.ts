@@ -136,9 +136,15 @@ function refusal(
   return authError('URL_NOT_ALLOWED', { details })
 }
 
+/** `localhost`, `*.localhost`, with or without the root label's trailing dot (RFC 6761). */
+function isLocalhostName(hostname: string): boolean {
+  const name = hostname.toLowerCase().replace(/\.$/, '')
+  return name === 'localhost' || name.endsWith('.localhost')
+}
+
 /** True for the names and literals the loopback opt-in covers. */
 export function isLoopbackHost(hostname: string): boolean {
-  if (hostname === 'localhost' || hostname.endsWith('.localhost')) return true
+  if (isLocalhostName(hostname)) return true
   return classifyAddress(hostname)?.range === 'loopback'
 }
 
@@ -179,7 +185,7 @@ export function checkUrlSyntax(input: string | URL, policy: AddressPolicy, field
  * @group Network
  */
 export function checkHostLiteral(hostname: string, policy: AddressPolicy, field?: string): Result<string, AuthError> {
-  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+  if (isLocalhostName(hostname)) {
     // RFC 6761: localhost names are loopback whatever a resolver says.
     if (policy.dangerouslyAllowLoopback === true) return ok(hostname)
     if (policy.allow?.({ hostname, address: '127.0.0.1', range: 'loopback' }) === true) return ok(hostname)

@@ -140,6 +140,8 @@ describe('checkUrlSyntax (no I/O)', () => {
     ['not a url', 'invalid'],
     ['https://localhost:9200/', 'address'],
     ['https://a.b.localhost/', 'address'],
+    ['https://localhost./', 'address'],
+    ['https://LOCALHOST/', 'address'],
     ['https://127.1/', 'address'],
     ['https://0x7f000001/', 'address'],
     ['https://2130706433/', 'address'],
