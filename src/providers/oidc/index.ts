@@ -85,7 +85,11 @@ export interface OidcProviderOptions {
   readonly addressPolicy?: AddressPolicy | undefined
   /** Most keys accepted in one JWKS. @defaultValue 100 */
   readonly jwksMaxKeys?: number | undefined
-  /** Shortest time between two fetches of one JWKS (an unknown `kid` inside it fails). @defaultValue 60000 */
+  /**
+   * Shortest time between two fetches of one JWKS (an unknown `kid` inside it fails). oauth4webapi
+   * refetches on an unknown `kid` only when its copy is at least 60 s old, so values under 60000
+   * act as 60000. @defaultValue 60000
+   */
   readonly jwksMinRefetchMs?: number | undefined
   /**
    * Refuse providers whose discovery does not advertise PKCE S256. By default such a provider is
