@@ -115,13 +115,5 @@ export function renderPlainText(message: MailMessage): RenderedMail {
         text: `${org} no longer signs in through ${mailText(d.providerName)}. Sign in with your password instead.`,
       }
     }
-    case 'inviteAccepted': {
-      const d = message.data
-      const org = mailText(d.organizationName)
-      return {
-        subject: `Welcome to ${org}`,
-        text: `Hello ${mailText(d.userName)}, you joined ${org}.`,
-      }
-    }
   }
 }

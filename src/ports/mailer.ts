@@ -30,11 +30,6 @@ export interface MailTemplates {
     readonly organizationName: string
     readonly providerName: string
   }
-  /** An invite was accepted through SSO (to the member). */
-  inviteAccepted: {
-    readonly organizationName: string
-    readonly userName: string
-  }
 }
 
 /** A template name. @group Ports */
