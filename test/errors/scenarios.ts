@@ -176,6 +176,18 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         flow: 'setup',
         arrange: async (h) => () => h.sso.beginSetup({ organizationId: BARE, providerKey: 'dummy', session: {} as never }),
       },
+      'finishLogin(null) (was a retryable STORAGE_UNAVAILABLE)': {
+        flow: null,
+        arrange: async (h) => () => h.sso.finishLogin(null as never),
+      },
+      'explain(null) (was a retryable STORAGE_UNAVAILABLE)': {
+        flow: null,
+        arrange: async (h) => () => h.sso.explain(null as never),
+      },
+      'verifyAccountLink(null) (was a rejected promise)': {
+        flow: null,
+        arrange: async (h) => () => h.sso.verifyAccountLink(null as never),
+      },
       'finishLogin with an op that does not exist': {
         flow: null,
         async arrange(h) {
@@ -444,6 +456,17 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
       'login: beginLogin for an org without a provider': {
         flow: 'login',
         arrange: async (h) => () => h.sso.beginLogin({ organizationId: BARE, session: h.session() }),
+      },
+      "login: the org's stored OIDC config is unusable": {
+        flow: 'login',
+        async arrange(h) {
+          h.storage.seed({
+            organizations: [makeOrganization({ id: 'org-broken', slug: 'broken' })],
+            providers: [makeProvider({ id: 'ap-broken', organizationId: 'org-broken', providerKey: 'oidc', config: { issuer: 42 } })],
+          })
+          const sso = h.engine({ providers: { dummy: dummyProvider(), oidc: oidcDown(503) } })
+          return () => sso.beginLogin({ organizationId: 'org-broken', session: h.session() })
+        },
       },
       'admin: resendLinkRequests for an org without a provider': {
         flow: 'setup',
