@@ -1,9 +1,14 @@
 import type { AfterCommitEffect, TxEffect } from '../core/effects.js'
+import { type AuthError, authError } from '../errors.js'
 import type { AuditPort } from '../ports/audit.js'
 import type { MailerPort } from '../ports/mailer.js'
 import type { SignalPort } from '../ports/signals.js'
 import type { StorageTx } from '../ports/storage.js'
 import { GuardedWriteLost } from './transaction.js'
+
+function providerGone(): AuthError {
+  return authError('PROVIDER_NOT_CONFIGURED', { redirect: 'authSettings' })
+}
 
 /**
  * Applies transaction effects in order, one port call each. Throws what the port throws, and
@@ -51,10 +56,12 @@ export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: r
         await tx.createAuthProvider(effect.provider)
         break
       case 'provider.update':
-        await tx.updateAuthProvider(effect.id, effect.patch)
+        if (!(await tx.updateAuthProvider(effect.id, effect.patch))) throw providerGone()
         break
       case 'provider.delete':
-        await tx.deleteAuthProvider(effect.id)
+        // Decisions change a provider they hold (`lockAuthProvider(…, 'update')`); a row that is
+        // gone anyway means another transaction won: roll back rather than report success.
+        if (!(await tx.deleteAuthProvider(effect.id))) throw providerGone()
         break
       case 'organization.update':
         await tx.updateOrganization(effect.id, effect.patch)

@@ -383,6 +383,30 @@ async function gather(
   }
 }
 
+/** JSON with object keys sorted, so two equal configs compare equal whatever their key order. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  )
+}
+
+/**
+ * The provider row read inside the transaction is the one the pipeline was checked against:
+ * same row, org, key and configuration (a replaced provider has a new id; a changed
+ * configuration could change what the identity means).
+ */
+function sameProvider(current: AuthProvider | null, loaded: AuthProvider): boolean {
+  return (
+    current !== null &&
+    current.id === loaded.id &&
+    current.organizationId === loaded.organizationId &&
+    current.providerKey === loaded.providerKey &&
+    stableJson(current.config) === stableJson(loaded.config)
+  )
+}
+
 function mergeFor(provider: Provider): MergeIdentityData {
   return provider.updateIdentity ? (next, current) => provider.updateIdentity?.(next, current) ?? next : defaultMergeIdentityData
 }
@@ -443,7 +467,11 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     const result = await inTransaction(
       ctx.storage,
       async (tx) => {
-        await tx.lockIdentity(p.providerRow.id, p.identity.id)
+        // Threat 62: the provider row is read again under a shared lock, in the statement that
+        // takes the identity lock. Disabled or replaced since the pipeline loaded it: nothing is
+        // written; a disable that starts now waits for this transaction.
+        const current = await tx.lockIdentity(p.providerRow.id, p.identity.id)
+        if (!sameProvider(current, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
         // Only a new-user confirmation creates a user: serialize it on the address before the
         // "an active account already has this email" read (threats 10, 52). Not on other paths.
         if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
@@ -489,7 +517,9 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     }
   }
   if (plan === null) {
-    if (lastError?.code === 'UNSOLICITED_RESPONSE') {
+    if (lastError?.code === 'UNSOLICITED_RESPONSE' || lastError?.code === 'PROVIDER_MISMATCH') {
+      // A refused unsolicited response, or a pipeline whose provider is gone or replaced: it can
+      // never finish.
       const c = await consumeState(ctx, held)
       if (c.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: c.error.code })
     } else await release()

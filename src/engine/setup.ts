@@ -302,7 +302,9 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         async (tx) => {
           const admin = await authorizeSsoAdmin(ctx, tx, input.organizationId, session)
           if (admin.isErr()) return err(toSettings(admin.error))
-          const row = await tx.getAuthProvider(input.organizationId)
+          // Exclusive: in-flight logins (which hold the row shared) finish first and a second
+          // disable waits here, then finds no provider (PROVIDER_NOT_CONFIGURED, nothing written).
+          const row = await tx.lockAuthProvider(input.organizationId, 'update')
           const plan = decideDisable({
             now,
             auditId,
@@ -382,7 +384,8 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
             auditId,
             actor: { userId: admin.value.user.id, ip: session.ip ?? null },
             organization: admin.value.organization,
-            provider: await tx.getAuthProvider(input.organizationId),
+            // Exclusive, like disable: a settings change and a disable are serial.
+            provider: await tx.lockAuthProvider(input.organizationId, 'update'),
             change,
           })
           if (plan.isErr()) return err(plan.error)
@@ -441,6 +444,10 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       return inTransaction(
         ctx.storage,
         async (tx) => {
+          // The provider first, held shared (with the identity's lock): a disable waits for this
+          // transaction, or has already removed the provider and its identities.
+          const held = await tx.lockIdentity(authProvider.id, identity.ident)
+          if (!held) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect: REDIRECT }))
           // Re-read inside the transaction: the identity may have moved or gone meanwhile.
           const current = await tx.getIdentityById(identityId)
           if (!current || current.userId !== identity.userId || current.authProviderId !== identity.authProviderId) {

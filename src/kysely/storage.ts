@@ -188,9 +188,14 @@ function fnv1a64(text: string): bigint {
  * - Transactions: `db.transaction()` (MySQL: `READ COMMITTED`, on one reserved connection).
  * - `lockIdentity` / `lockEmail`: PostgreSQL/PGlite `pg_advisory_xact_lock` on a 64-bit hash of
  *   (provider, external id) or of the normalized address, released at transaction end; MySQL
- *   `GET_LOCK` on the same hash, released right after commit or rollback; SQLite a no-op (Kysely's
+ *   `GET_LOCK` on the same hash, released right after commit or rollback; SQLite no lock (Kysely's
  *   SQLite driver runs one connection behind a mutex, so transactions are already serial; across
  *   processes SQLite serializes writing transactions itself: a stale writer gets `SQLITE_BUSY`).
+ *   `lockIdentity` also reads the provider row held shared: PostgreSQL in the same statement
+ *   (`FOR KEY SHARE` in a lateral join), MySQL `LOCK IN SHARE MODE` after `GET_LOCK`, SQLite a
+ *   plain read.
+ * - `lockAuthProvider`: the provider row `FOR KEY SHARE` / `FOR UPDATE` (PostgreSQL),
+ *   `LOCK IN SHARE MODE` / `FOR UPDATE` (MySQL), a plain read (SQLite).
  * - Unique violations become `StorageConflictError` with the port's constraint name.
  * - Connection failures are thrown unchanged (the engine reports `STORAGE_UNAVAILABLE`).
  *
@@ -529,6 +534,22 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     return Number(result.numDeletedRows) > 0
   }
 
+  /**
+   * Reads one provider row with a row lock: PostgreSQL `FOR KEY SHARE` / `FOR UPDATE`, MySQL
+   * `LOCK IN SHARE MODE` / `FOR UPDATE` (MariaDB has no `FOR SHARE`); SQLite a plain read (one
+   * writer at a time).
+   */
+  async function lockProvider(q: Db, column: string, value: string, mode: 'share' | 'update'): Promise<AuthProvider | null> {
+    let query = q
+      .selectFrom(`${s.authProviders} as p`)
+      .select(cols('p', PROVIDER_COLS, 'p_'))
+      .where(column, '=', value)
+    if (dialect === 'postgres') query = mode === 'update' ? query.forUpdate() : query.forKeyShare()
+    else if (dialect === 'mysql') query = mode === 'update' ? query.forUpdate() : query.modifyEnd(sql`lock in share mode`)
+    const row = (await query.executeTakeFirst()) as Row | undefined
+    return row ? providerFrom(row, 'p_') : null
+  }
+
   // ---- writes, inside a transaction ----
   function txFor(q: Db, locks: string[]): StorageTx {
     /** A transaction-scoped lock on a 64-bit hash of `text` (see `lockIdentity` / `lockEmail`). */
@@ -548,7 +569,26 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     }
     return {
       ...reader(q),
-      lockIdentity: (authProviderId, ident) => lockHash(`${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`, 'identity'),
+      async lockIdentity(authProviderId, ident) {
+        const text = `${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`
+        if (dialect === 'postgres') {
+          // One round trip: the identity's advisory lock and the provider row under FOR KEY SHARE
+          // (a disable's FOR UPDATE and DELETE wait for it; a settings UPDATE does not). The
+          // lateral join keeps the lock taken when the provider row does not exist.
+          const signed = BigInt.asIntN(64, fnv1a64(text)).toString()
+          const columns = sql.join(Object.entries(PROVIDER_COLS).map(([f, c]) => sql`p.${sql.ref(c)} as ${sql.ref(`p_${f}`)}`))
+          const { rows } = await sql<Row>`select pg_advisory_xact_lock(cast(${signed} as bigint)) as locked, ${columns}
+            from (values (1)) as one left join lateral (
+              select * from ${sql.table(s.authProviders)} where id = ${authProviderId} for key share
+            ) as p on true`.execute(q)
+          const row = rows[0]
+          return row && row.p_id !== null && row.p_id !== undefined ? providerFrom(row, 'p_') : null
+        }
+        await lockHash(text, 'identity')
+        // MySQL: a second statement; SQLite: transactions are serial, a read suffices.
+        return lockProvider(q, 'p.id', authProviderId, 'share')
+      },
+      lockAuthProvider: (organizationId, mode) => lockProvider(q, 'p.organization_id', organizationId, mode),
       // Another key space than identities ("email:" never starts with a digit).
       lockEmail: (emailNormalized) => lockHash(`${s.prefix}email:${emailNormalized}`, 'email'),
       async createUser(user, primaryEmail) {

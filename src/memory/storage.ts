@@ -73,7 +73,8 @@ const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resol
  *   copy-on-write view and swaps it in atomically when `fn` resolves; when `fn` throws every
  *   write is discarded and the error is rethrown unchanged. Reads outside a transaction see
  *   committed data only. Do not start a transaction from inside another one (it would wait
- *   for itself); `lockIdentity` and `lockEmail` are no-ops because all transactions are serial.
+ *   for itself); `lockEmail` is a no-op and `lockIdentity` and `lockAuthProvider` only read
+ *   the provider row, because all transactions are serial.
  * - Every record going in or out is a deep copy: callers cannot mutate the store.
  * - Pipeline states expire by the injected clock (`expiresAt <= now` is expired and
  *   invisible); one-time tokens by the `now` the caller passes; expired tokens are swept on
@@ -215,7 +216,13 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     }
     return {
       ...reader(() => view.tables, guard),
-      lockIdentity: () => write(() => undefined),
+      // All transactions are serial: holding a row is reading it inside the transaction.
+      lockIdentity: (authProviderId) => write((t) => copy(t.providers.get(authProviderId) ?? null)),
+      lockAuthProvider: (organizationId) =>
+        write((t) => {
+          for (const p of t.providers.values()) if (p.organizationId === organizationId) return copy(p)
+          return null
+        }),
       lockEmail: () => write(() => undefined),
       createUser: (user, primaryEmail) =>
         write((t) => {

@@ -139,10 +139,41 @@ export type OrganizationPatch = Partial<Pick<Organization, 'require2fa' | 'defau
 export interface StorageTx extends StorageReader {
   /**
    * Serialises concurrent finishes for one (provider, external id) until the transaction ends
-   * (PostgreSQL advisory lock, a mutex...). A no-op is allowed only when the store serialises
-   * all transactions.
+   * (PostgreSQL advisory lock, a mutex...), and reads the provider row `authProviderId` holding
+   * it in shared mode until the transaction ends (as {@link StorageTx.lockAuthProvider} with
+   * `'share'`).
+   *
+   * Contract:
+   * - the identity lock is taken whether or not the provider row exists; a no-op lock is
+   *   allowed only when the store serialises all transactions;
+   * - the returned row is the provider as committed when the lock was granted, or as this
+   *   transaction changed it; `null` when it does not exist (deleted by a transaction that
+   *   committed first, or by this one);
+   * - while this transaction holds the row, a concurrent `lockAuthProvider(…, 'update')` (and
+   *   so a concurrent disable) waits until it ends; a transaction that deleted the row and
+   *   committed before this call makes it return `null`.
+   *
+   * Engines call it first in every login transaction: a login whose provider was disabled or
+   * replaced meanwhile ends with an error and writes nothing. Adapters should take both locks in
+   * one round trip where they can (the login's hot path).
    */
-  lockIdentity(authProviderId: string, ident: string): Promise<void>
+  lockIdentity(authProviderId: string, ident: string): Promise<AuthProvider | null>
+  /**
+   * Reads the organization's provider row (at most one) and locks it until the transaction
+   * ends. Returns `null` when the organization has no provider (after waiting for a transaction
+   * that held the row in `'update'` mode and deleted it).
+   *
+   * - `'share'`: concurrent `'share'` holders (and {@link StorageTx.lockIdentity}) proceed; a
+   *   concurrent `'update'` waits until this transaction ends. Use it for decisions that must
+   *   not outlive the provider (queueing link requests).
+   * - `'update'`: exclusive: concurrent `'share'`, `'update'` and `lockIdentity` callers for this
+   *   row wait until this transaction ends, and then see the row as this transaction left it
+   *   (`null` if it deleted it). Use it before changing or deleting the provider: of two
+   *   concurrent disables, the second sees `null`.
+   *
+   * A store that serialises all transactions may implement both modes as a plain read.
+   */
+  lockAuthProvider(organizationId: string, mode: 'share' | 'update'): Promise<AuthProvider | null>
   /**
    * Serialises concurrent transactions for one normalized address until the transaction ends
    * (threats 10, 52): the engine takes it before it reads "does an active account have this

@@ -220,6 +220,43 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
     mustFail: [/acceptInvite accepts a pending invite once/, /concurrent acceptances of one invite/],
   },
   {
+    name: 'lockIdentity / lockAuthProvider return the provider read before the transaction (no lock)',
+    mutate: (s) => ({
+      ...s,
+      async transaction(fn) {
+        // Read outside the transaction (before waiting for it): a disable that commits meanwhile
+        // is not seen.
+        const byId = await s.getAuthProviderById('prov-a')
+        const byOrg = await s.getAuthProvider('org-a')
+        return s.transaction(async (tx) =>
+          fn({
+            ...tx,
+            lockIdentity: async (p, ident) => {
+              const real = await tx.lockIdentity(p, ident)
+              return p === 'prov-a' ? byId : real
+            },
+            lockAuthProvider: async (org, mode) => {
+              const real = await tx.lockAuthProvider(org, mode)
+              return org === 'org-a' ? byOrg : real
+            },
+          }),
+        )
+      },
+    }),
+    mustFail: [/no identity outlives the provider/],
+  },
+  {
+    name: 'lockIdentity always returns null',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        lockIdentity: async (p, ident) => {
+          await tx.lockIdentity(p, ident)
+          return null
+        },
+      })),
+    mustFail: [/return the provider row as the transaction sees it/],
+  },
+  {
     name: 'deleteIdentitiesForUser ignores exceptId',
     mutate: (s) => patchTx(s, (tx) => ({ deleteIdentitiesForUser: (p, u) => tx.deleteIdentitiesForUser(p, u, null) })),
     mustFail: [/keeps exceptId/],

@@ -200,7 +200,7 @@ for (const target of DATABASES) {
       })
     })
 
-    it('getLinkedIdentity and findUsersByEmail are one statement each; lockIdentity one statement', async () => {
+    it('getLinkedIdentity and findUsersByEmail are one statement each; lockIdentity (with the provider row) one statement', async () => {
       const counter = statementCounter()
       const counted = database.reopen((d) => hookDialect(d, counter))
       const fresh = await freshStorage(database, { clock: fixedClock(), db: counted })
@@ -217,10 +217,13 @@ for (const target of DATABASES) {
         expect(counter.take()).toHaveLength(1)
         expect(await storage.findUsersByEmail('u1@example.com')).toHaveLength(1)
         expect(counter.take()).toHaveLength(1)
-        await storage.transaction((tx) => tx.lockIdentity('prov', 'ext-1'))
+        const held = await storage.transaction((tx) => tx.lockIdentity('prov', 'ext-1'))
+        expect(held?.id).toBe('prov')
         const statements = counter.take()
-        // begin + lock + commit (MySQL adds the isolation level and the lock release; SQLite has no lock).
-        expect(statements.length).toBe(target.name === 'mysql' ? 5 : target.name === 'sqlite' ? 2 : 3)
+        // begin + lock (identity lock and the provider row in one statement) + commit. MySQL adds
+        // the isolation level, a second statement for the provider row and the lock release;
+        // SQLite takes no identity lock and reads the provider row.
+        expect(statements.length).toBe(target.name === 'mysql' ? 6 : 3)
       } finally {
         await fresh.drop()
         if (target.name !== 'pglite' && target.name !== 'sqlite') await counted.destroy()

@@ -453,6 +453,25 @@ for (const target of DATABASES) {
         expect(lockCount('new user: callback (confirmation page)')).toBe(one)
         expect(lockCount('new user: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
         expect(lockCount('invite: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
+        // The totals of docs/round-trips.md, as upper bounds. The provider re-check inside the
+        // transaction (threat 62, issue 16) rides on the identity-lock statement on PostgreSQL
+        // and replaces the missing lock on SQLite: it adds nothing there; MySQL pays one
+        // statement for it (a separate locking read after GET_LOCK).
+        const totals: Record<string, number> = {
+          beginLogin: 3,
+          'linked: callback (advance + finishLogin)': 10,
+          'linked: finishLogin alone': 10,
+          'new user: callback (confirmation page)': 11,
+          'new user: confirm POST (finishLogin op=newuser)': 17,
+          'attach: callback (signed-in member, linked at once)': 17,
+          'invite: callback (confirmation page)': 12,
+          'invite: confirm POST (finishLogin op=newuser)': 18,
+        }
+        const extra = target.name === 'mysql' ? 3 : 0
+        for (const [name, bound] of Object.entries(totals)) {
+          const measured = report[name] as ReturnType<typeof classify> | undefined
+          if (measured) expect(measured.total, name).toBeLessThanOrEqual(bound + (name === 'beginLogin' ? 0 : extra))
+        }
       } finally {
         await w.drop()
         if (target.name === 'postgres' || target.name === 'mysql') await counted.destroy()

@@ -110,6 +110,10 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  * - transactions that roll back everything on a throw (including a conflict) and rethrow the
  *   error unchanged; concurrent transactions serialised by `lockIdentity` and `lockEmail`;
  * - `acceptInvite` as one guarded write: a pending invite is accepted at most once;
+ * - `lockIdentity` / `lockAuthProvider` return the provider row as the transaction sees it, and
+ *   hold it: a concurrent `lockAuthProvider(…, 'update')` that deletes the row waits for the
+ *   holders, and later holders see `null` (no identity outlives its provider; of two concurrent
+ *   disables one finds the row);
  * - exact comparisons: `findUsersByEmail` compares the normalized column byte-for-byte (no
  *   case-, accent- or trailing-space-insensitive collation);
  * - ordering by `id` in code-unit order for ids made of lowercase ASCII, digits and dashes;
@@ -774,6 +778,73 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     })
     assertEqual(winners.length, 1, 'exactly one acceptInvite returns true')
     assertEqual((await s.getMemberById('mem-1'))?.userId, winners[0]?.id, 'the invite belongs to the one caller told it won')
+  })
+
+  // ---------------------------------------------------------------- provider locks (issue 16)
+
+  test('lockIdentity and lockAuthProvider return the provider row as the transaction sees it', async (s) => {
+    await base(s)
+    const provA = await s.getAuthProviderById(PROV_A)
+    assert(provA !== null, 'provider A exists')
+    await run(s, async (tx) => {
+      assertEqual(await tx.lockIdentity(PROV_A, 'ext-1'), provA, 'lockIdentity returns the provider row')
+      assertEqual(await tx.lockIdentity('nope', 'ext-1'), null, 'lockIdentity of an absent provider returns null')
+      assertEqual(await tx.lockAuthProvider(ORG_A, 'share'), provA, "lockAuthProvider(org, 'share')")
+      assertEqual(await tx.lockAuthProvider(ORG_A, 'update'), provA, "lockAuthProvider(org, 'update')")
+      assertEqual(await tx.lockAuthProvider('no-org', 'update'), null, 'lockAuthProvider of an org without provider')
+    })
+    await run(s, async (tx) => {
+      await tx.updateAuthProvider(PROV_A, { scimEnabled: true })
+      assertEqual((await tx.lockIdentity(PROV_A, 'ext-1'))?.scimEnabled, true, 'sees its own transaction changes')
+    })
+    await run(s, async (tx) => {
+      assert(await tx.deleteAuthProvider(PROV_A), 'deleted')
+      assertEqual(await tx.lockIdentity(PROV_A, 'ext-1'), null, 'null after this transaction deleted it')
+      assertEqual(await tx.lockAuthProvider(ORG_A, 'share'), null, 'null after this transaction deleted it (share)')
+    })
+    await run(s, async (tx) => {
+      assertEqual(await tx.lockIdentity(PROV_A, 'ext-1'), null, 'null after a committed delete')
+      assertEqual(await tx.lockAuthProvider(ORG_A, 'update'), null, 'null after a committed delete (update)')
+      assert((await tx.lockIdentity(PROV_B, 'ext-1')) !== null, 'the other provider is untouched')
+    })
+  })
+
+  test(`${n} concurrent logins under lockIdentity and a disable under lockAuthProvider: no identity outlives the provider`, async (s) => {
+    await base(s)
+    const racers = users(n, 'racer')
+    await createUsers(s, racers)
+    const login = (u: User, i: number) =>
+      run(s, async (tx) => {
+        const provider = await tx.lockIdentity(PROV_A, `ext-${i}`)
+        if (provider === null) return 'refused'
+        await tx.createIdentity(
+          makeIdentity({ id: `ident-${String(i).padStart(3, '0')}`, authProviderId: PROV_A, userId: u.id, ident: `ext-${i}` }),
+        )
+        return 'linked'
+      })
+    const disable = () =>
+      run(s, async (tx) => {
+        const provider = await tx.lockAuthProvider(ORG_A, 'update')
+        if (provider === null) return 'gone'
+        await tx.deleteIdentitiesForProvider(provider.id)
+        assert(await tx.deleteAuthProvider(provider.id), 'the locked provider row is there to delete')
+        return 'disabled'
+      })
+    const half = Math.floor(n / 2)
+    const results = await Promise.allSettled([
+      ...racers.slice(0, half).map((u, i) => login(u, i)),
+      disable(),
+      disable(),
+      ...racers.slice(half).map((u, i) => login(u, half + i)),
+    ])
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `every transaction commits (first failure: ${show(failures[0])})`)
+    const values = results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed'))
+    assertEqual(values.filter((v) => v === 'disabled').length, 1, 'exactly one of two concurrent disables finds the provider')
+    assertEqual(values.filter((v) => v === 'gone').length, 1, 'the other disable sees it gone')
+    assertEqual(await s.getAuthProviderById(PROV_A), null, 'the provider is gone')
+    assertEqual(await s.listIdentities(PROV_A, { limit: n + 10 }), [], 'no identity of the deleted provider survives')
+    assert((await s.getAuthProviderById(PROV_B)) !== null, 'the other provider is untouched')
   })
 
   // ---------------------------------------------------------------- pipeline states

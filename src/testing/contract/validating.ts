@@ -233,7 +233,15 @@ function validatingTx(tx: StorageTx): StorageTx {
   const n = (name: string, value: number): number => validated(`tx.${name}`, count, value)
   return {
     ...validatingReader(tx, 'tx.'),
-    lockIdentity: (p, ident) => tx.lockIdentity(p, ident),
+    lockIdentity: async (p, ident) =>
+      validated('tx.lockIdentity', provider.nullable(), await tx.lockIdentity(p, ident), (v) => v && same('id', v.id, p)),
+    lockAuthProvider: async (orgId, mode) =>
+      validated(
+        'tx.lockAuthProvider',
+        provider.nullable(),
+        await tx.lockAuthProvider(orgId, mode),
+        (v) => v && same('organizationId', v.organizationId, orgId),
+      ),
     lockEmail: (e) => tx.lockEmail(e),
     createUser: (u, e) => tx.createUser(u, e),
     createIdentity: (i) => tx.createIdentity(i),
