@@ -271,9 +271,11 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
  */
 function parallelStore(s: ContractStorage, options: { lockEmail: boolean }): ContractStorage {
   const tails = new Map<string, Promise<void>>()
+  const rw = rwLocks()
   const reads = new Set(Object.keys(s).filter((k) => /^(get|find|list)/.test(k)))
   const transaction: ContractStorage['transaction'] = async (fn) => {
     const held = new Map<string, () => void>()
+    const heldRw = new Set<string>()
     const writes: ((tx: StorageTx) => Promise<unknown>)[] = []
     const lock = async (key: string) => {
       if (held.has(key)) return
@@ -289,9 +291,28 @@ function parallelStore(s: ContractStorage, options: { lockEmail: boolean }): Con
       held.set(key, release)
       await previous
     }
+    // The provider row: shared for lockIdentity, shared or exclusive for lockAuthProvider (a
+    // reader-writer lock), read from the committed store once granted.
+    const provider = async (id: string, mode: 'share' | 'update') => {
+      const key = `provider:${id}`
+      if (!heldRw.has(key)) {
+        await rw.acquire(key, mode)
+        heldRw.add(key)
+      }
+      return s.getAuthProviderById(id)
+    }
     const tx = new Proxy({} as StorageTx, {
       get(_target, prop: string) {
-        if (prop === 'lockIdentity') return (p: string, i: string) => lock(`identity:${p}:${i}`)
+        if (prop === 'lockIdentity')
+          return async (p: string, i: string) => {
+            await lock(`identity:${p}:${i}`)
+            return provider(p, 'share')
+          }
+        if (prop === 'lockAuthProvider')
+          return async (org: string, mode: 'share' | 'update') => {
+            const row = await s.getAuthProvider(org)
+            return row === null ? null : provider(row.id, mode)
+          }
         if (prop === 'lockEmail') return (e: string) => (options.lockEmail ? lock(`email:${e}`) : Promise.resolve())
         if (reads.has(prop)) {
           return async (...args: unknown[]) => {
@@ -313,9 +334,62 @@ function parallelStore(s: ContractStorage, options: { lockEmail: boolean }): Con
       return value
     } finally {
       for (const release of held.values()) release()
+      for (const key of heldRw) rw.release(key)
     }
   }
   return { ...s, transaction }
+}
+
+/** A reader-writer lock per key: any number of `share` holders, or one `update` holder. FIFO. */
+function rwLocks() {
+  const state = new Map<string, { readers: number; writer: boolean }>()
+  const queues = new Map<string, { mode: 'share' | 'update'; grant: () => void }[]>()
+  const holders = new Map<string, ('share' | 'update')[]>()
+  const entry = (key: string) => {
+    let e = state.get(key)
+    if (!e) {
+      e = { readers: 0, writer: false }
+      state.set(key, e)
+    }
+    return e
+  }
+  const compatible = (key: string, mode: 'share' | 'update') => {
+    const e = entry(key)
+    return mode === 'share' ? !e.writer : !e.writer && e.readers === 0
+  }
+  const take = (key: string, mode: 'share' | 'update') => {
+    const e = entry(key)
+    if (mode === 'share') e.readers++
+    else e.writer = true
+    holders.set(key, [...(holders.get(key) ?? []), mode])
+  }
+  const pump = (key: string) => {
+    const q = queues.get(key) ?? []
+    while (q.length > 0 && compatible(key, (q[0] as { mode: 'share' | 'update' }).mode)) {
+      const next = q.shift() as { mode: 'share' | 'update'; grant: () => void }
+      take(key, next.mode)
+      next.grant()
+    }
+  }
+  return {
+    acquire(key: string, mode: 'share' | 'update'): Promise<void> {
+      const q = queues.get(key) ?? []
+      queues.set(key, q)
+      if (q.length === 0 && compatible(key, mode)) {
+        take(key, mode)
+        return Promise.resolve()
+      }
+      return new Promise<void>((resolve) => q.push({ mode, grant: resolve }))
+    },
+    release(key: string): void {
+      const modes = holders.get(key) ?? []
+      const mode = modes.shift()
+      const e = entry(key)
+      if (mode === 'share') e.readers--
+      else if (mode === 'update') e.writer = false
+      pump(key)
+    },
+  }
 }
 
 async function inactiveMatches(s: ContractStorage, e: string) {
