@@ -62,6 +62,13 @@ export const ERROR_CODES = {
    * login goes on (docs/login-flow.md).
    */
   INVITE_INVALID: 'The invitation is invalid or has expired.',
+  // HTTP handler (ssoflow/http)
+  CSRF_INVALID: 'This form has expired or did not come from this site. Please start again.',
+  CROSS_SITE_REQUEST: 'This request came from another site and was refused.',
+  BODY_TOO_LARGE: 'The request was too large.',
+  CONTENT_TYPE_INVALID: 'The request was not a form this page accepts.',
+  ROUTE_NOT_FOUND: 'This page does not exist.',
+  INTERNAL_ERROR: 'Something went wrong on our side. Please start again.',
   // infrastructure
   STORAGE_CONFLICT: 'A concurrent change conflicted with this request. Please retry.',
   STORAGE_UNAVAILABLE: 'The service is temporarily unavailable. Please retry.',

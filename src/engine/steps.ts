@@ -80,6 +80,17 @@ function validSession(session: unknown): session is SessionInfo {
   return s.userId === undefined || s.userId === null || isId(s.userId)
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u
+
+/** A login hint the IdP may see: a short string without control characters, else null. */
+function boundedHint(value: unknown): string | null {
+  if (typeof value !== 'string') return null
+  const hint = value.trim()
+  if (hint.length === 0 || hint.length > LIMITS.email || CONTROL.test(hint)) return null
+  return hint
+}
+
 function inputInvalid(field: string, redirect: ErrorRedirectHint): AuthError {
   return authError('INPUT_INVALID', { redirect, details: { field } })
 }
@@ -132,6 +143,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
     request: StepRequest,
     session: SessionInfo,
     finish: Finish | null,
+    loginHint: string | null = null,
   ): Promise<Result<Step, AuthError>> {
     const flow = opened.state.flow
     const redirect = redirectFor(flow)
@@ -171,6 +183,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
         random: () => randomToken(32),
         now: ctx.clock.now(),
         unsolicited: opened.state.initiation === 'unsolicited',
+        loginHint,
       }
       let result: StepResult
       try {
@@ -301,7 +314,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
     flow: Flow,
     loaded: Loaded,
     session: SessionInfo,
-    extra: { readonly next: string | null; readonly referrer: string | null },
+    extra: { readonly next: string | null; readonly referrer: string | null; readonly loginHint: string | null },
   ): Promise<Result<Step, AuthError>> {
     const fingerprint = await stepFingerprint(loaded.provider.key, flow, stepIds(loaded.steps))
     const created = await createState(ctx, {
@@ -316,7 +329,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       sessionId: session.id,
     })
     if (created.isErr()) return err(created.error)
-    return drive(created.value.opened, created.value.handle, loaded, EMPTY_REQUEST, session, null)
+    return drive(created.value.opened, created.value.handle, loaded, EMPTY_REQUEST, session, null, extra.loginHint)
   }
 
   const beginLogin = (input: BeginLoginInput): ResultAsync<Step, AuthError> =>
@@ -339,7 +352,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
         'login',
         { organization: org.value, row: row.value, provider, steps: provider.loginSteps(row.value.config), config: row.value.config },
         input.session,
-        { next: safeNext(input.next, ctx.urls.baseUrl), referrer },
+        { next: safeNext(input.next, ctx.urls.baseUrl), referrer, loginHint: boundedHint(input.loginHint) },
       )
     }, 'orgLogin')
 
@@ -365,6 +378,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       return start('setup', { organization, row: null, provider, steps: provider.setupSteps(), config: {} }, input.session, {
         next: null,
         referrer: null,
+        loginHint: null,
       })
     }, 'authSettings')
 

@@ -278,6 +278,12 @@ export interface BeginLoginInput {
   /** Where to land after login; honoured only for same-origin relative paths. */
   readonly next?: string | null | undefined
   readonly referrer?: string | null | undefined
+  /**
+   * A hint of who is signing in (usually an email address), passed to the provider's first
+   * step (OIDC sends it as `login_hint`). Ignored unless it is a string of at most 320
+   * characters without control characters. Never used for any decision.
+   */
+  readonly loginHint?: string | null | undefined
 }
 
 /** Input of `beginSetup`. @group Engine */

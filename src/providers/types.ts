@@ -37,6 +37,11 @@ export interface StepContext {
    * false for every pipeline started by `beginLogin` or `beginSetup`.
    */
   readonly unsolicited?: boolean | undefined
+  /**
+   * Who is signing in, as given to `beginLogin` (`loginHint`): set only while `beginLogin` runs
+   * the first steps, already bounded. A hint for the IdP, never an identity.
+   */
+  readonly loginHint?: string | null | undefined
 }
 
 /**

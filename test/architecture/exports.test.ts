@@ -22,8 +22,21 @@ const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json')
 const sourceOf = (key: string) => (key === '.' ? 'src/index.ts' : `src/${key.slice(2)}/index.ts`)
 
 describe('package.json exports, tsup entries and TypeDoc entry points agree', () => {
-  it('exports the eight subpaths, each mirroring src/<p>/index.ts', () => {
-    expect(subpaths).toEqual(['.', './memory', './testing', './dummy', './oidc', './kysely', './redis', './node'])
+  it('exports the subpaths, each mirroring src/<p>/index.ts', () => {
+    expect(subpaths).toEqual([
+      '.',
+      './memory',
+      './testing',
+      './dummy',
+      './oidc',
+      './kysely',
+      './redis',
+      './node',
+      './http',
+      './hono',
+      './express',
+      './fastify',
+    ])
     for (const key of subpaths) {
       const dir = key === '.' ? '' : `${key.slice(2)}/`
       expect(pkg.exports[key]).toEqual({ types: `./dist/${dir}index.d.ts`, default: `./dist/${dir}index.js` })
@@ -55,9 +68,15 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.engines.node).toBe('>=20')
     expect(pkg.files.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist'])
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['oauth4webapi', 'ulid', 'zod'])
-    expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['ioredis', 'kysely', 'neverthrow'])
+    expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['express', 'fastify', 'hono', 'ioredis', 'kysely', 'neverthrow'])
     expect(pkg.peerDependencies.kysely).toBe('>=0.28.0 <0.30.0')
-    expect(pkg.peerDependenciesMeta).toEqual({ kysely: { optional: true }, ioredis: { optional: true } })
+    expect(pkg.peerDependenciesMeta).toEqual({
+      express: { optional: true },
+      fastify: { optional: true },
+      hono: { optional: true },
+      ioredis: { optional: true },
+      kysely: { optional: true },
+    })
     // Peers are also dev dependencies so that the repository's own tests install them.
     for (const peer of Object.keys(pkg.peerDependencies)) expect(pkg.devDependencies[peer], peer).toBeDefined()
   })

@@ -46,6 +46,10 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
   'memory',
   'dummy',
   'oidc',
+  'http',
+  'express',
+  'fastify',
+  'hono',
 ])
 
 /** Packages that only one adapter folder may import (by layer folder). */
@@ -53,6 +57,9 @@ const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   oauth4webapi: ['oidc', 'providers/oidc'],
   kysely: ['kysely'],
   ioredis: ['redis'],
+  hono: ['hono'],
+  express: ['express'],
+  fastify: ['fastify'],
 }
 
 /** Extracts every module specifier (static, re-export, dynamic, import type) and Node global use. */

@@ -405,6 +405,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier))
         url.searchParams.set('code_challenge_method', 'S256')
       }
+      if (ctx.loginHint) url.searchParams.set('login_hint', ctx.loginHint)
       return {
         type: 'redirect',
         url: url.href,

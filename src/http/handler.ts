@@ -1,0 +1,764 @@
+/**
+ * The HTTP handler: ONE Web-standard function (`Request` -> `Response`) that serves every route
+ * of the login and setup pipelines on top of an {@link AuthPipeline}. It owns the pipeline
+ * cookie, the browser-binding cookie, the verification cookie, CSRF and origin checks, bounded
+ * body parsing, the mapping of outcomes to redirects and pages, and hands session changes to the
+ * host's `applySessionEffects`. The framework adapters (`ssoflow/hono`, `ssoflow/express`,
+ * `ssoflow/fastify`) only convert requests and responses.
+ *
+ * @module
+ */
+import type { ResultAsync } from 'neverthrow'
+import type { AuthPipeline, LoginOutcome, SessionEffect, SessionInfo, SetupOutcome, Step } from '../engine/types.js'
+import { type AuthError, type AuthErrorCode, authError, ERROR_CODES, SsoflowError } from '../errors.js'
+import type { JsonObject, JsonValue } from '../model/identity.js'
+import { LIMITS } from '../model/limits.js'
+import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
+import { MAX_URL_LENGTH, parseQuery, readForm } from './body.js'
+import { parseCookies, prefixedName, serializeCookie } from './cookies.js'
+import { DEFAULT_STYLESHEET, type PageField, type PageForm, renderDefaultPage, type SsoPage } from './pages.js'
+
+/**
+ * What the host knows of the request's session, returned by `getSession`. The handler adds the
+ * parts it owns (the browser binding the pipeline is bound to, the verification token).
+ * @group HTTP
+ */
+export interface HostSession {
+  /** The signed-in user, or null when anonymous. */
+  readonly userId?: string | null | undefined
+  /** The user whose second factor this session has passed; it counts only for that user. */
+  readonly twoFactorUserId?: string | null | undefined
+  /** A pending invite carried by the session (from the host's invite link). */
+  readonly invite?: SessionInfo['invite']
+  /** Client IP for audit entries. */
+  readonly ip?: string | null | undefined
+}
+
+/** What `applySessionEffects` and `render` see of the request. @group HTTP */
+export interface SsoRequestEvent<C> {
+  readonly request: Request
+  /** The adapter's context (e.g. `{ req, res }` for Express, Hono's `c`), or what you passed to `fetch`. */
+  readonly context: C
+}
+
+/** One handled request, for logging and the demo's decision log. @group HTTP */
+export interface SsoResultEvent<C> extends SsoRequestEvent<C> {
+  /** The route that handled it (`login`, `setup`, `callback`, `confirm`, `verify`, `resume`, ...). */
+  readonly route: string
+  /** The engine's step or outcome (carries the decision `trace`), when there was one. */
+  readonly step: Step | null
+  /** The error, when the request failed. */
+  readonly error: AuthError | null
+  readonly status: number
+}
+
+/**
+ * What `applySessionEffects` may return: headers to add to the response (e.g. the host's
+ * `Set-Cookie`), or nothing.
+ * @group HTTP
+ */
+export type EffectsResult = Headers | readonly (readonly [string, string])[] | null | undefined
+
+/** What a `render` hook may return: HTML, a whole response, or nothing for the default page. @group HTTP */
+export type RenderResult = string | Response | null | undefined
+
+/**
+ * Options of {@link createSsoHandler}. `C` is the per-request context the adapter passes along
+ * (Express `{ req, res }`, Fastify `{ request, reply }`, Hono's `Context`).
+ * @group HTTP
+ */
+export interface SsoHandlerOptions<C = void> {
+  /**
+   * The app's origin, e.g. `https://app.example.com`; the same as the engine's `urls.baseUrl`.
+   * POSTs must come from it, and cookies are `Secure` unless it is plain http on loopback
+   * (`localhost`, `127.0.0.1`, `[::1]`). Plain http elsewhere is refused.
+   */
+  readonly baseUrl: string
+  /** The path every route lives under, e.g. `/auth/sso`. The cookies are scoped to it. */
+  readonly basePath: string
+  /** The host's view of the session (null or `{}` when anonymous). May read cookies from the request. */
+  getSession(request: Request, context: C): HostSession | null | Promise<HostSession | null>
+  /**
+   * Applies the session changes of an outcome, in order: `login` (sign the user in), `rotate`
+   * (issue a new session id), `markSsoComplete`, `activeOrg`, `clearInvite`, `pendingTwoFactor`
+   * (remember who must pass the second factor; then the handler redirects to `twoFactorUrl`).
+   * May return headers (e.g. `Set-Cookie`) to add to the response. `clearPipeline` and
+   * `clearVerification` are done by the handler already.
+   */
+  applySessionEffects(effects: readonly SessionEffect[], event: SsoRequestEvent<C>): EffectsResult | Promise<EffectsResult>
+  /**
+   * Finds the organization id for a slug in `/login/:org` and `/setup/:org`. Null when unknown
+   * (the handler answers 404 `ORGANIZATION_NOT_FOUND`). Default: the slug is the id.
+   */
+  resolveOrganization?: ((slug: string, event: SsoRequestEvent<C>) => string | null | Promise<string | null>) | undefined
+  /** Replaces any page: return HTML or a `Response`, or nothing to keep the default page. */
+  render?: ((page: SsoPage, event: SsoRequestEvent<C>) => RenderResult | Promise<RenderResult>) | undefined
+  /** Where to send a login that needs the user's second factor (the host's 2FA page). */
+  twoFactorUrl?: string | undefined
+  /** The "start again" link of error pages when the org is not known. @defaultValue `'/'` */
+  homeUrl?: string | undefined
+  /** Largest request body accepted, in bytes. @defaultValue 16384 */
+  maxBodyBytes?: number | undefined
+  /** Called after every handled request (logging, metrics, a decision log). Errors it throws are ignored. */
+  onResult?: ((event: SsoResultEvent<C>) => void) | undefined
+}
+
+/**
+ * The handler returned by {@link createSsoHandler}.
+ * @group HTTP
+ */
+export interface SsoHandler<C = void> {
+  /** Serves a request. Never throws: every failure is a page or a redirect with its code. */
+  fetch(request: Request, context: C): Promise<Response>
+  /** True when the request's path is under `basePath` (adapters mount the handler there). */
+  matches(request: Request | URL | string): boolean
+  readonly basePath: string
+  /** The origin of `baseUrl` (adapters build request URLs on it, never on the `Host` header). */
+  readonly origin: string
+  /** Largest request body the handler reads, in bytes (adapters may stop reading past it). */
+  readonly maxBodyBytes: number
+  /** The login start URL for an org slug (a "Sign in with SSO" link). */
+  loginUrl(slug: string, options?: { readonly next?: string | undefined; readonly loginHint?: string | undefined }): string
+  /** The setup start URL for an org slug and provider key (an admin's "Configure SSO" link). */
+  setupUrl(slug: string, providerKey: string): string
+}
+
+/**
+ * The engine URLs the handler serves, to spread into `createAuthPipeline({ urls })`:
+ * `pipelineCallback` (every provider step and IdP callback) and `verifyAccount` (the emailed
+ * link). `baseUrl` is passed through.
+ * @group HTTP
+ */
+export function ssoHandlerUrls(options: { readonly baseUrl: string; readonly basePath: string }): {
+  readonly baseUrl: string
+  pipelineCallback(): string
+  verifyAccount(token: string): string
+} {
+  const origin = new URL(options.baseUrl).origin
+  const base = normalizeBasePath(options.basePath)
+  return {
+    baseUrl: options.baseUrl,
+    pipelineCallback: () => `${origin}${base}/callback`,
+    verifyAccount: (token: string) => `${origin}${base}/verify/${encodeURIComponent(token)}`,
+  }
+}
+
+/** Cookie base names (prefixed `__Host-` / `__Secure-` when Secure). */
+const COOKIE = { pipeline: 'ssoflow-pipeline', browser: 'ssoflow-browser', verify: 'ssoflow-verify' } as const
+const CSRF_FIELD = 'csrf'
+const PIPELINE_COOKIE_SECONDS = 3600
+const VERIFY_COOKIE_SECONDS = 600
+const HANDLE = /^[A-Za-z0-9_.-]{16,512}$/
+const BROWSER_ID = /^[A-Za-z0-9_-]{22,64}$/
+const TOKEN = /^[A-Za-z0-9_.~-]{16,256}$/
+
+const STATUS: Partial<Record<AuthErrorCode, number>> = {
+  CONFIG_INVALID: 500,
+  INTERNAL_ERROR: 500,
+  IDENTITY_INVALID: 502,
+  PROVIDER_ERROR: 502,
+  PROVIDER_UNAVAILABLE: 502,
+  PROVIDER_RESPONSE_INVALID: 502,
+  ORGANIZATION_NOT_FOUND: 404,
+  PROVIDER_NOT_CONFIGURED: 404,
+  PROVIDER_UNKNOWN: 404,
+  ROUTE_NOT_FOUND: 404,
+  NOT_AUTHENTICATED: 401,
+  NOT_AUTHORIZED: 403,
+  NOT_A_MEMBER: 403,
+  UID_MISMATCH: 403,
+  SESSION_USER_MISMATCH: 403,
+  USER_SUSPENDED: 403,
+  MERGE_FAILED: 403,
+  PROVIDER_DISABLED: 403,
+  CSRF_INVALID: 403,
+  CROSS_SITE_REQUEST: 403,
+  STATE_SESSION_MISMATCH: 403,
+  PROVIDER_EXISTS: 409,
+  IDENTITY_CONFLICT: 409,
+  STATE_CONFLICT: 409,
+  STORAGE_CONFLICT: 409,
+  BODY_TOO_LARGE: 413,
+  CONTENT_TYPE_INVALID: 415,
+  STORAGE_UNAVAILABLE: 503,
+}
+
+/** The HTTP status the handler answers an error code with (400 unless listed). @group HTTP */
+export function statusFor(code: AuthErrorCode): number {
+  return STATUS[code] ?? 400
+}
+
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+}
+
+function normalizeBasePath(path: string): string {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.includes('//') || /[?#\\\s]/.test(path)) {
+    throw new SsoflowError('CONFIG_INVALID', 'basePath must be an absolute path like /auth/sso')
+  }
+  return path.replace(/\/+$/, '')
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const SEGMENT_FORBIDDEN = /[/\\\u0000-\u001f\u007f]/
+
+/** A decoded path segment, or null when malformed. */
+function segment(raw: string): string | null {
+  try {
+    const value = decodeURIComponent(raw)
+    return value.length > 0 && value.length <= LIMITS.id && !SEGMENT_FORBIDDEN.test(value) ? value : null
+  } catch {
+    return null
+  }
+}
+
+/** The CSRF token of a pipeline: SHA-256 of the (secret, HttpOnly) handle, domain-separated. */
+async function csrfFor(handle: string): Promise<string> {
+  return sha256Hex(`ssoflow/http csrf v1\u0000${handle}`)
+}
+
+type Method = 'GET' | 'POST'
+
+/** One request being served: parsed once, with the cookies to set collected as we go. */
+interface Exchange<C> {
+  readonly request: Request
+  readonly context: C
+  readonly url: URL
+  readonly method: Method
+  readonly cookies: Map<string, string>
+  /** Set-Cookie lines by cookie name (a later write replaces an earlier one). */
+  readonly setCookies: Map<string, string>
+  readonly extraHeaders: [string, string][]
+  route: string
+  step: Step | null
+  /** The org slug of a start route, for the error page's "start again" link. */
+  slug: string | null
+}
+
+interface Route<C> {
+  readonly method: Method | 'ANY'
+  /** Path segments after basePath; `:name` captures one segment. */
+  readonly path: readonly string[]
+  readonly name: string
+  /** POSTs on this route must pass the origin and CSRF checks (forms the handler rendered). */
+  readonly csrf: boolean
+  handle(x: Exchange<C>, params: Readonly<Record<string, string>>, form: Readonly<Record<string, string>>): Promise<Response>
+}
+
+/**
+ * Creates the HTTP handler over an engine.
+ *
+ * Routes, relative to `basePath`:
+ *
+ * | route | what it does |
+ * | --- | --- |
+ * | `GET /login/:org?next=&login_hint=` (or `email=`) | starts a login for the org slug |
+ * | `GET /setup/:org?provider=` | starts SSO setup (the signed-in admin) |
+ * | `GET, POST /callback` | every provider step and IdP callback (`urls.pipelineCallback`) |
+ * | `POST /confirm` | the confirmation page's choice (`op=confirm` or `op=newuser`) |
+ * | `GET /verify/:token` | the emailed account-verification link (`urls.verifyAccount`) |
+ * | `GET /resume` | finishes a login after the host's second-factor check |
+ * | `GET /error?code=` | the error page for a code |
+ * | `GET /ssoflow.css` | the default pages' stylesheet |
+ *
+ * @example
+ * ```ts
+ * import { createSsoHandler } from 'ssoflow/http'
+ * const handler = createSsoHandler(sso, {
+ *   baseUrl: 'https://app.example.com',
+ *   basePath: '/auth/sso',
+ *   getSession: (request) => mySessions.read(request),
+ *   applySessionEffects: (effects, { request }) => mySessions.apply(request, effects),
+ * })
+ * const response = await handler.fetch(request)
+ * ```
+ * @group HTTP
+ */
+export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandlerOptions<C>): SsoHandler<C> {
+  if (!sso || typeof sso.beginLogin !== 'function') throw new SsoflowError('CONFIG_INVALID', 'createSsoHandler needs an AuthPipeline')
+  if (typeof options?.getSession !== 'function' || typeof options.applySessionEffects !== 'function') {
+    throw new SsoflowError('CONFIG_INVALID', 'createSsoHandler needs getSession and applySessionEffects')
+  }
+  let base: URL
+  try {
+    base = new URL(options.baseUrl)
+  } catch {
+    throw new SsoflowError('CONFIG_INVALID', 'baseUrl must be an absolute URL')
+  }
+  if (base.protocol !== 'https:' && !(base.protocol === 'http:' && isLoopback(base.hostname))) {
+    throw new SsoflowError('CONFIG_INVALID', 'baseUrl must be https (plain http only on loopback)')
+  }
+  const origin = base.origin
+  const basePath = normalizeBasePath(options.basePath)
+  const secure = base.protocol === 'https:'
+  const cookiePath = basePath === '' ? '/' : basePath
+  const names = {
+    pipeline: prefixedName(COOKIE.pipeline, cookiePath, secure),
+    browser: prefixedName(COOKIE.browser, cookiePath, secure),
+    verify: prefixedName(COOKIE.verify, cookiePath, secure),
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)
+    throw new SsoflowError('CONFIG_INVALID', 'maxBodyBytes must be a positive integer')
+  const homeUrl = options.homeUrl ?? '/'
+  const stylesheet = `${basePath}/ssoflow.css`
+  const resolveOrganization = options.resolveOrganization ?? ((slug: string) => slug)
+
+  const setCookie = (x: Exchange<C>, name: string, value: string, maxAge?: number) => {
+    x.setCookies.set(name, serializeCookie(name, value, { path: cookiePath, secure, maxAge }))
+  }
+  const clearCookie = (x: Exchange<C>, name: string) => {
+    if (x.cookies.has(name)) setCookie(x, name, '', 0)
+    else x.setCookies.delete(name)
+  }
+
+  /** The browser binding (the id pipelines are bound to); created when missing. */
+  const browserId = (x: Exchange<C>): string => {
+    const existing = x.cookies.get(names.browser)
+    if (existing && BROWSER_ID.test(existing)) return existing
+    const fresh = randomToken(16)
+    x.cookies.set(names.browser, fresh)
+    setCookie(x, names.browser, fresh)
+    return fresh
+  }
+
+  const pipelineHandle = (x: Exchange<C>): string | null => {
+    const value = x.cookies.get(names.pipeline)
+    return value && HANDLE.test(value) ? value : null
+  }
+
+  const sessionOf = async (x: Exchange<C>, verificationToken?: string): Promise<SessionInfo> => {
+    const host = (await options.getSession(x.request, x.context)) ?? {}
+    const cookieToken = x.cookies.get(names.verify)
+    const token = verificationToken ?? (cookieToken && TOKEN.test(cookieToken) ? cookieToken : null)
+    return toSessionInfo(browserId(x), host, token)
+  }
+
+  // ------------------------------------------------------------------ responses
+  const finalize = (x: Exchange<C>, response: Response, status: number, error: AuthError | null): Response => {
+    const headers = response.headers
+    for (const c of x.setCookies.values()) headers.append('set-cookie', c)
+    for (const [k, v] of x.extraHeaders) headers.append(k, v)
+    if (x.route !== 'stylesheet') headers.set('cache-control', 'no-store')
+    headers.set('x-content-type-options', 'nosniff')
+    headers.set('referrer-policy', 'no-referrer')
+    if (options.onResult) {
+      try {
+        options.onResult({ request: x.request, context: x.context, route: x.route, step: x.step, error, status })
+      } catch {
+        // an observer never changes the response
+      }
+    }
+    return response
+  }
+
+  const redirect = (x: Exchange<C>, location: string): Response => {
+    const status = x.method === 'POST' ? 303 : 302
+    return finalize(x, new Response(null, { status, headers: { location } }), status, null)
+  }
+
+  const page = async (x: Exchange<C>, view: SsoPage, status: number, error: AuthError | null = null): Promise<Response> => {
+    let custom: RenderResult = null
+    if (options.render) custom = await options.render(view, { request: x.request, context: x.context })
+    if (custom instanceof Response) return finalize(x, custom, custom.status, error)
+    const html = typeof custom === 'string' ? custom : renderDefaultPage(view, stylesheet)
+    const response = new Response(html, {
+      status,
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': CSP,
+        'x-frame-options': 'DENY',
+      },
+    })
+    return finalize(x, response, status, error)
+  }
+
+  const errorPage = (x: Exchange<C>, error: AuthError, statusOverride?: number): Promise<Response> => {
+    const status = statusOverride ?? statusFor(error.code)
+    const backUrl = x.slug !== null ? `${basePath}/login/${encodeURIComponent(x.slug)}` : homeUrl
+    return page(x, { page: 'error', status, code: error.code, message: error.message, backUrl, error }, status, error)
+  }
+
+  const form = async (handle: string, action: string): Promise<PageForm> => ({ action, csrfField: CSRF_FIELD, csrf: await csrfFor(handle) })
+
+  const applyEffects = async (x: Exchange<C>, effects: readonly SessionEffect[]): Promise<void> => {
+    for (const effect of effects) {
+      if (effect.type === 'clearPipeline') clearCookie(x, names.pipeline)
+      else if (effect.type === 'clearVerification') clearCookie(x, names.verify)
+      else if (effect.type === 'rotate') {
+        // The browser binding is rotated with the session: the finished pipeline's binding is gone.
+        const fresh = randomToken(16)
+        x.cookies.set(names.browser, fresh)
+        setCookie(x, names.browser, fresh)
+      }
+    }
+    if (effects.length === 0) return
+    const extra = await options.applySessionEffects(effects, { request: x.request, context: x.context })
+    if (!extra) return
+    const entries: Iterable<readonly [string, string]> = extra instanceof Headers ? extra.entries() : extra
+    for (const [k, v] of entries) x.extraHeaders.push([k, v])
+  }
+
+  /** Turns an engine result into the response. */
+  const respond = async (
+    x: Exchange<C>,
+    result: ResultAsync<Step, AuthError> | ResultAsync<LoginOutcome, AuthError>,
+  ): Promise<Response> => {
+    const r = await result
+    if (r.isErr()) return errorPage(x, r.error)
+    const step: Step = r.value
+    x.step = step
+    switch (step.kind) {
+      case 'redirect':
+        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
+        return redirect(x, step.url)
+      case 'render': {
+        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
+        return page(x, providerForm(step.view, step.model, await form(step.handle, `${basePath}/callback`)), 200)
+      }
+      case 'confirmationRequired': {
+        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
+        await applyEffects(x, step.session)
+        const c = step.confirmation
+        if (c.page === 'confirm-account' && c.verificationMailSent) return page(x, { page: 'check-email', confirmation: c }, 200)
+        const f = await form(step.handle, `${basePath}/confirm`)
+        return page(x, { page: 'confirmation', confirmation: c, allowedOps: step.allowedOps, form: f }, 200)
+      }
+      case 'twoFactorRequired':
+        setCookie(x, names.pipeline, step.resumeHandle, PIPELINE_COOKIE_SECONDS)
+        await applyEffects(x, step.session)
+        if (options.twoFactorUrl) return redirect(x, options.twoFactorUrl)
+        return page(x, { page: 'two-factor', resumeUrl: `${basePath}/resume` }, 200)
+      case 'signedIn':
+      case 'setupComplete':
+        await applyEffects(x, withClearPipeline(step))
+        return redirect(x, step.redirect)
+    }
+  }
+
+  // ------------------------------------------------------------------ routes
+  const routes: Route<C>[] = [
+    {
+      method: 'GET',
+      path: ['login', ':org'],
+      name: 'login',
+      csrf: false,
+      async handle(x, params) {
+        const slug = segment(params.org ?? '')
+        if (slug === null) return errorPage(x, authError('INPUT_INVALID', { details: { field: 'org' } }))
+        x.slug = slug
+        const query = parseQuery(x.url)
+        if (query.isErr()) return errorPage(x, query.error)
+        const organizationId = await resolveOrganization(slug, { request: x.request, context: x.context })
+        if (organizationId === null) return errorPage(x, authError('ORGANIZATION_NOT_FOUND'))
+        const session = await sessionOf(x)
+        const q = query.value
+        return respond(x, sso.beginLogin({ organizationId, session, next: q.next ?? null, loginHint: q.login_hint ?? q.email ?? null }))
+      },
+    },
+    {
+      method: 'GET',
+      path: ['setup', ':org'],
+      name: 'setup',
+      csrf: false,
+      async handle(x, params) {
+        const slug = segment(params.org ?? '')
+        if (slug === null) return errorPage(x, authError('INPUT_INVALID', { details: { field: 'org' } }))
+        const query = parseQuery(x.url)
+        if (query.isErr()) return errorPage(x, query.error)
+        const providerKey = query.value.provider
+        if (!providerKey || providerKey.length > LIMITS.id)
+          return errorPage(x, authError('INPUT_INVALID', { details: { field: 'provider' } }))
+        const organizationId = await resolveOrganization(slug, { request: x.request, context: x.context })
+        if (organizationId === null) return errorPage(x, authError('ORGANIZATION_NOT_FOUND'))
+        const session = await sessionOf(x)
+        return respond(x, sso.beginSetup({ organizationId, providerKey, session }))
+      },
+    },
+    {
+      method: 'ANY',
+      path: ['callback'],
+      name: 'callback',
+      csrf: true,
+      async handle(x, _params, body) {
+        const handle = pipelineHandle(x)
+        if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
+        const query = parseQuery(x.url)
+        if (query.isErr()) return errorPage(x, query.error)
+        const { [CSRF_FIELD]: _csrf, ...fields } = body
+        const session = await sessionOf(x)
+        return respond(x, sso.advance({ handle, session, request: { method: x.method, query: query.value, form: fields } }))
+      },
+    },
+    {
+      method: 'POST',
+      path: ['confirm'],
+      name: 'confirm',
+      csrf: true,
+      async handle(x, _params, body) {
+        const handle = pipelineHandle(x)
+        if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
+        const op = body.op
+        if (op !== 'confirm' && op !== 'newuser') return errorPage(x, authError('OP_NOT_ALLOWED', { details: { field: 'op' } }))
+        const session = await sessionOf(x)
+        return respond(x, sso.finishLogin({ handle, session, op }))
+      },
+    },
+    {
+      method: 'GET',
+      path: ['verify', ':token'],
+      name: 'verify',
+      csrf: false,
+      async handle(x, params) {
+        const token = segment(params.token ?? '')
+        if (token === null || !TOKEN.test(token)) return errorPage(x, authError('VERIFICATION_INVALID'))
+        const session = await sessionOf(x, token)
+        const verified = await sso.verifyAccountLink({ token, session })
+        if (verified.isErr()) return errorPage(x, verified.error)
+        const handle = pipelineHandle(x)
+        if (handle === null) {
+          // The link was opened in another browser than the one that started the sign-in: the
+          // pipeline (and its binding) lives there. Nothing is consumed.
+          return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'open-link-in-same-browser' } }))
+        }
+        setCookie(x, names.verify, token, VERIFY_COOKIE_SECONDS)
+        return respond(x, sso.finishLogin({ handle, session }))
+      },
+    },
+    {
+      method: 'GET',
+      path: ['resume'],
+      name: 'resume',
+      csrf: false,
+      async handle(x) {
+        const handle = pipelineHandle(x)
+        if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
+        const session = await sessionOf(x)
+        return respond(x, sso.finishLogin({ handle, session }))
+      },
+    },
+    {
+      method: 'GET',
+      path: ['error'],
+      name: 'error',
+      csrf: false,
+      async handle(x) {
+        const raw = x.url.searchParams.get('code') ?? ''
+        const code: AuthErrorCode = Object.hasOwn(ERROR_CODES, raw) ? (raw as AuthErrorCode) : 'INTERNAL_ERROR'
+        const status = statusFor(code)
+        return page(x, { page: 'error', status, code, message: ERROR_CODES[code], backUrl: homeUrl, error: null }, status)
+      },
+    },
+    {
+      method: 'GET',
+      path: ['ssoflow.css'],
+      name: 'stylesheet',
+      csrf: false,
+      async handle(x) {
+        const response = new Response(DEFAULT_STYLESHEET, {
+          headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' },
+        })
+        return finalize(x, response, 200, null)
+      },
+    },
+  ]
+
+  const match = (segments: readonly string[]): { route: Route<C>; params: Record<string, string> }[] => {
+    const found: { route: Route<C>; params: Record<string, string> }[] = []
+    for (const route of routes) {
+      if (route.path.length !== segments.length) continue
+      const params: Record<string, string> = {}
+      let ok = true
+      for (let i = 0; i < route.path.length; i++) {
+        const want = route.path[i] as string
+        const got = segments[i] as string
+        if (want.startsWith(':')) params[want.slice(1)] = got
+        else if (want !== got) {
+          ok = false
+          break
+        }
+      }
+      if (ok) found.push({ route, params })
+    }
+    return found
+  }
+
+  /** Same-origin POST checks: `Sec-Fetch-Site` and `Origin`, when the browser sends them. */
+  const crossSite = (request: Request): boolean => {
+    const site = request.headers.get('sec-fetch-site')
+    if (site !== null && site !== 'same-origin') return true
+    const from = request.headers.get('origin')
+    if (from !== null && from !== origin) return true
+    return false
+  }
+
+  const underBase = (pathname: string): string | null => {
+    if (basePath === '') return pathname
+    if (pathname === basePath) return '/'
+    return pathname.startsWith(`${basePath}/`) ? pathname.slice(basePath.length) : null
+  }
+
+  const serve = async (x: Exchange<C>): Promise<Response> => {
+    const rest = underBase(x.url.pathname)
+    if (rest === null) return errorPage(x, authError('ROUTE_NOT_FOUND'))
+    const segments = rest.split('/').filter((s, i, all) => s.length > 0 || (i > 0 && i < all.length - 1))
+    const found = match(segments)
+    if (found.length === 0) return errorPage(x, authError('ROUTE_NOT_FOUND'))
+    const hit = found.find((f) => f.route.method === 'ANY' || f.route.method === x.method)
+    if (!hit) {
+      const response = await errorPage(x, authError('ROUTE_NOT_FOUND', { details: { reason: 'method' } }), 405)
+      response.headers.set('allow', [...new Set(found.map((f) => (f.route.method === 'ANY' ? 'GET, POST' : f.route.method)))].join(', '))
+      return response
+    }
+    x.route = hit.route.name
+    let body: Readonly<Record<string, string>> = {}
+    if (x.method === 'POST') {
+      if (hit.route.csrf && crossSite(x.request)) return errorPage(x, authError('CROSS_SITE_REQUEST'))
+      const parsed = await readForm(x.request, { maxBodyBytes })
+      if (parsed.isErr()) return errorPage(x, parsed.error)
+      body = parsed.value
+      if (hit.route.csrf) {
+        const handle = pipelineHandle(x)
+        const sent = body[CSRF_FIELD]
+        if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
+        if (typeof sent !== 'string' || !timingSafeEqual(sent, await csrfFor(handle))) return errorPage(x, authError('CSRF_INVALID'))
+      }
+    }
+    return hit.route.handle(x, hit.params, body)
+  }
+
+  const fetchImpl = async (request: Request, context: C): Promise<Response> => {
+    const x: Exchange<C> = {
+      request,
+      context,
+      url: new URL('http://invalid/'),
+      method: 'GET',
+      cookies: new Map(),
+      setCookies: new Map(),
+      extraHeaders: [],
+      route: 'unknown',
+      step: null,
+      slug: null,
+    }
+    try {
+      if (request.url.length > MAX_URL_LENGTH)
+        return await errorPage(x, authError('INPUT_INVALID', { details: { reason: 'url-too-long' } }), 414)
+      ;(x as { url: URL }).url = new URL(request.url)
+      const method = request.method.toUpperCase()
+      if (method !== 'GET' && method !== 'POST') {
+        const response = await errorPage(x, authError('ROUTE_NOT_FOUND', { details: { reason: 'method' } }), 405)
+        response.headers.set('allow', 'GET, POST')
+        return response
+      }
+      ;(x as { method: Method }).method = method === 'POST' ? 'POST' : 'GET'
+      for (const [k, v] of parseCookies(request.headers.get('cookie'))) x.cookies.set(k, v)
+      return await serve(x)
+    } catch (cause) {
+      // A host hook threw (or a bug): answer 500 with a fresh exchange so that no half-set
+      // cookie or session header leaks out.
+      const clean: Exchange<C> = { ...x, setCookies: new Map(), extraHeaders: [] }
+      const error = authError('INTERNAL_ERROR', { cause })
+      try {
+        return await errorPage(clean, error)
+      } catch {
+        return finalize(
+          clean,
+          new Response(ERROR_CODES.INTERNAL_ERROR, { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8' } }),
+          500,
+          error,
+        )
+      }
+    }
+  }
+
+  return {
+    fetch: fetchImpl,
+    basePath,
+    origin,
+    maxBodyBytes,
+    matches(input) {
+      let pathname: string
+      try {
+        pathname =
+          typeof input === 'string' ? new URL(input, origin).pathname : input instanceof URL ? input.pathname : new URL(input.url).pathname
+      } catch {
+        return false
+      }
+      return underBase(pathname) !== null
+    },
+    loginUrl(slug, opts = {}) {
+      const params = new URLSearchParams()
+      if (opts.next) params.set('next', opts.next)
+      if (opts.loginHint) params.set('login_hint', opts.loginHint)
+      const qs = params.toString()
+      return `${basePath}/login/${encodeURIComponent(slug)}${qs ? `?${qs}` : ''}`
+    },
+    setupUrl(slug, providerKey) {
+      return `${basePath}/setup/${encodeURIComponent(slug)}?provider=${encodeURIComponent(providerKey)}`
+    },
+  }
+}
+
+/** The effects of a final outcome; the handler always drops the pipeline cookie after one. */
+function withClearPipeline(step: LoginOutcome | SetupOutcome): readonly SessionEffect[] {
+  return step.session.some((e) => e.type === 'clearPipeline') ? step.session : [...step.session, { type: 'clearPipeline' }]
+}
+
+/** The engine's session from the host's and the handler's parts. */
+function toSessionInfo(id: string, host: HostSession, verificationToken: string | null): SessionInfo {
+  const userId = typeof host.userId === 'string' && host.userId.length > 0 ? host.userId : null
+  const twoFactorUserId = typeof host.twoFactorUserId === 'string' && host.twoFactorUserId.length > 0 ? host.twoFactorUserId : null
+  return {
+    id,
+    userId,
+    // Until the engine takes `twoFactorUserId` (issue 15): passed only when the second factor
+    // was passed by the session's own user.
+    twoFactorPassed: twoFactorUserId !== null && twoFactorUserId === userId,
+    invite: host.invite ?? null,
+    verificationToken,
+    ip: host.ip ?? null,
+  }
+}
+
+const FIELD_TYPES = new Set(['text', 'email', 'url', 'password', 'checkbox'])
+const TITLES: Readonly<Record<string, string>> = {
+  'oidc-setup-form': 'Configure OpenID Connect',
+  'dummy-form': 'Dummy identity provider',
+}
+
+function str(v: JsonValue | undefined, max = 1000): string | null {
+  return typeof v === 'string' ? v.slice(0, max) : null
+}
+
+/** The page model of a provider form, from the provider's (trusted, but loosely typed) model. */
+export function providerForm(view: string, model: JsonObject, form: PageForm): SsoPage {
+  const errors = model.errors !== null && typeof model.errors === 'object' && !Array.isArray(model.errors) ? model.errors : {}
+  const rawFields = Array.isArray(model.fields) ? model.fields : []
+  const fields: PageField[] = []
+  for (const raw of rawFields.slice(0, 32)) {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
+    const name = str(raw.name, 64)
+    if (!name || !/^[A-Za-z0-9_.-]+$/.test(name) || name === CSRF_FIELD) continue
+    const type = str(raw.type) ?? 'text'
+    const suggestions = Array.isArray(raw.suggestions) ? raw.suggestions : []
+    fields.push({
+      name,
+      label: str(raw.label, 200) ?? name,
+      type: (FIELD_TYPES.has(type) ? type : 'text') as PageField['type'],
+      required: raw.required === true,
+      value: str(raw.value, 2048) ?? '',
+      error: str(raw.error, 500) ?? str(errors[name], 500),
+      suggestions: suggestions.flatMap((s) => (typeof s === 'string' ? [s.slice(0, 500)] : [])).slice(0, 5),
+    })
+  }
+  return {
+    page: 'provider-form',
+    view,
+    title: str(model.title, 200) ?? TITLES[view] ?? 'Sign in',
+    fields,
+    error: str(model.error, 500),
+    form,
+  }
+}
