@@ -713,9 +713,7 @@ function toSessionInfo(id: string, host: HostSession, verificationToken: string 
   return {
     id,
     userId,
-    // Until the engine takes `twoFactorUserId` (issue 15): passed only when the second factor
-    // was passed by the session's own user.
-    twoFactorPassed: twoFactorUserId !== null && twoFactorUserId === userId,
+    twoFactorUserId,
     invite: host.invite ?? null,
     verificationToken,
     ip: host.ip ?? null,

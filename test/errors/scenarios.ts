@@ -25,7 +25,8 @@
 // 'authSettings', or 'thrown' (only thrown as SsoflowError, by `throws`). A code that no public
 // call can produce is `deprecated` (say why); the test then checks that src/ never produces it
 // (outside errors.ts and the files listed in `onlyIn`) and that docs/errors.md marks it.
-import type { ResultAsync } from 'neverthrow'
+import { err, ok, ResultAsync } from 'neverthrow'
+import { createSsoHandler, type HostSession } from '../../src/http/index.js'
 import { type AuthError, type AuthErrorCode, StorageConflictError } from '../../src/index.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { oidcProvider } from '../../src/oidc/index.js'
@@ -56,6 +57,58 @@ export type Row =
   | { readonly redirect: RedirectRule; readonly scenarios: Readonly<Record<string, Scenario>> }
   | { readonly redirect: 'thrown'; readonly throws: Readonly<Record<string, (h: Harness) => unknown>> }
   | { readonly deprecated: string; readonly onlyIn?: readonly string[] }
+
+/**
+ * The HTTP handler over the harness's engine. `act` sends one request and returns the error the
+ * handler answered with (its `onResult` event) as the call's result: the handler's codes come
+ * from a `Response`, not a `ResultAsync`.
+ */
+function web(h: Harness, options: { readonly getSession?: () => HostSession | null } = {}) {
+  const origin = 'https://app.example.com'
+  let last: AuthError | null = null
+  let cookie = ''
+  const handler = createSsoHandler(h.sso, {
+    baseUrl: origin,
+    basePath: '/sso',
+    resolveOrganization: (slug) => (slug === 'acme' ? ACME : null),
+    getSession: options.getSession ?? (() => null),
+    applySessionEffects: () => undefined,
+    onResult: (event) => {
+      last = event.error
+    },
+  })
+  const request = (path: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers)
+    if (cookie) headers.set('cookie', cookie)
+    return new Request(`${origin}${path}`, { ...init, headers })
+  }
+  return {
+    /** Starts a login at acme (the dummy form), keeping its cookies. */
+    async start(): Promise<void> {
+      const res = await handler.fetch(request('/sso/login/acme'))
+      cookie = res.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ')
+    },
+    act(path: string, init: RequestInit = {}): Act {
+      return () =>
+        new ResultAsync(
+          (async () => {
+            last = null
+            await handler.fetch(request(path, init))
+            return last ? err(last) : ok(null)
+          })(),
+        )
+    },
+  }
+}
+
+const FORM_POST = (body: string, headers: Record<string, string> = {}): RequestInit => ({
+  method: 'POST',
+  body,
+  headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://app.example.com', ...headers },
+})
 
 /** A provider whose only step binds data over the 64 KiB limit, or throws. */
 function brokenProvider(mode: 'oversized' | 'throws') {
@@ -816,6 +869,84 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
   },
   INVITE_INVALID: {
     deprecated: 'An invalid session invite is ignored with a trace entry and never blocks the login (docs/login-flow.md).',
+  },
+  CSRF_INVALID: {
+    redirect: 'root',
+    scenarios: {
+      'handler: the provider form posted without its token': {
+        flow: null,
+        async arrange(h) {
+          const w = web(h)
+          await w.start()
+          return w.act('/sso/callback', FORM_POST('email=a%40corp.example'))
+        },
+      },
+    },
+  },
+  CROSS_SITE_REQUEST: {
+    redirect: 'root',
+    scenarios: {
+      'handler: a POST from another origin': {
+        flow: null,
+        async arrange(h) {
+          const w = web(h)
+          await w.start()
+          return w.act('/sso/callback', FORM_POST('email=a%40corp.example', { origin: 'https://evil.example' }))
+        },
+      },
+    },
+  },
+  BODY_TOO_LARGE: {
+    redirect: 'root',
+    scenarios: {
+      'handler: a form over 16 KiB': {
+        flow: null,
+        async arrange(h) {
+          const w = web(h)
+          await w.start()
+          return w.act('/sso/callback', FORM_POST(`email=${'a'.repeat(20_000)}`))
+        },
+      },
+    },
+  },
+  CONTENT_TYPE_INVALID: {
+    redirect: 'root',
+    scenarios: {
+      'handler: a JSON body': {
+        flow: null,
+        async arrange(h) {
+          const w = web(h)
+          await w.start()
+          return w.act('/sso/callback', FORM_POST('{}', { 'content-type': 'application/json' }))
+        },
+      },
+    },
+  },
+  ROUTE_NOT_FOUND: {
+    redirect: 'root',
+    scenarios: {
+      'handler: an unknown path under basePath': {
+        flow: null,
+        async arrange(h) {
+          return web(h).act('/sso/nope')
+        },
+      },
+    },
+  },
+  INTERNAL_ERROR: {
+    redirect: 'root',
+    scenarios: {
+      "handler: the host's getSession throws": {
+        flow: null,
+        async arrange(h) {
+          return web(h, {
+            getSession: () => {
+              throw new Error('session store down')
+            },
+          }).act('/sso/login/acme')
+        },
+      },
+    },
   },
   STORAGE_CONFLICT: {
     redirect: 'flow, else root',

@@ -225,8 +225,10 @@ describe('flows through the handler', () => {
     // not passed yet: still asks for it
     const early = await b2.get(`${BASE_PATH}/resume`)
     expect(early.headers.get('location')).toBe('/2fa')
+    // a second factor passed by someone else does not count (threat 63)
+    world.sessions.get(hostId)!.twoFactorUserId = 'admin'
+    expect((await b2.get(`${BASE_PATH}/resume`)).headers.get('location')).toBe('/2fa')
     world.sessions.get(hostId)!.twoFactorUserId = user.id
-    world.sessions.get(hostId)!.userId = user.id
     const done = await b2.get(`${BASE_PATH}/resume`)
     expect(done.status).toBe(302)
     expect(done.headers.get('location')).toBe('/orgs/acme/')
