@@ -1,5 +1,5 @@
 /**
- * ssoflow quickstart (`npm start`): one organization, an admin who sets up SSO with the dummy
+ * ssoflow quickstart (`npm run quickstart`; `npm start` serves the web demo): one organization, an admin who sets up SSO with the dummy
  * provider, then three logins: a new user, the same user returning, and an invited user.
  * Everything runs in memory; mail and signals are printed as they go out. Each step prints its
  * outcome kind and the decision trace (the rules that fired).

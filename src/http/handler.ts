@@ -343,7 +343,9 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     for (const [k, v] of x.extraHeaders) headers.append(k, v)
     if (x.route !== 'stylesheet') headers.set('cache-control', 'no-store')
     headers.set('x-content-type-options', 'nosniff')
-    headers.set('referrer-policy', 'no-referrer')
+    // same-origin, not no-referrer: under no-referrer browsers send `Origin: null` on form POSTs,
+    // which the origin check must refuse. Nothing leaves for another origin either way.
+    headers.set('referrer-policy', 'same-origin')
     if (options.onResult) {
       try {
         options.onResult({ request: x.request, context: x.context, route: x.route, step: x.step, error, status })

@@ -127,7 +127,7 @@ function layout(title: string, body: string, stylesheet: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${e(title)}</title>
 <link rel="stylesheet" href="${e(stylesheet)}">
 </head>
@@ -188,7 +188,7 @@ ${form}`,
             title: `Join ${c.organization.name}`,
             body: `<h1>Join ${org}</h1>
 ${identityLine(c)}
-<p>No account uses this identity yet. Create one to continue to ${org}.</p>
+<p>No account uses this identity yet. Create one to continue.</p>
 ${form}
 <p class="aside">Already have an account? <a href="${e(safeHref(c.loginUrl))}">Sign in to it first</a>, then sign in with single sign-on again to link it.</p>`,
           }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
-/** `npm start` runs this file; the test runs it the same way (tsx) and reads what it prints. */
+/** `npm run quickstart` runs this file; the test runs it the same way (tsx) and reads what it prints. */
 async function runQuickstart(): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/quickstart/main.ts'], {
@@ -21,7 +21,7 @@ async function runQuickstart(): Promise<{ code: number; stdout: string; stderr: 
   }
 }
 
-describe('examples/quickstart (npm start)', () => {
+describe('examples/quickstart (npm run quickstart)', () => {
   it('walks setup and the three logins to their outcomes without an error', async () => {
     const { code, stdout, stderr } = await runQuickstart()
     expect(stderr).toBe('')

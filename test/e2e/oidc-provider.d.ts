@@ -4,13 +4,15 @@ declare module 'oidc-provider' {
 
   export interface InteractionDetails {
     uid: string
-    prompt: { name: string; reasons: string[] }
+    prompt: { name: string; reasons: string[]; details?: Record<string, unknown> }
     params: Record<string, unknown>
     session?: { accountId?: string }
+    grantId?: string
   }
 
   export interface GrantInstance {
     addOIDCScope(scope: string): void
+    addOIDCClaims(claims: string[]): void
     save(): Promise<string>
   }
 

@@ -58,7 +58,7 @@ export function conformanceSuite(name: string, mount: Mount): void {
       expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
       expect(res.headers.get('content-security-policy')).not.toContain('unsafe-inline')
       expect(res.headers.get('x-content-type-options')).toBe('nosniff')
-      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(res.headers.get('referrer-policy')).toBe('same-origin')
       const html = await res.text()
       expect(html).not.toMatch(/<script|style=/i)
       expect(html).toContain('<label for=')

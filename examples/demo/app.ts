@@ -1,0 +1,445 @@
+/**
+ * The ssoflow web demo: a small multi-tenant "Acme App" on Hono (Node), with ssoflow's handler
+ * mounted at /auth/sso, PGlite (embedded PostgreSQL) through ssoflow/kysely, and an in-process
+ * OpenID provider. Every mail goes to an outbox shown on the home page, next to the audit log and
+ * the decision trace of each step, so a visitor sees what the engine decided and why.
+ *
+ * In your app, import from the package instead of the sources ('ssoflow', 'ssoflow/http',
+ * 'ssoflow/hono', 'ssoflow/kysely', 'ssoflow/oidc').
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import { PGlite } from '@electric-sql/pglite'
+import { getRequestListener } from '@hono/node-server'
+import { type Context, Hono } from 'hono'
+import { Kysely } from 'kysely'
+import { ssoHono } from '../../src/hono/index.js'
+import { createSsoHandler, escapeHtml as e, ssoHandlerUrls } from '../../src/http/index.js'
+import { type AuthError, createAuthPipeline, type MailMessage, NO_FLAGS, type Step, type TraceEntry } from '../../src/index.js'
+import { createKyselyStorage, createPGliteDialect, migrateSsoflow } from '../../src/kysely/index.js'
+import { oidcProvider } from '../../src/oidc/index.js'
+import { type DemoOp, startDemoOp } from './op.js'
+import { DEMO_CSS, layout, type Person } from './pages.js'
+
+export interface DemoOptions {
+  /** App port on 127.0.0.1 (0: any free port). @defaultValue 3000 */
+  readonly port?: number | undefined
+  /** IdP port (0: any free port). @defaultValue port + 1, or any when port is 0 */
+  readonly opPort?: number | undefined
+}
+
+export interface Demo {
+  readonly url: string
+  readonly op: DemoOp
+  readonly inviteUrl: string
+  close(): Promise<void>
+}
+
+interface DemoSession {
+  userId: string | null
+  invite: { memberId: string; token: string; organizationId: string } | null
+  flash: string | null
+}
+
+interface OutboxMail {
+  readonly at: Date
+  readonly to: string
+  readonly template: string
+  readonly summary: string
+  readonly link: string | null
+}
+
+interface Decision {
+  readonly at: Date
+  readonly route: string
+  readonly status: number
+  readonly outcome: string
+  readonly trace: readonly TraceEntry[]
+}
+
+const ORG_ID = 'org_acme'
+const BASE_PATH = '/auth/sso'
+const PASSWORD = 'demo'
+const PASSWORDS: Readonly<Record<string, string>> = { 'ada@acme.test': 'user_ada', 'bob@acme.test': 'user_bob' }
+
+function mailSummary(m: MailMessage): { summary: string; link: string | null } {
+  const data = m.data as unknown as Record<string, unknown>
+  const link = typeof data.url === 'string' ? data.url : null
+  switch (m.template) {
+    case 'accountVerification':
+      return { summary: `Verify your account to link ${String(data.providerName)} at ${String(data.organizationName)}`, link }
+    case 'newUserConfirmation':
+      return { summary: `Welcome to ${String(data.organizationName ?? 'Acme')}`, link }
+    case 'ssoLinkRequest':
+      return { summary: `${String(data.organizationName ?? 'Acme')} turned on single sign-on: link your account`, link }
+    case 'inviteAccepted':
+      return { summary: 'Invitation accepted', link }
+    default:
+      return { summary: m.template, link }
+  }
+}
+
+function outcomeOf(step: Step | null, error: AuthError | null): string {
+  if (error) return error.code
+  if (!step) return '-'
+  switch (step.kind) {
+    case 'redirect':
+      return 'redirect (to the IdP)'
+    case 'render':
+      return `render ${step.view}`
+    case 'confirmationRequired':
+      return `confirmationRequired: ${step.confirmation.page}`
+    case 'signedIn':
+      return `signedIn${step.created.user ? ' (new user)' : ''}${step.linked ? ' (linked)' : ''}${step.acceptedInviteId ? ' (invite accepted)' : ''}`
+    case 'twoFactorRequired':
+      return 'twoFactorRequired'
+    case 'setupComplete':
+      return `setupComplete (${step.linkRequestsQueued} link requests)`
+  }
+}
+
+/** Starts the demo; resolves once both servers listen. */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  // ---- the app server first, so that its URL (the OIDC redirect URI) is known
+  let fetchImpl: (request: Request) => Response | Promise<Response> = () => new Response('starting', { status: 503 })
+  const server: Server = createServer(getRequestListener((request) => fetchImpl(request)))
+  const port = options.port ?? 3000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve())
+  })
+  const address = server.address()
+  const appPort = typeof address === 'object' && address ? address.port : port
+  const baseUrl = `http://localhost:${appPort}`
+  const http = { baseUrl, basePath: BASE_PATH }
+  const urls = ssoHandlerUrls(http)
+  const op = await startDemoOp(options.opPort ?? (port === 0 ? 0 : appPort + 1), urls.pipelineCallback())
+
+  // ---- storage: PGlite (PostgreSQL in WebAssembly) through ssoflow/kysely, real SQL
+  const pglite = new PGlite()
+  // biome-ignore lint/suspicious/noExplicitAny: the demo reads ssoflow's tables without a typed schema
+  const db = new Kysely<any>({ dialect: createPGliteDialect(pglite) })
+  await migrateSsoflow(db, { dialect: 'postgres' })
+  const storage = createKyselyStorage(db, { dialect: 'postgres' })
+  const epoch = new Date()
+  const inviteToken = randomBytes(24).toString('base64url')
+  const user = (id: string, email: string, name: string, hasUsablePassword: boolean) => ({
+    id,
+    username: email.split('@')[0] ?? id,
+    email,
+    name,
+    isActive: true,
+    isSuspended: false,
+    hasUsablePassword,
+    has2fa: false,
+    createdAt: epoch,
+  })
+  const member = (id: string, userId: string | null, role: string, email: string | null = null) => ({
+    id,
+    organizationId: ORG_ID,
+    userId,
+    email,
+    emailNormalized: email,
+    role,
+    flags: NO_FLAGS,
+    inviteTokenHash: email ? createHash('sha256').update(inviteToken).digest('hex') : null,
+    inviteExpiresAt: email ? new Date(Date.now() + 7 * 24 * 3600 * 1000) : null,
+    inviteStatus: 'approved' as const,
+    createdAt: epoch,
+  })
+  await storage.seed({
+    organizations: [{ id: ORG_ID, slug: 'acme', name: 'Acme Inc.', defaultRole: 'member', require2fa: false }],
+    users: [
+      user('user_ada', 'ada@acme.test', 'Ada Admin', true),
+      user('user_bob', 'bob@acme.test', 'Bob Builder', true),
+      user('user_dave', 'dave@acme.test', 'Dave Passwordless', false),
+    ],
+    members: [
+      member('member_ada', 'user_ada', 'owner'),
+      member('member_bob', 'user_bob', 'member'),
+      member('member_carol', null, 'member', 'carol@acme.test'),
+    ],
+  })
+
+  // ---- ports: an outbox for mail, signals into the decision log
+  const outbox: OutboxMail[] = []
+  const decisions: Decision[] = []
+  const sso = createAuthPipeline({
+    storage,
+    mailer: {
+      async send(message) {
+        outbox.unshift({ at: new Date(), to: message.to, template: message.template, ...mailSummary(message) })
+      },
+    },
+    signals: {
+      async emit(signal) {
+        decisions.unshift({ at: new Date(), route: 'signal', status: 0, outcome: signal.name, trace: [] })
+      },
+    },
+    providers: { oidc: oidcProvider({ dangerouslyAllowInsecureLoopbackHttp: true, fetchTimeoutMs: 5000 }) },
+    secret: randomBytes(32),
+    urls: {
+      ...urls,
+      orgLogin: (o) => `/orgs/${o.slug}/login`,
+      authSettings: (o) => `/orgs/${o.slug}/settings`,
+      providerSettings: (o) => `/orgs/${o.slug}/settings`,
+      afterLogin: () => '/',
+    },
+  })
+
+  // ---- the host's sessions (a cookie and a Map: any session library does the same)
+  const sessions = new Map<string, DemoSession>()
+  const COOKIE = 'demo_session'
+  const sidOf = (c: Context): string | null => {
+    const m = new RegExp(`(?:^|;\\s*)${COOKIE}=([A-Za-z0-9_-]+)`).exec(c.req.header('cookie') ?? '')
+    return m?.[1] && sessions.has(m[1]) ? m[1] : null
+  }
+  const sessionOf = (c: Context): DemoSession | null => {
+    const sid = sidOf(c)
+    return sid ? (sessions.get(sid) ?? null) : null
+  }
+  /** A new session id (login, rotation): returns the Set-Cookie value. */
+  const newSession = (c: Context, data: DemoSession): string => {
+    const old = sidOf(c)
+    if (old) sessions.delete(old)
+    const sid = randomBytes(18).toString('base64url')
+    sessions.set(sid, data)
+    return `${COOKIE}=${sid}; Path=/; HttpOnly; SameSite=Lax`
+  }
+  const personOf = async (userId: string | null): Promise<Person | null> => {
+    if (!userId) return null
+    const u = await storage.getUser(userId)
+    return u ? { name: u.name, email: u.email } : null
+  }
+
+  const handler = createSsoHandler<Context>(sso, {
+    ...http,
+    getSession: (_request, c) => sessionOf(c),
+    applySessionEffects(effects, { context: c }) {
+      let data: DemoSession = { ...(sessionOf(c) ?? { userId: null, invite: null, flash: null }) }
+      let rotate = false
+      for (const effect of effects) {
+        if (effect.type === 'rotate') rotate = true
+        if (effect.type === 'login') {
+          data = { ...data, userId: effect.userId, flash: 'Signed in with single sign-on.' }
+          rotate = true
+        }
+        if (effect.type === 'clearInvite') data.invite = null
+      }
+      const sid = sidOf(c)
+      if (rotate || !sid) return [['set-cookie', newSession(c, data)]]
+      sessions.set(sid, data)
+      return undefined
+    },
+    resolveOrganization: async (slug) => {
+      const row = await db.selectFrom('ssoflow_organizations').select('id').where('slug', '=', slug).executeTakeFirst()
+      return row ? String(row.id) : null
+    },
+    twoFactorUrl: '/2fa',
+    homeUrl: '/',
+    onResult(event) {
+      if (event.route === 'stylesheet') return
+      const step = event.step
+      const trace = step && 'trace' in step ? step.trace : []
+      decisions.unshift({ at: new Date(), route: event.route, status: event.status, outcome: outcomeOf(step, event.error), trace })
+      if (decisions.length > 60) decisions.length = 60
+    },
+  })
+
+  // ---- the host's pages
+  const app = new Hono()
+  // No form-action: Chromium applies it to the redirects after a submit, and the SSO form's
+  // answer is a redirect to the IdP.
+  const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+  const html = (c: Context, body: string, status = 200) => {
+    c.header('content-security-policy', CSP)
+    c.header('cache-control', 'no-store')
+    return c.html(body, status as 200)
+  }
+  const takeFlash = (c: Context): string | null => {
+    const s = sessionOf(c)
+    const flash = s?.flash ?? null
+    if (s) s.flash = null
+    return flash
+  }
+  const sameOrigin = (c: Context) => {
+    const origin = c.req.header('origin')
+    return origin === undefined || origin === baseUrl
+  }
+
+  app.use(ssoHono(handler))
+  app.get('/demo.css', (c) => c.body(DEMO_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }))
+  app.get('/favicon.ico', (c) => c.body(null, 204))
+
+  app.get('/', async (c) => {
+    const who = await personOf(sessionOf(c)?.userId ?? null)
+    const provider = await storage.getAuthProvider(ORG_ID)
+    const snap = await storage.snapshot()
+    const audit = await db
+      .selectFrom('ssoflow_audit_log')
+      .select(['event', 'actor_user_id', 'target_user_id', 'created_at'])
+      .orderBy('created_at', 'desc')
+      .limit(20)
+      .execute()
+    const nameOf = (id: unknown) => snap.users.find((u) => u.id === id)?.email ?? (id ? String(id) : '-')
+    const rows = (items: string[], empty: string, cols: number) =>
+      items.length ? items.join('\n') : `<tr><td colspan="${cols}" class="muted">${e(empty)}</td></tr>`
+    const outboxRows = outbox.map(
+      (m) =>
+        `<tr><td>${e(m.at.toLocaleTimeString('en-GB'))}</td><td>${e(m.to)}</td><td><span class="pill">${e(m.template)}</span><br>${e(m.summary)}${m.link ? `<br><a href="${e(m.link)}">Open the link</a>` : ''}</td></tr>`,
+    )
+    const decisionRows = decisions.map(
+      (d) =>
+        `<tr><td>${e(d.at.toLocaleTimeString('en-GB'))}</td><td>${e(d.route)}</td><td><span class="${/^[A-Z_]+$/.test(d.outcome) ? 'code' : 'kind'}">${e(d.outcome)}</span>${
+          d.trace.length ? `<ol class="trace">${d.trace.map((t) => `<li><code>${e(t.rule)}</code> ${e(t.detail)}</li>`).join('')}</ol>` : ''
+        }</td></tr>`,
+    )
+    const auditRows = audit.map(
+      (a) =>
+        `<tr><td>${e(new Date(Number(a.created_at)).toLocaleTimeString('en-GB'))}</td><td><span class="pill">${e(a.event)}</span></td><td>${e(nameOf(a.actor_user_id))}</td><td>${e(nameOf(a.target_user_id))}</td></tr>`,
+    )
+    const people = snap.users.map((u) => {
+      const m = snap.members.find((x) => x.userId === u.id)
+      const linked = snap.identities.some((i) => i.userId === u.id)
+      return `<tr><td>${e(u.name)}</td><td>${e(u.email)}</td><td>${e(m ? m.role : '-')}</td><td>${u.hasUsablePassword ? 'yes' : 'no'}</td><td>${linked ? 'linked' : '-'}</td></tr>`
+    })
+    const invites = snap.members
+      .filter((m) => m.userId === null)
+      .map((m) => `<tr><td colspan="2">${e(m.email)}</td><td>invited (${e(m.role)})</td><td>-</td><td>-</td></tr>`)
+    const body = `<h1>ssoflow demo: SSO for Acme Inc.</h1>
+<div class="grid">
+<section>
+<h2>What to try</h2>
+<ol class="try">
+<li><strong>Configure SSO as the admin.</strong> <a href="/orgs/acme/login">Sign in</a> with the password form as <code>ada@acme.test</code> / <code>${PASSWORD}</code>, open <a href="/orgs/acme/settings">Settings</a>, press “Configure SSO” and paste the values shown there. At the Demo IdP sign in as <code>ada@acme.test</code> and allow. ${provider ? '<span class="pill">done</span>' : ''}</li>
+<li><strong>First login of a new person.</strong> Sign out, then on the <a href="/orgs/acme/login">org login</a> use single sign-on as <code>erin@acme.test</code> (any password at the IdP). ssoflow asks before it creates the account.</li>
+<li><strong>Returning login.</strong> Sign out and sign in with SSO as <code>erin@acme.test</code> again: straight in, nothing created.</li>
+<li><strong>Join through the invite.</strong> Open <a href="/invite/${e(inviteToken)}">Carol's invite link</a>, then sign in with SSO as <code>carol@acme.test</code>: the pending invite becomes her membership.</li>
+<li><strong>Link an existing account through the emailed link.</strong> Sign in with SSO as <code>dave@acme.test</code> (an account without a password). ssoflow mails a one-time link to Dave's address: open it from the outbox on this page, in this browser.</li>
+<li><strong>An existing password account.</strong> SSO as <code>bob@acme.test</code>: ssoflow asks Bob to sign in with his password first (<code>${PASSWORD}</code>), then SSO again links it without a question.</li>
+</ol>
+<p class="hint">The Demo IdP runs in this process at <code>${e(op.issuer)}</code>. Everything is in memory: restart to start over.</p>
+</section>
+<section>
+<h2>Outbox (mail sent by ssoflow)</h2>
+<table><thead><tr><th>Time</th><th>To</th><th>Mail</th></tr></thead><tbody>
+${rows(outboxRows, 'No mail yet.', 3)}
+</tbody></table>
+</section>
+<section>
+<h2>Decision log (each step and the rules that fired)</h2>
+<table><thead><tr><th>Time</th><th>Route</th><th>Outcome and trace</th></tr></thead><tbody>
+${rows(decisionRows, 'Nothing yet: start a sign-in.', 3)}
+</tbody></table>
+</section>
+<section>
+<h2>Audit log (SQL, newest first)</h2>
+<table><thead><tr><th>Time</th><th>Event</th><th>Actor</th><th>Target</th></tr></thead><tbody>
+${rows(auditRows, 'No audit entries yet.', 4)}
+</tbody></table>
+<h2>People</h2>
+<table><thead><tr><th>Name</th><th>Email</th><th>Role</th><th>Password</th><th>SSO</th></tr></thead><tbody>
+${[...people, ...invites].join('\n')}
+</tbody></table>
+</section>
+</div>`
+    return html(c, layout('Home', who, body, takeFlash(c)))
+  })
+
+  app.get('/orgs/acme/login', async (c) => {
+    const who = await personOf(sessionOf(c)?.userId ?? null)
+    const provider = await storage.getAuthProvider(ORG_ID)
+    const next = c.req.query('next') ?? ''
+    const error = c.req.query('error')
+    const sso = provider
+      ? `<form method="get" action="${e(handler.loginUrl('acme'))}">
+<label for="email">Work email</label><input id="email" name="login_hint" type="email" placeholder="you@acme.test" autocomplete="email">
+<p><button type="submit" class="primary">Sign in with SSO</button></p></form>`
+      : '<p class="muted">Single sign-on is not configured yet: sign in as the admin and configure it in Settings.</p>'
+    const body = `<h1>Sign in to Acme Inc.</h1>
+<div class="grid">
+<section><h2>Single sign-on</h2>${sso}</section>
+<section><h2>Password</h2>
+${error ? `<p class="error" role="alert">${e(error)}</p>` : ''}
+<form method="post" action="/session">
+<input type="hidden" name="next" value="${e(next)}">
+<label for="login-email">Email</label><input id="login-email" name="email" type="email" required autocomplete="username">
+<label for="login-password">Password</label><input id="login-password" name="password" type="password" required autocomplete="current-password">
+<p><button type="submit" class="primary">Sign in</button></p>
+<p class="hint">Password accounts: <code>ada@acme.test</code> and <code>bob@acme.test</code>, password <code>${PASSWORD}</code>.</p>
+</form></section>
+</div>`
+    return html(c, layout('Sign in', who, body, takeFlash(c)))
+  })
+
+  app.post('/session', async (c) => {
+    if (!sameOrigin(c)) return c.text('cross-site request refused', 403)
+    const form = await c.req.parseBody()
+    const email = String(form.email ?? '')
+      .trim()
+      .toLowerCase()
+    const userId = PASSWORDS[email]
+    if (!userId || form.password !== PASSWORD)
+      return c.redirect(`/orgs/acme/login?error=${encodeURIComponent('Wrong email or password.')}`, 303)
+    const previous = sessionOf(c)
+    c.header('set-cookie', newSession(c, { userId, invite: previous?.invite ?? null, flash: 'Signed in with your password.' }))
+    const next = String(form.next ?? '')
+    return c.redirect(next.startsWith('/') && !next.startsWith('//') ? next : '/', 303)
+  })
+
+  app.post('/logout', (c) => {
+    if (!sameOrigin(c)) return c.text('cross-site request refused', 403)
+    const sid = sidOf(c)
+    if (sid) sessions.delete(sid)
+    c.header('set-cookie', `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`)
+    return c.redirect('/', 303)
+  })
+
+  app.get('/orgs/acme/settings', async (c) => {
+    const userId = sessionOf(c)?.userId ?? null
+    const who = await personOf(userId)
+    if (!who) return c.redirect('/orgs/acme/login?next=/orgs/acme/settings', 302)
+    const provider = await storage.getAuthProvider(ORG_ID)
+    const body = provider
+      ? `<h1>Authentication settings</h1><section><p>Single sign-on is <strong>on</strong>: ${e(provider.providerKey)} (issuer <code>${e(String(provider.config.issuer ?? ''))}</code>).</p>
+<p>Members were mailed a link request (see the outbox on the <a href="/">home page</a>).</p></section>`
+      : `<h1>Authentication settings</h1><section><h2>Single sign-on</h2>
+<p>Configure OpenID Connect with these values from the Demo IdP:</p>
+<div class="copy"><span>Issuer URL</span><code>${e(op.issuer)}</code><span>Client ID</span><code>${e(op.clientId)}</code><span>Client secret</span><code>${e(op.clientSecret)}</code></div>
+<p><a class="button" href="${e(handler.setupUrl('acme', 'oidc'))}">Configure SSO</a></p>
+<p class="hint">Only an owner or manager may do this; ssoflow checks it again when setup finishes.</p></section>`
+    return html(c, layout('Settings', who, body, takeFlash(c)))
+  })
+
+  app.get('/invite/:token', async (c) => {
+    const token = c.req.param('token')
+    const hash = createHash('sha256').update(token).digest('hex')
+    const row = await db.selectFrom('ssoflow_members').select(['id']).where('invite_token_hash', '=', hash).executeTakeFirst()
+    if (!row) return html(c, layout('Invite', null, '<h1>This invitation is not valid.</h1>'), 404)
+    const current = sessionOf(c)
+    const invite = { memberId: String(row.id), token, organizationId: ORG_ID }
+    const sid = sidOf(c)
+    if (current && sid) sessions.set(sid, { ...current, invite, flash: 'Invitation saved: now sign in with SSO.' })
+    else c.header('set-cookie', newSession(c, { userId: null, invite, flash: 'Invitation saved: now sign in with SSO.' }))
+    return c.redirect('/orgs/acme/login', 302)
+  })
+
+  app.get('/2fa', (c) => html(c, layout('Second factor', null, '<h1>Second factor</h1><p>No demo account uses a second factor.</p>')))
+  app.notFound((c) => html(c, layout('Not found', null, '<h1>Not found</h1>'), 404))
+
+  fetchImpl = (request) => app.fetch(request)
+  return {
+    url: baseUrl,
+    op,
+    inviteUrl: `${baseUrl}/invite/${inviteToken}`,
+    async close() {
+      await op.close()
+      await new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      })
+      await db.destroy()
+      await pglite.close()
+    },
+  }
+}
