@@ -57,7 +57,8 @@ export interface SsoResultEvent<C> extends SsoRequestEvent<C> {
  * `Set-Cookie`), or nothing.
  * @group HTTP
  */
-export type EffectsResult = Headers | readonly (readonly [string, string])[] | null | undefined
+// biome-ignore lint/suspicious/noConfusingVoidType: a plain \`async\` hook that returns nothing is the common case
+export type EffectsResult = Headers | readonly (readonly [string, string])[] | null | undefined | void
 
 /** What a `render` hook may return: HTML, a whole response, or nothing for the default page. @group HTTP */
 export type RenderResult = string | Response | null | undefined
@@ -265,14 +266,22 @@ interface Route<C> {
  *
  * @example
  * ```ts
- * import { createSsoHandler } from 'ssoflow/http'
+ * import type { AuthPipeline, SessionEffect } from 'ssoflow'
+ * import { createSsoHandler, type HostSession } from 'ssoflow/http'
+ *
+ * declare const sso: AuthPipeline // createAuthPipeline(...)
+ * declare const mySessions: {
+ *   read(request: Request): HostSession | null
+ *   apply(request: Request, effects: readonly SessionEffect[]): Promise<void>
+ * }
+ *
  * const handler = createSsoHandler(sso, {
  *   baseUrl: 'https://app.example.com',
  *   basePath: '/auth/sso',
  *   getSession: (request) => mySessions.read(request),
  *   applySessionEffects: (effects, { request }) => mySessions.apply(request, effects),
  * })
- * const response = await handler.fetch(request)
+ * export default { fetch: (request: Request) => handler.fetch(request) } // Deno, Bun, workers
  * ```
  * @group HTTP
  */
