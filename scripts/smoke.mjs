@@ -7,7 +7,9 @@
 //  4. the published declarations type-check in a consumer project (NodeNext, no @types/node);
 //  5. with the optional peers added, every subpath imports from Node;
 //  6. Deno runs test/deno/smoke_test.mjs against dist/ and imports every neutral subpath of the
-//     installed package.
+//     installed package;
+//  7. examples/hono-deno type-checks with `deno check` and signs a user in under `deno run`
+//     (its npm: specifiers resolve from the installed tarball).
 // Exits non-zero with a message naming the failed step. Cleans its temp folder.
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -168,6 +170,11 @@ const peers = Object.entries(pkg.peerDependenciesMeta ?? {})
   .map(([name]) => `${name}@${pkg.peerDependencies[name]}`)
 run('npm', ['install', ...peers, '--omit=dev', ...npmFlags], { cwd: app })
 console.log(run('node', ['--input-type=module', '-e', importScript(subpaths)], { cwd: app }).trimEnd())
+
+section('examples/hono-deno: deno check, then deno run --smoke with npm: specifiers (resolved from the installed tarball)')
+writeFileSync(path.join(app, 'hono_deno_example.ts'), readFileSync(path.join(ROOT, 'examples/hono-deno/main.ts'), 'utf8'))
+run(deno, ['check', '--node-modules-dir=manual', 'hono_deno_example.ts'], { cwd: app, env: denoEnv })
+console.log(run(deno, ['run', '-A', '--node-modules-dir=manual', 'hono_deno_example.ts', '--smoke'], { cwd: app, env: denoEnv }).trimEnd())
 
 step = 'done'
 console.log(`smoke: OK (${subpaths.length} subpaths)`)
