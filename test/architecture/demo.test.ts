@@ -27,7 +27,7 @@ describe('examples/demo (npm start)', () => {
       stderr += d.toString()
     })
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no URL printed in 90 s\n${stdout}\n${stderr}`)), 90_000)
+      const timer = setTimeout(() => reject(new Error(`no URL printed in 150 s\n${stdout}\n${stderr}`)), 150_000)
       const check = () => {
         const m = /ssoflow demo: open (http:\/\/localhost:\d+)/.exec(stdout)
         if (m?.[1]) {
@@ -52,5 +52,5 @@ describe('examples/demo (npm start)', () => {
     const css = await fetch(`${target}/auth/sso/ssoflow.css`)
     expect(css.status).toBe(200)
     expect(stderr).not.toMatch(/Error|error:/)
-  }, 120_000)
+  }, 180_000)
 })
