@@ -13,7 +13,7 @@ import type { AuthPipeline, LoginOutcome, SessionEffect, SessionInfo, SetupOutco
 import { type AuthError, type AuthErrorCode, authError, ERROR_CODES, SsoflowError } from '../errors.js'
 import type { JsonObject, JsonValue } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
-import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
+import { randomToken, timingSafeEqual } from '../state/crypto.js'
 import { MAX_URL_LENGTH, parseQuery, readForm } from './body.js'
 import { parseCookies, prefixedName, serializeCookie } from './cookies.js'
 import { DEFAULT_STYLESHEET, type PageField, type PageForm, renderDefaultPage, type SsoPage } from './pages.js'
@@ -216,10 +216,9 @@ function segment(raw: string): string | null {
   }
 }
 
-/** The CSRF token of a pipeline: SHA-256 of the (secret, HttpOnly) handle, domain-separated. */
-async function csrfFor(handle: string): Promise<string> {
-  return sha256Hex(`ssoflow/http csrf v1\u0000${handle}`)
-}
+/** Separates the handle from its CSRF token in the pipeline cookie (not a handle character). */
+const TOKEN_SEPARATOR = '~'
+const CSRF_TOKEN = /^[A-Za-z0-9_-]{22,64}$/
 
 type Method = 'GET' | 'POST'
 
@@ -334,9 +333,29 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     return fresh
   }
 
-  const pipelineHandle = (x: Exchange<C>): string | null => {
+  /**
+   * The pipeline cookie holds `<handle>~<csrf>`: the CSRF token is minted with the pipeline's
+   * cookie and bound to that handle (a new handle gets a new token), and the form carries a copy.
+   * No hashing per request: the token is a random value the attacker can neither read (HttpOnly)
+   * nor plant (`__Host-`/`__Secure-`, and the pipeline is bound to this browser anyway).
+   */
+  const pipelineCookie = (x: Exchange<C>): { readonly handle: string; readonly csrf: string | null } | null => {
     const value = x.cookies.get(names.pipeline)
-    return value && HANDLE.test(value) ? value : null
+    if (!value) return null
+    const at = value.indexOf(TOKEN_SEPARATOR)
+    const handle = at < 0 ? value : value.slice(0, at)
+    const csrf = at < 0 ? null : value.slice(at + 1)
+    if (!HANDLE.test(handle)) return null
+    return { handle, csrf: csrf !== null && CSRF_TOKEN.test(csrf) ? csrf : null }
+  }
+  const pipelineHandle = (x: Exchange<C>): string | null => pipelineCookie(x)?.handle ?? null
+
+  /** Sets the pipeline cookie for `handle` (keeping its CSRF token when the handle is unchanged); returns the token. */
+  const setPipeline = (x: Exchange<C>, handle: string): string => {
+    const current = pipelineCookie(x)
+    const csrf = current?.handle === handle && current.csrf !== null ? current.csrf : randomToken(18)
+    setCookie(x, names.pipeline, `${handle}${TOKEN_SEPARATOR}${csrf}`, PIPELINE_COOKIE_SECONDS)
+    return csrf
   }
 
   const sessionOf = async (x: Exchange<C>, verificationToken?: string): Promise<SessionInfo> => {
@@ -393,7 +412,7 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     return page(x, { page: 'error', status, code: error.code, message: error.message, backUrl, error }, status, error)
   }
 
-  const form = async (handle: string, action: string): Promise<PageForm> => ({ action, csrfField: CSRF_FIELD, csrf: await csrfFor(handle) })
+  const form = (csrf: string, action: string): PageForm => ({ action, csrfField: CSRF_FIELD, csrf })
 
   const applyEffects = async (x: Exchange<C>, effects: readonly SessionEffect[]): Promise<void> => {
     for (const effect of effects) {
@@ -424,22 +443,21 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     x.step = step
     switch (step.kind) {
       case 'redirect':
-        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
+        setPipeline(x, step.handle)
         return redirect(x, step.url)
       case 'render': {
-        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
-        return page(x, providerForm(step.view, step.model, await form(step.handle, `${basePath}/callback`)), 200)
+        const csrf = setPipeline(x, step.handle)
+        return page(x, providerForm(step.view, step.model, form(csrf, `${basePath}/callback`)), 200)
       }
       case 'confirmationRequired': {
-        setCookie(x, names.pipeline, step.handle, PIPELINE_COOKIE_SECONDS)
+        const csrf = setPipeline(x, step.handle)
         await applyEffects(x, step.session)
         const c = step.confirmation
         if (c.page === 'confirm-account' && c.verificationMailSent) return page(x, { page: 'check-email', confirmation: c }, 200)
-        const f = await form(step.handle, `${basePath}/confirm`)
-        return page(x, { page: 'confirmation', confirmation: c, allowedOps: step.allowedOps, form: f }, 200)
+        return page(x, { page: 'confirmation', confirmation: c, allowedOps: step.allowedOps, form: form(csrf, `${basePath}/confirm`) }, 200)
       }
       case 'twoFactorRequired':
-        setCookie(x, names.pipeline, step.resumeHandle, PIPELINE_COOKIE_SECONDS)
+        setPipeline(x, step.resumeHandle)
         await applyEffects(x, step.session)
         if (options.twoFactorUrl) return redirect(x, options.twoFactorUrl)
         return page(x, { page: 'two-factor', resumeUrl: `${basePath}/resume` }, 200)
@@ -632,10 +650,12 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
       if (parsed.isErr()) return errorPage(x, parsed.error)
       body = parsed.value
       if (hit.route.csrf) {
-        const handle = pipelineHandle(x)
+        const pipeline = pipelineCookie(x)
         const sent = body[CSRF_FIELD]
-        if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
-        if (typeof sent !== 'string' || !timingSafeEqual(sent, await csrfFor(handle))) return errorPage(x, authError('CSRF_INVALID'))
+        if (pipeline === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
+        if (typeof sent !== 'string' || pipeline.csrf === null || !timingSafeEqual(sent, pipeline.csrf)) {
+          return errorPage(x, authError('CSRF_INVALID'))
+        }
       }
     }
     return hit.route.handle(x, hit.params, body)

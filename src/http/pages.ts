@@ -16,7 +16,7 @@ export interface PageForm {
   readonly action: string
   /** Name of the hidden field that carries {@link PageForm.csrf}. */
   readonly csrfField: string
-  /** The token bound to this pipeline; must be posted back unchanged. */
+  /** The token minted with this pipeline's cookie; must be posted back unchanged. */
   readonly csrf: string
 }
 

@@ -34,7 +34,7 @@ export function conformanceSuite(name: string, mount: Mount): void {
       const res = await b.get(`${BASE_PATH}/login/acme${query}`)
       expect(res.status).toBe(200)
       const { action, csrf } = formOf(await res.text())
-      expect(csrf).toMatch(/^[0-9a-f]{64}$/)
+      expect(csrf).toMatch(/^[A-Za-z0-9_-]{22,64}$/)
       return { b, action, csrf }
     }
 
@@ -172,12 +172,24 @@ export function conformanceSuite(name: string, mount: Mount): void {
         headers: {
           'content-type': FORM,
           origin: m.origin,
+          cookie: `${pipelineName}=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB~${attacker.csrf}`,
+        },
+      })
+      expect(forged.status).toBe(400)
+      expect(errorCode(await forged.clone().text())).toBe('STATE_INVALID')
+      // forged without a token of its own
+      const forgedNoToken = await attacker.b.request(attacker.action, {
+        method: 'POST',
+        body: new URLSearchParams({ csrf: attacker.csrf, email: 'f@acme.test' }).toString(),
+        headers: {
+          'content-type': FORM,
+          origin: m.origin,
           cookie: `${pipelineName}=AAAAAAAAAAAAAAAAAAAAAA.BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB`,
         },
       })
-      expect(forged.status).toBe(403)
-      expect(errorCode(await forged.text())).toBe('CSRF_INVALID')
-      // swapped: the victim's handle and its (computable) token in the attacker's browser
+      expect(forgedNoToken.status).toBe(403)
+      expect(errorCode(await forgedNoToken.text())).toBe('CSRF_INVALID')
+      // swapped: the victim's whole pipeline cookie and its form token, stolen into the attacker's browser
       const victimHandle = victim.b.cookie('ssoflow-pipeline')!.value
       const attackerBrowser = attacker.b.cookie('ssoflow-browser')!
       const swapped = await attacker.b.request(victim.action, {

@@ -85,7 +85,7 @@ describe('pages', () => {
     })
     const b = new Browser(ORIGIN, (r) => world.handler.fetch(r, undefined))
     const form = await b.get(`${BASE_PATH}/login/acme`)
-    expect(await form.text()).toBe('<p>custom form id,legacy_id,email,email_verified,name 64</p>')
+    expect(await form.text()).toBe('<p>custom form id,legacy_id,email,email_verified,name 24</p>')
     expect(form.headers.get('content-security-policy')).toContain("default-src 'none'")
     const err = await b.get(`${BASE_PATH}/login/nope`)
     expect(err.status).toBe(418)
