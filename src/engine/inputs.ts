@@ -92,6 +92,8 @@ export const INPUT_SCHEMAS = {
     session: sessionSchema,
     next: z.string().max(LIMITS.next).nullish(),
     referrer: z.string().max(LIMITS.id).nullish(),
+    // Only a hint for the IdP: one that is too long or has control characters is dropped, not an error.
+    loginHint: z.string().max(8192).nullish(),
   }),
   beginSetup: z.object({ organizationId: id, providerKey: id, session: sessionSchema }),
   advance: z.object({ handle: z.string().max(256), request: requestSchema, session: sessionSchema }),

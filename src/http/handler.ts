@@ -752,7 +752,7 @@ function toSessionInfo(id: string, host: HostSession, verificationToken: string 
   }
 }
 
-const FIELD_TYPES = new Set(['text', 'email', 'url', 'password', 'checkbox'])
+const FIELD_TYPES = new Set(['text', 'email', 'url', 'password', 'checkbox', 'select'])
 const TITLES: Readonly<Record<string, string>> = {
   'oidc-setup-form': 'Configure OpenID Connect',
   'dummy-form': 'Dummy identity provider',
@@ -762,33 +762,56 @@ function str(v: JsonValue | undefined, max = 1000): string | null {
   return typeof v === 'string' ? v.slice(0, max) : null
 }
 
-/** The page model of a provider form, from the provider's (trusted, but loosely typed) model. */
+function objects(v: JsonValue | undefined, max: number): Record<string, JsonValue>[] {
+  if (!Array.isArray(v)) return []
+  return v.slice(0, max).flatMap((o) => (o !== null && typeof o === 'object' && !Array.isArray(o) ? [o] : []))
+}
+
+/**
+ * The page model of a provider form, from the provider's (trusted, but loosely typed) model:
+ * `fields` (`name`, `label`, `type`, `required`, `value`, `options`, `hint`), and the OIDC setup
+ * form's `errors` (`{ field, message }`, `field` null for the whole form), `suggestions`
+ * (`{ field, value, message }`) and `notice`; a plain `error` string is a form-level error.
+ */
 export function providerForm(view: string, model: JsonObject, form: PageForm): SsoPage {
-  const errors = model.errors !== null && typeof model.errors === 'object' && !Array.isArray(model.errors) ? model.errors : {}
-  const rawFields = Array.isArray(model.fields) ? model.fields : []
+  const errors = objects(model.errors, 20)
+  const suggestions = objects(model.suggestions, 20)
   const fields: PageField[] = []
-  for (const raw of rawFields.slice(0, 32)) {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) continue
+  for (const raw of objects(model.fields, 32)) {
     const name = str(raw.name, 64)
     if (!name || !/^[A-Za-z0-9_.-]+$/.test(name) || name === CSRF_FIELD) continue
     const type = str(raw.type) ?? 'text'
-    const suggestions = Array.isArray(raw.suggestions) ? raw.suggestions : []
     fields.push({
       name,
       label: str(raw.label, 200) ?? name,
       type: (FIELD_TYPES.has(type) ? type : 'text') as PageField['type'],
       required: raw.required === true,
       value: str(raw.value, 2048) ?? '',
-      error: str(raw.error, 500) ?? str(errors[name], 500),
-      suggestions: suggestions.flatMap((s) => (typeof s === 'string' ? [s.slice(0, 500)] : [])).slice(0, 5),
+      options: objects(raw.options, 50).flatMap((o) => {
+        const value = str(o.value, 200)
+        return value === null ? [] : [{ value, label: str(o.label, 200) ?? value }]
+      }),
+      hint: str(raw.hint, 500),
+      error: str(raw.error, 500) ?? errors.map((x) => (x.field === name ? str(x.message, 500) : null)).find((m) => m !== null) ?? null,
+      suggestions: suggestions.flatMap((x) => {
+        const value = str(x.value, 500)
+        return x.field === name && value !== null ? [{ value, message: str(x.message, 500) ?? '' }] : []
+      }),
     })
   }
+  const names = new Set(fields.map((f) => f.name))
+  const formErrors = errors.flatMap((x) => {
+    const message = str(x.message, 500)
+    return message !== null && (typeof x.field !== 'string' || !names.has(x.field)) ? [message] : []
+  })
+  const single = str(model.error, 500)
   return {
     page: 'provider-form',
     view,
     title: str(model.title, 200) ?? TITLES[view] ?? 'Sign in',
     fields,
-    error: str(model.error, 500),
+    errors: errors.length === 0 && single !== null ? [single] : formErrors,
+    notice: str(model.notice, 1000),
     form,
   }
 }

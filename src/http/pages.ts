@@ -24,13 +24,17 @@ export interface PageForm {
 export interface PageField {
   readonly name: string
   readonly label: string
-  readonly type: 'text' | 'email' | 'url' | 'password' | 'checkbox'
+  readonly type: 'text' | 'email' | 'url' | 'password' | 'checkbox' | 'select'
   readonly required: boolean
   readonly value: string
+  /** The choices of a `select` field. */
+  readonly options: readonly { readonly value: string; readonly label: string }[]
+  /** Help text shown under the field. */
+  readonly hint: string | null
   /** An error about this field (shown next to it and linked with `aria-describedby`). */
   readonly error: string | null
-  /** Suggestions for this field (e.g. a corrected issuer URL). */
-  readonly suggestions: readonly string[]
+  /** Suggestions for this field (e.g. the issuer exactly as the provider names itself). */
+  readonly suggestions: readonly { readonly value: string; readonly message: string }[]
 }
 
 /**
@@ -59,8 +63,10 @@ export interface ProviderFormPageView {
   readonly view: string
   readonly title: string
   readonly fields: readonly PageField[]
-  /** An error about the whole form, or null. */
-  readonly error: string | null
+  /** Errors about the whole form (not about one field). */
+  readonly errors: readonly string[]
+  /** An informational message (a form with a notice and no fields is a "continue" page). */
+  readonly notice: string | null
   readonly form: PageForm
 }
 
@@ -215,7 +221,8 @@ function fieldHtml(f: PageField, index: number, autofocus: boolean): string {
   const id = `f-${index}-${f.name.replace(/[^A-Za-z0-9_-]/g, '')}`
   const describedBy: string[] = []
   if (f.error) describedBy.push(`${id}-error`)
-  if (f.suggestions.length > 0) describedBy.push(`${id}-hint`)
+  if (f.hint) describedBy.push(`${id}-hint`)
+  if (f.suggestions.length > 0) describedBy.push(`${id}-suggestions`)
   const attrs = [
     `id="${id}"`,
     `name="${e(f.name)}"`,
@@ -227,23 +234,33 @@ function fieldHtml(f: PageField, index: number, autofocus: boolean): string {
     .filter(Boolean)
     .join(' ')
   const error = f.error ? `<p class="field-error" id="${id}-error">${e(f.error)}</p>` : ''
-  const hint =
+  const hint = f.hint ? `<p class="hint" id="${id}-hint">${e(f.hint)}</p>` : ''
+  const suggestions =
     f.suggestions.length > 0
-      ? `<p class="hint" id="${id}-hint">Did you mean ${f.suggestions.map((s) => `<code>${e(s)}</code>`).join(' or ')}?</p>`
+      ? `<div class="hint" id="${id}-suggestions">${f.suggestions.map((s) => `<p>${e(s.message)} <code>${e(s.value)}</code></p>`).join('')}</div>`
       : ''
+  const after = `${error}${hint}${suggestions}`
   if (f.type === 'checkbox') {
-    return `<div class="field checkbox"><input type="checkbox" value="on" ${attrs}${f.value === 'on' || f.value === 'true' ? ' checked' : ''}><label for="${id}">${e(f.label)}</label>${error}${hint}</div>`
+    return `<div class="field checkbox"><input type="checkbox" value="on" ${attrs}${f.value === 'on' || f.value === 'true' ? ' checked' : ''}><label for="${id}">${e(f.label)}</label>${after}</div>`
+  }
+  const label = `<label for="${id}">${e(f.label)}${f.required ? '' : ' <span class="optional">(optional)</span>'}</label>`
+  if (f.type === 'select') {
+    const options = f.options
+      .map((o) => `<option value="${e(o.value)}"${o.value === f.value ? ' selected' : ''}>${e(o.label)}</option>`)
+      .join('')
+    return `<div class="field">${label}<select ${attrs}>${options}</select>${after}</div>`
   }
   const value = f.type === 'password' ? '' : ` value="${e(f.value)}"`
   const autocomplete = f.type === 'password' ? ' autocomplete="off"' : f.type === 'email' ? ' autocomplete="email"' : ''
-  return `<div class="field"><label for="${id}">${e(f.label)}${f.required ? '' : ' <span class="optional">(optional)</span>'}</label><input type="${f.type}"${value}${autocomplete} ${attrs}>${error}${hint}</div>`
+  return `<div class="field">${label}<input type="${f.type}"${value}${autocomplete} ${attrs}>${after}</div>`
 }
 
 function providerFormBody(v: ProviderFormPageView): string {
   const firstInvalid = v.fields.findIndex((f) => f.error !== null)
   const focus = Math.max(firstInvalid, 0)
   return `<h1>${e(v.title)}</h1>
-${v.error ? `<div class="error" role="alert"><p>${e(v.error)}</p></div>` : ''}
+${v.errors.length > 0 ? `<div class="error" role="alert">${v.errors.map((m) => `<p>${e(m)}</p>`).join('')}</div>` : ''}
+${v.notice ? `<p class="notice" role="status">${e(v.notice)}</p>` : ''}
 <form method="post" action="${e(v.form.action)}" novalidate>
 ${hiddenCsrf(v.form)}
 ${v.fields.map((f, i) => fieldHtml(f, i, i === focus)).join('\n')}
@@ -294,12 +311,14 @@ p{margin:0 0 1rem}
 .field{margin:0 0 1rem;display:flex;flex-direction:column;gap:.3rem}
 .field.checkbox{flex-direction:row;align-items:center;flex-wrap:wrap}
 label{font-weight:600}
-input[type=text],input[type=email],input[type=url],input[type=password]{font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;background:var(--bg);color:var(--fg)}
+input[type=text],input[type=email],input[type=url],input[type=password],select{font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;background:var(--bg);color:var(--fg)}
 input[aria-invalid=true]{border-color:var(--err)}
 input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .field-error{color:var(--err);margin:0;font-size:.9rem;width:100%}
 .error{background:var(--err-bg);color:var(--err);border-radius:8px;padding:.75rem 1rem;margin:0 0 1rem}
 .error p{margin:0}
+.notice{background:var(--bg);border-radius:8px;padding:.75rem 1rem}
+.hint p{margin:.2rem 0 0}
 .actions{display:flex;gap:.75rem;flex-wrap:wrap}
 button,.button{font:inherit;display:inline-block;padding:.6rem 1.1rem;border-radius:8px;border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer;text-decoration:none}
 button.primary,.button.primary{background:var(--accent);border-color:var(--accent);color:var(--accent-fg)}
