@@ -72,10 +72,8 @@ function mailSummary(m: MailMessage): { summary: string; link: string | null } {
       return { summary: `Welcome to ${String(data.organizationName ?? 'Acme')}`, link }
     case 'ssoLinkRequest':
       return { summary: `${String(data.organizationName ?? 'Acme')} turned on single sign-on: link your account`, link }
-    case 'inviteAccepted':
-      return { summary: 'Invitation accepted', link }
-    default:
-      return { summary: m.template, link }
+    case 'ssoUnlinked':
+      return { summary: `${String(data.organizationName ?? 'Acme')} turned single sign-on off`, link }
   }
 }
 
