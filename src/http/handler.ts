@@ -469,6 +469,11 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
   }
 
   // ------------------------------------------------------------------ routes
+  // To serve another route (a SAML ACS `POST /acs/:org`, SP metadata `GET /metadata/:org`), add a
+  // row. `csrf: true` routes accept only same-origin POSTs carrying the form token; an IdP's
+  // cross-site form post needs `csrf: false` and its own protection (InResponseTo, the pipeline
+  // binding). Note that SameSite=Lax cookies are not sent on a cross-site POST: such a route
+  // cannot read the pipeline cookie and must find the pipeline another way (e.g. RelayState).
   const routes: Route<C>[] = [
     {
       method: 'GET',
