@@ -7,7 +7,7 @@ import { defineConfig } from 'tsup'
  * so that the build keeps working while a subpath is being written; `scripts/smoke.mjs`
  * (run by `npm run smoke`) fails when an exported subpath has no built file.
  */
-const SUBPATHS = ['memory', 'testing', 'dummy', 'oidc', 'kysely', 'redis', 'node', 'http', 'hono', 'express', 'fastify'] as const
+const SUBPATHS = ['memory', 'testing', 'dummy', 'oidc', 'kysely', 'redis', 'node', 'http', 'hono', 'express', 'fastify', 'saml'] as const
 
 const entry: Record<string, string> = { index: 'src/index.ts' }
 for (const subpath of SUBPATHS) {
@@ -29,7 +29,7 @@ export default defineConfig({
   // under TypeScript 6 (guides/toolchain.md).
   dts: true,
   outDir: 'dist',
-  // Dependencies and peers are external by default; Node built-ins (only in ./kysely, ./redis, ./node)
+  // Dependencies and peers are external by default; Node built-ins (only in ./kysely, ./redis, ./node, ./saml)
   // must stay imports as well, because the neutral platform does not know them.
   external: [/^node:/],
 })

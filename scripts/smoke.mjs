@@ -5,9 +5,10 @@
 //  3. the tarball installs into an empty temp project with --omit=dev plus the neverthrow peer;
 //     the runtime-neutral subpaths import from Node WITHOUT the optional peers (kysely, ioredis);
 //  4. the published declarations type-check in a consumer project (NodeNext, no @types/node);
-//  5. with the optional peers added, every subpath imports from Node;
+//  5. with the optional peers added, every subpath imports from Node, and ./saml builds a
+//     provider and its SP metadata;
 //  6. Deno runs test/deno/smoke_test.mjs against dist/ and imports every neutral subpath of the
-//     installed package;
+//     installed package; with the peers added, Deno imports ./saml and builds its SP metadata;
 //  7. examples/hono-deno type-checks with `deno check` and signs a user in under `deno run`
 //     (its npm: specifiers resolve from the installed tarball).
 // Exits non-zero with a message naming the failed step. Cleans its temp folder.
@@ -28,6 +29,7 @@ const REQUIRED_EXPORTS = {
   './dummy': ['dummyProvider'],
   './testing': ['createRecordingMailer', 'createRecordingSignals', 'fixedClock', 'sequentialIds'],
   './http': ['createSsoHandler', 'ssoHandlerUrls'],
+  './saml': ['samlProvider', 'SAML_PRESETS', 'SAML_STEP_IDS'],
 }
 const ALLOWED_TOP = new Set(['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE'])
 
@@ -170,6 +172,22 @@ const peers = Object.entries(pkg.peerDependenciesMeta ?? {})
   .map(([name]) => `${name}@${pkg.peerDependencies[name]}`)
 run('npm', ['install', ...peers, '--omit=dev', ...npmFlags], { cwd: app })
 console.log(run('node', ['--input-type=module', '-e', importScript(subpaths)], { cwd: app }).trimEnd())
+
+// ./saml is Node-only (node-saml, node:crypto): build a provider and its SP metadata on Node, then
+// on Deno through its npm compatibility layer.
+const samlScript = `
+  const { samlProvider } = await import('ssoflow/saml')
+  const provider = samlProvider()
+  const md = await provider.serviceMetadata({ organization: { id: 'o', slug: 'acme', name: 'Acme', defaultRole: 'member', require2fa: false }, callbackUrl: 'https://app.example/auth/sso/acme/', config: null })
+  if (!md.body.includes('entityID="https://app.example/saml/metadata/acme/"')) throw new Error('unexpected SP metadata')
+  console.log('smoke:   ssoflow/saml: provider ' + provider.key + ', SP metadata ' + md.body.length + ' bytes')
+`
+if (subpaths.includes('./saml')) {
+  section('./saml builds SP metadata on Node and on Deno (peers installed)')
+  console.log(run('node', ['--input-type=module', '-e', samlScript], { cwd: app }).trimEnd())
+  writeFileSync(path.join(app, 'deno_saml.mjs'), samlScript)
+  console.log(run(deno, ['run', '-A', 'deno_saml.mjs'], { cwd: app, env: denoEnv }).trimEnd())
+}
 
 section('examples/hono-deno: deno check, then deno run --smoke with npm: specifiers (resolved from the installed tarball)')
 writeFileSync(path.join(app, 'hono_deno_example.ts'), readFileSync(path.join(ROOT, 'examples/hono-deno/main.ts'), 'utf8'))

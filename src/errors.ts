@@ -36,6 +36,15 @@ export const ERROR_CODES = {
   PROVIDER_RESPONSE_INVALID: 'The identity provider returned an invalid response.',
   URL_NOT_ALLOWED: 'This address is not allowed for an identity provider.',
   ORGANIZATION_NOT_FOUND: 'The organization does not exist.',
+  // signed IdP responses (SAML)
+  SAML_RESPONSE_INVALID: 'The identity provider sent a malformed sign-in response.',
+  SAML_METADATA_INVALID: 'The identity provider metadata is invalid.',
+  SAML_IN_RESPONSE_TO_MISMATCH: 'The sign-in response does not answer this sign-in request. Please start again.',
+  ASSERTION_UNVERIFIED: 'The sign-in response could not be verified.',
+  ASSERTION_ALGORITHM_REFUSED: 'The identity provider used a signing or encryption algorithm that is not allowed.',
+  ASSERTION_ISSUER_MISMATCH: 'The sign-in response came from another identity provider.',
+  ASSERTION_AUDIENCE_MISMATCH: 'The sign-in response was meant for another application.',
+  ASSERTION_EXPIRED: 'The sign-in response has expired or is not valid yet. Please sign in again.',
   // single-use and unsolicited IdP responses
   ASSERTION_REPLAYED: 'This sign-in response was already used. Please sign in again.',
   UNSOLICITED_RESPONSE: 'Sign-in started at the identity provider is not accepted here. Please sign in from this application.',

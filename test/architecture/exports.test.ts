@@ -36,6 +36,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
       './hono',
       './express',
       './fastify',
+      './saml',
     ])
     for (const key of subpaths) {
       const dir = key === '.' ? '' : `${key.slice(2)}/`
@@ -68,14 +69,35 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.engines.node).toBe('>=20')
     expect(pkg.files.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist'])
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['oauth4webapi', 'ulid', 'zod'])
-    expect(Object.keys(pkg.peerDependencies).sort()).toEqual(['express', 'fastify', 'hono', 'ioredis', 'kysely', 'neverthrow'])
+    expect(Object.keys(pkg.peerDependencies).sort()).toEqual([
+      '@node-saml/node-saml',
+      '@xmldom/xmldom',
+      'express',
+      'fastify',
+      'hono',
+      'ioredis',
+      'kysely',
+      'neverthrow',
+      'xml-crypto',
+      'xml-encryption',
+    ])
     expect(pkg.peerDependencies.kysely).toBe('>=0.28.0 <0.30.0')
+    // The SAML stack is pinned to releases with the 2024-2025 signature-verification fixes
+    // (docs/saml.md, "Library versions"): node-saml 5.1.0 (CVE-2025-54369, CVE-2025-54419),
+    // xml-crypto 6.1.2 (node-saml 5.1's floor; CVE-2025-29774/29775 fixed in 6.0.1), xmldom 0.8.15.
+    expect(pkg.peerDependencies['@node-saml/node-saml']).toBe('^5.1.0')
+    expect(pkg.peerDependencies['xml-crypto']).toBe('^6.1.2')
+    expect(pkg.peerDependencies['@xmldom/xmldom']).toBe('^0.8.15')
     expect(pkg.peerDependenciesMeta).toEqual({
       express: { optional: true },
       fastify: { optional: true },
       hono: { optional: true },
       ioredis: { optional: true },
       kysely: { optional: true },
+      '@node-saml/node-saml': { optional: true },
+      '@xmldom/xmldom': { optional: true },
+      'xml-crypto': { optional: true },
+      'xml-encryption': { optional: true },
     })
     // Peers are also dev dependencies so that the repository's own tests install them.
     for (const peer of Object.keys(pkg.peerDependencies)) expect(pkg.devDependencies[peer], peer).toBeDefined()

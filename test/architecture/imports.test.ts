@@ -37,7 +37,21 @@ describe('src/** import layering (the real tree)', () => {
 
 describe('the checker itself', () => {
   const check = (filePath: string, text: string) =>
-    checkLayering([{ path: filePath, text }], new Set(['zod', 'neverthrow', 'ulid', 'oauth4webapi', 'kysely', 'ioredis']))
+    checkLayering(
+      [{ path: filePath, text }],
+      new Set([
+        'zod',
+        'neverthrow',
+        'ulid',
+        'oauth4webapi',
+        'kysely',
+        'ioredis',
+        '@node-saml/node-saml',
+        '@xmldom/xmldom',
+        'xml-crypto',
+        'xml-encryption',
+      ]),
+    )
 
   it('classifies layers', () => {
     expect(layerOf('src/errors.ts')).toBe('(root)')
@@ -85,6 +99,11 @@ describe('the checker itself', () => {
     ['src/engine/x.ts', "import pg from 'pg'", "imports 'pg', which is not a dependency or peer"],
     ['src/engine/x.ts', "import * as oauth from 'oauth4webapi'", "only oidc, providers/oidc may import 'oauth4webapi'"],
     ['src/memory/x.ts', "import type { Redis } from 'ioredis'", "only redis may import 'ioredis'"],
+    ['src/engine/x.ts', "import { SAML } from '@node-saml/node-saml'", "only saml, providers/saml may import '@node-saml/node-saml'"],
+    ['src/providers/oidc/x.ts', "import { DOMParser } from '@xmldom/xmldom'", "only saml, providers/saml may import '@xmldom/xmldom'"],
+    ['src/providers/oidc/x.ts', "import { X509Certificate } from 'node:crypto'", "must not import Node built-in 'node:crypto'"],
+    ['src/providers/x.ts', 'export const b = Buffer.alloc(1)', "uses the Node global 'Buffer'"],
+    ['src/core/x.ts', "import { samlProvider } from '../saml/index.js'", 'core must not import saml'],
     ['src/core/x.ts', "import { a } from './a'", "relative import './a' must end in .js"],
     ['src/core/x.ts', 'export const b = Buffer.from("x")', "uses the Node global 'Buffer'"],
     ['src/state/x.ts', 'export const e = process.env.SECRET', "uses the Node global 'process'"],
@@ -117,6 +136,11 @@ describe('the checker itself', () => {
       'src/node/x.ts',
       "import { lookup } from 'node:dns/promises'\nimport { checkUrl } from '../net/policy.js'\nexport const n = Buffer.byteLength('x')",
     ],
+    [
+      'src/providers/saml/x.ts',
+      "import { X509Certificate } from 'node:crypto'\nimport { SAML } from '@node-saml/node-saml'\nimport * as xmlenc from 'xml-encryption'\nexport const b = Buffer.alloc(1)",
+    ],
+    ['src/saml/x.ts', "import { DOMParser } from '@xmldom/xmldom'\nexport * from '../providers/saml/index.js'"],
     [
       'src/core/x.ts',
       'const o = { process: 1, Buffer: 2 }\nexport const v = o.process + o.Buffer\nexport function f(process: number) { return 1 }',

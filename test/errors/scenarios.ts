@@ -30,6 +30,7 @@ import { createSsoHandler, type HostSession } from '../../src/http/index.js'
 import { type AuthError, type AuthErrorCode, StorageConflictError } from '../../src/index.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { oidcProvider } from '../../src/oidc/index.js'
+import { samlProvider } from '../../src/saml/index.js'
 import {
   DUMMY_STEP_ID,
   dummyProvider,
@@ -39,6 +40,7 @@ import {
   makeProvider,
   makeUser,
 } from '../../src/testing/index.js'
+import { b64, type ResponseFields, type SignOptions, TestIdp } from '../helpers/saml-idp.js'
 import { ACME, BARE, type Harness, POST } from './harness.js'
 
 /** What a scenario's act returns: a public call's `ResultAsync`. */
@@ -197,6 +199,54 @@ function seedOidcOrg(h: Harness): void {
       }),
     ],
   })
+}
+
+/**
+ * org-saml with a SAML provider configured for a TestIdp (a signing IdP made in the test), an
+ * engine that knows the saml provider, and `post(fields, sign)`: a login begun there and the
+ * act that posts the IdP's response for it to the ACS.
+ */
+function samlOrg(h: Harness) {
+  const idp = new TestIdp()
+  idp.now = () => h.clock.now()
+  h.storage.seed({
+    organizations: [makeOrganization({ id: 'org-saml', slug: 'saml' })],
+    providers: [
+      makeProvider({
+        id: 'ap-saml',
+        organizationId: 'org-saml',
+        providerKey: 'saml',
+        config: {
+          v: 1,
+          idp: { entityId: idp.entityId, ssoUrl: idp.ssoUrl, certificates: [idp.cert.certificateBase64] },
+          sp: { entityId: 'https://app.example.com/saml/metadata/saml/' },
+          preset: 'okta',
+          mapping: { id: 'id', email: 'email', firstName: null, lastName: null, displayName: null },
+          nameIdFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+          allowSha1: false,
+          idpInitiated: false,
+        },
+      }),
+    ],
+  })
+  const sso = h.engine({ providers: { dummy: dummyProvider(), saml: samlProvider() } })
+  return {
+    sso,
+    idp,
+    async post(fields: Partial<ResponseFields>, sign: SignOptions = {}, raw?: string): Promise<Act> {
+      const step = await sso.beginLogin({ organizationId: 'org-saml', session: h.session() })
+      if (step.isErr() || step.value.kind !== 'redirect') throw new Error('arrange: no redirect to the IdP')
+      const handle = step.value.handle
+      const request = TestIdp.readRequest(step.value.url)
+      const xml = await idp.respond(
+        request,
+        { nameId: 'x@corp.example', attributes: { id: 'x', email: 'x@corp.example' }, ...fields },
+        sign,
+      )
+      const form = { SAMLResponse: raw ?? b64(xml), RelayState: request.relayState }
+      return () => sso.advance({ handle, session: h.session(), request: POST(form) })
+    },
+  }
 }
 
 /** The dummy provider whose form step marks every posted response single-use (one fixed key). */
@@ -658,6 +708,76 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         flow: null,
         arrange: async (h) => () =>
           h.sso.updateSettings({ organizationId: 'org-nope', session: h.session('owner'), settings: { requireSso: true } }),
+      },
+    },
+  },
+  SAML_RESPONSE_INVALID: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a SAMLResponse that is not base64': {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({}, {}, '%%% not base64 %%%'),
+      },
+    },
+  },
+  SAML_METADATA_INVALID: {
+    redirect: 'flow',
+    scenarios: {
+      'setup: SAML metadata XML that is not metadata': {
+        flow: 'setup',
+        async arrange(h) {
+          const { sso } = samlOrg(h)
+          const step = await sso.beginSetup({ organizationId: BARE, providerKey: 'saml', session: h.session('owner') })
+          if (step.isErr() || step.value.kind !== 'render') throw new Error('arrange: no setup form')
+          const handle = step.value.handle
+          return () => sso.advance({ handle, session: h.session('owner'), request: POST({ metadata_xml: '<html/>' }) })
+        },
+      },
+    },
+  },
+  SAML_IN_RESPONSE_TO_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a SAML response answering another request': {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({ inResponseTo: '_another-request' }),
+      },
+    },
+  },
+  ASSERTION_UNVERIFIED: {
+    redirect: 'flow',
+    scenarios: { 'login: an unsigned SAML response': { flow: 'login', arrange: (h) => samlOrg(h).post({}, { target: 'none' }) } },
+  },
+  ASSERTION_ALGORITHM_REFUSED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a SAML response signed with RSA-SHA1': {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({}, { signatureAlgorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' }),
+      },
+    },
+  },
+  ASSERTION_ISSUER_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a SAML assertion from another issuer': { flow: 'login', arrange: (h) => samlOrg(h).post({ issuer: 'https://evil.example' }) },
+    },
+  },
+  ASSERTION_AUDIENCE_MISMATCH: {
+    redirect: 'flow',
+    scenarios: {
+      'login: a SAML assertion for another audience': {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({ audience: 'https://other-sp.example' }),
+      },
+    },
+  },
+  ASSERTION_EXPIRED: {
+    redirect: 'flow',
+    scenarios: {
+      'login: an expired SAML assertion': {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({ notOnOrAfter: new Date(h.clock.now().getTime() - 3600_000) }),
       },
     },
   },
