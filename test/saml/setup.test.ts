@@ -214,7 +214,6 @@ describe('IdP metadata validation -> SAML_METADATA_INVALID, nothing written', ()
       { entity_id: idp.entityId, sso_url: idp.ssoUrl, certificate: '-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----' },
       'certificate-not-base64',
     ],
-    ['a metadata URL that is not https', { metadata_url: 'http://idp.example.test/metadata' }, 'metadata-url'],
   ]
   it.each(cases)('%s', async (_name, form, reason, options) => {
     const w = world({ idp, provider: options })
@@ -223,6 +222,52 @@ describe('IdP metadata validation -> SAML_METADATA_INVALID, nothing written', ()
     const r = await w.sso.advance({ handle, session: admin, request: post({ preset: 'okta', ...form }) })
     expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'SAML_METADATA_INVALID', redirect: 'authSettings', details: { reason } })
     expect(snapshot(w)).toEqual(before)
+  })
+})
+
+describe('metadata URL address policy (threat 60) -> URL_NOT_ALLOWED, no request made', () => {
+  const resolver = async (hostname: string) => (hostname === 'idp.internal.test' ? ['10.0.0.5'] : ['93.184.216.34'])
+  const cases: [string, string, SamlProviderOptions, Record<string, unknown>][] = [
+    ['plain http', 'http://idp.example.test/metadata', {}, { reason: 'scheme', field: 'metadata_url' }],
+    ['a loopback literal without the test opt-in', `http://127.0.0.1:9/metadata`, {}, { reason: 'scheme' }],
+    ['https to a loopback literal without the test opt-in', 'https://127.0.0.1/metadata', {}, { reason: 'address', range: 'loopback' }],
+    ['the cloud metadata address', 'https://169.254.169.254/latest/meta-data/', {}, { reason: 'address' }],
+    ['a private address in another spelling', 'https://0x0a.0.0.1/metadata', {}, { reason: 'address', range: 'private' }],
+    ['credentials in the URL', 'https://user:pass@idp.example.test/metadata', {}, { reason: 'credentials' }],
+    [
+      'a name that resolves to a private address',
+      'https://idp.internal.test/metadata',
+      { addressPolicy: { resolver } },
+      { reason: 'resolved-address' },
+    ],
+  ]
+  it.each(cases)('%s', async (_name, url, options, details) => {
+    let fetched = 0
+    const counting = async () => {
+      fetched += 1
+      return new Response('x')
+    }
+    const w = world({ provider: { ...options, metadataFetch: { fetch: counting } } })
+    const { handle } = await beginSetup(w)
+    const before = snapshot(w)
+    const r = await w.sso.advance({ handle, session: admin, request: post({ metadata_url: url, preset: 'okta' }) })
+    expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'URL_NOT_ALLOWED', redirect: 'authSettings', details })
+    expect(fetched).toBe(0)
+    expect(snapshot(w)).toEqual(before)
+  })
+
+  it('the allow hook admits a named internal IdP', async () => {
+    const idp = new TestIdp()
+    const resolver = async () => ['10.0.0.5']
+    const w = world({
+      idp,
+      provider: {
+        addressPolicy: { resolver, allow: ({ hostname }) => hostname === 'idp.internal.test' },
+        metadataFetch: { fetch: async () => new Response(idp.metadata(), { status: 200 }) },
+      },
+    })
+    const { result } = await runSetup(w, { metadata_url: 'https://idp.internal.test/metadata', preset: 'okta' })
+    expect(result._unsafeUnwrap().kind).toBe('setupComplete')
   })
 })
 

@@ -12,6 +12,7 @@ import { type AuthError, authError } from '../../errors.js'
 import { type IdentityInput, type JsonObject, type JsonValue, parseIdentity } from '../../model/identity.js'
 import { LIMITS } from '../../model/limits.js'
 import type { Organization } from '../../model/records.js'
+import type { AddressPolicy, OutboundFetch } from '../../net/policy.js'
 import { timingSafeEqual } from '../../state/crypto.js'
 import type { Provider, ProviderStep, ProviderWarning, ServiceMetadata, ServiceMetadataInput, StepContext, StepResult } from '../types.js'
 import { certificatePem, parseSamlConfig, type SamlConfig, samlConfigJson } from './config.js'
@@ -67,13 +68,24 @@ export interface SamlProviderOptions {
         readonly timeoutMs?: number | undefined
         /** @defaultValue 1048576 */
         readonly maxBytes?: number | undefined
-        /** Replaces `fetch` (proxies, an egress filter, tests). */
-        readonly fetch?: ((url: string, init: RequestInit) => Promise<Response>) | undefined
+        /**
+         * Replaces the fetch (proxies, tests). The address policy still checks the URL (resolving
+         * names through `addressPolicy.resolver`) before it is called.
+         */
+        readonly fetch?: OutboundFetch | undefined
       }
     | undefined
   /**
-   * DANGER: accept `http:` metadata URLs on loopback hosts (127.0.0.1, ::1, localhost). For tests
-   * against a local IdP only; any other http URL is refused.
+   * Which metadata URLs may be fetched (threat 60): https only, and no loopback, private,
+   * link-local, CGNAT, multicast, documentation, reserved or cloud-metadata address, as a literal
+   * or (with a `resolver`) after resolution. On Node pass `nodeAddressPolicy()` from
+   * `ssoflow/node` (resolution, and connections pinned to the checked address).
+   * @defaultValue `{}` (literal checks only)
+   */
+  readonly addressPolicy?: AddressPolicy | undefined
+  /**
+   * DANGER: accept `http:` metadata URLs and loopback addresses on loopback hosts (127.0.0.1, ::1,
+   * localhost). For tests against a local IdP only; any other http URL is refused.
    * @defaultValue false
    */
   readonly dangerouslyAllowInsecureLoopbackHttp?: boolean | undefined
@@ -132,8 +144,12 @@ export function samlProvider(options: SamlProviderOptions = {}): Provider {
   const fetchOptions: MetadataFetchOptions = {
     timeoutMs: positiveInt('metadataFetch.timeoutMs', options.metadataFetch?.timeoutMs, 10_000),
     maxBytes: positiveInt('metadataFetch.maxBytes', options.metadataFetch?.maxBytes, 1024 * 1024),
-    fetch: options.metadataFetch?.fetch ?? ((url, init) => fetch(url, init)),
-    allowInsecureLoopbackHttp: options.dangerouslyAllowInsecureLoopbackHttp === true,
+    fetch: options.metadataFetch?.fetch,
+    policy: {
+      ...options.addressPolicy,
+      dangerouslyAllowLoopback:
+        options.dangerouslyAllowInsecureLoopbackHttp === true || options.addressPolicy?.dangerouslyAllowLoopback === true,
+    },
   }
   const entityIdFor = options.entityId ?? defaultEntityId
   const decryption = options.decryption ?? null

@@ -7,6 +7,7 @@
  * @module
  */
 import { type AuthError, authError } from '../../errors.js'
+import { type AddressPolicy, checkUrl, checkUrlSyntax, isLoopbackHost, type OutboundFetch, UrlRefusedError } from '../../net/policy.js'
 import { MAX_CERTIFICATES, MAX_URI_LENGTH, normalizeCertificate, splitCertificates } from './config.js'
 import { attr, children, descendants, NS, onlyChild, parseXml, textOf } from './xml.js'
 
@@ -28,11 +29,6 @@ const invalid = (reason: string, extra: Record<string, unknown> = {}, cause?: un
   ok: false,
   error: authError('SAML_METADATA_INVALID', { details: { reason, ...extra }, cause }),
 })
-
-/** True for the loopback host names and addresses. */
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-}
 
 /** An IdP single sign-on URL: https, or http on loopback; no credentials. */
 export function validSsoUrl(value: string): boolean {
@@ -120,69 +116,70 @@ export function parseIdpMetadata(xml: string, maxLength: number): MetadataResult
   }
 }
 
-function networkReason(cause: unknown): 'timeout' | 'network' {
-  const name = typeof cause === 'object' && cause !== null ? (cause as { name?: unknown }).name : undefined
-  return name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network'
-}
-
 /** How metadata URLs are fetched. */
 export interface MetadataFetchOptions {
   /** Whole-request timeout. */
   readonly timeoutMs: number
   /** Largest body accepted, in bytes. */
   readonly maxBytes: number
-  /** Replaces `fetch` (tests, proxies, an egress-filtering client). */
-  readonly fetch: (url: string, init: RequestInit) => Promise<Response>
-  /** DANGER: accept `http:` metadata URLs on loopback hosts (tests only). */
-  readonly allowInsecureLoopbackHttp: boolean
+  /** The host's fetch (tests, proxies); when absent, `policy.fetch` or the global fetch. */
+  readonly fetch: OutboundFetch | undefined
+  /** Which URLs may be fetched (threat 60): https, no internal or reserved address. */
+  readonly policy: AddressPolicy
 }
 
-/** A metadata URL the server may fetch: https (or loopback http when allowed), no credentials. */
-export function fetchableMetadataUrl(value: string, allowInsecureLoopbackHttp: boolean): URL | null {
-  if (value.length > MAX_URI_LENGTH) return null
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    return null
-  }
-  if (url.username || url.password) return null
-  if (url.protocol === 'https:') return url
-  if (url.protocol === 'http:' && allowInsecureLoopbackHttp && isLoopbackHost(url.hostname)) return url
-  return null
+function networkReason(cause: unknown): 'timeout' | 'network' {
+  const name = typeof cause === 'object' && cause !== null ? (cause as { name?: unknown }).name : undefined
+  return name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network'
 }
+
+const unavailable = (reason: string, cause?: unknown, status?: number) =>
+  ({
+    ok: false,
+    error: authError('PROVIDER_UNAVAILABLE', { details: { stage: 'saml-metadata', reason, ...(status ? { status } : {}) }, cause }),
+  }) as const
 
 /**
- * Fetches metadata XML from an admin-supplied URL: one GET, no redirects followed, no cookies,
- * an overall timeout, and a body cap enforced while reading. The one function that reaches the
- * network for SAML (to be put behind the tenant-URL address policy).
+ * Fetches metadata XML from an admin-supplied URL: the URL passes the address policy first
+ * (`URL_NOT_ALLOWED`: not https, credentials, an internal or reserved address as a literal or
+ * after resolution), then one GET with no redirect followed, an overall timeout, and a body cap
+ * enforced while reading. With a policy that brings a pinned fetch (`ssoflow/node`), the
+ * connection goes to the checked address. The one place where SAML reaches the network.
  */
 export async function fetchMetadata(
   value: string,
   options: MetadataFetchOptions,
 ): Promise<{ ok: true; xml: string } | { ok: false; error: AuthError }> {
-  const url = fetchableMetadataUrl(value, options.allowInsecureLoopbackHttp)
-  if (!url) return { ok: false, error: authError('SAML_METADATA_INVALID', { details: { reason: 'metadata-url' } }) }
+  if (value.length > MAX_URI_LENGTH)
+    return { ok: false, error: authError('SAML_METADATA_INVALID', { details: { reason: 'metadata-url' } }) }
+  const { policy } = options
+  const pinned = options.fetch === undefined && policy.fetch !== undefined
+  const send: OutboundFetch = options.fetch ?? policy.fetch ?? ((url, init) => fetch(url, init as RequestInit))
   const signal = AbortSignal.timeout(options.timeoutMs)
+  const checked = pinned
+    ? checkUrlSyntax(value, policy, 'metadata_url').map((url) => ({ url }))
+    : await checkUrl(value, policy, { field: 'metadata_url', signal })
+  if (checked.isErr()) return { ok: false, error: checked.error }
   let res: Response
   try {
-    res = await options.fetch(url.href, {
+    res = await send(checked.value.url.href, {
       method: 'GET',
       redirect: 'manual',
-      credentials: 'omit',
       headers: { accept: 'application/samlmetadata+xml, application/xml, text/xml' },
       signal,
     })
   } catch (cause) {
-    return {
-      ok: false,
-      error: authError('PROVIDER_UNAVAILABLE', { details: { stage: 'saml-metadata', reason: networkReason(cause) }, cause }),
-    }
+    // A pinned fetch refuses an address at connect time (DNS answered differently since the check).
+    if (cause instanceof UrlRefusedError) return { ok: false, error: cause.error }
+    return unavailable(networkReason(cause), cause)
   }
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => {})
-    const code = res.status >= 500 ? 'PROVIDER_UNAVAILABLE' : 'SAML_METADATA_INVALID'
-    return { ok: false, error: authError(code, { details: { stage: 'saml-metadata', reason: 'status', status: res.status } }) }
+    if (res.status >= 500) return unavailable('status', undefined, res.status)
+    return {
+      ok: false,
+      error: authError('SAML_METADATA_INVALID', { details: { stage: 'saml-metadata', reason: 'status', status: res.status } }),
+    }
   }
   const declared = Number(res.headers.get('content-length'))
   if (Number.isFinite(declared) && declared > options.maxBytes) {
@@ -204,10 +201,7 @@ export async function fetchMetadata(
       chunks.push(chunk)
     }
   } catch (cause) {
-    return {
-      ok: false,
-      error: authError('PROVIDER_UNAVAILABLE', { details: { stage: 'saml-metadata', reason: networkReason(cause) }, cause }),
-    }
+    return unavailable(networkReason(cause), cause)
   }
   try {
     return { ok: true, xml: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks)) }
