@@ -76,9 +76,13 @@ export function makeCertificate(
   const algorithm = type === 'rsa' ? seq(oid('1.2.840.113549.1.1.11'), nul()) : seq(oid('1.2.840.10045.4.3.2'))
   const notBefore = new Date(Date.now() - 24 * 3600 * 1000)
   const notAfter = new Date(notBefore.getTime() + (options.days ?? 365) * 24 * 3600 * 1000)
+  // A positive serial in minimal DER: the first byte is 0x01-0x7f (a leading 0x00 before a byte
+  // under 0x80 would not be minimal, and OpenSSL refuses such a certificate).
+  const serial = randomBytes(12)
+  serial[0] = ((serial[0] as number) & 0x7f) | 0x01
   const tbs = seq(
     tlv(0xa0, integer(Buffer.from([2]))),
-    integer(randomBytes(12)),
+    integer(serial),
     algorithm,
     name(commonName),
     seq(time(notBefore), time(notAfter)),
