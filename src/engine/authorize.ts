@@ -28,11 +28,11 @@ export async function authorizeSsoAdmin(
   const redirect = 'authSettings' as const
   const userId = session.userId
   if (typeof userId !== 'string' || userId.length === 0) return err(authError('NOT_AUTHENTICATED', { redirect }))
-  const [organization, user, member] = await Promise.all([
-    reader.getOrganization(organizationId),
-    reader.getUser(userId),
-    reader.getMember(organizationId, userId),
-  ])
+  // One call at a time: `reader` may be a transaction handle, which runs one statement at a time
+  // (node-postgres refuses overlapping queries on one client in pg 9).
+  const organization = await reader.getOrganization(organizationId)
+  const user = await reader.getUser(userId)
+  const member = await reader.getMember(organizationId, userId)
   if (!organization) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
   if (!user?.isActive) return err(authError('NOT_AUTHENTICATED', { redirect }))
   if (user.isSuspended) return err(authError('USER_SUSPENDED', { redirect }))

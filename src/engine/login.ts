@@ -164,11 +164,10 @@ async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result
   const opened = await openState(ctx, input.handle, input.session.id, { flow: 'login' })
   if (opened.isErr()) return err(stateErrorRedirect(opened.error, 'orgLogin'))
   const state = opened.value.state
-  // Two independent reads, issued together.
-  const [org, row] = await Promise.all([
-    fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin'),
-    fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin'),
-  ])
+  // Sequential: a host may give the storage one connection (a single pg client), which runs one
+  // statement at a time.
+  const org = await fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin')
+  const row = await fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin')
   if (org.isErr()) return err(org.error)
   if (!org.value) return err(E('ORGANIZATION_NOT_FOUND'))
   if (row.isErr()) return err(row.error)

@@ -143,8 +143,10 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         const page = await ctx.storage.listMembers(organization.id, { after, limit, unlinkedOnly })
         full = page.length >= limit
         last = page.at(-1)?.id ?? null
-        const users = await Promise.all(page.map((member) => (member.userId === null ? null : ctx.storage.getUser(member.userId))))
-        recipients = page.map((member, i) => ({ member, user: users[i] ?? null }))
+        // One read at a time (a storage on one connection runs one statement at a time).
+        recipients = []
+        for (const member of page)
+          recipients.push({ member, user: member.userId === null ? null : await ctx.storage.getUser(member.userId) })
       } catch (cause) {
         ctx.logger?.warn('ssoflow: member paging failed after commit', { organizationId: organization.id, error: String(cause) })
         warnings.push({ code: 'MAILER_FAILED', effect: 'mail.send', detail: 'member listing failed' })

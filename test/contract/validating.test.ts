@@ -130,3 +130,30 @@ describe('validatingStorage', () => {
     )
   })
 })
+
+describe('validatingStorage: one call at a time on a transaction handle', () => {
+  it('fails overlapping calls on one tx handle (Promise.all), even when the caller catches the first failure', async () => {
+    const s = validatingStorage(seeded())
+    const overlapping = s.transaction(async (tx) => {
+      await Promise.all([tx.getUser('u1'), tx.getMember('org-a', 'u1')])
+    })
+    const v = await violation(overlapping)
+    expect(v.method).toBe('tx.getMember')
+    expect(v.problems[0]).toMatch(/while tx.getUser is still running/)
+    const swallowed = s.transaction(async (tx) => {
+      await Promise.allSettled([tx.getUser('u1'), tx.updateMember('m1', { role: 'admin' })])
+      return 'done'
+    })
+    expect((await violation(swallowed)).method).toBe('tx.updateMember')
+    expect((await s.getMemberById('m1'))?.role).toBe('member')
+  })
+
+  it('accepts sequential calls and calls on different transactions at once', async () => {
+    const s = validatingStorage(seeded())
+    await s.transaction(async (tx) => {
+      await tx.getUser('u1')
+      await tx.getMember('org-a', 'u1')
+    })
+    await Promise.all([s.transaction((tx) => tx.getUser('u1')), s.transaction((tx) => tx.getUser('u2')), s.getUser('u1'), s.getUser('u2')])
+  })
+})

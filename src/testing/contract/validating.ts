@@ -228,6 +228,40 @@ function validatingReader(r: StorageReader, where: string): StorageReader {
   }
 }
 
+/**
+ * Fails a call on a transaction handle that starts while another call on the same handle has
+ * not settled: a SQL transaction is one connection, which runs one statement at a time
+ * (node-postgres deprecates overlapping queries on a client and pg 9 refuses them; Kysely and
+ * Drizzle queue them silently). The first violation is remembered and rethrown by
+ * `transaction` even when the caller catches it.
+ */
+function sequential(tx: StorageTx, onViolation: (v: StorageContractViolation) => void): StorageTx {
+  let running: string | null = null
+  const wrapped = {} as Record<string, unknown>
+  for (const [name, value] of Object.entries(tx) as [string, unknown][]) {
+    if (typeof value !== 'function') {
+      wrapped[name] = value
+      continue
+    }
+    wrapped[name] = async (...args: unknown[]) => {
+      if (running !== null) {
+        const violation = new StorageContractViolation(`tx.${name}`, [
+          `called while tx.${running} is still running: calls on one transaction handle must be sequential (await each one; no Promise.all)`,
+        ])
+        onViolation(violation)
+        throw violation
+      }
+      running = name
+      try {
+        return await (value as (...a: unknown[]) => Promise<unknown>)(...args)
+      } finally {
+        running = null
+      }
+    }
+  }
+  return wrapped as unknown as StorageTx
+}
+
 function validatingTx(tx: StorageTx): StorageTx {
   const b = (name: string, value: boolean): boolean => validated(`tx.${name}`, z.boolean(), value)
   const n = (name: string, value: number): number => validated(`tx.${name}`, count, value)
@@ -304,7 +338,9 @@ const CONSTRAINTS: ReadonlySet<string> = new Set<UniqueConstraint>([
 /**
  * Wraps a storage adapter so that every value it returns is checked against the port's
  * contract; a violation throws {@link StorageContractViolation} naming the method. Also
- * checks that a thrown conflict names a known constraint. Other properties of the adapter
+ * checks that a thrown conflict names a known constraint, and that calls on one transaction
+ * handle never overlap (a call started before the previous one settled fails, and so does the
+ * transaction, even if the caller caught the first failure). Other properties of the adapter
  * (e.g. `seed`, `snapshot`, `seedHostData`) pass through unchanged. Meant for tests.
  *
  * @example
@@ -322,9 +358,20 @@ export function validatingStorage<S extends StoragePort>(storage: S): S {
   const states = validatingStates(storage.pipelineStates)
   const tokens = validatingTokens(storage.oneTimeTokens)
   const transaction: StoragePort['transaction'] = async (fn) => {
+    let overlap: StorageContractViolation | null = null
     try {
-      return await storage.transaction((tx) => fn(validatingTx(tx)))
+      const value = await storage.transaction(async (tx) => {
+        const result = await fn(
+          sequential(validatingTx(tx), (v) => {
+            overlap ??= v
+          }),
+        )
+        if (overlap !== null) throw overlap
+        return result
+      })
+      return value
     } catch (error) {
+      if (overlap !== null) throw overlap
       const constraint = (error as { conflict?: unknown; constraint?: unknown } | null)?.constraint
       if ((error as { conflict?: unknown } | null)?.conflict === true && (typeof constraint !== 'string' || !CONSTRAINTS.has(constraint))) {
         throw new StorageContractViolation('transaction', [`conflict with unknown constraint ${JSON.stringify(constraint)}`])
