@@ -52,6 +52,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     verificationResendSeconds: positiveInt('verificationResendSeconds', p.verificationResendSeconds, 600),
     verificationDailyLimit: positiveInt('verificationDailyLimit', p.verificationDailyLimit, 5),
     memberPageSize: positiveInt('memberPageSize', p.memberPageSize, 500),
+    newUser: p.newUser ?? 'confirm',
   }
   const h = options.hooks ?? {}
   return {

@@ -9,6 +9,7 @@ import { defaultMergeIdentityData, type MergeIdentityData } from '../core/attach
 import { decideLogin } from '../core/login/decide.js'
 import type { LinkedFacts, LoginChoice, LoginFacts, LoginPlan, VerificationBinding, VerificationIssue } from '../core/login/facts.js'
 import { resolveTarget } from '../core/login/target.js'
+import { mayCreateAtOnce } from '../core/login/unknown.js'
 import type { VerificationSends } from '../core/login/verification-limit.js'
 import type { SessionInviteFacts } from '../core/membership.js'
 import { safeNext } from '../core/redirect.js'
@@ -330,6 +331,15 @@ async function gather(
   } else {
     const sid = session.userId ?? null
     sessionUser = sid ? await reader.getUser(sid) : null
+    // policy.newUser 'create' may sign a user up in this request: serialize on the address before
+    // the "an active account already has this email" read, as op=newuser does (threats 10, 52).
+    if (
+      op !== 'newuser' &&
+      lockEmail &&
+      mayCreateAtOnce({ policy: ctx.policy, op, session: { userId: sid }, sessionUser, linked: linkedRaw })
+    ) {
+      await lockEmail(identity.emailNormalized)
+    }
     emailMatches = await reader.findUsersByEmail(identity.emailNormalized)
     if (sessionUser) await loadMember(sessionUser.id)
     for (const m of emailMatches.slice(0, 50)) await loadMember(m.user.id)
@@ -378,6 +388,7 @@ async function gather(
       verificationTtlSeconds: ctx.policy.verificationTtlSeconds,
       verificationResendSeconds: ctx.policy.verificationResendSeconds,
       verificationDailyLimit: ctx.policy.verificationDailyLimit,
+      newUser: ctx.policy.newUser,
     },
   }
 }

@@ -94,8 +94,14 @@ const policyKeys = [
   'verificationResendSeconds',
   'verificationDailyLimit',
   'memberPageSize',
+  'newUser',
 ] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
+/** Each policy key's schema: positive integers, except the enumerated ones. */
+const policySchema: Record<(typeof policyKeys)[number], z.ZodType> = {
+  ...(Object.fromEntries(policy.map((k) => [k, positiveInt])) as unknown as Record<(typeof policyKeys)[number], z.ZodType>),
+  newUser: z.enum(['confirm', 'create'], { message: "expected 'confirm' or 'create'" }).optional(),
+}
 const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const
 const hooks: Exact<HookOptions, typeof hookKeys> = hookKeys
 
@@ -123,7 +129,7 @@ const optionsSchema = z.object({
     }),
   secret,
   urls: z.looseObject({ baseUrl, ...Object.fromEntries(urlFunctions.map((k) => [k, fn])) }),
-  policy: z.object(Object.fromEntries(policy.map((k) => [k, positiveInt]))).optional(),
+  policy: z.object(policySchema).optional(),
   hooks: z.object(Object.fromEntries(hooks.map((k) => [k, fn.optional()]))).optional(),
   clock: port(['now']).optional(),
   ids: port(['next']).optional(),

@@ -103,6 +103,18 @@ export interface PolicyOptions {
   readonly verificationDailyLimit?: number | undefined
   /** Page size when mailing members after setup. @defaultValue 500 */
   readonly memberPageSize?: number | undefined
+  /**
+   * What an SSO login of an unknown identity does when its email matches no account and nobody
+   * is signed in:
+   * - `'confirm'` (Sentry's behaviour): the confirm-identity page asks the user to create the
+   *   account (`op: 'newuser'`);
+   * - `'create'` (just-in-time provisioning): the account, identity and membership are created in
+   *   the callback itself, with no page.
+   *
+   * Every other unknown identity still gets its page whatever the policy: an email that matches an
+   * account, a signed-in user, an identity whose owner is inactive. @defaultValue `'confirm'`
+   */
+  readonly newUser?: 'confirm' | 'create' | undefined
 }
 
 /** Resolved policy. */

@@ -27,7 +27,7 @@ describe('createAuthPipeline option validation', () => {
       urls: { ...urls, baseUrl: 'app.example.com' },
       providers: { dummy: { ...options.providers.dummy, key: 'other' } },
       secret: 'too short',
-      policy: { stateTtlSeconds: 0, memberPageSize: 2.5 },
+      policy: { stateTtlSeconds: 0, memberPageSize: 2.5, newUser: 'always' },
       hooks: { authorize: 'owner' },
       clock: { now: new Date() },
     })
@@ -39,6 +39,7 @@ describe('createAuthPipeline option validation', () => {
         'clock.now',
         'hooks.authorize',
         'policy.memberPageSize',
+        'policy.newUser',
         'policy.stateTtlSeconds',
         'providers.dummy.key',
         'secret',

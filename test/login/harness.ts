@@ -65,6 +65,7 @@ export interface WorldOptions {
   readonly provider?: Provider
   readonly yieldOnRead?: boolean
   readonly logger?: AuthPipelineOptions['logger']
+  readonly policy?: AuthPipelineOptions['policy']
 }
 
 export function world(options: WorldOptions = {}): World {
@@ -91,6 +92,7 @@ export function world(options: WorldOptions = {}): World {
     ids: sequentialIds('n'),
     hooks: options.hooks,
     logger: options.logger,
+    policy: options.policy,
   })
   return { storage, mailer, signals, clock, ctx, login: createLoginApi(ctx) }
 }

@@ -136,3 +136,119 @@ describe('new user (spec 3.8)', () => {
     expect(w.storage.snapshot().identities).toEqual([expect.objectContaining({ id: 'ai-v', userId: 'v' })])
   })
 })
+
+describe("just-in-time new users (policy.newUser: 'create')", () => {
+  const jit = { newUser: 'create' } as const
+
+  it('an unknown identity whose email matches no account is signed up in the callback itself: no page, same rows as op=newuser', async () => {
+    const asked = world()
+    const created = world({ policy: jit })
+    const identity = ident({ id: 'ext-1', email: 'New@Corp.example', name: 'New' })
+    // 'confirm' (the default): the page, then the POST.
+    const h1 = await start(asked)
+    const page = await finishOk(asked, { handle: h1, session: session(), identity })
+    expect(page).toMatchObject({ kind: 'confirmationRequired', allowedOps: ['newuser'] })
+    const chosen = await finishOk(asked, { handle: h1, session: session(), op: 'newuser' })
+    // 'create': one request.
+    const h2 = await start(created)
+    const before = created.storage.snapshot()
+    const out = await finishOk(created, { handle: h2, session: session(), identity })
+    if (out.kind !== 'signedIn' || chosen.kind !== 'signedIn') throw new Error(out.kind)
+    expect(out.created).toEqual({ user: true, identity: true, member: true })
+    expect(out.trace.map((t) => t.rule)).toContain('unknown.jit')
+    expect(out.trace.find((t) => t.rule === 'unknown.jit')?.detail).toContain("policy.newUser is 'create'")
+    const d = diff(before, created.storage.snapshot())
+    expect(Object.keys(d).sort()).toEqual(['audit', 'identities', 'members', 'userEmails', 'users'])
+    // The same rows, mails and signals as choosing "create a new account" on the page (record
+    // ids and the random username aside).
+    const shape = (w: typeof created) => {
+      const s = w.storage.snapshot()
+      const ids = new Map<string, string>()
+      const alias = (v: string) => ids.get(v) ?? (ids.set(v, `id${ids.size}`), `id${ids.size - 1}`)
+      const known = new Set([...s.users, ...s.identities, ...s.members, ...s.audit].map((r) => r.id))
+      return JSON.parse(
+        JSON.stringify({ ...s, pipelineStates: [], oneTimeTokens: [], mail: w.mailer.sent, signals: w.signals.emitted }, (k, v) =>
+          k === 'username'
+            ? 'random'
+            : typeof v === 'string' && known.has(v.replace(/^new-user-confirmation:/, ''))
+              ? alias(v.replace(/^new-user-confirmation:/, ''))
+              : v,
+        ),
+      )
+    }
+    expect(shape(created)).toEqual(shape(asked))
+    // The pipeline is over.
+    expect((await created.login.finishLogin({ handle: h2, session: session(), identity }))._unsafeUnwrapErr().code).toBe('STATE_CONSUMED')
+  })
+
+  it('an email that matches an account still asks (confirm-identity, nothing written), even when the IdP says it is verified', async () => {
+    const owner = makeUser({ id: 'owner', email: 'taken@corp.example' })
+    const w = world({ users: [owner], policy: jit })
+    const handle = await start(w)
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, {
+      handle,
+      session: session(),
+      identity: ident({ id: 'ext-1', email: 'TAKEN@corp.example', emailVerified: true }),
+    })
+    expect(out).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity', existingAccount: true } })
+    expect(out.trace.map((t) => t.rule)).not.toContain('unknown.jit')
+    expect(dataOfNoTokens(w.storage.snapshot())).toEqual(dataOfNoTokens(before))
+    expect(w.signals.emitted).toEqual([])
+  })
+
+  it('a signed-in user still gets confirm-link; nothing is created for them', async () => {
+    const s = makeUser({ id: 's', email: 's@corp.example' })
+    const w = world({ users: [s], members: [makeMember({ id: 'm-s', organizationId: ORG.id, userId: 's' })], policy: jit })
+    const handle = await start(w, { initiatorUserId: 's' })
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, {
+      handle,
+      session: session({ userId: 's' }),
+      identity: ident({ id: 'ext-1', email: 'fresh@corp.example' }),
+    })
+    expect(out).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-link' }, allowedOps: ['confirm', 'newuser'] })
+    expect(dataOfNoTokens(w.storage.snapshot())).toEqual(dataOfNoTokens(before))
+  })
+
+  it('an identity whose owner is inactive still asks; the inactive owner and the row are untouched', async () => {
+    const ghost = makeUser({ id: 'ghost', email: 'ghost@corp.example', isActive: false })
+    const row = makeIdentity({ id: 'ai-ghost', authProviderId: PROVIDER.id, userId: 'ghost', ident: 'ext-1' })
+    const w = world({ users: [ghost], identities: [row], policy: jit })
+    const handle = await start(w)
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-1', email: 'fresh@corp.example' }) })
+    expect(out).toMatchObject({ kind: 'confirmationRequired', allowedOps: ['newuser'] })
+    expect(dataOfNoTokens(w.storage.snapshot())).toEqual(dataOfNoTokens(before))
+  })
+
+  it('a session whose user is unknown or inactive is not "nobody": it asks', async () => {
+    const ghost = makeUser({ id: 'ghost', email: 'ghost@corp.example', isActive: false })
+    const w = world({ users: [ghost], policy: jit })
+    const handle = await start(w)
+    const out = await finishOk(w, {
+      handle,
+      session: session({ userId: 'ghost' }),
+      identity: ident({ id: 'ext-1', email: 'fresh@corp.example' }),
+    })
+    expect(out.kind).toBe('confirmationRequired')
+    expect(w.storage.snapshot().users).toHaveLength(1)
+  })
+
+  it('explain names the policy in the trace and writes nothing', async () => {
+    const w = world({ policy: jit })
+    const handle = await start(w)
+    const before = w.storage.snapshot()
+    const r = await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-1', email: 'fresh@corp.example' }) })
+    const x = r._unsafeUnwrap()
+    expect(x.decision).toBe('signIn:newUser')
+    expect(x.trace.map((t) => t.rule)).toContain('unknown.jit')
+    expect(w.storage.snapshot()).toEqual(before)
+  })
+})
+
+/** The snapshot without pipeline states and one-time tokens. */
+function dataOfNoTokens(s: ReturnType<ReturnType<typeof world>['storage']['snapshot']>) {
+  const { pipelineStates: _p, oneTimeTokens: _t, ...rest } = s
+  return rest
+}

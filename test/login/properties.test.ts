@@ -192,7 +192,7 @@ describe('properties of decideLogin (pure)', () => {
       loginUrl: '/login',
       newVerification: { tokenHash: 'h'.repeat(64), url: 'https://app/verify' },
       verificationSends: null,
-      policy: { verificationTtlSeconds: 600, verificationResendSeconds: 600, verificationDailyLimit: 5 },
+      policy: { verificationTtlSeconds: 600, verificationResendSeconds: 600, verificationDailyLimit: 5, newUser: 'confirm' },
     }
   }
 
@@ -209,6 +209,36 @@ describe('properties of decideLogin (pure)', () => {
         }
         // the trace never carries the verification token url
         expect(JSON.stringify(a.trace)).not.toContain('https://app/verify')
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it("policy.newUser 'create' changes only the anonymous, no-match, no-row page: into what op=newuser decides", () => {
+    fc.assert(
+      fc.property(scenarioArb, (s) => {
+        const confirm = factsOf(s)
+        const create: LoginFacts = { ...confirm, policy: { ...confirm.policy, newUser: 'create' } }
+        const asked = decideLogin(confirm)
+        const jit = decideLogin(create)
+        if (JSON.stringify(jit.decision) === JSON.stringify(asked.decision)) return
+        // The only branch that differs: nobody signed in, no op, no identity row, no account
+        // with the email, where 'confirm' offers exactly "create a new account".
+        expect(asked.decision).toMatchObject({
+          kind: 'confirm',
+          allowedOps: ['newuser'],
+          page: { page: 'confirm-identity', existingAccount: false },
+        })
+        expect(confirm.op).toBeNull()
+        expect(confirm.session.userId).toBeNull()
+        expect(confirm.linked).toBeNull()
+        expect(confirm.emailMatches).toEqual([])
+        // ...and it does exactly what choosing "create a new account" does.
+        const chosen = decideLogin({ ...confirm, op: 'newuser' })
+        expect(jit.decision).toEqual(chosen.decision)
+        expect(jit.txEffects).toEqual(chosen.txEffects)
+        expect(jit.afterCommit).toEqual(chosen.afterCommit)
+        expect(jit.trace.map((t) => t.rule)).toContain('unknown.jit')
       }),
       { numRuns: 500 },
     )

@@ -81,5 +81,50 @@ for (const backend of BACKENDS) {
         await drop()
       }
     })
+
+    it(`policy.newUser 'create': ${RACERS} first logins (callbacks) of different identities with one address create one account; the rest get the page`, async () => {
+      const clock = newClock()
+      const { storage: raw, drop } = await opened.fresh(clock)
+      try {
+        await raw.seed({ organizations: [ORG], providers: [PROVIDER] })
+        const e = engineOn(raw, backend, clock, { at: 'tx-start' }, { policy: { newUser: 'create' } })
+        const sessions: SessionInfo[] = Array.from({ length: RACERS }, (_, i) => ({ id: `visitor-${i}` }))
+        const handles: string[] = []
+        for (const session of sessions) handles.push(handleOf(await unwrap(e.sso.beginLogin({ organizationId: ORG.id, session }))))
+
+        e.storage.arm()
+        const results = await Promise.all(
+          handles.map((handle, i) =>
+            e.sso.advance({
+              handle,
+              request: post({ id: `ext-${i}`, email: SPELLINGS[i % SPELLINGS.length] as string, email_verified: 'on' }),
+              session: sessions[i] as SessionInfo,
+            }),
+          ),
+        )
+        const after = await e.snapshot()
+
+        // The first to hold the address's lock signs up at once (no page); every other visitor
+        // then finds an account with the email, and an email match always asks (sign in to link).
+        const created = results.flatMap((r) => (r.isOk() && r.value.kind === 'signedIn' ? [r.value] : []))
+        expect(created).toHaveLength(1)
+        expect(created[0]?.created).toEqual({ user: true, identity: true, member: true })
+        expect(created[0]?.trace.map((t) => t.rule)).toContain('unknown.jit')
+        for (const r of results) {
+          const v = r._unsafeUnwrap()
+          if (v.kind !== 'signedIn') {
+            expect(v).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity', existingAccount: true } })
+          }
+        }
+        const address = normalizeEmail('race@corp.example')
+        expect(after.users).toHaveLength(1)
+        expect(after.userEmails.filter((x) => x.emailNormalized === address)).toHaveLength(1)
+        expect(after.identities).toHaveLength(1)
+        expect(after.members).toEqual([expect.objectContaining({ userId: created[0]?.userId })])
+        expect(e.signals.emitted.filter((s) => s.name === 'user_signup')).toHaveLength(1)
+      } finally {
+        await drop()
+      }
+    })
   })
 }

@@ -102,6 +102,11 @@ export interface LoginFacts {
     readonly verificationTtlSeconds: number
     readonly verificationResendSeconds: number
     readonly verificationDailyLimit: number
+    /**
+     * `'create'`: an anonymous login of an unknown identity whose email matches no account
+     * creates the user at once (just-in-time); `'confirm'`: it shows confirm-identity first.
+     */
+    readonly newUser: 'confirm' | 'create'
   }
 }
 

@@ -113,6 +113,29 @@ function attachAndSignIn(
 }
 
 /**
+ * Just-in-time creation (`policy.newUser: 'create'`): only for a choice-less request of nobody
+ * (no op, no session user at all, not even an inactive one) whose identity has no row, not even
+ * one of an inactive owner; the caller checks that the email matches no account. Every other
+ * unknown identity gets its page.
+ * @group Core
+ */
+export function mayCreateAtOnce(facts: {
+  readonly policy: Pick<LoginFacts['policy'], 'newUser'>
+  readonly op: LoginFacts['op']
+  readonly session: Pick<LoginFacts['session'], 'userId'>
+  readonly sessionUser: LoginFacts['sessionUser']
+  readonly linked: unknown
+}): boolean {
+  return (
+    facts.policy.newUser === 'create' &&
+    facts.op === null &&
+    facts.session.userId === null &&
+    facts.sessionUser === null &&
+    facts.linked === null
+  )
+}
+
+/**
  * Decides an unknown identity (no link, or a link to an inactive user, N8).
  *
  * Signed in (U = S, N1):
@@ -126,6 +149,8 @@ function attachAndSignIn(
  * - V (valid emailed link bound to U, this identity, org, provider and pipeline) → attach to U;
  * - `newuser` → new user (IDENTITY_CONFLICT when an active account has the email);
  * - `confirm` → MERGE_FAILED (sign in first, N4);
+ * - no op, no match, no row for the identity and `policy.newUser` is `'create'` → new user at
+ *   once (just-in-time, trace `unknown.jit`);
  * - otherwise a page: no match → confirm-identity (no existing account, `newuser` offered);
  *   an account with a usable password, an ambiguous email, or an unverified address →
  *   confirm-identity (sign in to link); a passwordless account whose matching address is
@@ -180,6 +205,13 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
     return rejectPlan('MERGE_FAILED', true, trace)
   }
   if (target.via === 'none') {
+    if (mayCreateAtOnce(facts)) {
+      trace.push({
+        rule: 'unknown.jit',
+        detail: "policy.newUser is 'create' and the email matches no account: the user is created without a confirmation page",
+      })
+      return decideNewUser(facts, ids, trace)
+    }
     return confirmPlan({ page: 'confirm-identity', ...base, existingAccount: false, loginUrl: facts.loginUrl }, ['newuser'], trace)
   }
   const identityAddressVerified = u !== null && facts.emailMatches.some((m) => m.user.id === u.id && m.email.isVerified)
