@@ -18,6 +18,7 @@
  */
 import {
   type CompiledQuery,
+  type CreateIndexBuilder,
   type DatabaseConnection,
   type Driver,
   type Expression,
@@ -85,8 +86,35 @@ async function typesFor(db: AnyDb, schema: ResolvedSchema): Promise<Types> {
   }
 }
 
-async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
+/**
+ * Creates an index unless it exists: `create index if not exists` on PostgreSQL and SQLite; on
+ * MySQL (which has no `if not exists` for indexes; MariaDB has, MySQL 8 has not) a catalog check
+ * first, unless `catalog` is false (plain SQL output, nothing executed).
+ */
+async function createIndexOnce(
+  db: AnyDb,
+  s: ResolvedSchema,
+  catalog: boolean,
+  name: string,
+  table: string,
+  build: (b: CreateIndexBuilder) => { execute(): Promise<void> },
+): Promise<void> {
+  if (s.dialect !== 'mysql') {
+    await build(db.schema.createIndex(name).ifNotExists().on(table)).execute()
+    return
+  }
+  if (catalog) {
+    const { rows } = await sql<{ n: unknown }>`select count(*) as n from information_schema.statistics
+      where table_schema = database() and table_name = ${table} and index_name = ${name}`.execute(db)
+    if (Number(rows[0]?.n) > 0) return
+  }
+  await build(db.schema.createIndex(name).on(table)).execute()
+}
+
+async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boolean } = { catalog: true }): Promise<void> {
   const t = await typesFor(db, s)
+  const index = (name: string, table: string, build: (b: CreateIndexBuilder) => { execute(): Promise<void> }) =>
+    createIndexOnce(db, s, options.catalog, name, table, build)
   const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
   const i = s.index
 
@@ -94,6 +122,7 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
     await end(
       db.schema
         .createTable(s.organizations.table)
+        .ifNotExists()
         .addColumn('id', t.str(255), (c) => c.notNull())
         .addColumn('slug', t.str(255), (c) => c.notNull())
         .addColumn('name', t.str(255), (c) => c.notNull())
@@ -106,6 +135,7 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
     await end(
       db.schema
         .createTable(s.users.table)
+        .ifNotExists()
         .addColumn('id', t.str(255), (c) => c.notNull())
         .addColumn('username', t.str(255), (c) => c.notNull())
         .addColumn('email', t.str(320), (c) => c.notNull())
@@ -117,11 +147,12 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
         .addColumn('created_at', t.ms, (c) => c.notNull())
         .addPrimaryKeyConstraint(i.usersPk, ['id']),
     ).execute()
-    await db.schema.createIndex(i.usersUsername).on(s.users.table).columns(['username']).unique().execute()
+    await index(i.usersUsername, s.users.table, (b) => b.columns(['username']).unique())
   }
   await end(
     db.schema
       .createTable(s.userEmails)
+      .ifNotExists()
       .addColumn('user_id', t.str(255), (c) => c.notNull())
       .addColumn('email', t.str(320), (c) => c.notNull())
       .addColumn('email_normalized', t.str(320), (c) => c.notNull())
@@ -129,11 +160,12 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
       .addColumn('is_primary', t.bool, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.userEmailsPk, ['user_id', 'email_normalized']),
   ).execute()
-  await db.schema.createIndex(i.userEmailsEmail).on(s.userEmails).columns(['email_normalized']).execute()
+  await index(i.userEmailsEmail, s.userEmails, (b) => b.columns(['email_normalized']))
 
   await end(
     db.schema
       .createTable(s.authProviders)
+      .ifNotExists()
       .addColumn('id', t.str(255), (c) => c.notNull())
       .addColumn('organization_id', t.str(255), (c) => c.notNull())
       .addColumn('provider_key', t.str(255), (c) => c.notNull())
@@ -143,11 +175,12 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.authProvidersPk, ['id']),
   ).execute()
-  await db.schema.createIndex(i.authProvidersOrg).on(s.authProviders).columns(['organization_id']).unique().execute()
+  await index(i.authProvidersOrg, s.authProviders, (b) => b.columns(['organization_id']).unique())
 
   await end(
     db.schema
       .createTable(s.authIdentities)
+      .ifNotExists()
       .addColumn('id', t.str(255), (c) => c.notNull())
       .addColumn('auth_provider_id', t.str(255), (c) => c.notNull())
       .addColumn('user_id', t.str(255), (c) => c.notNull())
@@ -158,13 +191,14 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.authIdentitiesPk, ['id']),
   ).execute()
-  await db.schema.createIndex(i.authIdentitiesIdent).on(s.authIdentities).columns(['auth_provider_id', 'ident']).unique().execute()
-  await db.schema.createIndex(i.authIdentitiesUser).on(s.authIdentities).columns(['auth_provider_id', 'user_id']).unique().execute()
-  await db.schema.createIndex(i.authIdentitiesUserId).on(s.authIdentities).columns(['user_id']).execute()
+  await index(i.authIdentitiesIdent, s.authIdentities, (b) => b.columns(['auth_provider_id', 'ident']).unique())
+  await index(i.authIdentitiesUser, s.authIdentities, (b) => b.columns(['auth_provider_id', 'user_id']).unique())
+  await index(i.authIdentitiesUserId, s.authIdentities, (b) => b.columns(['user_id']))
 
   await end(
     db.schema
       .createTable(s.members)
+      .ifNotExists()
       .addColumn('id', t.str(255), (c) => c.notNull())
       .addColumn('organization_id', t.str(255), (c) => c.notNull())
       .addColumn('user_id', t.str(255))
@@ -182,14 +216,15 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.membersPk, ['id']),
   ).execute()
-  await db.schema.createIndex(i.membersOrgUser).on(s.members).columns(['organization_id', 'user_id']).unique().execute()
-  await db.schema.createIndex(i.membersOrgEmail).on(s.members).columns(['organization_id', 'email_normalized']).unique().execute()
-  await db.schema.createIndex(i.membersToken).on(s.members).columns(['invite_token_hash']).unique().execute()
-  await db.schema.createIndex(i.membersUser).on(s.members).columns(['user_id']).execute()
+  await index(i.membersOrgUser, s.members, (b) => b.columns(['organization_id', 'user_id']).unique())
+  await index(i.membersOrgEmail, s.members, (b) => b.columns(['organization_id', 'email_normalized']).unique())
+  await index(i.membersToken, s.members, (b) => b.columns(['invite_token_hash']).unique())
+  await index(i.membersUser, s.members, (b) => b.columns(['user_id']))
 
   await end(
     db.schema
       .createTable(s.auditLog)
+      .ifNotExists()
       .addColumn('id', t.str(255), (c) => c.notNull())
       .addColumn('event', t.str(64), (c) => c.notNull())
       .addColumn('actor_user_id', t.str(255))
@@ -201,29 +236,31 @@ async function up(db: AnyDb, s: ResolvedSchema): Promise<void> {
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.auditPk, ['id']),
   ).execute()
-  await db.schema.createIndex(i.auditOrg).on(s.auditLog).columns(['organization_id', 'created_at']).execute()
+  await index(i.auditOrg, s.auditLog, (b) => b.columns(['organization_id', 'created_at']))
 
   await end(
     db.schema
       .createTable(s.pipelineStates)
+      .ifNotExists()
       .addColumn('id', t.str(255), (c) => c.notNull())
       .addColumn('version', t.int, (c) => c.notNull())
       .addColumn('body', t.text, (c) => c.notNull())
       .addColumn('expires_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.pipelineStatesPk, ['id']),
   ).execute()
-  await db.schema.createIndex(i.pipelineStatesExpires).on(s.pipelineStates).columns(['expires_at']).execute()
+  await index(i.pipelineStatesExpires, s.pipelineStates, (b) => b.columns(['expires_at']))
 
   await end(
     db.schema
       .createTable(s.oneTimeTokens)
+      .ifNotExists()
       .addColumn('hash', t.str(128), (c) => c.notNull())
       .addColumn('purpose', t.str(64), (c) => c.notNull())
       .addColumn('payload', t.text, (c) => c.notNull())
       .addColumn('expires_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.oneTimeTokensPk, ['hash']),
   ).execute()
-  await db.schema.createIndex(i.oneTimeTokensExpires).on(s.oneTimeTokens).columns(['expires_at']).execute()
+  await index(i.oneTimeTokensExpires, s.oneTimeTokens, (b) => b.columns(['expires_at']))
 }
 
 async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
@@ -278,35 +315,38 @@ function migrationLockKey(prefix: string): string {
   return BigInt.asIntN(64, h).toString()
 }
 
+/** How long a SQLite migration waits for another process's write lock. */
+const SQLITE_BUSY_TIMEOUT_MS = 30_000
+
 /**
  * Applies or reverts the migrations under a lock, recording them in `<prefix>migrations`
  * (name, executed_at). A small runner instead of Kysely's `Migrator`, whose table-existence
  * check introspects every table of the database (on PostgreSQL it fails when another session
  * drops a table at the same moment).
+ *
+ * Always finishes (issue 16):
+ * - the lock is taken before anything is read, and the bookkeeping table is created under it;
+ * - PostgreSQL: one transaction at an explicit `read committed` level whose first statement is
+ *   the advisory lock, so a waiter's later statements see what the previous holder committed
+ *   whatever `default_transaction_isolation` says (at `repeatable read` the snapshot would
+ *   otherwise predate the wait);
+ * - SQLite: one `begin immediate` transaction (the write lock up front, never a lock upgrade
+ *   that fails at once with "database is locked") with a busy timeout of at least 30 s;
+ * - MySQL / MariaDB: DDL commits statement by statement, so every step is idempotent (`create
+ *   table if not exists`, indexes created only when the catalog lacks them) and a run cut
+ *   between two steps completes on the next boot.
  */
 async function run(db: AnyDb, options: KyselySchemaOptions, direction: 'up' | 'down'): Promise<SsoflowMigrationResult> {
   const schema = resolveSchema(options)
   const table = `${schema.prefix}migrations`
   const migrations = Object.entries(ssoflowMigrations(options)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const createTable = db.schema
-    .createTable(table)
-    .ifNotExists()
-    .addColumn('name', sql.raw('varchar(255)'), (c) => c.notNull().primaryKey())
-    .addColumn('executed_at', sql.raw(schema.dialect === 'sqlite' ? 'integer' : 'bigint'), (c) => c.notNull())
-  try {
-    await createTable.execute()
-  } catch (error) {
-    // Two runners created it at once (PostgreSQL reports a duplicate type); fine if it exists now.
-    const exists = await db
-      .selectFrom(table)
-      .select('name')
-      .limit(1)
-      .execute()
-      .then(() => true)
-      .catch(() => false)
-    if (!exists) throw error
-  }
   const step = async (q: AnyDb): Promise<string[]> => {
+    await q.schema
+      .createTable(table)
+      .ifNotExists()
+      .addColumn('name', sql.raw('varchar(255)'), (c) => c.notNull().primaryKey())
+      .addColumn('executed_at', sql.raw(schema.dialect === 'sqlite' ? 'integer' : 'bigint'), (c) => c.notNull())
+      .execute()
     const done = new Set((await q.selectFrom(table).select('name').execute()).map((r) => String((r as { name: unknown }).name)))
     const executed: string[] = []
     if (direction === 'up') {
@@ -329,17 +369,39 @@ async function run(db: AnyDb, options: KyselySchemaOptions, direction: 'up' | 'd
   }
   switch (schema.dialect) {
     case 'postgres':
-      // Transactional DDL: all or nothing, serialized per prefix by an advisory lock.
+      // Transactional DDL: all or nothing, serialized per prefix by an advisory lock taken first.
       return {
-        executed: await db.transaction().execute(async (trx) => {
-          await sql`select pg_advisory_xact_lock(cast(${migrationLockKey(schema.prefix)} as bigint))`.execute(trx)
-          return step(trx)
-        }),
+        executed: await db
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute(async (trx) => {
+            await sql`select pg_advisory_xact_lock(cast(${migrationLockKey(schema.prefix)} as bigint))`.execute(trx)
+            return step(trx)
+          }),
       }
     case 'sqlite':
-      return { executed: await db.transaction().execute((trx) => step(trx)) }
+      return {
+        executed: await db.connection().execute(async (conn) => {
+          const { rows } = await sql<{ timeout: number }>`pragma busy_timeout`.execute(conn)
+          const previous = Number(rows[0]?.timeout ?? 0)
+          if (previous < SQLITE_BUSY_TIMEOUT_MS) await sql.raw(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`).execute(conn)
+          try {
+            await sql`begin immediate`.execute(conn)
+            try {
+              const executed = await step(conn)
+              await sql`commit`.execute(conn)
+              return executed
+            } catch (error) {
+              await sql`rollback`.execute(conn).catch(() => {})
+              throw error
+            }
+          } finally {
+            if (previous < SQLITE_BUSY_TIMEOUT_MS) await sql.raw(`pragma busy_timeout = ${Math.max(0, Math.floor(previous))}`).execute(conn)
+          }
+        }),
+      }
     case 'mysql':
-      // MySQL DDL commits implicitly: serialize with a session lock instead of a transaction.
+      // MySQL DDL commits implicitly: serialize with a session lock; every step is idempotent.
       return {
         executed: await db.connection().execute(async (conn) => {
           const name = `${schema.prefix}migrate`
@@ -434,7 +496,7 @@ export async function ssoflowSchemaSql(options: SchemaSqlOptions): Promise<strin
       createIntrospector: parts.introspector,
     },
   })
-  await up(db, schema)
+  await up(db, schema, { catalog: false })
   await db.destroy()
   return statements
 }
