@@ -37,6 +37,7 @@ const READER = [
   'getIdentity',
   'getIdentityById',
   'getIdentityForUser',
+  'listIdentitiesForUser',
   'getLinkedIdentity',
   'getUser',
   'findUsersByEmail',

@@ -441,6 +441,10 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         one(selectIdentities().where('i.auth_provider_id', '=', authProviderId).where('i.user_id', '=', userId).executeTakeFirst(), (r) =>
           identityFrom(r, 'i_'),
         ),
+      async listIdentitiesForUser(userId) {
+        const rows = (await selectIdentities().where('i.user_id', '=', userId).orderBy('i.id').execute()) as Row[]
+        return rows.map((r) => identityFrom(r, 'i_'))
+      },
       async getLinkedIdentity(authProviderId, ident, organizationId): Promise<LinkedIdentity | null> {
         const row = (await q
           .selectFrom(`${s.authIdentities} as i`)
@@ -694,6 +698,8 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       async appendAudit(entry) {
         await q.insertInto(s.auditLog).values(auditRow(entry)).execute()
       },
+      // The token store runs in the active transaction (see `cur`): atomic with it.
+      oneTimeTokens,
     }
   }
 

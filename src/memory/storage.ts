@@ -78,7 +78,8 @@ const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resol
  * - Every record going in or out is a deep copy: callers cannot mutate the store.
  * - Pipeline states expire by the injected clock (`expiresAt <= now` is expired and
  *   invisible); one-time tokens by the `now` the caller passes; expired tokens are swept on
- *   the next `create`.
+ *   the next `create`. `tx.oneTimeTokens` changes tokens at once and undoes its changes when
+ *   the transaction rolls back (a consumed token is live again).
  *
  * @example
  * ```ts
@@ -128,6 +129,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           for (const i of t.identities.values()) if (i.authProviderId === authProviderId && i.userId === userId) return i
           return null
         }),
+      listIdentitiesForUser: (userId) => read((t) => [...t.identities.values()].filter((i) => i.userId === userId).sort(byId)),
       getLinkedIdentity: (authProviderId, ident, organizationId) =>
         read((t) => {
           const identity = identityBy(t, authProviderId, ident)
@@ -183,9 +185,34 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     () => {},
   )
 
-  const makeTx = (view: TableView, isOpen: () => boolean): StorageTx => {
+  const makeTx = (view: TableView, isOpen: () => boolean, undo: (() => void)[]): StorageTx => {
     const guard = (): void => {
       if (!isOpen()) throw new Error('memory storage: transaction handle used after the transaction ended')
+    }
+    // One-time tokens live outside the table view (calls on the storage itself reach them
+    // directly); inside a transaction each change is applied at once and undone on rollback.
+    const txTokens: OneTimeTokenStore = {
+      async create(token) {
+        guard()
+        await tokens.create(token)
+        undo.push(() => {
+          oneTimeTokens.delete(token.hash)
+        })
+      },
+      async consume(hash, purpose, now) {
+        guard()
+        const taken = await tokens.consume(hash, purpose, now)
+        if (taken !== null) {
+          undo.push(() => {
+            if (!oneTimeTokens.has(taken.hash)) oneTimeTokens.set(taken.hash, copy(taken))
+          })
+        }
+        return taken
+      },
+      async peek(hash, purpose, now) {
+        guard()
+        return tokens.peek(hash, purpose, now)
+      },
     }
     const write = async <T>(fn: (t: Tables) => T): Promise<T> => {
       guard()
@@ -313,6 +340,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         write(() => {
           insertRow(view, 'audit', entry)
         }),
+      oneTimeTokens: txTokens,
     }
   }
 
@@ -394,10 +422,14 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       inTransaction = true
       let open = true
       const view = new TableView(committed)
+      const undo: (() => void)[] = []
       try {
-        const value = await fn(makeTx(view, () => open))
+        const value = await fn(makeTx(view, () => open, undo))
         committed = view.tables
         return value
+      } catch (error) {
+        for (const step of undo.reverse()) step()
+        throw error
       } finally {
         open = false
         inTransaction = false

@@ -93,6 +93,11 @@ export interface StorageReader {
   getIdentityById(id: string): Promise<AuthIdentity | null>
   /** Identity by (provider, user): a user has at most one per provider. */
   getIdentityForUser(authProviderId: string, userId: string): Promise<AuthIdentity | null>
+  /**
+   * Every identity of a user, all providers, ordered by id. Read when an anonymous pipeline
+   * claims an existing account, to report the identities already on it (threat 3).
+   */
+  listIdentitiesForUser(userId: string): Promise<readonly AuthIdentity[]>
   /** Identity + user + the user's membership in `organizationId`, in one round trip. */
   getLinkedIdentity(authProviderId: string, ident: string, organizationId: string): Promise<LinkedIdentity | null>
   getUser(id: string): Promise<User | null>
@@ -217,6 +222,14 @@ export interface StorageTx extends StorageReader {
   updateOrganization(id: string, patch: OrganizationPatch): Promise<boolean>
   /** Appends an audit row (the default audit port writes here, atomically with the flow). */
   appendAudit(entry: AuditEntry): Promise<void>
+  /**
+   * The store's one-time tokens INSIDE this transaction: a token created or consumed through it
+   * commits or rolls back with the transaction (a consumed verification link is live again after
+   * a rollback). Optional: when absent, or when the engine was given a separate `tokens` store,
+   * the engine uses that store and, if the transaction fails, puts back what it consumed and
+   * removes what it created.
+   */
+  readonly oneTimeTokens?: OneTimeTokenStore | undefined
 }
 
 /**

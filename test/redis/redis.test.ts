@@ -7,7 +7,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthPipeline } from '../../src/engine/create.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
-import { StorageConflictError } from '../../src/ports/storage.js'
+import { StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { createRedisStateStore, type RedisLike } from '../../src/redis/index.js'
 import {
@@ -54,10 +54,13 @@ describe.skipIf(!REDIS_URL)('ssoflow/redis', () => {
     clock,
     createStorage(): ContractStorage {
       const memory = createMemoryStorage({ clock })
+      const memoryTransaction = memory.transaction.bind(memory)
       const { pipelineStates, oneTimeTokens } = createRedisStateStore(redis, { prefix: newPrefix(), clock })
       return Object.assign(memory, {
         pipelineStates,
         oneTimeTokens,
+        // The tokens are Redis's, not the memory store's: its transactions must not offer theirs.
+        transaction: <T>(fn: (tx: StorageTx) => Promise<T>) => memoryTransaction((tx) => fn({ ...tx, oneTimeTokens: undefined })),
         seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => memory.seed(data),
       })
     },

@@ -97,6 +97,7 @@ export function readOnlyStorage(world: World, states: PipelineStateStore): Stora
     getIdentity: unused('getIdentity'),
     getIdentityById: unused('getIdentityById'),
     getIdentityForUser: unused('getIdentityForUser'),
+    listIdentitiesForUser: unused('listIdentitiesForUser'),
     getLinkedIdentity: unused('getLinkedIdentity'),
     findUsersByEmail: unused('findUsersByEmail'),
     getMemberById: unused('getMemberById'),

@@ -7,7 +7,7 @@
 
 import { normalizeEmail } from '../../model/email.js'
 import type { AuthIdentity, Member, Organization, User, UserEmail } from '../../model/records.js'
-import { isStorageConflict, type StoragePort, type StorageTx } from '../../ports/storage.js'
+import { isStorageConflict, type StoragePort, type StorageReader, type StorageTx } from '../../ports/storage.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser, primaryEmailOf } from '../fixtures.js'
 import { assert, assertConflict, assertEqual, rejection, show } from './assert.js'
 import type { ContractCase, ContractSuite } from './suite.js'
@@ -176,6 +176,7 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
       assertEqual(await tx.getIdentity(PROV_A, 'nope'), null, `${where} getIdentity`)
       assertEqual(await tx.getIdentityById('nope'), null, `${where} getIdentityById`)
       assertEqual(await tx.getIdentityForUser(PROV_A, 'nope'), null, `${where} getIdentityForUser`)
+      assertEqual(await tx.listIdentitiesForUser('nope'), [], `${where} listIdentitiesForUser`)
       assertEqual(await tx.getLinkedIdentity(PROV_A, 'nope', ORG_A), null, `${where} getLinkedIdentity`)
       assertEqual(await tx.getUser('nope'), null, `${where} getUser`)
       assertEqual(await tx.findUsersByEmail('nope@example.com'), [], `${where} findUsersByEmail`)
@@ -1138,6 +1139,52 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
       ['ident-00'],
       'the other provider',
     )
+  })
+
+  test('listIdentitiesForUser lists one user’s identities across providers, by id', async (s) => {
+    await base(s)
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-a' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_B, userId: 'user-01', ident: 'ext-b' }))
+      await tx.createIdentity(makeIdentity({ id: 'ident-3', authProviderId: PROV_B, userId: 'user-02', ident: 'ext-c' }))
+    })
+    const ids = async (r: StorageReader, userId: string) => (await r.listIdentitiesForUser(userId)).map((i) => i.id)
+    assertEqual(await ids(s, 'user-01'), ['ident-1', 'ident-2'], 'both providers, by id')
+    assertEqual(await ids(s, 'user-02'), ['ident-3'], 'another user')
+    assertEqual(await ids(s, 'nobody'), [], 'no identity')
+    await run(s, async (tx) => {
+      await tx.deleteIdentity('ident-2')
+      assertEqual(await ids(tx, 'user-01'), ['ident-1'], 'inside a transaction, its own delete')
+    })
+  })
+
+  test('one-time tokens inside a transaction (tx.oneTimeTokens, when offered) roll back with it', async (s) => {
+    const probe = await run(s, async (tx) => tx.oneTimeTokens !== undefined)
+    if (!probe) return
+    const kept = { hash: 'e'.repeat(64), purpose: 'verify-email', payload: '{"k":1}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(kept)
+    const made = { hash: 'f'.repeat(64), purpose: 'verify-email', payload: '{"k":2}', expiresAt: at(60_000) }
+    const boom = new Error('roll back')
+    let thrown: unknown = null
+    try {
+      await run(s, async (tx) => {
+        const tokens = tx.oneTimeTokens
+        if (!tokens) throw new Error('unreachable')
+        assertEqual(await tokens.consume(kept.hash, 'verify-email', clock.now()), kept, 'consumed inside')
+        await tokens.create(made)
+        assertEqual(await tokens.peek(made.hash, 'verify-email', clock.now()), made, 'created inside, visible inside')
+        throw boom
+      })
+    } catch (error) {
+      thrown = error
+    }
+    assert(thrown === boom, 'the error is rethrown unchanged')
+    assertEqual(await s.oneTimeTokens.peek(kept.hash, 'verify-email', clock.now()), kept, 'the consumed token is back after the rollback')
+    assertEqual(await s.oneTimeTokens.peek(made.hash, 'verify-email', clock.now()), null, 'the created token is gone after the rollback')
+    await run(s, async (tx) => {
+      assertEqual(await tx.oneTimeTokens?.consume(kept.hash, 'verify-email', clock.now()), kept, 'consumed in a committed transaction')
+    })
+    assertEqual(await s.oneTimeTokens.consume(kept.hash, 'verify-email', clock.now()), null, 'spent once committed')
   })
 
   test('setFlagsForOrganization touches only the given flags of that organization and counts changed rows', async (s) => {

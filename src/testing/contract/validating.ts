@@ -161,6 +161,14 @@ function validatingReader(r: StorageReader, where: string): StorageReader {
         (v) => v && same('authProviderId', v.authProviderId, p),
         (v) => v && same('userId', v.userId, userId),
       ),
+    listIdentitiesForUser: async (userId) =>
+      validated(
+        m('listIdentitiesForUser'),
+        z.array(identity),
+        await r.listIdentitiesForUser(userId),
+        (v) => v.map((x) => same('userId', x.userId, userId)).find((q) => q !== null) ?? null,
+        (v) => (v.every((x, i) => i === 0 || (v[i - 1] as { id: string }).id < x.id) ? null : 'identities not ordered by id'),
+      ),
     getLinkedIdentity: async (p, ident, orgId) =>
       validated(
         m('getLinkedIdentity'),
@@ -293,6 +301,7 @@ function validatingTx(tx: StorageTx): StorageTx {
     deleteAuthProvider: async (i) => b('deleteAuthProvider', await tx.deleteAuthProvider(i)),
     updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
     appendAudit: (e) => tx.appendAudit(e),
+    ...(tx.oneTimeTokens ? { oneTimeTokens: validatingTokens(tx.oneTimeTokens, 'tx.') } : {}),
   }
 }
 
@@ -308,7 +317,7 @@ function validatingStates(s: PipelineStateStore): PipelineStateStore {
   }
 }
 
-function validatingTokens(t: OneTimeTokenStore): OneTimeTokenStore {
+function validatingTokens(t: OneTimeTokenStore, prefix = ''): OneTimeTokenStore {
   const checks = (hash: string, purpose: string, now: Date): Check<OneTimeTokenRecord | null>[] => [
     (v) => v && (same('hash', v.hash, hash) ?? same('purpose', v.purpose, purpose)),
     (v) => (v && !(v.expiresAt.getTime() > now.getTime()) ? `expired token returned (expiresAt ${v.expiresAt.toISOString()})` : null),
@@ -316,9 +325,9 @@ function validatingTokens(t: OneTimeTokenStore): OneTimeTokenStore {
   return {
     create: (x) => t.create(x),
     consume: async (hash, purpose, now) =>
-      validated('oneTimeTokens.consume', token.nullable(), await t.consume(hash, purpose, now), ...checks(hash, purpose, now)),
+      validated(`${prefix}oneTimeTokens.consume`, token.nullable(), await t.consume(hash, purpose, now), ...checks(hash, purpose, now)),
     peek: async (hash, purpose, now) =>
-      validated('oneTimeTokens.peek', token.nullable(), await t.peek(hash, purpose, now), ...checks(hash, purpose, now)),
+      validated(`${prefix}oneTimeTokens.peek`, token.nullable(), await t.peek(hash, purpose, now), ...checks(hash, purpose, now)),
   }
 }
 
