@@ -86,25 +86,52 @@ export interface EffectWarning {
   readonly code: 'MAILER_FAILED' | 'SIGNAL_FAILED'
   readonly effect: AfterCommitEffect['type']
   readonly detail: string
+  /** `error`: the port threw or rejected; `timeout`: it did not answer within `policy.afterCommitTimeoutMs`. */
+  readonly reason?: 'error' | 'timeout' | undefined
 }
 
-/** Runs after-commit effects; failures become warnings. */
+const TIMED_OUT = Symbol('timed out')
+
+/** Awaits `work` for at most `ms` (no limit when not finite); TIMED_OUT when it did not settle. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  if (!Number.isFinite(ms)) return work
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms)
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Runs after-commit effects in order; a port that throws, or does not answer within
+ * `policy.afterCommitTimeoutMs`, becomes a warning (the flow committed: nothing is undone).
+ */
 export async function runAfterCommit(
-  ports: { mailer: MailerPort; signals: SignalPort },
+  ports: { mailer: MailerPort; signals: SignalPort; policy?: { readonly afterCommitTimeoutMs?: number } },
   effects: readonly AfterCommitEffect[],
 ): Promise<EffectWarning[]> {
   const warnings: EffectWarning[] = []
+  const limit = ports.policy?.afterCommitTimeoutMs ?? Number.POSITIVE_INFINITY
   for (const effect of effects) {
+    let reason: EffectWarning['reason'] | null = null
     try {
-      if (effect.type === 'mail.send') await ports.mailer.send(effect.message)
-      else await ports.signals.emit(effect.signal)
-    } catch (cause) {
+      // The port is called synchronously (a recording fake sees the call at once).
+      const work = effect.type === 'mail.send' ? ports.mailer.send(effect.message) : ports.signals.emit(effect.signal)
+      if ((await within(Promise.resolve(work), limit)) === TIMED_OUT) reason = 'timeout'
+    } catch {
+      reason = 'error'
+    }
+    if (reason !== null) {
       warnings.push({
         code: effect.type === 'mail.send' ? 'MAILER_FAILED' : 'SIGNAL_FAILED',
         effect: effect.type,
         detail: effect.type === 'mail.send' ? effect.message.template : effect.signal.name,
+        reason,
       })
-      void cause
     }
   }
   return warnings

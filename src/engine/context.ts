@@ -14,6 +14,8 @@ export interface EngineContext {
   readonly storage: StoragePort
   readonly states: PipelineStateStore
   readonly tokens: OneTimeTokenStore
+  /** True when `tokens` is the storage's own store (a transaction may offer it, `tx.oneTimeTokens`). */
+  readonly tokensInStorage: boolean
   readonly mailer: MailerPort
   readonly signals: SignalPort
   readonly audit: AuditPort
@@ -53,12 +55,15 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     verificationDailyLimit: positiveInt('verificationDailyLimit', p.verificationDailyLimit, 5),
     memberPageSize: positiveInt('memberPageSize', p.memberPageSize, 500),
     newUser: p.newUser ?? 'confirm',
+    identitiesOnClaim: p.identitiesOnClaim ?? 'keep',
+    afterCommitTimeoutMs: positiveInt('afterCommitTimeoutMs', p.afterCommitTimeoutMs, 10_000),
   }
   const h = options.hooks ?? {}
   return {
     storage: options.storage,
     states: options.states ?? options.storage.pipelineStates,
     tokens: options.tokens ?? options.storage.oneTimeTokens,
+    tokensInStorage: options.tokens === undefined || options.tokens === options.storage.oneTimeTokens,
     mailer: options.mailer,
     signals: options.signals,
     audit: options.audit ?? storageAudit(),

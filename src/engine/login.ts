@@ -18,14 +18,15 @@ import { normalizeEmail } from '../model/email.js'
 import { type Identity, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
-import type { StorageReader, UserEmailMatch } from '../ports/storage.js'
+import type { OneTimeTokenStore, StorageReader, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { stepFingerprint } from '../state/codec.js'
 import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
-import { applyTxEffects, runAfterCommit } from './apply.js'
+import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
 import { stateErrorRedirect } from './redirect.js'
+import { txTokens } from './tokens.js'
 import { fromStorage, inTransaction } from './transaction.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
@@ -129,19 +130,19 @@ async function loadSends(ctx: EngineContext, userId: string, now: Date): Promise
  * Stores a verification link and the user's send record, revoking the user's previous link. Runs
  * inside the login transaction, under the lock of the user's address taken while gathering.
  */
-async function storeVerification(ctx: EngineContext, v: VerificationIssue, now: Date): Promise<void> {
-  if (v.revokeTokenHash !== null) await ctx.tokens.consume(v.revokeTokenHash, ACCOUNT_VERIFICATION_PURPOSE, now)
+async function storeVerification(tokens: OneTimeTokenStore, v: VerificationIssue, now: Date): Promise<void> {
+  if (v.revokeTokenHash !== null) await tokens.consume(v.revokeTokenHash, ACCOUNT_VERIFICATION_PURPOSE, now)
   const key = await sendsKey(v.binding.userId)
   // Replace the record: consume whatever row is there, live or expired (an expired row left by
   // no sweep would make the insert conflict), then insert the new one.
-  await ctx.tokens.consume(key, VERIFICATION_SENDS_PURPOSE, new Date(0))
-  await ctx.tokens.create({
+  await tokens.consume(key, VERIFICATION_SENDS_PURPOSE, new Date(0))
+  await tokens.create({
     hash: key,
     purpose: VERIFICATION_SENDS_PURPOSE,
     payload: JSON.stringify(v.sends),
     expiresAt: new Date(v.sendsKeepUntil),
   })
-  await ctx.tokens.create({
+  await tokens.create({
     hash: v.tokenHash,
     purpose: ACCOUNT_VERIFICATION_PURPOSE,
     payload: JSON.stringify(v.binding),
@@ -259,7 +260,7 @@ async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Pr
   const token = randomToken(32)
   return ok({
     now,
-    ids: Array.from({ length: 6 }, () => ctx.ids.next()),
+    ids: Array.from({ length: 8 }, () => ctx.ids.next()),
     newUsername: hex(16),
     sessionInviteHash,
     verification,
@@ -290,6 +291,7 @@ async function gather(
   const identitiesByUser = new Map<string, AuthIdentity | null>()
   const invitesByEmail = new Map<string, Member | null>()
   const verifiedAddresses = new Map<string, string[]>()
+  const identitiesOfUser = new Map<string, readonly AuthIdentity[]>()
   const loadInvite = async (email: string, userId: string | null = null) => {
     const key = normalizeEmail(email)
     if (!invitesByEmail.has(key)) invitesByEmail.set(key, await reader.getInviteByEmail(org.id, key))
@@ -345,9 +347,13 @@ async function gather(
     for (const m of emailMatches.slice(0, 50)) await loadMember(m.user.id)
     const target = resolveTarget({ sessionUser, emailMatches, members })
     const targets = target.user ? [target.user] : []
+    // An anonymous pipeline that may prove an existing account (signed in since, or holding an
+    // emailed link) claims it: read the identities already on it (threat 3).
+    const mayClaim = state.initiatorUserId === null && (sessionUser?.isActive === true || x.verification !== null)
     for (const u of targets) {
       await loadMember(u.id)
       identitiesByUser.set(u.id, await reader.getIdentityForUser(providerRow.id, u.id))
+      if (mayClaim) identitiesOfUser.set(u.id, await reader.listIdentitiesForUser(u.id))
       await loadInvite(u.email, u.id)
     }
     await loadInvite(identity.email)
@@ -367,7 +373,12 @@ async function gather(
     newUsername: x.newUsername,
     organization: org,
     provider: { id: providerRow.id, key: providerRow.providerKey, displayName: p.provider.displayName },
-    pipeline: { id: state.id, referrer: state.referrer, verificationSentAt: state.verificationSentAt },
+    pipeline: {
+      id: state.id,
+      referrer: state.referrer,
+      verificationSentAt: state.verificationSentAt,
+      initiatorUserId: state.initiatorUserId,
+    },
     identity,
     op,
     session: { userId: session.userId ?? null, twoFactorUserId: twoFactorUserOf(session), ip: session.ip ?? null },
@@ -376,6 +387,7 @@ async function gather(
     emailMatches,
     members,
     identitiesByUser,
+    identitiesOfUser,
     invitesByEmail,
     verifiedAddresses,
     sessionInvite,
@@ -389,6 +401,7 @@ async function gather(
       verificationResendSeconds: ctx.policy.verificationResendSeconds,
       verificationDailyLimit: ctx.policy.verificationDailyLimit,
       newUser: ctx.policy.newUser,
+      identitiesOnClaim: ctx.policy.identitiesOnClaim,
     },
   }
 }
@@ -474,9 +487,11 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
   let plan: LoginPlan | null = null
   let lastError: AuthError | null = null
   for (let attempt = 0; attempt < 2 && plan === null; attempt++) {
+    let tokens: ReturnType<typeof txTokens> | null = null
     const result = await inTransaction(
       ctx.storage,
       async (tx) => {
+        tokens = txTokens(ctx, tx)
         // Threat 62: the provider row is read again under a shared lock, in the statement that
         // takes the identity lock. Disabled or replaced since the pipeline loaded it: nothing is
         // written; a disable that starts now waits for this transaction.
@@ -489,9 +504,10 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
         const decided = decideLogin(facts, merge)
         const refused = unsolicitedRefusal(p, decided)
         if (refused) return err(refused)
-        if (decided.decision.kind === 'confirm' && decided.decision.verification) {
-          // A link is about to be mailed: the host's limiter has the last word (threat 28), then
-          // the link and the user's send record are stored while the address lock is held.
+        if (decided.decision.kind === 'confirm' && decided.decision.page.page === 'confirm-identity') {
+          // The page an anonymous visitor gets. The host's limiter is asked before every one,
+          // whether or not a link is due (threat 29: asking only then would tell that an account
+          // exists), after ssoflow's own per-user mail limits (threat 28).
           const v = decided.decision.verification
           let limited: boolean
           try {
@@ -500,7 +516,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
                 action: 'accountVerificationMail',
                 organizationId: p.organization.id,
                 authProviderId: p.providerRow.id,
-                targetUserId: v.binding.userId,
+                targetUserId: v ? v.binding.userId : null,
                 sessionId: session.id,
                 ip: typeof session.ip === 'string' ? session.ip : null,
               })) === true
@@ -508,11 +524,13 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
             return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause, details: { hook: 'isRateLimited' } }))
           }
           if (limited) return err(E('RATE_LIMITED', { reason: 'host' }))
-          await storeVerification(ctx, v, x.value.now)
+          // A link is about to be mailed: stored while the address lock is held.
+          if (v) await storeVerification(tokens.store, v, x.value.now)
         }
         if (decided.decision.kind === 'signIn' && decided.decision.consumesVerification) {
+          // Consumed in this transaction: a rollback puts the link back (see txTokens).
           const vt = session.verificationToken ?? ''
-          const consumed = await ctx.tokens.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
+          const consumed = await tokens.store.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
           if (!consumed) return err(E('VERIFICATION_INVALID'))
         }
         await applyTxEffects(tx, ctx.audit, decided.txEffects)
@@ -522,6 +540,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     )
     if (result.isOk()) plan = result.value
     else {
+      await (tokens as ReturnType<typeof txTokens> | null)?.restore()
       lastError = result.error
       if (result.error.code !== 'STORAGE_CONFLICT') break
     }
@@ -557,25 +576,20 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       })
     }
     case 'confirm': {
-      let mailSent = false
-      if (d.verification) {
-        const v = d.verification
-        // The link was stored inside the transaction (storeVerification).
-        await release({ verificationSentAt: v.sentAt })
-        mailSent = true
-      } else {
-        await release()
-      }
-      const warnings = mailSent ? await runAfterCommit(ctx, plan.afterCommit) : []
-      const page = d.page.page === 'confirm-account' ? { ...d.page, verificationMailSent: mailSent && warnings.length === 0 } : d.page
+      // The link (if any) was stored inside the transaction.
+      await release(d.verification ? { verificationSentAt: d.verification.sentAt } : {})
+      // The only page that mails is the anonymous visitor's, and it must read the same whether or
+      // not an account exists (threat 29): its response does not wait for the mailer. A failed
+      // or late mail is reported to the host's logger.
+      deliverInBackground(ctx, plan.afterCommit, { organizationId: p.organization.id, pipelineId: p.opened.state.id })
       return ok({
         kind: 'confirmationRequired',
         handle,
-        confirmation: page,
+        confirmation: d.page,
         allowedOps: d.allowedOps,
         session: [],
         trace: plan.trace,
-        warnings,
+        warnings: [],
       })
     }
     case 'signIn': {
@@ -590,6 +604,8 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
         { type: 'clearInvite' },
         ...(session.verificationToken ? [{ type: 'clearVerification' } as const] : []),
         { type: 'clearPipeline' },
+        // Threat 2: the account was just proven by this pipeline; no earlier session survives.
+        ...(d.claim ? [{ type: 'revokeOtherSessions', userId: d.userId, reason: 'accountClaimed' } as const] : []),
       ]
       return ok({
         kind: 'signedIn',
@@ -600,12 +616,25 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
         created: d.created,
         linked: d.linked,
         acceptedInviteId: d.acceptedInviteId,
+        claim: d.claim,
         session: effects,
         trace: plan.trace,
         warnings,
       })
     }
   }
+}
+
+/**
+ * Runs after-commit effects without making the caller wait; failures (or a port that does not
+ * answer within `policy.afterCommitTimeoutMs`) go to the host's logger.
+ */
+function deliverInBackground(ctx: EngineContext, effects: LoginPlan['afterCommit'], where: Record<string, string>): void {
+  if (effects.length === 0) return
+  const report = (warnings: readonly EffectWarning[]) => {
+    for (const w of warnings) ctx.logger?.warn('ssoflow: an after-commit effect failed after the response', { ...w, ...where })
+  }
+  runAfterCommit(ctx, effects).then(report, () => {})
 }
 
 async function explainLogin(ctx: EngineContext, input: FinishLoginInput): Promise<Result<Explanation, AuthError>> {

@@ -96,12 +96,15 @@ const policyKeys = [
   'verificationDailyLimit',
   'memberPageSize',
   'newUser',
+  'afterCommitTimeoutMs',
+  'identitiesOnClaim',
 ] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
 /** Each policy key's schema: positive integers, except the enumerated ones. */
 const policySchema: Record<(typeof policyKeys)[number], z.ZodType> = {
   ...(Object.fromEntries(policy.map((k) => [k, positiveInt])) as unknown as Record<(typeof policyKeys)[number], z.ZodType>),
   newUser: z.enum(['confirm', 'create'], { message: "expected 'confirm' or 'create'" }).optional(),
+  identitiesOnClaim: z.enum(['keep', 'remove'], { message: "expected 'keep' or 'remove'" }).optional(),
 }
 const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const
 const hooks: Exact<HookOptions, typeof hookKeys> = hookKeys

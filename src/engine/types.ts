@@ -1,6 +1,6 @@
 import type { ResultAsync } from 'neverthrow'
 import type { TraceEntry } from '../core/effects.js'
-import type { ConfirmationPageModel } from '../core/login/facts.js'
+import type { AccountClaim, ConfirmationPageModel } from '../core/login/facts.js'
 import type { AuthError } from '../errors.js'
 import type { IdentityInput, JsonObject } from '../model/identity.js'
 import type { Member, Organization, User } from '../model/records.js'
@@ -52,6 +52,12 @@ export type SessionEffect =
   | { readonly type: 'clearInvite' }
   | { readonly type: 'clearVerification' }
   | { readonly type: 'clearPipeline' }
+  /**
+   * End every OTHER session of `userId` (keep only this request's, rotated): an anonymous
+   * pipeline just proved the account (emailed link, or signing in to it), so a session someone
+   * held on it before, e.g. the squatter who made it, must not survive (threat 2).
+   */
+  | { readonly type: 'revokeOtherSessions'; readonly userId: string; readonly reason: 'accountClaimed' }
   | {
       readonly type: 'pendingTwoFactor'
       readonly userId: string
@@ -98,7 +104,7 @@ export interface PolicyOptions {
   readonly verificationResendSeconds?: number | undefined
   /**
    * Most verification mails one user gets in 24 hours, across all pipelines and providers; more
-   * are refused with `RATE_LIMITED` (threat 28). @defaultValue 5
+   * are not sent (the page is the same, threats 28, 29). @defaultValue 5
    */
   readonly verificationDailyLimit?: number | undefined
   /** Page size when mailing members after setup. @defaultValue 500 */
@@ -115,6 +121,20 @@ export interface PolicyOptions {
    * account, a signed-in user, an identity whose owner is inactive. @defaultValue `'confirm'`
    */
   readonly newUser?: 'confirm' | 'create' | undefined
+  /**
+   * When an anonymous pipeline claims an existing account (emailed link, or signing in to it),
+   * what happens to the identities of OTHER providers already on the account (threat 3: a
+   * squatter may have linked their own): `keep` reports them on the outcome (`claim`) and in the
+   * `sso-identity.claim` audit entry; `remove` deletes them in the claim's transaction and
+   * reports them as removed. @defaultValue 'keep'
+   */
+  readonly identitiesOnClaim?: 'keep' | 'remove' | undefined
+  /**
+   * How long a mail or a signal sent after commit may take before the flow returns without it
+   * (the outcome then carries a warning with `reason: 'timeout'`; nothing is undone).
+   * @defaultValue 10000
+   */
+  readonly afterCommitTimeoutMs?: number | undefined
 }
 
 /** Resolved policy. */
@@ -134,12 +154,13 @@ export interface HookOptions {
   /** Is the org over its member limit (new SSO members get `memberLimitRestricted`)? Default: no. */
   readonly isMemberLimitReached?: ((organization: Organization) => boolean | Promise<boolean>) | undefined
   /**
-   * The host's rate limiter, asked once for every verification mail just before it would go out
-   * (after ssoflow's own limits passed; threats 7, 28). Return true to refuse it: the login ends
-   * with `RATE_LIMITED`, nothing is written and no mail goes out. Key your counters by the target
-   * (`targetUserId`) and by the visitor (`sessionId`, `ip`), and count the attempt when you
-   * return false. Called inside the login's storage transaction: keep it fast. A throw is
-   * `STORAGE_UNAVAILABLE`. Default: never limited.
+   * The host's rate limiter, asked once before every page an ANONYMOUS visitor gets after the IdP
+   * (whether or not a verification mail would go out: asking only when one would, or answering by
+   * `targetUserId`, would tell the visitor that an account exists, threat 29), after ssoflow's
+   * own per-user mail limits (threats 7, 28). Return true to refuse: the login ends with
+   * `RATE_LIMITED`, nothing is written and no mail goes out. Key your counters by the visitor
+   * (`sessionId`, `ip`) and count every call you answer false. Called inside the login's storage
+   * transaction: keep it fast. A throw is `STORAGE_UNAVAILABLE`. Default: never limited.
    */
   readonly isRateLimited?: ((request: RateLimitRequest) => boolean | Promise<boolean>) | undefined
 }
@@ -153,8 +174,12 @@ export interface RateLimitRequest {
   readonly action: 'accountVerificationMail'
   readonly organizationId: string
   readonly authProviderId: string
-  /** The user whose mailbox would get the mail. */
-  readonly targetUserId: string
+  /**
+   * The user whose mailbox would get the mail, or null when no mail is due (no account, one
+   * that cannot be proven by mail, or one within its limits). Do not answer differently for
+   * null: the answer would tell the visitor whether an account exists (threat 29).
+   */
+  readonly targetUserId: string | null
   /** The visitor: the host session id of the request... */
   readonly sessionId: string
   /** ...and its client IP, when the host passed one in the session. */
@@ -213,6 +238,12 @@ export type LoginOutcome =
       /** True when an identity was linked (new or re-pointed) by this login. */
       readonly linked: boolean
       readonly acceptedInviteId: string | null
+      /**
+       * Set when this anonymous pipeline proved an existing account (the emailed link, or signing
+       * in to it): the session effects then include `revokeOtherSessions` (threat 2), and the
+       * identities of other providers found on the account are listed (threat 3).
+       */
+      readonly claim: AccountClaim | null
       readonly session: readonly SessionEffect[]
       readonly trace: readonly TraceEntry[]
       readonly warnings: readonly EffectWarning[]

@@ -163,6 +163,8 @@ export type AuditEvent =
   | 'member.add'
   | 'member.accept-invite'
   | 'sso-identity.link'
+  /** An anonymous pipeline proved an existing account (threats 2, 3); lists the identities left or removed. */
+  | 'sso-identity.claim'
   | 'sso.enable'
   | 'sso.disable'
   | 'sso.edit'

@@ -931,13 +931,13 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
       'login: the emailed link was used by another request between check and link': {
         flow: 'login',
         async arrange(h) {
-          // A passwordless account: the anonymous login gets confirm-account and a mailed link.
+          // A passwordless account: the anonymous login gets the confirmation page and a mailed link.
           h.storage.seed({
             users: [makeUser({ id: 'pat', email: 'pat@corp.example', hasUsablePassword: false })],
             members: [makeMember({ id: 'm-pat', organizationId: ACME, userId: 'pat' })],
           })
           const { handle, step } = await h.login({ id: 'ext-pat', email: 'pat@corp.example' })
-          if (step.kind !== 'confirmationRequired' || step.confirmation.page !== 'confirm-account') throw new Error(step.kind)
+          if (step.kind !== 'confirmationRequired' || step.confirmation.page !== 'confirm-identity') throw new Error(step.kind)
           const mail = h.mailer.sent.at(-1)
           const token = mail?.template === 'accountVerification' ? /\/auth\/verify\/([^/]+)\//.exec(mail.data.url)?.[1] : undefined
           if (!token) throw new Error('no verification mail')
@@ -964,25 +964,14 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
           return () => limited.advance({ handle, session, request: POST({ id: 'ext-pat', email: 'pat@corp.example' }) })
         },
       },
-      'login: the account already got the daily cap of verification mails': {
+      'login: the host’s isRateLimited hook refuses an anonymous visitor when no account has the address (threat 29)': {
         flow: 'login',
         async arrange(h) {
-          h.storage.seed({ users: [makeUser({ id: 'pat', email: 'pat@corp.example', hasUsablePassword: false })] })
-          const capped = h.engine({ policy: { verificationDailyLimit: 1 } })
-          const first = h.session(null, 'sess-first')
-          const begun = await capped.beginLogin({ organizationId: ACME, session: first })
-          const firstHandle = begun.isOk() && 'handle' in begun.value ? String(begun.value.handle) : ''
-          const page = await capped.advance({
-            handle: firstHandle,
-            session: first,
-            request: POST({ id: 'ext-1', email: 'pat@corp.example' }),
-          })
-          if (page.isErr() || h.mailer.sent.length !== 1) throw new Error('arrange: the first mail did not go out')
-          h.clock.advance(3_600_000)
-          const second = h.session(null, 'sess-second')
-          const again = await capped.beginLogin({ organizationId: ACME, session: second })
-          const handle = again.isOk() && 'handle' in again.value ? String(again.value.handle) : ''
-          return () => capped.advance({ handle, session: second, request: POST({ id: 'ext-2', email: 'pat@corp.example' }) })
+          const limited = h.engine({ hooks: { isRateLimited: () => true } })
+          const session = h.session()
+          const begun = await limited.beginLogin({ organizationId: ACME, session })
+          const handle = begun.isOk() && 'handle' in begun.value ? String(begun.value.handle) : ''
+          return () => limited.advance({ handle, session, request: POST({ id: 'ext-nobody', email: 'nobody@corp.example' }) })
         },
       },
     },

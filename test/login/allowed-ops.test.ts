@@ -1,8 +1,10 @@
 // `allowedOps` is advice for rendering the confirmation page (issue 18, item 5): the engine
 // decides again on the facts at POST time, and an op the page did not offer always ends in
 // MERGE_FAILED (confirm without proof of ownership) or IDENTITY_CONFLICT (a new account with an
-// email an active account has), writing nothing and leaving the page open. An op that is not
-// `confirm` or `newuser` is INPUT_INVALID at the boundary. Public API only.
+// email an active account has), writing nothing and leaving the page open. The page does not
+// depend on whether another account has the address (threat 29), so `newuser` is offered there
+// too and refused the same way when one does. An op that is not `confirm` or `newuser` is
+// INPUT_INVALID at the boundary. Public API only.
 import { describe, expect, it } from 'vitest'
 import type { LoginOp, SessionInfo } from '../../src/index.js'
 import { makeMember, makeUser } from '../../src/testing/index.js'
@@ -14,6 +16,8 @@ interface PageCase {
   readonly allowedOps: readonly LoginOp[]
   /** What an op the page did not offer gets. */
   readonly refused: Partial<Record<LoginOp, string>>
+  /** An offered op the decision refuses all the same (an account has the address: threat 29). */
+  readonly offeredButRefused?: Partial<Record<LoginOp, string>>
   readonly form: Record<string, string>
   readonly session?: (h: Harness) => SessionInfo
   readonly seed?: (h: Harness) => void
@@ -30,15 +34,17 @@ const CASES: readonly PageCase[] = [
   {
     name: 'anonymous, a password account has the email',
     page: 'confirm-identity',
-    allowedOps: [],
-    refused: { confirm: 'MERGE_FAILED', newuser: 'IDENTITY_CONFLICT' },
+    allowedOps: ['newuser'],
+    refused: { confirm: 'MERGE_FAILED' },
+    offeredButRefused: { newuser: 'IDENTITY_CONFLICT' },
     form: { id: 'ext-alice', email: 'alice@corp.example' },
   },
   {
     name: 'anonymous, two accounts share the email (ambiguous)',
     page: 'confirm-identity',
-    allowedOps: [],
-    refused: { confirm: 'MERGE_FAILED', newuser: 'IDENTITY_CONFLICT' },
+    allowedOps: ['newuser'],
+    refused: { confirm: 'MERGE_FAILED' },
+    offeredButRefused: { newuser: 'IDENTITY_CONFLICT' },
     form: { id: 'ext-twin', email: 'twin@corp.example' },
     seed: (h) =>
       h.storage.seed({
@@ -47,9 +53,10 @@ const CASES: readonly PageCase[] = [
   },
   {
     name: 'anonymous, a passwordless account with a verified address (a link is mailed)',
-    page: 'confirm-account',
-    allowedOps: [],
-    refused: { confirm: 'MERGE_FAILED', newuser: 'IDENTITY_CONFLICT' },
+    page: 'confirm-identity',
+    allowedOps: ['newuser'],
+    refused: { confirm: 'MERGE_FAILED' },
+    offeredButRefused: { newuser: 'IDENTITY_CONFLICT' },
     form: { id: 'ext-pat', email: 'pat@corp.example' },
     seed: (h) =>
       h.storage.seed({
@@ -60,8 +67,9 @@ const CASES: readonly PageCase[] = [
   {
     name: "signed in, the IdP asserts another account's email",
     page: 'confirm-link',
-    allowedOps: ['confirm'],
-    refused: { newuser: 'IDENTITY_CONFLICT' },
+    allowedOps: ['confirm', 'newuser'],
+    refused: {},
+    offeredButRefused: { newuser: 'IDENTITY_CONFLICT' },
     form: { id: 'ext-m', email: 'alice@corp.example' },
     session: (h) => h.session('member'),
   },
@@ -77,11 +85,12 @@ describe('allowedOps is advice: an op the page did not offer is refused by the d
     const ops: LoginOp[] = ['confirm', 'newuser']
     const notOffered = ops.filter((op) => !c.allowedOps.includes(op))
     expect(Object.keys(c.refused).sort()).toEqual([...notOffered].sort())
-    for (const op of notOffered) {
+    const refused = { ...c.refused, ...c.offeredButRefused }
+    for (const op of [...notOffered, ...(Object.keys(c.offeredButRefused ?? {}) as LoginOp[])]) {
       const before = dataOf(h.storage.snapshot())
       const mails = h.mailer.sent.length
       const result = await h.sso.finishLogin({ handle, session, op })
-      expect(result.isErr() && result.error.code, op).toBe(c.refused[op])
+      expect(result.isErr() && result.error.code, op).toBe(refused[op])
       expect(dataOf(h.storage.snapshot()), `${op} wrote nothing`).toEqual(before)
       expect(h.mailer.sent.length).toBe(mails)
     }

@@ -171,11 +171,11 @@ describe('properties of decideLogin (pure)', () => {
     const sessionUser = s.sessionUser ? (byId.get(s.sessionUser) ?? null) : null
     return {
       now: new Date('2026-03-01T12:00:00.000Z'),
-      ids: ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'],
+      ids: ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'],
       newUsername: '0'.repeat(32),
       organization: ORG,
       provider: { id: PROVIDER.id, key: 'dummy', displayName: 'IdP' },
-      pipeline: { id: 'p1', referrer: null, verificationSentAt: null },
+      pipeline: { id: 'p1', referrer: null, verificationSentAt: null, initiatorUserId: null },
       identity,
       op: s.op,
       session: { userId: sessionUser?.id ?? null, twoFactorUserId: s.twoFactorUserId, ip: null },
@@ -184,6 +184,7 @@ describe('properties of decideLogin (pure)', () => {
       emailMatches: matches,
       members,
       identitiesByUser: new Map(seed.users.map((u) => [u.id, seed.identities.find((i) => i.userId === u.id) ?? null])),
+      identitiesOfUser: new Map(),
       invitesByEmail: new Map(),
       verifiedAddresses: new Map(),
       sessionInvite: null,
@@ -192,7 +193,13 @@ describe('properties of decideLogin (pure)', () => {
       loginUrl: '/login',
       newVerification: { tokenHash: 'h'.repeat(64), url: 'https://app/verify' },
       verificationSends: null,
-      policy: { verificationTtlSeconds: 600, verificationResendSeconds: 600, verificationDailyLimit: 5, newUser: 'confirm' },
+      policy: {
+        verificationTtlSeconds: 600,
+        verificationResendSeconds: 600,
+        verificationDailyLimit: 5,
+        newUser: 'confirm',
+        identitiesOnClaim: 'keep',
+      },
     }
   }
 

@@ -15,14 +15,14 @@ type Row = {
   user?: Partial<typeof victim>
   memberOf?: boolean
   emailVerified?: boolean
-  expect: 'confirm-identity' | 'confirm-account' | 'confirm-identity-none'
+  expect: 'confirm-identity' | 'link-mailed' | 'confirm-identity-none'
 }
 
 describe('Appendix A, anonymous rows without a verified link (N3: the IdP claim never links)', () => {
   const rows: Row[] = [
     { name: 'anon / U anon', user: undefined, expect: 'confirm-identity-none' },
     { name: 'anon / real / E F / P T', user: {}, expect: 'confirm-identity' },
-    { name: 'anon / real / E F / P F → confirm-account', user: { hasUsablePassword: false }, expect: 'confirm-account' },
+    { name: 'anon / real / E F / P F → the page, and a link mailed', user: { hasUsablePassword: false }, expect: 'link-mailed' },
     {
       name: 'anon / real / E T / M T / no 2FA → N: confirm-identity',
       user: {},
@@ -38,18 +38,18 @@ describe('Appendix A, anonymous rows without a verified link (N3: the IdP claim 
       expect: 'confirm-identity',
     },
     {
-      name: 'anon / real / E T / M T / P F / 2FA → confirm-account',
+      name: 'anon / real / E T / M T / P F / 2FA → the page, and a link mailed',
       user: { has2fa: true, hasUsablePassword: false },
       memberOf: true,
       emailVerified: true,
-      expect: 'confirm-account',
+      expect: 'link-mailed',
     },
     { name: 'anon / real / E T / M F / P T → confirm-identity', user: {}, emailVerified: true, expect: 'confirm-identity' },
     {
-      name: 'anon / real / E T / M F / P F → confirm-account',
+      name: 'anon / real / E T / M F / P F → the page, and a link mailed',
       user: { hasUsablePassword: false },
       emailVerified: true,
-      expect: 'confirm-account',
+      expect: 'link-mailed',
     },
   ]
   for (const row of rows) {
@@ -69,9 +69,10 @@ describe('Appendix A, anonymous rows without a verified link (N3: the IdP claim 
         identityIdentifier: 'u@corp.example',
         loginUrl: '/auth/login/acme/',
       }
-      if (row.expect === 'confirm-account') {
-        expect(out.confirmation).toEqual({ page: 'confirm-account', ...base, verificationMailSent: true })
-        expect(out.allowedOps).toEqual([])
+      // One page for every anonymous row (threat 29): only the mail differs.
+      expect(out.confirmation).toEqual({ page: 'confirm-identity', ...base })
+      expect(out.allowedOps).toEqual(['newuser'])
+      if (row.expect === 'link-mailed') {
         // one token row (hash only), one mail to the account's own address; nothing else
         const d = diff(before, w.storage.snapshot())
         expect(Object.keys(d)).toEqual(['oneTimeTokens'])
@@ -79,8 +80,6 @@ describe('Appendix A, anonymous rows without a verified link (N3: the IdP claim 
         expect(w.mailer.sent[0]).toMatchObject({ template: 'accountVerification', to: 'u@corp.example' })
         expect(w.signals.emitted).toEqual([])
       } else {
-        expect(out.confirmation).toEqual({ page: 'confirm-identity', ...base, existingAccount: row.expect === 'confirm-identity' })
-        expect(out.allowedOps).toEqual(row.expect === 'confirm-identity' ? [] : ['newuser'])
         expectNoWrites(w, before)
       }
       // the anonymous page never carries the account's id, name or username (threat 29)
@@ -217,7 +216,7 @@ describe('unknown identity: ops and edge cases (N4, threats 1, 10, 24)', () => {
     })
     const handle = await start(w)
     const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-new', email: 'shared@corp.example' }) })
-    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-account')
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
     expect(w.mailer.sent.map((m) => m.to)).toEqual(['a2@x.example'])
   })
 
@@ -243,6 +242,7 @@ describe('unknown identity: ops and edge cases (N4, threats 1, 10, 24)', () => {
       session: session(),
       identity: ident({ id: 'ext-x', email: 'nobody@corp.example', name: 'admin', data: { preferred_username: 'admin' } }),
     })
-    expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ page: 'confirm-identity', existingAccount: false })
+    expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ page: 'confirm-identity' })
+    expect(out.trace).toContainEqual(expect.objectContaining({ rule: 'target.email-none' }))
   })
 })

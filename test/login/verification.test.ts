@@ -22,7 +22,7 @@ describe('account verification link (spec 3.12)', () => {
     const handle = await start(w)
     const before = w.storage.snapshot()
     const out = await finishOk(w, { handle, session: session(), identity: X })
-    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-account')
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
     expect(w.mailer.sent).toHaveLength(1)
     const mail = w.mailer.sent[0]
     expect(mail).toMatchObject({
@@ -61,10 +61,7 @@ describe('account verification link (spec 3.12)', () => {
     for (let i = 0; i < 5; i++) {
       w.clock.advance(60_000)
       const out = await finishOk(w, { handle, session: session() })
-      expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({
-        page: 'confirm-account',
-        verificationMailSent: false,
-      })
+      expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ page: 'confirm-identity' })
     }
     expect(w.mailer.sent).toHaveLength(1)
     expect(w.storage.snapshot().oneTimeTokens.filter((t) => t.purpose === 'account-verification')).toHaveLength(1)

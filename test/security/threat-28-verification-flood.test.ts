@@ -16,7 +16,7 @@ import { ident, ORG, OTHER_ORG, OTHER_PROVIDER, session, start, type World, worl
 import { BACKENDS, engineOn, handleOf, newClock, post, RACERS, unwrap } from './race.js'
 
 // A passwordless account whose primary address is verified: the IdP-asserted address matches, so
-// an anonymous login offers the emailed link (confirm-account).
+// an anonymous login mails it the one-time link (the page itself is the same for everyone, threat 29).
 const victim = makeUser({ id: 'v', email: 'Victim@Corp.example', name: 'Victim', hasUsablePassword: false })
 const RESEND_MS = 600_000
 const DAY_MS = 24 * 3_600_000
@@ -50,16 +50,14 @@ describe('threats 28, 7: verification mails are limited per target user across p
     const w = world({ users: [victim] })
     for (let i = 0; i < 5; i++) {
       const out = (await visit(w, i))._unsafeUnwrap()
-      expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({
-        page: 'confirm-account',
-        verificationMailSent: i === 0,
-      })
+      // The same page whether or not a mail went out (threat 29).
+      expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ page: 'confirm-identity' })
+      expect(verificationMails(w)).toHaveLength(1)
     }
-    expect(verificationMails(w)).toHaveLength(1)
     const first = tokenOf(verificationMails(w)[0])
     w.clock.advance(RESEND_MS)
     const out = (await visit(w, 99))._unsafeUnwrap()
-    expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ verificationMailSent: true })
+    expect(out.kind === 'confirmationRequired' && out.confirmation).toMatchObject({ page: 'confirm-identity' })
     expect(verificationMails(w)).toHaveLength(2)
     const second = tokenOf(verificationMails(w)[1])
     // One live token per user: only the newest link works.
@@ -80,7 +78,7 @@ describe('threats 28, 7: verification mails are limited per target user across p
     expect((await w.login.verifyAccountLink({ token: tokenOf(other), session: session() })).isOk()).toBe(true)
   })
 
-  it('a daily cap per user: RATE_LIMITED (not retryable at once), nothing written, the pipeline stays open; the next day mails again', async () => {
+  it('a daily cap per user: the page without a mail (no error: it would tell an account exists, threat 29), nothing written; the next day mails again', async () => {
     const w = world({ users: [victim] })
     const cap = w.ctx.policy.verificationDailyLimit
     for (let i = 0; i < cap; i++) {
@@ -90,26 +88,27 @@ describe('threats 28, 7: verification mails are limited per target user across p
     expect(verificationMails(w)).toHaveLength(cap)
     const before = w.storage.snapshot()
     const handle = await start(w, { sessionId: 'late' })
-    const limited = await w.login.finishLogin({
+    const capped = await w.login.finishLogin({
       handle,
       session: session({ id: 'late' }),
       identity: ident({ id: 'ext-late', email: 'victim@corp.example' }),
     })
-    expect(limited._unsafeUnwrapErr()).toMatchObject({ code: 'RATE_LIMITED', retryable: false, redirect: 'orgLogin' })
+    expect(capped._unsafeUnwrap()).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity' } })
+    expect(capped._unsafeUnwrap().trace).toContainEqual(expect.objectContaining({ rule: 'verification.daily-limit' }))
     expect(verificationMails(w)).toHaveLength(cap)
     const after = w.storage.snapshot()
     expect(after.oneTimeTokens).toEqual(before.oneTimeTokens)
     expect(after.users).toEqual(before.users)
-    // The pipeline stays open: finishing it again within the window is still refused.
-    expect((await w.login.finishLogin({ handle, session: session({ id: 'late' }) }))._unsafeUnwrapErr().code).toBe('RATE_LIMITED')
+    // Finishing it again within the window mails nothing either.
+    ;(await w.login.finishLogin({ handle, session: session({ id: 'late' }) }))._unsafeUnwrap()
+    expect(verificationMails(w)).toHaveLength(cap)
     // A day after the first mail of the window, a new pipeline mails again.
     w.clock.advance(DAY_MS - cap * RESEND_MS)
-    const next = (await visit(w, 1000))._unsafeUnwrap()
-    expect(next.kind === 'confirmationRequired' && next.confirmation).toMatchObject({ verificationMailSent: true })
+    ;(await visit(w, 1000))._unsafeUnwrap()
     expect(verificationMails(w)).toHaveLength(cap + 1)
   })
 
-  it('the host hook is asked once per mail about to go out, keyed by target user and visitor; true refuses with RATE_LIMITED and writes nothing', async () => {
+  it('the host hook is asked once per anonymous page, keyed by target user (when a mail is due) and visitor; true refuses with RATE_LIMITED and writes nothing', async () => {
     const asked: RateLimitRequest[] = []
     let refuse = true
     const w = world({
@@ -141,12 +140,14 @@ describe('threats 28, 7: verification mails are limited per target user across p
     ])
     expect(w.mailer.sent).toEqual([])
     expect(w.storage.snapshot().oneTimeTokens).toEqual(before.oneTimeTokens)
-    // Allowed: the mail goes out; a page render in the window that mails nothing does not ask.
+    // Allowed: the mail goes out; a page render in the window that mails nothing is asked about
+    // too (with no target), so that the hook's answer cannot depend on whether an account exists.
     refuse = false
     ;(await w.login.finishLogin({ handle, session: session({ id: 'visitor-x', ip: '198.51.100.9' }) }))._unsafeUnwrap()
     expect(verificationMails(w)).toHaveLength(1)
     ;(await w.login.finishLogin({ handle, session: session({ id: 'visitor-x', ip: '198.51.100.9' }) }))._unsafeUnwrap()
-    expect(asked).toHaveLength(2)
+    expect(asked).toHaveLength(3)
+    expect(asked[2]).toMatchObject({ targetUserId: null, sessionId: 'visitor-x' })
   })
 
   it('still legitimate: a user who is not a member proves the mailbox through the org’s SSO and joins', async () => {
@@ -235,7 +236,7 @@ for (const backend of BACKENDS) {
           ),
         )
         for (const r of results)
-          expect(r._unsafeUnwrap()).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-account' } })
+          expect(r._unsafeUnwrap()).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity' } })
         const mails = verificationMails(e)
         expect(mails.map((m) => m.data.organizationName).sort()).toEqual(['Org A', 'Org B'])
         const after = await e.snapshot()
@@ -255,7 +256,7 @@ for (const backend of BACKENDS) {
         const page = await unwrap(
           e.sso.advance({ handle: handleOf(begun), request: post({ id: 'ext-late', email: 'victim@corp.example' }), session: late }),
         )
-        expect(page).toMatchObject({ kind: 'confirmationRequired', confirmation: { verificationMailSent: true } })
+        expect(page).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity' } })
         expect(verificationMails(e)).toHaveLength(3)
       } finally {
         await drop()

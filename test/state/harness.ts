@@ -157,6 +157,7 @@ export function recordingFinish(): Recorded & {
         created: { user: false, identity: false, member: false },
         linked: false,
         acceptedInviteId: null,
+        claim: null,
         session: [],
         trace: [],
         warnings: [],

@@ -58,6 +58,7 @@ export function decideExisting(
       linked: false,
       acceptedInviteId: membership.acceptedInviteId,
       consumesVerification: false,
+      claim: null,
     },
     txEffects: [...txEffects, ...membership.txEffects],
     afterCommit: [...membership.afterCommit],

@@ -59,6 +59,11 @@ export interface LoginFacts {
     readonly referrer: string | null
     /** When this pipeline last mailed an account-verification link (ms), or null. */
     readonly verificationSentAt: number | null
+    /**
+     * Who was signed in when the pipeline began (null: anonymous). An anonymous pipeline that
+     * proves an existing account (emailed link, or signing in to it) claims it (threats 2, 3).
+     */
+    readonly initiatorUserId: string | null
   }
   /** The validated identity (from the IdP, or stored on the state by an earlier finish). */
   readonly identity: Identity
@@ -78,6 +83,11 @@ export interface LoginFacts {
   readonly members: ReadonlyMap<string, Member | null>
   /** Identity for this provider by user id (the attach target's). */
   readonly identitiesByUser: ReadonlyMap<string, AuthIdentity | null>
+  /**
+   * Every identity (all providers) by user id, loaded for the target of a possible claim: an
+   * anonymous pipeline holding an emailed link or finishing signed in (threat 3).
+   */
+  readonly identitiesOfUser: ReadonlyMap<string, readonly AuthIdentity[]>
   /** Pending invite of the organization by normalized email. */
   readonly invitesByEmail: ReadonlyMap<string, Member | null>
   /**
@@ -107,12 +117,17 @@ export interface LoginFacts {
      * creates the user at once (just-in-time); `'confirm'`: it shows confirm-identity first.
      */
     readonly newUser: 'confirm' | 'create'
+    /** What a claim does with the identities of other providers on the account (threat 3). */
+    readonly identitiesOnClaim: 'keep' | 'remove'
   }
 }
 
 /**
- * Confirmation page models. An anonymous visitor never gets another account's details.
- * The engine exports this type as `ConfirmationPage`.
+ * Confirmation page models. An anonymous visitor gets one page, `confirm-identity`, whatever
+ * accounts exist (threat 29): it names only what the IdP asserted, offers a new account, a sign-in
+ * to link an existing one, and says that a link was mailed if an account can be proven by mail
+ * (the mail goes to the account's own address; it is the only channel that tells more). A
+ * signed-in visitor gets `confirm-link`. The engine exports this type as `ConfirmationPage`.
  * @group Core
  */
 export type ConfirmationPageModel =
@@ -130,18 +145,36 @@ export type ConfirmationPageModel =
       readonly provider: string
       readonly identityDisplayName: string
       readonly identityIdentifier: string
-      readonly existingAccount: boolean
       readonly loginUrl: string
     }
-  | {
-      readonly page: 'confirm-account'
-      readonly organization: { readonly name: string; readonly slug: string }
-      readonly provider: string
-      readonly identityDisplayName: string
-      readonly identityIdentifier: string
-      readonly verificationMailSent: boolean
-      readonly loginUrl: string
-    }
+
+/**
+ * An identity found on a claimed account (threat 3): never its provider data.
+ * @group Core
+ */
+export interface ClaimedAccountIdentity {
+  readonly id: string
+  readonly authProviderId: string
+  /** The external id at that provider. */
+  readonly ident: string
+  /** When it was linked (ISO 8601). */
+  readonly createdAt: string
+}
+
+/**
+ * An anonymous pipeline proved an existing account (threats 2, 3): by the emailed one-time link
+ * (`emailLink`) or by signing in to it during the pipeline (`signIn`). The host must revoke the
+ * account's other sessions (the `revokeOtherSessions` session effect) and should show the owner
+ * the identities left on it.
+ * @group Core
+ */
+export interface AccountClaim {
+  readonly proof: 'emailLink' | 'signIn'
+  /** Identities of other providers still linked to the account (policy `identitiesOnClaim: 'keep'`). */
+  readonly identitiesKept: readonly ClaimedAccountIdentity[]
+  /** Identities of other providers the claim removed (policy `identitiesOnClaim: 'remove'`). */
+  readonly identitiesRemoved: readonly ClaimedAccountIdentity[]
+}
 
 /**
  * A verification token the shell must store (hash only) before mailing the link.
@@ -176,6 +209,8 @@ export type LoginDecision =
       readonly acceptedInviteId: string | null
       /** The session's verification token proved ownership and must be consumed. */
       readonly consumesVerification: boolean
+      /** Set when an anonymous pipeline proved an existing account (threats 2, 3). */
+      readonly claim: AccountClaim | null
     }
   | {
       readonly kind: 'confirm'

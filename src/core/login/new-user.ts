@@ -100,6 +100,7 @@ export function decideNewUser(facts: LoginFacts, ids: PlanIds, trace: TraceEntry
       linked: true,
       acceptedInviteId: membership.acceptedInviteId,
       consumesVerification: false,
+      claim: null,
     },
     txEffects: [...txEffects, ...membership.txEffects],
     afterCommit,

@@ -2,14 +2,22 @@
  * Unknown identity (spec 3.4-3.6, 3.12, Appendix A with the N column). PURE.
  * @module
  */
-import type { User } from '../../model/records.js'
+import type { AuthIdentity, User } from '../../model/records.js'
 import { timingSafeEqual } from '../../state/crypto.js'
 import { type MergeIdentityData, planAttach } from '../attach.js'
-import type { AfterCommitEffect, TraceEntry } from '../effects.js'
+import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
 import { mailText } from '../mail.js'
-import { type PlanIds, planMembership } from '../membership.js'
+import { auditEntry, type PlanIds, planMembership } from '../membership.js'
 import { membershipFactsFor, needsTwoFactor, rejectPlan, twoFactorPlan } from './common.js'
-import type { ConfirmationPageModel, LoginChoice, LoginFacts, LoginPlan, VerificationIssue } from './facts.js'
+import type {
+  AccountClaim,
+  ClaimedAccountIdentity,
+  ConfirmationPageModel,
+  LoginChoice,
+  LoginFacts,
+  LoginPlan,
+  VerificationIssue,
+} from './facts.js'
 import { decideNewUser } from './new-user.js'
 import { resolveTarget } from './target.js'
 import { planVerificationSend } from './verification-limit.js'
@@ -95,6 +103,7 @@ function attachAndSignIn(
   trace.push(...attached.value.trace)
   const membership = planMembership(membershipFactsFor(facts, target), ids)
   trace.push(...membership.trace)
+  const claimed = planClaim(facts, target, via, attached.value.identity.id, ids, trace)
   return {
     decision: {
       kind: 'signIn',
@@ -105,10 +114,71 @@ function attachAndSignIn(
       linked: true,
       acceptedInviteId: membership.acceptedInviteId,
       consumesVerification: via === 'verification',
+      claim: claimed?.claim ?? null,
     },
-    txEffects: [...attached.value.txEffects, ...membership.txEffects],
+    txEffects: [...attached.value.txEffects, ...membership.txEffects, ...(claimed?.txEffects ?? [])],
     afterCommit: [...membership.afterCommit],
     trace,
+  }
+}
+
+const claimedIdentity = (i: AuthIdentity): ClaimedAccountIdentity => ({
+  id: i.id,
+  authProviderId: i.authProviderId,
+  ident: i.ident,
+  createdAt: i.createdAt.toISOString(),
+})
+
+/**
+ * Threats 2 and 3: an ANONYMOUS pipeline that attaches to an existing account proved it, by the
+ * emailed link or by signing in to it during the pipeline. Whoever held a session on it before
+ * must lose it (the shell returns `revokeOtherSessions`), and the identities of other providers
+ * already on it (a squatter's trojan identifier) are reported, or removed when the policy says
+ * so, in the same transaction; one `sso-identity.claim` audit entry lists them. A user signed in
+ * when the pipeline began claims nothing: linking their own account proves nothing new.
+ */
+function planClaim(
+  facts: LoginFacts,
+  target: User,
+  via: 'session' | 'verification',
+  identityId: string,
+  ids: PlanIds,
+  trace: TraceEntry[],
+): { claim: AccountClaim; txEffects: TxEffect[] } | null {
+  if (facts.pipeline.initiatorUserId !== null) return null
+  const proof = via === 'verification' ? 'emailLink' : 'signIn'
+  const others = (facts.identitiesOfUser.get(target.id) ?? [])
+    .filter((i) => i.userId === target.id && i.authProviderId !== facts.provider.id)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const remove = facts.policy.identitiesOnClaim === 'remove'
+  const kept = remove ? [] : others
+  const removed = remove ? others : []
+  const txEffects: TxEffect[] = removed.map((i) => ({ type: 'identity.delete', id: i.id }))
+  txEffects.push({
+    type: 'audit.record',
+    entry: auditEntry({
+      id: ids.next(),
+      event: 'sso-identity.claim',
+      actorUserId: target.id,
+      organizationId: facts.organization.id,
+      targetId: identityId,
+      targetUserId: target.id,
+      ip: facts.session.ip,
+      data: { proof, identitiesKept: kept.map((i) => i.id), identitiesRemoved: removed.map((i) => i.id) },
+      now: facts.now,
+    }),
+  })
+  trace.push({
+    rule: `claim.${proof}`,
+    detail: `an anonymous pipeline proved user ${target.id} (${proof}): the account's other sessions are to be revoked; ${
+      others.length === 0
+        ? 'no other identity on it'
+        : `${others.length} other identit${others.length === 1 ? 'y' : 'ies'} ${remove ? 'removed' : 'kept and reported'}`
+    }`,
+  })
+  return {
+    claim: { proof, identitiesKept: kept.map(claimedIdentity), identitiesRemoved: removed.map(claimedIdentity) },
+    txEffects,
   }
 }
 
@@ -143,21 +213,24 @@ export function mayCreateAtOnce(facts: {
  * - `confirm` → attach to S;
  * - no op, the IdP email is S's own address, the IdP says it is verified and S is a member →
  *   auto-link to S (Appendix A row "auth (= U), E, M");
- * - otherwise → confirm-link.
+ * - otherwise → confirm-link (`newuser` offered unless the address is S's own).
+ * An attach by a session user who signed in DURING an anonymous pipeline is a claim (below).
  *
  * Anonymous:
- * - V (valid emailed link bound to U, this identity, org, provider and pipeline) → attach to U;
+ * - V (valid emailed link bound to U, this identity, org, provider and pipeline) → attach to U,
+ *   a claim: the shell revokes U's other sessions and the identities of other providers on U are
+ *   reported or removed (threats 2, 3);
  * - `newuser` → new user (IDENTITY_CONFLICT when an active account has the email);
  * - `confirm` → MERGE_FAILED (sign in first, N4);
  * - no op, no match, no row for the identity and `policy.newUser` is `'create'` → new user at
- *   once (just-in-time, trace `unknown.jit`);
- * - otherwise a page: no match → confirm-identity (no existing account, `newuser` offered);
- *   an account with a usable password, an ambiguous email, or an unverified address →
- *   confirm-identity (sign in to link); a passwordless account whose matching address is
- *   verified → confirm-account and a verification link mailed to the account's address (at
- *   most one per user and provider per `verificationResendSeconds` across pipelines, at most
- *   `verificationDailyLimit` per user a day, else RATE_LIMITED; the new link revokes the previous
- *   one, threat 28). The IdP's `emailVerified` never links an anonymous request (N3).
+ *   once (just-in-time, trace `unknown.jit`: the one anonymous answer that differs when the
+ *   address has no account; the host opted in);
+ * - otherwise ONE page, confirm-identity with `newuser` offered, whatever accounts exist (threat
+ *   29). When the address resolves to a passwordless account whose matching address is verified,
+ *   a verification link is also mailed to the account's own address: at most one per user and
+ *   provider per `verificationResendSeconds` across pipelines, at most `verificationDailyLimit`
+ *   per user a day (over a limit: the same page, no mail), the new link revoking the previous one
+ *   (threat 28). The IdP's `emailVerified` never links an anonymous request (N3).
  * @group Core
  */
 export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdentityData, trace: TraceEntry[]): LoginPlan {
@@ -185,7 +258,9 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
       })
       return attachAndSignIn(facts, s, 'session', ids, merge, trace)
     }
-    const ops: LoginChoice[] = facts.emailMatches.length === 0 ? ['confirm', 'newuser'] : ['confirm']
+    // A new account is offered unless the address is the visitor's own: whether OTHER accounts
+    // have it is not shown (threat 29; a `newuser` post answers IDENTITY_CONFLICT if one does).
+    const ops: LoginChoice[] = ownAddress ? ['confirm'] : ['confirm', 'newuser']
     return confirmPlan({ page: 'confirm-link', ...base, currentUser: { id: s.id, email: s.email, name: s.name } }, ops, trace)
   }
 
@@ -204,6 +279,10 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
     trace.push({ rule: 'unknown.confirm-anonymous', detail: 'confirm without a signed-in user or a verified link (N4)' })
     return rejectPlan('MERGE_FAILED', true, trace)
   }
+  // Threat 29: one page for every anonymous visitor, whether or not an account has the address.
+  const page: ConfirmationPageModel = { page: 'confirm-identity', ...base, loginUrl: facts.loginUrl }
+  const anonymousPage = (verification: VerificationIssue | null = null, afterCommit: AfterCommitEffect[] = []) =>
+    confirmPlan(page, ['newuser'], trace, verification, afterCommit)
   if (target.via === 'none') {
     if (mayCreateAtOnce(facts)) {
       trace.push({
@@ -212,7 +291,7 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
       })
       return decideNewUser(facts, ids, trace)
     }
-    return confirmPlan({ page: 'confirm-identity', ...base, existingAccount: false, loginUrl: facts.loginUrl }, ['newuser'], trace)
+    return anonymousPage()
   }
   const identityAddressVerified = u !== null && facts.emailMatches.some((m) => m.user.id === u.id && m.email.isVerified)
   if (u && !u.hasUsablePassword && identityAddressVerified) {
@@ -221,7 +300,8 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
     const expiresAt = new Date(now + facts.policy.verificationTtlSeconds * 1000)
     const sentAt = facts.pipeline.verificationSentAt
     // Limits per target user across pipelines (threat 28): one mail per user and provider in the
-    // resend window, a daily cap, one live link (the new one revokes the previous).
+    // resend window, a daily cap, one live link (the new one revokes the previous). Over a limit
+    // the page is the same, without the mail (threat 29: an error here would say the account exists).
     const limit = planVerificationSend(facts.verificationSends, {
       now,
       authProviderId: facts.provider.id,
@@ -235,11 +315,14 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
         rule: 'verification.rate-limited',
         detail: 'a link was mailed to this user through this provider recently (any pipeline): not sent again',
       })
-      return confirmPlan({ page: 'confirm-account', ...base, verificationMailSent: false, loginUrl: facts.loginUrl }, [], trace)
+      return anonymousPage()
     }
     if (limit.kind === 'capped') {
-      trace.push({ rule: 'verification.daily-limit', detail: 'the user got the daily cap of verification mails: RATE_LIMITED' })
-      return rejectPlan('RATE_LIMITED', true, trace, { reason: 'daily-limit', retryAfterSeconds: limit.retryAfterSeconds })
+      trace.push({
+        rule: 'verification.daily-limit',
+        detail: `the user got the daily cap of verification mails: not sent (next in ${limit.retryAfterSeconds} s)`,
+      })
+      return anonymousPage()
     }
     const issue: VerificationIssue = {
       tokenHash: facts.newVerification.tokenHash,
@@ -273,7 +356,7 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
       },
     }
     trace.push({ rule: 'verification.sent', detail: "a one-time link is mailed to the account's own address" })
-    return confirmPlan({ page: 'confirm-account', ...base, verificationMailSent: true, loginUrl: facts.loginUrl }, [], trace, issue, [mail])
+    return anonymousPage(issue, [mail])
   }
   if (u && !u.hasUsablePassword) {
     trace.push({
@@ -281,5 +364,5 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
       detail: 'the matching address is not verified on the account: no link is mailed (threat 1)',
     })
   }
-  return confirmPlan({ page: 'confirm-identity', ...base, existingAccount: true, loginUrl: facts.loginUrl }, [], trace)
+  return anonymousPage()
 }
