@@ -223,6 +223,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
           rotate = true
         }
         if (effect.type === 'clearInvite') data.invite = null
+        // an existing account was just proven (threat 2): end every other session of the user
+        if (effect.type === 'revokeOtherSessions') {
+          for (const [sid, other] of sessions) if (other.userId === effect.userId) sessions.delete(sid)
+        }
       }
       const sid = sidOf(c)
       if (rotate || !sid) return [['set-cookie', newSession(c, data)]]

@@ -44,6 +44,10 @@ export function startExpressExample(port: number): Promise<{ url: string; server
     applySessionEffects(effects, { context: { req } }) {
       const login = effects.find((e) => e.type === 'login')
       if (!login) return
+      // an existing account was just proven (threat 2): end every other session of the user
+      if (effects.some((e) => e.type === 'revokeOtherSessions')) {
+        for (const [sid, s] of sessions) if (s.userId === login.userId) sessions.delete(sid)
+      }
       sessions.delete(sidOf(req) ?? '') // rotate: a new session id on every login
       const sid = randomBytes(18).toString('base64url')
       sessions.set(sid, { userId: login.userId })

@@ -49,6 +49,10 @@ const handler = createSsoHandler<Context>(sso, {
   applySessionEffects(effects, { context: c }) {
     const login = effects.find((e) => e.type === 'login')
     if (!login) return
+    // an existing account was just proven (threat 2): end every other session of the user
+    if (effects.some((e) => e.type === 'revokeOtherSessions')) {
+      for (const [sid, s] of sessions) if (s.userId === login.userId) sessions.delete(sid)
+    }
     sessions.delete(sidOf(c) ?? '') // rotate: a new session id on every login
     const sid = random(18)
     sessions.set(sid, { userId: login.userId })

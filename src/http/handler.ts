@@ -82,7 +82,9 @@ export interface SsoHandlerOptions<C = void> {
   /**
    * Applies the session changes of an outcome, in order: `login` (sign the user in), `rotate`
    * (issue a new session id), `markSsoComplete`, `activeOrg`, `clearInvite`, `pendingTwoFactor`
-   * (remember who must pass the second factor; then the handler redirects to `twoFactorUrl`).
+   * (remember who must pass the second factor; then the handler redirects to `twoFactorUrl`),
+   * `revokeOtherSessions` (end every other session of that user: an anonymous visitor just proved
+   * the account, and a session someone held on it before must not survive, threat 2).
    * May return headers (e.g. `Set-Cookie`) to add to the response. `clearPipeline` and
    * `clearVerification` are done by the handler already.
    */
@@ -452,9 +454,11 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
       case 'confirmationRequired': {
         const csrf = setPipeline(x, step.handle)
         await applyEffects(x, step.session)
-        const c = step.confirmation
-        if (c.page === 'confirm-account' && c.verificationMailSent) return page(x, { page: 'check-email', confirmation: c }, 200)
-        return page(x, { page: 'confirmation', confirmation: c, allowedOps: step.allowedOps, form: form(csrf, `${basePath}/confirm`) }, 200)
+        return page(
+          x,
+          { page: 'confirmation', confirmation: step.confirmation, allowedOps: step.allowedOps, form: form(csrf, `${basePath}/confirm`) },
+          200,
+        )
       }
       case 'twoFactorRequired':
         setPipeline(x, step.resumeHandle)

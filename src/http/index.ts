@@ -20,7 +20,6 @@ export {
   statusFor,
 } from './handler.js'
 export {
-  type CheckEmailPageView,
   type ConfirmationPageView,
   DEFAULT_STYLESHEET,
   type ErrorPageView,

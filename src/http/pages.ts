@@ -38,8 +38,9 @@ export interface PageField {
 }
 
 /**
- * A confirmation page of the login flow (`confirm-link`, `confirm-identity`, or
- * `confirm-account` when no mail went out): what the engine asked the user to decide.
+ * A confirmation page of the login flow (`confirm-link` for a signed-in visitor; `confirm-identity`,
+ * the one page every anonymous visitor gets whatever accounts exist, threat 29): what the engine
+ * asked the user to decide.
  * @group HTTP
  */
 export interface ConfirmationPageView {
@@ -48,12 +49,6 @@ export interface ConfirmationPageView {
   /** The choices offered as buttons (`op=confirm` / `op=newuser`), possibly none. */
   readonly allowedOps: readonly LoginOp[]
   readonly form: PageForm
-}
-
-/** "Check your email": an account-verification link was mailed (confirm-account). @group HTTP */
-export interface CheckEmailPageView {
-  readonly page: 'check-email'
-  readonly confirmation: Extract<ConfirmationPage, { readonly page: 'confirm-account' }>
 }
 
 /** A form a provider step asked for (view name from the provider, e.g. `oidc-setup-form`). @group HTTP */
@@ -94,7 +89,7 @@ export interface ErrorPageView {
  * `Response` (or nothing, to keep the default page).
  * @group HTTP
  */
-export type SsoPage = ConfirmationPageView | CheckEmailPageView | ProviderFormPageView | TwoFactorPageView | ErrorPageView
+export type SsoPage = ConfirmationPageView | ProviderFormPageView | TwoFactorPageView | ErrorPageView
 
 const ESCAPES: Readonly<Record<string, string>> = {
   '&': '&amp;',
@@ -181,40 +176,17 @@ ${identityLine(c)}
 ${form}`,
       }
     case 'confirm-identity':
-      return c.existingAccount
-        ? {
-            title: 'Sign in to link your account',
-            body: `<h1>Sign in to link your account</h1>
-${identityLine(c)}
-<p>An account with this address already exists. To keep it safe, ${org} links single sign-on only after you prove the account is yours: sign in to it first, then sign in with single sign-on again.</p>
-<p><a class="button primary" href="${e(safeHref(c.loginUrl))}">Sign in to your account</a></p>
-${form}`,
-          }
-        : {
-            title: `Join ${c.organization.name}`,
-            body: `<h1>Join ${org}</h1>
-${identityLine(c)}
-<p>No account uses this identity yet. Create one to continue.</p>
-${form}
-<p class="aside">Already have an account? <a href="${e(safeHref(c.loginUrl))}">Sign in to it first</a>, then sign in with single sign-on again to link it.</p>`,
-          }
-    case 'confirm-account':
+      // One page for every anonymous visitor (threat 29): it cannot say whether an account
+      // exists; the mail, to the account's own address, is the only thing that does.
       return {
-        title: 'Verify your account',
-        body: `<h1>Verify your account</h1>
+        title: `Join ${c.organization.name}`,
+        body: `<h1>Join ${org}</h1>
 ${identityLine(c)}
-<p>An account with this address already exists. A verification link was sent to it recently: open that link in this browser to link the account. You can also <a href="${e(safeHref(c.loginUrl))}">sign in to it</a> instead.</p>
+<p><strong>Already have an account with this address?</strong> If it can be linked by email, we have sent a one-time link to the account's address: open it <strong>in this browser</strong> to link it. Or <a href="${e(safeHref(c.loginUrl))}">sign in to your account</a> first, then sign in with single sign-on again.</p>
+<p><strong>New here?</strong> Create an account to continue.</p>
 ${form}`,
       }
   }
-}
-
-function checkEmailBody(v: CheckEmailPageView): string {
-  const c = v.confirmation
-  return `<h1>Check your email</h1>
-${identityLine(c)}
-<p>An account with this address already exists in ${e(c.organization.name)}. We sent a one-time link to that account's address. Open it <strong>in this browser</strong> to prove the account is yours and link it.</p>
-<p class="aside">No mail? Check your spam folder, or <a href="${e(safeHref(c.loginUrl))}">sign in to the account</a> instead.</p>`
 }
 
 function fieldHtml(f: PageField, index: number, autofocus: boolean): string {
@@ -288,8 +260,6 @@ export function renderDefaultPage(page: SsoPage, stylesheet: string): string {
       const { title, body } = confirmationBody(page)
       return layout(title, body, stylesheet)
     }
-    case 'check-email':
-      return layout('Check your email', checkEmailBody(page), stylesheet)
     case 'provider-form':
       return layout(page.title, providerFormBody(page), stylesheet)
     case 'two-factor':

@@ -127,20 +127,40 @@ describe('flows through the handler', () => {
     expect(world.storage.snapshot().identities.some((i) => i.userId === 'pat')).toBe(true)
   })
 
-  it('an anonymous person whose address has a password account is asked to sign in first', async () => {
-    const { b } = inProcess()
-    const res = await toConfirmation(b, { id: 'ext-pat2', email: 'pat@acme.test' })
-    const html = await res.text()
-    expect(html).toContain('Sign in to link your account')
-    expect(html).toContain('href="/login/acme"')
-    expect(html).not.toContain('name="op"')
+  it('threat 29: an anonymous person gets the same response whether no account, a password account or a passwordless one has the address', async () => {
+    const responses: { status: number; headers: string[]; html: string; mails: number }[] = []
+    for (const account of [
+      null,
+      makeUser({ id: 'v', email: 'v@acme.test' }),
+      makeUser({ id: 'v', email: 'v@acme.test', hasUsablePassword: false }),
+    ]) {
+      const { world, b } = inProcess()
+      if (account) world.storage.seed({ users: [account] })
+      const res = await toConfirmation(b, { id: 'ext-v', email: 'v@acme.test' })
+      const random = /[A-Za-z0-9_-]{20,}/g
+      responses.push({
+        status: res.status,
+        headers: [...res.headers.entries()].map(([k, v]) => `${k}: ${v.replace(random, '…')}`).sort(),
+        html: (await res.text()).replace(random, '…'),
+        mails: world.mailer.sent.length,
+      })
+    }
+    const [none, password, passwordless] = responses
+    expect(none?.status).toBe(200)
+    expect(none?.html).toContain('Join Acme &lt;Inc&gt;')
+    expect(none?.html).toContain('name="op"')
+    expect(none?.html).toContain('href="/login/acme"')
+    expect({ ...password, mails: 0 }).toEqual({ ...none, mails: 0 })
+    expect({ ...passwordless, mails: 0 }).toEqual({ ...none, mails: 0 })
+    // the mail, to the account's own address, is the only thing that differs
+    expect(responses.map((r) => r.mails)).toEqual([0, 0, 1])
   })
 
-  it('emailed link: check-email page, the link in the same browser links and signs in; another browser gets a page', async () => {
+  it('emailed link: the same page, the link in the same browser links and signs in; another browser gets a page', async () => {
     const { world, b } = inProcess()
     const res = await toConfirmation(b, { id: 'ext-nopass', email: 'nopass@acme.test' })
     expect(res.status).toBe(200)
-    expect(await res.text()).toContain('Check your email')
+    expect(await res.text()).toContain('we have sent a one-time link')
     const mail = world.mailer.sent.find((m) => m.template === 'accountVerification')
     expect(mail).toBeDefined()
     const url = new URL((mail!.data as { url: string }).url)
@@ -157,6 +177,20 @@ describe('flows through the handler', () => {
     // single use
     const replay = await b.get(url.pathname)
     expect(errorCode(await replay.text())).toBe('VERIFICATION_INVALID')
+  })
+
+  it('threat 2: a claim through the emailed link ends the sessions someone held on the account before (the host hook applies it)', async () => {
+    const { world, b } = inProcess()
+    // Someone (the squatter) holds a session on the passwordless account.
+    const squatter = signIn(world, 'nopass')
+    await toConfirmation(b, { id: 'ext-nopass', email: 'nopass@acme.test' })
+    const mail = world.mailer.sent.find((m) => m.template === 'accountVerification')
+    const url = new URL((mail?.data as { url: string } | undefined)?.url ?? 'https://x.invalid/')
+    expect((await b.get(url.pathname)).status).toBe(302)
+    expect(world.applied.at(-1)).toContainEqual({ type: 'revokeOtherSessions', userId: 'nopass', reason: 'accountClaimed' })
+    const left = [...world.sessions.values()].filter((s) => s.userId === 'nopass')
+    expect(left).toHaveLength(1) // the claimant's new session only
+    expect(world.sessions.has(squatter.split('=')[1] ?? '')).toBe(false)
   })
 
   it('a forged verification token is refused', async () => {

@@ -129,6 +129,9 @@ export function createWorld(
         if (e.type === 'login') s.userId = e.userId
         if (e.type === 'clearInvite') s.invite = null
         if (e.type === 'pendingTwoFactor') s.pendingTwoFactor = e.userId
+        if (e.type === 'revokeOtherSessions') {
+          for (const [other, record] of sessions) if (record.userId === e.userId && other !== id) sessions.delete(other)
+        }
       }
       if (id === null) return undefined
       sessions.set(id, s)

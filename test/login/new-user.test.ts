@@ -191,7 +191,8 @@ describe("just-in-time new users (policy.newUser: 'create')", () => {
       session: session(),
       identity: ident({ id: 'ext-1', email: 'TAKEN@corp.example', emailVerified: true }),
     })
-    expect(out).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity', existingAccount: true } })
+    expect(out).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity' } })
+    expect(out.trace.map((t) => t.rule)).toContain('target.email-match')
     expect(out.trace.map((t) => t.rule)).not.toContain('unknown.jit')
     expect(dataOfNoTokens(w.storage.snapshot())).toEqual(dataOfNoTokens(before))
     expect(w.signals.emitted).toEqual([])

@@ -234,7 +234,7 @@ describe('properties of decideLogin (pure)', () => {
         expect(asked.decision).toMatchObject({
           kind: 'confirm',
           allowedOps: ['newuser'],
-          page: { page: 'confirm-identity', existingAccount: false },
+          page: { page: 'confirm-identity' },
         })
         expect(confirm.op).toBeNull()
         expect(confirm.session.userId).toBeNull()

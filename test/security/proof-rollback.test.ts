@@ -121,7 +121,7 @@ const runOn = (label: string, open: Open, separateTokens: boolean) => {
         }
         // The same request again: signed in, linked (once).
         const retried = await unwrap(s.sso.finishLogin({ handle: s.handle, session: s.session }))
-        expect(retried).toMatchObject({ kind: 'signedIn', userId: 'u', linked: committed ? false : true })
+        expect(retried).toMatchObject({ kind: 'signedIn', userId: 'u', linked: !committed })
         const linked = await raw.snapshot()
         expect(linked.identities).toEqual([expect.objectContaining({ userId: 'u', ident: 'ext-u', authProviderId: PROVIDER.id })])
         // Spent now: the link does not work a second time.

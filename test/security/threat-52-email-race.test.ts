@@ -113,7 +113,8 @@ for (const backend of BACKENDS) {
         for (const r of results) {
           const v = r._unsafeUnwrap()
           if (v.kind !== 'signedIn') {
-            expect(v).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity', existingAccount: true } })
+            expect(v).toMatchObject({ kind: 'confirmationRequired', confirmation: { page: 'confirm-identity' } })
+            expect('trace' in v && v.trace.map((t) => t.rule)).toContain('target.email-match')
           }
         }
         const address = normalizeEmail('race@corp.example')

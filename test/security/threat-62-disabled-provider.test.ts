@@ -10,7 +10,7 @@
  *   re-reads the provider and ends with a typed error, writing nothing.
  *
  * Every path that writes is covered: a returning (linked) user, an attach by the signed-in
- * member, a new user confirmed by POST, and the confirm-account page that stores a one-time token
+ * member, a new user confirmed by POST, and the anonymous confirmation page that stores a one-time token
  * and mails it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -33,7 +33,7 @@ async function seed(w: World): Promise<void> {
       makeUser({ id: 'admin' }),
       makeUser({ id: 'linked' }),
       makeUser({ id: 'mem' }),
-      // A passwordless account: an anonymous login asserting its address gets the confirm-account
+      // A passwordless account: an anonymous login asserting its address gets the confirmation
       // page, which stores a one-time token and mails the link.
       makeUser({ id: 'owner', email: 'owner@corp.example', hasUsablePassword: false }),
     ],
@@ -75,7 +75,7 @@ const PATHS: readonly LoginPath[] = [
     confirmPost: true,
   },
   {
-    name: 'confirm-account page (one-time token + mail)',
+    name: 'anonymous confirmation page (one-time token + mail)',
     session: { id: 's-owner' },
     form: { id: 'ext-owner', email: 'owner@corp.example', email_verified: 'on' },
   },
