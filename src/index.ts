@@ -4,7 +4,11 @@
  * @module ssoflow
  */
 export * from './core/effects.js'
-export type { ConfirmationPageModel } from './core/login/facts.js'
+export type {
+  AccountClaim,
+  ClaimedAccountIdentity,
+  ConfirmationPageModel,
+} from './core/login/facts.js'
 export { MAIL_NAME_MAX, mailText, type RenderedMail, renderPlainText } from './core/mail.js'
 export type { EffectWarning } from './engine/apply.js'
 export { createAuthPipeline } from './engine/create.js'
