@@ -31,6 +31,20 @@ const id = z.string().min(1).max(LIMITS.id)
 const plainObject = (what: string) =>
   z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: `expected ${what}` })
 
+/**
+ * The client address of a session as stored in the audit log: the first address of an
+ * `X-Forwarded-For`-like chain (`"203.0.113.7, 10.0.0.1"` -> `"203.0.113.7"`), trimmed; `null`
+ * when that is empty. The raw value may be up to {@link LIMITS.ipChain} characters; the kept
+ * address must fit {@link LIMITS.ip} (the audit column), else the input is `INPUT_INVALID`.
+ * An IPv6 address with a zone (`fe80::1%eth0`) is kept whole.
+ */
+export const ipSchema = z
+  .string()
+  .max(LIMITS.ipChain)
+  .transform((raw) => raw.split(',')[0]?.trim() ?? '')
+  .pipe(z.string().max(LIMITS.ip, { message: `the first address of the chain is longer than ${LIMITS.ip} characters` }))
+  .transform((first) => (first === '' ? null : first))
+
 /** What the host knows of the session (SessionInfo). */
 export const sessionSchema = z.object({
   id,
@@ -41,7 +55,7 @@ export const sessionSchema = z.object({
   twoFactorPassed: z.unknown().optional(),
   invite: z.object({ memberId: id, token: z.string().min(1).max(TOKEN_MAX), organizationId: id }).nullish(),
   verificationToken: z.string().max(TOKEN_MAX).nullish(),
-  ip: z.string().max(LIMITS.id).nullish(),
+  ip: ipSchema.nullish(),
 })
 
 /** Every key of SessionInfo is validated: a new field fails to compile here until it is added above. */
@@ -109,7 +123,7 @@ export const INPUT_SCHEMAS = {
     settings: z.strictObject({
       requireSso: z.boolean().optional(),
       scimEnabled: z.boolean().optional(),
-      defaultRole: z.string().max(LIMITS.id).optional(),
+      defaultRole: z.string().max(LIMITS.role).optional(),
     }),
   }),
   refreshIdentity: z.object({ identityId: id }),

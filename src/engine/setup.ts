@@ -42,7 +42,7 @@ function validSession(session: unknown): session is SessionInfo {
   if (typeof session !== 'object' || session === null) return false
   const s = session as { id?: unknown; userId?: unknown; ip?: unknown }
   if (!isId(s.id)) return false
-  if (s.ip !== undefined && s.ip !== null && (typeof s.ip !== 'string' || s.ip.length > LIMITS.id)) return false
+  if (s.ip !== undefined && s.ip !== null && (typeof s.ip !== 'string' || s.ip.length > LIMITS.ip)) return false
   return s.userId === undefined || s.userId === null || isId(s.userId)
 }
 

@@ -36,7 +36,11 @@ export interface SessionInfo {
   readonly invite?: { readonly memberId: string; readonly token: string; readonly organizationId: string } | null | undefined
   /** The account-verification token from an emailed one-time link, if the user clicked one. */
   readonly verificationToken?: string | null | undefined
-  /** Client IP for audit entries. */
+  /**
+   * Client IP for audit entries. A proxy chain (`X-Forwarded-For`: `"client, proxy1, proxy2"`,
+   * up to 4096 characters) may be passed as is: only its first address is kept, and it must be
+   * at most 64 characters (`INPUT_INVALID` otherwise). See docs/storage.md, "Column limits".
+   */
   readonly ip?: string | null | undefined
 }
 

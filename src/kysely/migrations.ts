@@ -37,6 +37,7 @@ import {
   SqliteQueryCompiler,
   sql,
 } from 'kysely'
+import { COLUMN_LIMITS } from '../model/limits.js'
 import { type KyselySchemaOptions, type ResolvedSchema, resolveSchema } from './schema.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations work on any host database type
@@ -117,16 +118,17 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     createIndexOnce(db, s, options.catalog, name, table, build)
   const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
   const i = s.index
+  const w = COLUMN_LIMITS
 
   if (!s.organizations.hostOwned) {
     await end(
       db.schema
         .createTable(s.organizations.table)
         .ifNotExists()
-        .addColumn('id', t.str(255), (c) => c.notNull())
-        .addColumn('slug', t.str(255), (c) => c.notNull())
-        .addColumn('name', t.str(255), (c) => c.notNull())
-        .addColumn('default_role', t.str(64), (c) => c.notNull())
+        .addColumn('id', t.str(w.organizations.id), (c) => c.notNull())
+        .addColumn('slug', t.str(w.organizations.slug), (c) => c.notNull())
+        .addColumn('name', t.str(w.organizations.name), (c) => c.notNull())
+        .addColumn('default_role', t.str(w.organizations.default_role), (c) => c.notNull())
         .addColumn('require_2fa', t.bool, (c) => c.notNull())
         .addPrimaryKeyConstraint(i.organizationsPk, ['id']),
     ).execute()
@@ -136,10 +138,10 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
       db.schema
         .createTable(s.users.table)
         .ifNotExists()
-        .addColumn('id', t.str(255), (c) => c.notNull())
-        .addColumn('username', t.str(255), (c) => c.notNull())
-        .addColumn('email', t.str(320), (c) => c.notNull())
-        .addColumn('name', t.str(255), (c) => c.notNull())
+        .addColumn('id', t.str(w.users.id), (c) => c.notNull())
+        .addColumn('username', t.str(w.users.username), (c) => c.notNull())
+        .addColumn('email', t.str(w.users.email), (c) => c.notNull())
+        .addColumn('name', t.str(w.users.name), (c) => c.notNull())
         .addColumn('is_active', t.bool, (c) => c.notNull())
         .addColumn('is_suspended', t.bool, (c) => c.notNull())
         .addColumn('has_usable_password', t.bool, (c) => c.notNull())
@@ -153,9 +155,9 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.userEmails)
       .ifNotExists()
-      .addColumn('user_id', t.str(255), (c) => c.notNull())
-      .addColumn('email', t.str(320), (c) => c.notNull())
-      .addColumn('email_normalized', t.str(320), (c) => c.notNull())
+      .addColumn('user_id', t.str(w.user_emails.user_id), (c) => c.notNull())
+      .addColumn('email', t.str(w.user_emails.email), (c) => c.notNull())
+      .addColumn('email_normalized', t.str(w.user_emails.email_normalized), (c) => c.notNull())
       .addColumn('is_verified', t.bool, (c) => c.notNull())
       .addColumn('is_primary', t.bool, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.userEmailsPk, ['user_id', 'email_normalized']),
@@ -166,9 +168,9 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.authProviders)
       .ifNotExists()
-      .addColumn('id', t.str(255), (c) => c.notNull())
-      .addColumn('organization_id', t.str(255), (c) => c.notNull())
-      .addColumn('provider_key', t.str(255), (c) => c.notNull())
+      .addColumn('id', t.str(w.auth_providers.id), (c) => c.notNull())
+      .addColumn('organization_id', t.str(w.auth_providers.organization_id), (c) => c.notNull())
+      .addColumn('provider_key', t.str(w.auth_providers.provider_key), (c) => c.notNull())
       .addColumn('config', t.text, (c) => c.notNull())
       .addColumn('allow_unlinked', t.bool, (c) => c.notNull())
       .addColumn('scim_enabled', t.bool, (c) => c.notNull())
@@ -181,10 +183,10 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.authIdentities)
       .ifNotExists()
-      .addColumn('id', t.str(255), (c) => c.notNull())
-      .addColumn('auth_provider_id', t.str(255), (c) => c.notNull())
-      .addColumn('user_id', t.str(255), (c) => c.notNull())
-      .addColumn('ident', t.str(255), (c) => c.notNull())
+      .addColumn('id', t.str(w.auth_identities.id), (c) => c.notNull())
+      .addColumn('auth_provider_id', t.str(w.auth_identities.auth_provider_id), (c) => c.notNull())
+      .addColumn('user_id', t.str(w.auth_identities.user_id), (c) => c.notNull())
+      .addColumn('ident', t.str(w.auth_identities.ident), (c) => c.notNull())
       .addColumn('data', t.text, (c) => c.notNull())
       .addColumn('last_verified', t.ms, (c) => c.notNull())
       .addColumn('last_synced', t.ms, (c) => c.notNull())
@@ -199,20 +201,20 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.members)
       .ifNotExists()
-      .addColumn('id', t.str(255), (c) => c.notNull())
-      .addColumn('organization_id', t.str(255), (c) => c.notNull())
-      .addColumn('user_id', t.str(255))
-      .addColumn('email', t.str(320))
-      .addColumn('email_normalized', t.str(320))
-      .addColumn('role', t.str(64), (c) => c.notNull())
+      .addColumn('id', t.str(w.members.id), (c) => c.notNull())
+      .addColumn('organization_id', t.str(w.members.organization_id), (c) => c.notNull())
+      .addColumn('user_id', t.str(w.members.user_id))
+      .addColumn('email', t.str(w.members.email))
+      .addColumn('email_normalized', t.str(w.members.email_normalized))
+      .addColumn('role', t.str(w.members.role), (c) => c.notNull())
       .addColumn('flag_sso_linked', t.bool, (c) => c.notNull())
       .addColumn('flag_sso_invalid', t.bool, (c) => c.notNull())
       .addColumn('flag_member_limit_restricted', t.bool, (c) => c.notNull())
       .addColumn('flag_idp_provisioned', t.bool, (c) => c.notNull())
       .addColumn('flag_idp_role_restricted', t.bool, (c) => c.notNull())
-      .addColumn('invite_token_hash', t.str(128))
+      .addColumn('invite_token_hash', t.str(w.members.invite_token_hash))
       .addColumn('invite_expires_at', t.ms)
-      .addColumn('invite_status', t.str(32), (c) => c.notNull())
+      .addColumn('invite_status', t.str(w.members.invite_status), (c) => c.notNull())
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.membersPk, ['id']),
   ).execute()
@@ -225,13 +227,13 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.auditLog)
       .ifNotExists()
-      .addColumn('id', t.str(255), (c) => c.notNull())
-      .addColumn('event', t.str(64), (c) => c.notNull())
-      .addColumn('actor_user_id', t.str(255))
-      .addColumn('organization_id', t.str(255), (c) => c.notNull())
-      .addColumn('target_id', t.str(255))
-      .addColumn('target_user_id', t.str(255))
-      .addColumn('ip', t.str(64))
+      .addColumn('id', t.str(w.audit_log.id), (c) => c.notNull())
+      .addColumn('event', t.str(w.audit_log.event), (c) => c.notNull())
+      .addColumn('actor_user_id', t.str(w.audit_log.actor_user_id))
+      .addColumn('organization_id', t.str(w.audit_log.organization_id), (c) => c.notNull())
+      .addColumn('target_id', t.str(w.audit_log.target_id))
+      .addColumn('target_user_id', t.str(w.audit_log.target_user_id))
+      .addColumn('ip', t.str(w.audit_log.ip))
       .addColumn('data', t.text, (c) => c.notNull())
       .addColumn('created_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.auditPk, ['id']),
@@ -242,7 +244,7 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.pipelineStates)
       .ifNotExists()
-      .addColumn('id', t.str(255), (c) => c.notNull())
+      .addColumn('id', t.str(w.pipeline_states.id), (c) => c.notNull())
       .addColumn('version', t.int, (c) => c.notNull())
       .addColumn('body', t.text, (c) => c.notNull())
       .addColumn('expires_at', t.ms, (c) => c.notNull())
@@ -254,8 +256,8 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
     db.schema
       .createTable(s.oneTimeTokens)
       .ifNotExists()
-      .addColumn('hash', t.str(128), (c) => c.notNull())
-      .addColumn('purpose', t.str(64), (c) => c.notNull())
+      .addColumn('hash', t.str(w.one_time_tokens.hash), (c) => c.notNull())
+      .addColumn('purpose', t.str(w.one_time_tokens.purpose), (c) => c.notNull())
       .addColumn('payload', t.text, (c) => c.notNull())
       .addColumn('expires_at', t.ms, (c) => c.notNull())
       .addPrimaryKeyConstraint(i.oneTimeTokensPk, ['hash']),

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { LIMITS } from './limits.js'
 
 const ASCII = /[\u0000-\u007f]/
 
@@ -76,7 +77,7 @@ const FORBIDDEN = /[\s\u0000-\u001f\u007f<>"(),;:\\[\]]/
  * @group Model
  */
 export function isValidEmail(email: string): boolean {
-  if (email.length === 0 || email.length > 320) return false
+  if (email.length === 0 || email.length > LIMITS.email) return false
   if (FORBIDDEN.test(email)) return false
   const at = email.indexOf('@')
   if (at <= 0 || at !== email.lastIndexOf('@')) return false

@@ -121,7 +121,7 @@ export function decideSettings(facts: SettingsFacts): Result<SettingsPlan, AuthE
   }
   if (
     defaultRole !== undefined &&
-    (typeof defaultRole !== 'string' || defaultRole.length === 0 || defaultRole.length > LIMITS.id || !ROLE.test(defaultRole))
+    (typeof defaultRole !== 'string' || defaultRole.length === 0 || defaultRole.length > LIMITS.role || !ROLE.test(defaultRole))
   ) {
     return err(authError('INPUT_INVALID', { redirect, details: { field: 'defaultRole' } }))
   }
