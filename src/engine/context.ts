@@ -16,6 +16,13 @@ export interface EngineContext {
   readonly tokens: OneTimeTokenStore
   /** True when `tokens` is the storage's own store (a transaction may offer it, `tx.oneTimeTokens`). */
   readonly tokensInStorage: boolean
+  /**
+   * True when `states` is the storage's own store: a login transaction may then consume its
+   * state through `tx.pipelineStates`, atomically with its decision.
+   */
+  readonly statesInStorage: boolean
+  /** Memo of values derived once per engine (step fingerprints). */
+  readonly memo: Map<string, string>
   readonly mailer: MailerPort
   readonly signals: SignalPort
   readonly audit: AuditPort
@@ -57,6 +64,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     newUser: p.newUser ?? 'confirm',
     identitiesOnClaim: p.identitiesOnClaim ?? 'keep',
     afterCommitTimeoutMs: positiveInt('afterCommitTimeoutMs', p.afterCommitTimeoutMs, 10_000),
+    identityRefreshSeconds: p.identityRefreshSeconds ?? 3600,
   }
   const h = options.hooks ?? {}
   return {
@@ -64,6 +72,8 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     states: options.states ?? options.storage.pipelineStates,
     tokens: options.tokens ?? options.storage.oneTimeTokens,
     tokensInStorage: options.tokens === undefined || options.tokens === options.storage.oneTimeTokens,
+    statesInStorage: options.states === undefined || options.states === options.storage.pipelineStates,
+    memo: new Map(),
     mailer: options.mailer,
     signals: options.signals,
     audit: options.audit ?? storageAudit(),

@@ -18,16 +18,16 @@ import { normalizeEmail } from '../model/email.js'
 import { type Identity, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
-import type { OneTimeTokenStore, StorageReader, UserEmailMatch } from '../ports/storage.js'
+import type { LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
-import { stepFingerprint } from '../state/codec.js'
+import { encodeState, type PipelineState, stepFingerprint, storeExpiry } from '../state/codec.js'
 import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
 import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
-import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
+import { claimState, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { stateErrorRedirect } from './redirect.js'
 import { txTokens } from './tokens.js'
-import { fromStorage, inTransaction } from './transaction.js'
+import { fromStorage, inTransaction, readOrganizationWithProvider } from './transaction.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
 /** Purpose of account-verification one-time tokens (spec 3.12). */
@@ -150,6 +150,16 @@ async function storeVerification(tokens: OneTimeTokenStore, v: VerificationIssue
   })
 }
 
+/** The login steps' fingerprint, hashed once per engine for each step list. */
+async function memoFingerprint(ctx: EngineContext, key: string, stepIds: readonly string[]): Promise<string> {
+  const memoKey = `login\u0000${key}\u0000${stepIds.join('\u0000')}`
+  const known = ctx.memo.get(memoKey)
+  if (known !== undefined) return known
+  const fingerprint = await stepFingerprint(key, 'login', stepIds)
+  if (ctx.memo.size < 1000) ctx.memo.set(memoKey, fingerprint)
+  return fingerprint
+}
+
 /** Everything known before reading the facts: the opened state, org, provider, identity. */
 interface Prepared {
   readonly opened: OpenedState
@@ -166,15 +176,12 @@ async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result
   const opened = await openState(ctx, input.handle, input.session.id, { flow: 'login' })
   if (opened.isErr()) return err(stateErrorRedirect(opened.error, 'orgLogin'))
   const state = opened.value.state
-  // Sequential: a host may give the storage one connection (a single pg client), which runs one
-  // statement at a time.
-  const org = await fromStorage(() => ctx.storage.getOrganization(state.organizationId), 'orgLogin')
-  const row = await fromStorage(() => ctx.storage.getAuthProvider(state.organizationId), 'orgLogin')
-  if (org.isErr()) return err(org.error)
-  if (!org.value) return err(E('ORGANIZATION_NOT_FOUND'))
-  if (row.isErr()) return err(row.error)
-  if (!row.value) return err(E('PROVIDER_MISMATCH'))
-  return ok({ opened: opened.value, organization: org.value, providerRow: row.value })
+  const both = await fromStorage(() => readOrganizationWithProvider(ctx.storage, state.organizationId), 'orgLogin')
+  if (both.isErr()) return err(both.error)
+  if (!both.value) return err(E('ORGANIZATION_NOT_FOUND'))
+  const row = both.value.provider
+  if (!row) return err(E('PROVIDER_MISMATCH'))
+  return ok({ opened: opened.value, organization: both.value.organization, providerRow: row })
 }
 
 async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<Prepared, AuthError>> {
@@ -203,7 +210,7 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
   const provider = ctx.providers.get(providerRow.providerKey)
   if (!provider) return err(E('PROVIDER_UNKNOWN'))
   const stepIds = provider.loginSteps(providerRow.config).map((s) => s.id)
-  const fingerprint = await stepFingerprint(provider.key, 'login', stepIds)
+  const fingerprint = await memoFingerprint(ctx, provider.key, stepIds)
   if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
   // Threat 31: finishing is only possible after every login step ran.
   if (state.step < stepIds.length) return err(E('STATE_INVALID', { reason: 'steps-incomplete' }))
@@ -229,15 +236,47 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
   return ok({ opened, organization, providerRow, provider, identity })
 }
 
-/** Inputs computed once per request, outside the transaction (hashes, hooks, random values). */
+/** Inputs computed once per request, outside the transaction (hashes, hooks). */
 interface Extras {
   readonly now: Date
-  readonly ids: readonly string[]
-  readonly newUsername: string
   readonly sessionInviteHash: string | null
   readonly verification: VerificationBinding | null
   readonly memberLimitReached: boolean
-  readonly newVerification: { readonly token: string; readonly tokenHash: string; readonly url: string }
+}
+
+/**
+ * Record ids drawn from the engine's generator only when a decision takes one (a returning
+ * login takes none): an array whose elements are generated on first read, in index order, so
+ * the same plan gets the same ids as with a pre-filled list.
+ */
+function lazyIds(ctx: EngineContext): readonly string[] {
+  const drawn: string[] = []
+  return new Proxy(drawn, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && /^[0-9]+$/.test(key)) {
+        const i = Number(key)
+        if (i < 64) while (target.length <= i) target.push(ctx.ids.next())
+        return target[i]
+      }
+      if (key === 'length') return Math.max(target.length, 64)
+      return Reflect.get(target, key, receiver)
+    },
+  })
+}
+
+/** Values a new account or a verification mail needs; minted only on those paths. */
+async function newAccountValues(ctx: EngineContext, p: Prepared): Promise<Pick<LoginFacts, 'newUsername' | 'newVerification'>> {
+  const token = randomToken(32)
+  return {
+    newUsername: hex(16),
+    newVerification: { tokenHash: await sha256Hex(token), url: ctx.urls.verifyAccount(token, p.organization) },
+  }
+}
+
+/** What a path that creates no account and mails no link gets instead (never written anywhere). */
+const NO_NEW_ACCOUNT: Pick<LoginFacts, 'newUsername' | 'newVerification'> = {
+  newUsername: '',
+  newVerification: { tokenHash: '', url: '' },
 }
 
 async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Promise<Result<Extras, AuthError>> {
@@ -257,16 +296,7 @@ async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Pr
   } catch (cause) {
     return err(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin', cause, details: { hook: 'isMemberLimitReached' } }))
   }
-  const token = randomToken(32)
-  return ok({
-    now,
-    ids: Array.from({ length: 8 }, () => ctx.ids.next()),
-    newUsername: hex(16),
-    sessionInviteHash,
-    verification,
-    memberLimitReached,
-    newVerification: { token, tokenHash: await sha256Hex(token), url: ctx.urls.verifyAccount(token, p.organization) },
-  })
+  return ok({ now, sessionInviteHash, verification, memberLimitReached })
 }
 
 /** Reads the facts (inside the transaction for finishLogin, from storage for explain). */
@@ -278,10 +308,11 @@ async function gather(
   session: SessionInfo,
   op: LoginChoice | null,
   lockEmail: ((emailNormalized: string) => Promise<void>) | null,
+  preRead?: LinkedIdentity,
 ): Promise<LoginFacts> {
   const { identity, organization: org, providerRow } = p
   const state = p.opened.state
-  let linkedRaw = await reader.getLinkedIdentity(providerRow.id, identity.id, org.id)
+  let linkedRaw = preRead ?? (await reader.getLinkedIdentity(providerRow.id, identity.id, org.id))
   let via: LinkedFacts['via'] = 'ident'
   if (!linkedRaw && identity.legacyId) {
     linkedRaw = await reader.getLinkedIdentity(providerRow.id, identity.legacyId, org.id)
@@ -367,10 +398,12 @@ async function gather(
       verificationSends = await loadSends(ctx, u.id, x.now)
     }
   }
+  // A returning user's login takes no new username and mails no link: nothing is minted for it.
+  const fresh = linkedRaw?.user.isActive ? NO_NEW_ACCOUNT : await newAccountValues(ctx, p)
   return {
     now: x.now,
-    ids: x.ids,
-    newUsername: x.newUsername,
+    ids: lazyIds(ctx),
+    newUsername: fresh.newUsername,
     organization: org,
     provider: { id: providerRow.id, key: providerRow.providerKey, displayName: p.provider.displayName },
     pipeline: {
@@ -394,7 +427,7 @@ async function gather(
     verification: x.verification,
     memberLimitReached: x.memberLimitReached,
     loginUrl: ctx.urls.orgLogin(org),
-    newVerification: { tokenHash: x.newVerification.tokenHash, url: x.newVerification.url },
+    newVerification: fresh.newVerification,
     verificationSends,
     policy: {
       verificationTtlSeconds: ctx.policy.verificationTtlSeconds,
@@ -402,6 +435,7 @@ async function gather(
       verificationDailyLimit: ctx.policy.verificationDailyLimit,
       newUser: ctx.policy.newUser,
       identitiesOnClaim: ctx.policy.identitiesOnClaim,
+      identityRefreshSeconds: ctx.policy.identityRefreshSeconds,
     },
   }
 }
@@ -462,53 +496,130 @@ function unsolicitedRefusal(p: Prepared, plan: LoginPlan): AuthError | null {
   return null
 }
 
+/**
+ * Engines whose storage turned out to offer no `tx.pipelineStates` (checked in the first login
+ * transaction): their logins claim the state before the transaction and consume it after.
+ */
+const noTxStates = new WeakSet<EngineContext>()
+
+/** The state a decision leaves behind: consumed, or open again holding the identity. */
+function settledState(held: PipelineState, identity: Identity, plan: LoginPlan): PipelineState {
+  const base: PipelineState = { ...held, identity }
+  const d = plan.decision
+  if (d.kind === 'signIn' || (d.kind === 'reject' && !d.keepState)) return { ...base, phase: 'consumed' }
+  if (d.kind === 'confirm' && d.verification) return { ...base, phase: 'open', verificationSentAt: d.verification.sentAt }
+  return { ...base, phase: 'open' }
+}
+
+/**
+ * A plan the lock-free read may stand on: it writes nothing but the pipeline state (no
+ * transaction effect, no verification link consumed or stored), so no update can be lost.
+ */
+function writesNothing(plan: LoginPlan): boolean {
+  const d = plan.decision
+  return plan.txEffects.length === 0 && d.kind !== 'confirm' && !(d.kind === 'signIn' && d.consumesVerification)
+}
+
+/**
+ * Reads the facts and decides, inside the login transaction.
+ *
+ * A returning user first: when the adapter offers `tx.readLinkedIdentity`, one read gives the
+ * provider row (held shared, threat 62) and the linked identity without the identity lock. A
+ * plan that writes nothing but the state stands on it. Anything else (an unknown identity, a
+ * refresh, a new membership, a chosen op) takes the identity lock and reads again: every write
+ * decision is made on data read under the lock (no lost update, one account per identity).
+ */
+async function decideInTx(
+  ctx: EngineContext,
+  tx: StorageTx,
+  p: Prepared,
+  x: Extras,
+  deciding: SessionInfo,
+  op: LoginChoice | null,
+  merge: MergeIdentityData,
+): Promise<Result<LoginPlan, AuthError>> {
+  if (tx.readLinkedIdentity && op === null) {
+    const read = await tx.readLinkedIdentity(p.providerRow.id, p.identity.id, p.organization.id)
+    if (!sameProvider(read.provider, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
+    if (read.linked?.user.isActive) {
+      const facts = await gather(tx, ctx, p, x, deciding, op, null, read.linked)
+      const plan = decideLogin(facts, merge)
+      if (writesNothing(plan)) return ok(plan)
+    }
+  }
+  // Threat 62: the provider row is read again under a shared lock, in the statement that takes
+  // the identity lock. Disabled or replaced since the pipeline loaded it: nothing is written; a
+  // disable that starts now waits for this transaction.
+  const current = await tx.lockIdentity(p.providerRow.id, p.identity.id)
+  if (!sameProvider(current, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
+  // Only a new-user confirmation creates a user: serialize it on the address before the "an
+  // active account already has this email" read (threats 10, 52). Not on other paths.
+  if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
+  const facts = await gather(tx, ctx, p, x, deciding, op, (e) => tx.lockEmail(e))
+  return ok(decideLogin(facts, merge))
+}
+
 async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: LoginHandoff): Promise<Result<LoginOutcome, AuthError>> {
   const prepared = await prepare(ctx, input, handoff)
   if (prepared.isErr()) return err(prepared.error)
   const p = prepared.value
   const session = input.session
   const deciding = factsSession(p, session)
-  // Claim: one finisher per state; the identity is stored so a follow-up uses it (and only it).
-  const claimed = await claimState(ctx, p.opened, { identity: p.identity })
-  if (claimed.isErr()) return err(claimed.error)
-  let held = claimed.value
-  const release = async (patch: Parameters<typeof releaseState>[2] = {}) => {
-    const r = await releaseState(ctx, held, patch)
+  // Where the state is settled: inside the login transaction (states in this storage, which
+  // offers tx.pipelineStates: one compare-and-set, atomic with the decision), or claimed before
+  // it and settled after commit (a separate state store, e.g. Redis).
+  let inTx = ctx.statesInStorage && !noTxStates.has(ctx)
+  // The state version this request holds. In-transaction: the version it read.
+  let held: OpenedState = p.opened
+  const settleOutside = async (next: PipelineState) => {
+    const r = await transitionState(ctx, held, next)
     if (r.isOk()) held = r.value
-    else ctx.logger?.warn('ssoflow: could not release a pipeline state', { code: r.error.code })
+    else ctx.logger?.warn('ssoflow: could not settle a pipeline state', { code: r.error.code })
+  }
+  const release = (patch: Partial<PipelineState> = {}) => settleOutside({ ...held.state, identity: p.identity, ...patch, phase: 'open' })
+  const consume = () => settleOutside({ ...held.state, identity: p.identity, phase: 'consumed' })
+  const claim = async (): Promise<AuthError | null> => {
+    // Claim: one finisher per state; the identity is stored so a follow-up uses it (and only it).
+    const claimed = await claimState(ctx, p.opened, { identity: p.identity })
+    if (claimed.isErr()) return claimed.error
+    held = claimed.value
+    return null
+  }
+  if (!inTx) {
+    const refused = await claim()
+    if (refused) return err(refused)
   }
   const x = await extras(ctx, p, deciding)
   if (x.isErr()) {
-    await release()
+    if (!inTx) await release()
     return err(x.error)
   }
   const merge = mergeFor(p.provider)
   const op = input.op ?? null
   let plan: LoginPlan | null = null
   let lastError: AuthError | null = null
+  let settled: OpenedState | null = null
   for (let attempt = 0; attempt < 2 && plan === null; attempt++) {
     let tokens: ReturnType<typeof txTokens> | null = null
+    let lacksTxStates = false
     const result = await inTransaction(
       ctx.storage,
       async (tx) => {
+        if (inTx && !tx.pipelineStates) {
+          lacksTxStates = true
+          return err(E('STORAGE_CONFLICT', { reason: 'no-tx-pipeline-states' }))
+        }
         tokens = txTokens(ctx, tx)
-        // Threat 62: the provider row is read again under a shared lock, in the statement that
-        // takes the identity lock. Disabled or replaced since the pipeline loaded it: nothing is
-        // written; a disable that starts now waits for this transaction.
-        const current = await tx.lockIdentity(p.providerRow.id, p.identity.id)
-        if (!sameProvider(current, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
-        // Only a new-user confirmation creates a user: serialize it on the address before the
-        // "an active account already has this email" read (threats 10, 52). Not on other paths.
-        if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
-        const facts = await gather(tx, ctx, p, x.value, deciding, op, (e) => tx.lockEmail(e))
-        const decided = decideLogin(facts, merge)
-        const refused = unsolicitedRefusal(p, decided)
+        const decided = await decideInTx(ctx, tx, p, x.value, deciding, op, merge)
+        if (decided.isErr()) return err(decided.error)
+        const plan = decided.value
+        const refused = unsolicitedRefusal(p, plan)
         if (refused) return err(refused)
-        if (decided.decision.kind === 'confirm' && decided.decision.page.page === 'confirm-identity') {
+        if (plan.decision.kind === 'confirm' && plan.decision.page.page === 'confirm-identity') {
           // The page an anonymous visitor gets. The host's limiter is asked before every one,
           // whether or not a link is due (threat 29: asking only then would tell that an account
           // exists), after ssoflow's own per-user mail limits (threat 28).
-          const v = decided.decision.verification
+          const v = plan.decision.verification
           let limited: boolean
           try {
             limited =
@@ -527,17 +638,41 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
           // A link is about to be mailed: stored while the address lock is held.
           if (v) await storeVerification(tokens.store, v, x.value.now)
         }
-        if (decided.decision.kind === 'signIn' && decided.decision.consumesVerification) {
+        if (plan.decision.kind === 'signIn' && plan.decision.consumesVerification) {
           // Consumed in this transaction: a rollback puts the link back (see txTokens).
           const vt = session.verificationToken ?? ''
           const consumed = await tokens.store.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
           if (!consumed) return err(E('VERIFICATION_INVALID'))
         }
-        await applyTxEffects(tx, ctx.audit, decided.txEffects)
-        return ok(decided)
+        await applyTxEffects(tx, ctx.audit, plan.txEffects)
+        if (inTx && tx.pipelineStates) {
+          // One final decision per state: the state is settled in this transaction, by
+          // compare-and-set on the version this request read. A concurrent finisher that settled
+          // it first makes this one roll back (STATE_CONFLICT), writes included.
+          const next = settledState(held.state, p.identity, plan)
+          const version = held.version + 1
+          const swapped = await tx.pipelineStates.compareAndSet(next.id, held.version, {
+            id: next.id,
+            version,
+            body: encodeState(next),
+            expiresAt: storeExpiry(next),
+          })
+          if (!swapped) return err(E('STATE_CONFLICT'))
+          settled = { state: next, version }
+        }
+        return ok(plan)
       },
       'orgLogin',
     )
+    if (lacksTxStates) {
+      // This storage cannot settle a state inside a transaction: claim it now, and from now on.
+      noTxStates.add(ctx)
+      inTx = false
+      const refused = await claim()
+      if (refused) return err(refused)
+      attempt--
+      continue
+    }
     if (result.isOk()) plan = result.value
     else {
       await (tokens as ReturnType<typeof txTokens> | null)?.restore()
@@ -546,27 +681,24 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     }
   }
   if (plan === null) {
-    if (lastError?.code === 'UNSOLICITED_RESPONSE' || lastError?.code === 'PROVIDER_MISMATCH') {
+    if (lastError?.code === 'STATE_CONFLICT' && inTx) {
+      // Another request settled this state first: it is theirs now.
+    } else if (lastError?.code === 'UNSOLICITED_RESPONSE' || lastError?.code === 'PROVIDER_MISMATCH') {
       // A refused unsolicited response, or a pipeline whose provider is gone or replaced: it can
       // never finish.
-      const c = await consumeState(ctx, held)
-      if (c.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: c.error.code })
+      await consume()
     } else await release()
     return err(lastError ?? E('STORAGE_UNAVAILABLE'))
   }
+  if (inTx && settled) held = settled
+  // Claimed before the transaction: settle it now that the decision committed.
+  else await settleOutside(settledState(held.state, p.identity, plan))
   const d = plan.decision
   const handle = input.handle
   switch (d.kind) {
-    case 'reject': {
-      if (d.keepState) await release()
-      else {
-        const c = await consumeState(ctx, held)
-        if (c.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: c.error.code })
-      }
+    case 'reject':
       return err(d.error)
-    }
     case 'twoFactor': {
-      await release()
       return ok({
         kind: 'twoFactorRequired',
         userId: d.userId,
@@ -577,7 +709,6 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
     }
     case 'confirm': {
       // The link (if any) was stored inside the transaction.
-      await release(d.verification ? { verificationSentAt: d.verification.sentAt } : {})
       // The only page that mails is the anonymous visitor's, and it must read the same whether or
       // not an account exists (threat 29): its response does not wait for the mailer. A failed
       // or late mail is reported to the host's logger.
@@ -593,8 +724,6 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       })
     }
     case 'signIn': {
-      const consumed = await consumeState(ctx, held)
-      if (consumed.isErr()) ctx.logger?.warn('ssoflow: could not consume a pipeline state', { code: consumed.error.code })
       const warnings = await runAfterCommit(ctx, plan.afterCommit)
       const effects: SessionEffect[] = [
         { type: 'login', userId: d.userId },

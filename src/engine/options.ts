@@ -49,10 +49,12 @@ const READER = [
 ] as const
 const STATES = ['create', 'load', 'compareAndSet', 'delete', 'deleteExpired'] as const
 const TOKENS = ['create', 'consume', 'peek'] as const
-const readerMethods: Exact<StorageReader, typeof READER> = READER
+/** Optional reader methods (the engine falls back when an adapter lacks them). */
+type OptionalReader = 'getOrganizationWithProvider'
+const readerMethods: Exact<Omit<StorageReader, OptionalReader>, typeof READER> = READER
 const stateMethods: Exact<PipelineStateStore, typeof STATES> = STATES
 const tokenMethods: Exact<OneTimeTokenStore, typeof TOKENS> = TOKENS
-const storageMembers: Exact<StoragePort, [...typeof READER, 'transaction', 'pipelineStates', 'oneTimeTokens']> = [
+const storageMembers: Exact<Omit<StoragePort, OptionalReader>, [...typeof READER, 'transaction', 'pipelineStates', 'oneTimeTokens']> = [
   ...READER,
   'transaction',
   'pipelineStates',
@@ -98,6 +100,7 @@ const policyKeys = [
   'newUser',
   'afterCommitTimeoutMs',
   'identitiesOnClaim',
+  'identityRefreshSeconds',
 ] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
 /** Each policy key's schema: positive integers, except the enumerated ones. */
@@ -105,6 +108,7 @@ const policySchema: Record<(typeof policyKeys)[number], z.ZodType> = {
   ...(Object.fromEntries(policy.map((k) => [k, positiveInt])) as unknown as Record<(typeof policyKeys)[number], z.ZodType>),
   newUser: z.enum(['confirm', 'create'], { message: "expected 'confirm' or 'create'" }).optional(),
   identitiesOnClaim: z.enum(['keep', 'remove'], { message: "expected 'keep' or 'remove'" }).optional(),
+  identityRefreshSeconds: z.number().int().nonnegative().optional(),
 }
 const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const
 const hooks: Exact<HookOptions, typeof hookKeys> = hookKeys

@@ -25,7 +25,7 @@ import type { LoginHandoff } from './login.js'
 import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { withRedirect } from './redirect.js'
 import { recordSingleUse, validSingleUse } from './single-use.js'
-import { storageFailure } from './transaction.js'
+import { readOrganizationWithProvider, storageFailure } from './transaction.js'
 import type {
   AdvanceInput,
   AuthPipeline,
@@ -286,27 +286,38 @@ export function createStepApi(ctx: EngineContext): StepApi {
   /** Loads the org, provider row and steps a state refers to, checking they still match. */
   async function load(state: PipelineState): Promise<Result<Loaded, AuthError>> {
     const redirect = redirectFor(state.flow)
-    const org = await read(() => ctx.storage.getOrganization(state.organizationId), redirect)
-    if (org.isErr()) return err(org.error)
-    if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
-    const provider = ctx.providers.get(state.providerKey)
-    if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
     if (state.flow === 'setup') {
+      const org = await read(() => ctx.storage.getOrganization(state.organizationId), redirect)
+      if (org.isErr()) return err(org.error)
+      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const provider = ctx.providers.get(state.providerKey)
+      if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
       return ok({ organization: org.value, row: null, provider, steps: provider.setupSteps(), config: {} })
     }
+    // Login: the org and its provider row in one read (the org has at most one provider; the
+    // state names the row it started with).
+    const both = await read(() => readOrganizationWithProvider(ctx.storage, state.organizationId), redirect)
+    if (both.isErr()) return err(both.error)
+    if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+    const provider = ctx.providers.get(state.providerKey)
+    if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
     if (state.authProviderId === null) return err(authError('STATE_INVALID', { redirect }))
-    const authProviderId = state.authProviderId
-    const row = await read(() => ctx.storage.getAuthProviderById(authProviderId), redirect)
-    if (row.isErr()) return err(row.error)
-    if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
-    if (row.value.organizationId !== state.organizationId) return err(authError('ORG_MISMATCH', { redirect }))
-    if (row.value.providerKey !== state.providerKey) return err(authError('PROVIDER_MISMATCH', { redirect }))
+    const row = both.value.provider
+    if (!row || row.id !== state.authProviderId) {
+      // Not the org's provider any more (an error path: one more read says which error).
+      const authProviderId = state.authProviderId
+      const named = await read(() => ctx.storage.getAuthProviderById(authProviderId), redirect)
+      if (named.isErr()) return err(named.error)
+      if (named.value && named.value.organizationId !== state.organizationId) return err(authError('ORG_MISMATCH', { redirect }))
+      return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
+    }
+    if (row.providerKey !== state.providerKey) return err(authError('PROVIDER_MISMATCH', { redirect }))
     return ok({
-      organization: org.value,
-      row: row.value,
+      organization: both.value.organization,
+      row,
       provider,
-      steps: provider.loginSteps(row.value.config),
-      config: row.value.config,
+      steps: provider.loginSteps(row.config),
+      config: row.config,
     })
   }
 
@@ -339,11 +350,11 @@ export function createStepApi(ctx: EngineContext): StepApi {
       if (!isId(input.organizationId)) return err(inputInvalid('organizationId', 'root'))
       if (!validSession(input.session)) return err(inputInvalid('session', redirect))
       const organizationId = input.organizationId
-      const org = await read(() => ctx.storage.getOrganization(organizationId), 'root')
-      if (org.isErr()) return err(org.error)
-      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
-      const row = await read(() => ctx.storage.getAuthProvider(organizationId), redirect)
-      if (row.isErr()) return err(row.error)
+      const both = await read(() => readOrganizationWithProvider(ctx.storage, organizationId), 'root')
+      if (both.isErr()) return err(both.error)
+      if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const org = ok(both.value.organization)
+      const row = ok(both.value.provider)
       if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
       const provider = ctx.providers.get(row.value.providerKey)
       if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
@@ -420,11 +431,11 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const request = normalizeRequest(input.request)
       if (request === null) return err(inputInvalid('request', redirect))
       const organizationId = input.organizationId
-      const org = await read(() => ctx.storage.getOrganization(organizationId), 'root')
-      if (org.isErr()) return err(org.error)
-      if (!org.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
-      const row = await read(() => ctx.storage.getAuthProvider(organizationId), redirect)
-      if (row.isErr()) return err(row.error)
+      const both = await read(() => readOrganizationWithProvider(ctx.storage, organizationId), 'root')
+      if (both.isErr()) return err(both.error)
+      if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
+      const org = ok(both.value.organization)
+      const row = ok(both.value.provider)
       if (!row.value) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect }))
       const providerRow = row.value
       const provider = ctx.providers.get(providerRow.providerKey)

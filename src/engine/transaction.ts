@@ -1,6 +1,6 @@
 import { err, ok, type Result, ResultAsync } from 'neverthrow'
 import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
-import { isStorageConflict, type StoragePort, type StorageTx } from '../ports/storage.js'
+import { isStorageConflict, type OrganizationWithProvider, type StoragePort, type StorageTx } from '../ports/storage.js'
 
 class RollbackSignal {
   readonly error: AuthError
@@ -57,3 +57,15 @@ export function inTransaction<T>(
 }
 
 export { err, ok }
+
+/**
+ * The organization and its provider row: one round trip when the adapter offers
+ * `getOrganizationWithProvider`, else two reads (sequential: a host may give the storage one
+ * connection). `null` when the organization does not exist.
+ */
+export async function readOrganizationWithProvider(storage: StoragePort, organizationId: string): Promise<OrganizationWithProvider | null> {
+  if (storage.getOrganizationWithProvider) return storage.getOrganizationWithProvider(organizationId)
+  const organization = await storage.getOrganization(organizationId)
+  if (!organization) return null
+  return { organization, provider: await storage.getAuthProvider(organizationId) }
+}

@@ -139,6 +139,14 @@ export interface PolicyOptions {
    * @defaultValue 10000
    */
   readonly afterCommitTimeoutMs?: number | undefined
+  /**
+   * A returning login rewrites its identity row (`lastVerified`, `lastSynced`, merged data) only
+   * when the IdP's data changed or the row was last verified this many seconds ago or more; in
+   * between it writes nothing but the pipeline state (the hot path: no row write, no identity
+   * lock). `0` rewrites on every login, as Sentry does. Keep it well under the 24 hours after
+   * which Sentry's `AuthIdentity.is_valid` treats `lastVerified` as stale. @defaultValue 3600
+   */
+  readonly identityRefreshSeconds?: number | undefined
 }
 
 /** Resolved policy. */

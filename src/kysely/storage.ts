@@ -429,6 +429,16 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
             .executeTakeFirst(),
           (r) => orgFrom(r, 'o_'),
         ),
+      async getOrganizationWithProvider(organizationId) {
+        const row = (await q
+          .selectFrom(`${s.organizations.table} as o`)
+          .leftJoin(`${s.authProviders} as p`, 'p.organization_id', `o.${O.id}`)
+          .select([...cols('o', O, 'o_'), ...cols('p', PROVIDER_COLS, 'p_')])
+          .where(`o.${O.id}`, '=', organizationId)
+          .executeTakeFirst()) as Row | undefined
+        if (!row) return null
+        return { organization: orgFrom(row, 'o_'), provider: row.p_id === null || row.p_id === undefined ? null : providerFrom(row, 'p_') }
+      },
       getAuthProvider: (organizationId) =>
         one(selectProviders().where('p.organization_id', '=', organizationId).executeTakeFirst(), (r) => providerFrom(r, 'p_')),
       getAuthProviderById: (id) => one(selectProviders().where('p.id', '=', id).executeTakeFirst(), (r) => providerFrom(r, 'p_')),
@@ -592,6 +602,47 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         // MySQL: a second statement; SQLite: transactions are serial, a read suffices.
         return lockProvider(q, 'p.id', authProviderId, 'share')
       },
+      async readLinkedIdentity(authProviderId, ident, organizationId) {
+        if (dialect === 'mysql') {
+          // The provider row's locking read, then the join (a disable waits for the shared row
+          // lock before it deletes identities).
+          const provider = await lockProvider(q, 'p.id', authProviderId, 'share')
+          return { provider, linked: await reader(q).getLinkedIdentity(authProviderId, ident, organizationId) }
+        }
+        // One statement: the provider row (PostgreSQL: under FOR KEY SHARE, as lockIdentity holds
+        // it, without the advisory lock; SQLite: transactions are serial, a read suffices) and
+        // the identity + user + membership join.
+        const ref = (alias: string, map: Readonly<Record<string, string>>, out: string) =>
+          Object.entries(map).map(([f, c]) => sql`${sql.ref(`${alias}.${c}`)} as ${sql.ref(`${out}${f}`)}`)
+        const columns = sql.join([
+          ...ref('p', PROVIDER_COLS, 'p_'),
+          ...ref('i', IDENTITY_COLS, 'i_'),
+          ...ref('u', U, 'u_'),
+          ...ref('m', MEMBER_COLS, 'm_'),
+        ])
+        const providerJoin =
+          dialect === 'postgres'
+            ? sql`from (values (1)) as one
+          left join lateral (
+            select * from ${sql.table(s.authProviders)} where id = ${authProviderId} for key share
+          ) as p on true`
+            : sql`from (select 1 as one) as one
+          left join ${sql.table(s.authProviders)} as p on p.id = ${authProviderId}`
+        const { rows } = await sql<Row>`select ${columns}
+          ${providerJoin}
+          left join (${sql.table(s.authIdentities)} as i inner join ${sql.table(s.users.table)} as u on ${sql.ref(`u.${U.id}`)} = i.user_id)
+            on i.auth_provider_id = ${authProviderId} and i.ident = ${ident}
+          left join ${sql.table(s.members)} as m on m.user_id = i.user_id and m.organization_id = ${organizationId}`.execute(q)
+        const row = rows[0]
+        if (!row) return { provider: null, linked: null }
+        const present = (v: unknown) => v !== null && v !== undefined
+        return {
+          provider: present(row.p_id) ? providerFrom(row, 'p_') : null,
+          linked: present(row.i_id)
+            ? { identity: identityFrom(row, 'i_'), user: userFrom(row, 'u_'), member: present(row.m_id) ? memberFrom(row, 'm_') : null }
+            : null,
+        }
+      },
       lockAuthProvider: (organizationId, mode) => lockProvider(q, 'p.organization_id', organizationId, mode),
       // Another key space than identities ("email:" never starts with a digit).
       lockEmail: (emailNormalized) => lockHash(`${s.prefix}email:${emailNormalized}`, 'email'),
@@ -698,8 +749,9 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       async appendAudit(entry) {
         await q.insertInto(s.auditLog).values(auditRow(entry)).execute()
       },
-      // The token store runs in the active transaction (see `cur`): atomic with it.
+      // The token and state stores run in the active transaction (see `cur`): atomic with it.
       oneTimeTokens,
+      pipelineStates,
     }
   }
 

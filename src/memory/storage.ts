@@ -99,6 +99,25 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
   const pipelineStates = new Map<string, StoredPipelineState>()
   const oneTimeTokens = new Map<string, OneTimeTokenRecord>()
 
+  const memberOf = (t: Tables, organizationId: string, userId: string): Member | null => {
+    for (const m of t.members.values()) if (m.organizationId === organizationId && m.userId === userId) return m
+    return null
+  }
+  const identityBy = (t: Tables, authProviderId: string, ident: string): AuthIdentity | null => {
+    for (const i of t.identities.values()) if (i.authProviderId === authProviderId && i.ident === ident) return i
+    return null
+  }
+  const linkedOf = (t: Tables, authProviderId: string, ident: string, organizationId: string) => {
+    const identity = identityBy(t, authProviderId, ident)
+    if (identity === null) return null
+    const user = t.users.get(identity.userId)
+    if (user === undefined) return null
+    return { identity, user, member: memberOf(t, organizationId, user.id) }
+  }
+  const providerOf = (t: Tables, organizationId: string): AuthProvider | null => {
+    for (const p of t.providers.values()) if (p.organizationId === organizationId) return p
+    return null
+  }
   const reader = (tables: () => Tables, guard: () => void): StorageReader => {
     const read = async <T>(compute: (t: Tables) => T): Promise<T> => {
       guard()
@@ -106,21 +125,14 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       await afterRead()
       return value
     }
-    const memberOf = (t: Tables, organizationId: string, userId: string): Member | null => {
-      for (const m of t.members.values()) if (m.organizationId === organizationId && m.userId === userId) return m
-      return null
-    }
-    const identityBy = (t: Tables, authProviderId: string, ident: string): AuthIdentity | null => {
-      for (const i of t.identities.values()) if (i.authProviderId === authProviderId && i.ident === ident) return i
-      return null
-    }
     return {
       getOrganization: (id) => read((t) => t.organizations.get(id) ?? null),
-      getAuthProvider: (organizationId) =>
+      getOrganizationWithProvider: (organizationId) =>
         read((t) => {
-          for (const p of t.providers.values()) if (p.organizationId === organizationId) return p
-          return null
+          const organization = t.organizations.get(organizationId)
+          return organization === undefined ? null : { organization, provider: providerOf(t, organizationId) }
         }),
+      getAuthProvider: (organizationId) => read((t) => providerOf(t, organizationId)),
       getAuthProviderById: (id) => read((t) => t.providers.get(id) ?? null),
       getIdentity: (authProviderId, ident) => read((t) => identityBy(t, authProviderId, ident)),
       getIdentityById: (id) => read((t) => t.identities.get(id) ?? null),
@@ -130,14 +142,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           return null
         }),
       listIdentitiesForUser: (userId) => read((t) => [...t.identities.values()].filter((i) => i.userId === userId).sort(byId)),
-      getLinkedIdentity: (authProviderId, ident, organizationId) =>
-        read((t) => {
-          const identity = identityBy(t, authProviderId, ident)
-          if (identity === null) return null
-          const user = t.users.get(identity.userId)
-          if (user === undefined) return null
-          return { identity, user, member: memberOf(t, organizationId, user.id) }
-        }),
+      getLinkedIdentity: (authProviderId, ident, organizationId) => read((t) => linkedOf(t, authProviderId, ident, organizationId)),
       getUser: (id) => read((t) => t.users.get(id) ?? null),
       findUsersByEmail: (emailNormalized) =>
         read((t) => {
@@ -214,6 +219,45 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         return tokens.peek(hash, purpose, now)
       },
     }
+    // Pipeline states too: a change made through the transaction is undone on rollback.
+    const txStates: PipelineStateStore = {
+      async create(state) {
+        guard()
+        await states.create(state)
+        undo.push(() => {
+          pipelineStates.delete(state.id)
+        })
+      },
+      async load(id) {
+        guard()
+        return states.load(id)
+      },
+      async compareAndSet(id, expectedVersion, next) {
+        guard()
+        const before = pipelineStates.get(id)
+        const swapped = await states.compareAndSet(id, expectedVersion, next)
+        if (swapped && before !== undefined) {
+          undo.push(() => {
+            pipelineStates.set(id, before)
+          })
+        }
+        return swapped
+      },
+      async delete(id) {
+        guard()
+        const before = pipelineStates.get(id)
+        await states.delete(id)
+        if (before !== undefined) {
+          undo.push(() => {
+            pipelineStates.set(id, before)
+          })
+        }
+      },
+      deleteExpired: (now) => {
+        guard()
+        return states.deleteExpired(now)
+      },
+    }
     const write = async <T>(fn: (t: Tables) => T): Promise<T> => {
       guard()
       return fn(view.tables)
@@ -245,6 +289,10 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       ...reader(() => view.tables, guard),
       // All transactions are serial: holding a row is reading it inside the transaction.
       lockIdentity: (authProviderId) => write((t) => copy(t.providers.get(authProviderId) ?? null)),
+      readLinkedIdentity: (authProviderId, ident, organizationId) =>
+        write((t) =>
+          copy({ provider: t.providers.get(authProviderId) ?? null, linked: linkedOf(t, authProviderId, ident, organizationId) }),
+        ),
       lockAuthProvider: (organizationId) =>
         write((t) => {
           for (const p of t.providers.values()) if (p.organizationId === organizationId) return copy(p)
@@ -341,6 +389,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           insertRow(view, 'audit', entry)
         }),
       oneTimeTokens: txTokens,
+      pipelineStates: txStates,
     }
   }
 

@@ -68,6 +68,27 @@ export interface LinkedIdentity {
 }
 
 /**
+ * An organization with its provider row (at most one), read in one round trip.
+ * @group Ports
+ */
+export interface OrganizationWithProvider {
+  readonly organization: Organization
+  /** The organization's provider, or null when it has none. */
+  readonly provider: AuthProvider | null
+}
+
+/**
+ * What {@link StorageTx.readLinkedIdentity} returns: the provider row (held shared until the
+ * transaction ends) and the linked identity, both as one consistent read.
+ * @group Ports
+ */
+export interface LinkedIdentityRead {
+  /** As {@link StorageTx.lockIdentity} returns it: null when the row does not exist. */
+  readonly provider: AuthProvider | null
+  readonly linked: LinkedIdentity | null
+}
+
+/**
  * Paging options for member lists. Rows are ordered by `id` ascending; `after` is exclusive.
  * @group Ports
  */
@@ -85,6 +106,12 @@ export interface MemberPage {
  */
 export interface StorageReader {
   getOrganization(id: string): Promise<Organization | null>
+  /**
+   * Optional: the organization and its provider in one round trip (a join), or null when the
+   * organization does not exist. Engines fall back to {@link StorageReader.getOrganization} and
+   * {@link StorageReader.getAuthProvider} when an adapter does not offer it.
+   */
+  getOrganizationWithProvider?(organizationId: string): Promise<OrganizationWithProvider | null>
   /** The organization's provider (at most one), or null. */
   getAuthProvider(organizationId: string): Promise<AuthProvider | null>
   getAuthProviderById(id: string): Promise<AuthProvider | null>
@@ -164,6 +191,19 @@ export interface StorageTx extends StorageReader {
    */
   lockIdentity(authProviderId: string, ident: string): Promise<AuthProvider | null>
   /**
+   * Optional, the returning login's read: the provider row `authProviderId` held in shared mode
+   * until the transaction ends (exactly as {@link StorageTx.lockIdentity} holds and returns it)
+   * and {@link StorageReader.getLinkedIdentity}, WITHOUT the identity lock, in one round trip
+   * where the store allows it (one statement on PostgreSQL). The two parts must be one
+   * consistent read (one statement, or a serialised store).
+   *
+   * Engines use its answer only for a decision that writes nothing but the pipeline state (a
+   * returning user whose identity needs no refresh): reads alone cannot lose an update. Any
+   * decision that writes takes {@link StorageTx.lockIdentity} and reads again. Adapters without
+   * it get the locked path every time.
+   */
+  readLinkedIdentity?(authProviderId: string, ident: string, organizationId: string): Promise<LinkedIdentityRead>
+  /**
    * Reads the organization's provider row (at most one) and locks it until the transaction
    * ends. Returns `null` when the organization has no provider (after waiting for a transaction
    * that held the row in `'update'` mode and deleted it).
@@ -230,6 +270,15 @@ export interface StorageTx extends StorageReader {
    * removes what it created.
    */
   readonly oneTimeTokens?: OneTimeTokenStore | undefined
+  /**
+   * The store's pipeline states INSIDE this transaction: a compare-and-set made through it
+   * commits or rolls back with the transaction. Optional: with it (and the engine's states in
+   * this storage) a login consumes its state in the same transaction as its decision, one
+   * statement; without it the engine claims the state before the transaction and consumes it
+   * after commit (two more statements, and a crash between commit and consume leaves the state
+   * claimed, never finishable twice).
+   */
+  readonly pipelineStates?: PipelineStateStore | undefined
 }
 
 /**

@@ -1088,6 +1088,9 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
               getOrganization: async () => {
                 throw new Error('connection refused')
               },
+              getOrganizationWithProvider: async () => {
+                throw new Error('connection refused')
+              },
             },
           })
           return () => down.beginLogin({ organizationId: ACME, session: h.session() })

@@ -54,6 +54,30 @@ describe('concurrency', () => {
     expect(w.storage.snapshot().users).toHaveLength(1)
   })
 
+  it('an adapter without tx.pipelineStates: the state is claimed before the transaction, one decision per state', async () => {
+    const w = world({ yieldOnRead: true, legacyTx: true })
+    for (let round = 0; round < 2; round++) {
+      // Round 0 finds out that the transaction offers no tx.pipelineStates; round 1 knows it.
+      const handle = await start(w, { sessionId: `legacy-${round}` })
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          w.login.finishLogin({
+            handle,
+            session: session({ id: `legacy-${round}` }),
+            identity: ident({ id: 'ext-legacy', email: 'legacy@corp.example' }),
+            op: round === 0 ? 'newuser' : null,
+          }),
+        ),
+      )
+      expect(results.filter((r) => r.isOk())).toHaveLength(1)
+      for (const r of results) if (r.isErr()) expect(['STATE_CONFLICT', 'STATE_CONSUMED']).toContain(r.error.code)
+      const states = w.storage.snapshot().pipelineStates
+      expect(states.map((st) => JSON.parse(st.body).phase)).toEqual(states.map(() => 'consumed'))
+    }
+    expect(w.storage.snapshot().users).toHaveLength(1)
+    expect(w.storage.snapshot().identities).toHaveLength(1)
+  })
+
   it("threat 53: a uniqueness conflict never moves the owner's identity; the retry sees the existing identity", async () => {
     const v = makeUser({ id: 'v', email: 'v@corp.example' })
     const row = makeIdentity({ id: 'ai-v', authProviderId: PROVIDER.id, userId: 'v', ident: 'ext-v' })

@@ -186,3 +186,50 @@ describe('existing identity (spec 3.3)', () => {
     expect(w.storage.snapshot()).toEqual(before)
   })
 })
+
+describe('identity refresh window (policy.identityRefreshSeconds, issue 10)', () => {
+  const now = new Date('2026-03-01T12:00:00.000Z')
+  const at = (secondsAgo: number) => new Date(now.getTime() - secondsAgo * 1000)
+  const fresh = (secondsAgo: number, data = { access_token: 'same' }) =>
+    makeIdentity({ ...aliceIdentity, data, lastVerified: at(secondsAgo), lastSynced: at(secondsAgo) })
+  const login = async (
+    identity: ReturnType<typeof makeIdentity>,
+    data: Record<string, string>,
+    policy?: { identityRefreshSeconds: number },
+  ) => {
+    const w = world({ users: [alice], identities: [identity], members: [aliceMember], policy })
+    const handle = await start(w)
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example', data }) })
+    expect(out.kind).toBe('signedIn')
+    return { changes: diff(before, w.storage.snapshot()), trace: out.trace.map((t) => t.rule) }
+  }
+
+  it('unchanged data, verified a minute ago: nothing is written (trace existing.fresh)', async () => {
+    const r = await login(fresh(60), { access_token: 'same' })
+    expect(r.changes).toEqual({})
+    expect(r.trace).toContain('existing.fresh')
+    expect(r.trace).not.toContain('existing.refresh')
+  })
+
+  it('verified an hour ago (the default window): refreshed', async () => {
+    const r = await login(fresh(3600), { access_token: 'same' })
+    expect(r.changes.identities?.changed[0]?.after).toMatchObject({ lastVerified: now, lastSynced: now })
+    expect(r.trace).toContain('existing.refresh')
+  })
+
+  it('changed data within the window: refreshed with the merged data', async () => {
+    const r = await login(fresh(60), { access_token: 'rotated' })
+    expect(r.changes.identities?.changed[0]?.after).toMatchObject({ data: { access_token: 'rotated' }, lastVerified: now })
+  })
+
+  it('a window of 0 rewrites on every login (Sentry)', async () => {
+    const r = await login(fresh(1), { access_token: 'same' }, { identityRefreshSeconds: 0 })
+    expect(r.changes.identities?.changed[0]?.after).toMatchObject({ lastVerified: now, lastSynced: now })
+  })
+
+  it('a lastVerified in the future (clock skew) is rewritten', async () => {
+    const r = await login(fresh(-600), { access_token: 'same' })
+    expect(r.changes.identities?.changed[0]?.after).toMatchObject({ lastVerified: now })
+  })
+})

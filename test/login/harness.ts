@@ -10,6 +10,7 @@ import type { AuthError } from '../../src/errors.js'
 import { createMemoryStorage, type MemorySnapshot, type MemoryStorage } from '../../src/memory/index.js'
 import type { IdentityInput } from '../../src/model/identity.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User, UserEmail } from '../../src/model/records.js'
+import type { StorageTx } from '../../src/ports/storage.js'
 import type { Provider } from '../../src/providers/types.js'
 import { stepFingerprint } from '../../src/state/codec.js'
 import { sha256Hex } from '../../src/state/crypto.js'
@@ -66,6 +67,12 @@ export interface WorldOptions {
   readonly yieldOnRead?: boolean
   readonly logger?: AuthPipelineOptions['logger']
   readonly policy?: AuthPipelineOptions['policy']
+  /**
+   * The storage's transactions offer neither `tx.pipelineStates` nor `tx.readLinkedIdentity`
+   * (an adapter written before them): the engine claims the state before the transaction and
+   * always takes the identity lock.
+   */
+  readonly legacyTx?: boolean
 }
 
 export function world(options: WorldOptions = {}): World {
@@ -81,8 +88,15 @@ export function world(options: WorldOptions = {}): World {
   })
   const mailer = createRecordingMailer()
   const signals = createRecordingSignals()
+  const transaction = storage.transaction.bind(storage)
+  const port = options.legacyTx
+    ? Object.assign(Object.create(storage) as typeof storage, {
+        transaction: <T>(fn: (tx: StorageTx) => Promise<T>) =>
+          transaction((tx) => fn({ ...tx, pipelineStates: undefined, readLinkedIdentity: undefined })),
+      })
+    : storage
   const ctx = resolveContext({
-    storage,
+    storage: port,
     mailer,
     signals,
     providers: { dummy: options.provider ?? testProvider() },

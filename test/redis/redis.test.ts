@@ -59,8 +59,10 @@ describe.skipIf(!REDIS_URL)('ssoflow/redis', () => {
       return Object.assign(memory, {
         pipelineStates,
         oneTimeTokens,
-        // The tokens are Redis's, not the memory store's: its transactions must not offer theirs.
-        transaction: <T>(fn: (tx: StorageTx) => Promise<T>) => memoryTransaction((tx) => fn({ ...tx, oneTimeTokens: undefined })),
+        // The tokens and states are Redis's, not the memory store's: its transactions must not
+        // offer theirs.
+        transaction: <T>(fn: (tx: StorageTx) => Promise<T>) =>
+          memoryTransaction((tx) => fn({ ...tx, oneTimeTokens: undefined, pipelineStates: undefined })),
         seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => memory.seed(data),
       })
     },

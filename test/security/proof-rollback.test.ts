@@ -98,7 +98,7 @@ const runOn = (label: string, open: Open, separateTokens: boolean) => {
       })
       continue
     }
-    it(`${label}: ${kill.name}: ${committed ? 'the login committed; the retry signs in' : 'nothing is linked, the link is live again and works once'}`, async () => {
+    it(`${label}: ${kill.name}: ${committed ? 'the login committed with its state; a new login signs in' : 'nothing is linked, the link is live again and works once'}`, async () => {
       const clock = newClock()
       const { raw, drop } = await open(clock)
       try {
@@ -119,8 +119,21 @@ const runOn = (label: string, open: Open, separateTokens: boolean) => {
           expect(after.oneTimeTokens).toEqual(before.oneTimeTokens)
           expect((await s.sso.verifyAccountLink({ token: s.token, session: { id: 'mail-browser' } })).isOk()).toBe(true)
         }
-        // The same request again: signed in, linked (once).
-        const retried = await unwrap(s.sso.finishLogin({ handle: s.handle, session: s.session }))
+        let retried: unknown
+        if (committed) {
+          // The decision committed with its state (settled in the same transaction): the same
+          // handle is spent, one final decision per state...
+          expect((await s.sso.finishLogin({ handle: s.handle, session: s.session }))._unsafeUnwrapErr().code).toBe('STATE_CONSUMED')
+          // ...and a new login signs in through the identity the committed one linked.
+          const again: SessionInfo = { id: 'visitor-again' }
+          const begun = handleOf(await unwrap(s.sso.beginLogin({ organizationId: ORG.id, session: again })))
+          const step = await unwrap(s.sso.advance({ handle: begun, session: again, request: post(FORM) }))
+          if (step.kind !== 'signedIn') throw new Error(`expected signedIn, got ${step.kind}`)
+          retried = step
+        } else {
+          // The same request again: signed in, linked (once).
+          retried = await unwrap(s.sso.finishLogin({ handle: s.handle, session: s.session }))
+        }
         expect(retried).toMatchObject({ kind: 'signedIn', userId: 'u', linked: !committed })
         const linked = await raw.snapshot()
         expect(linked.identities).toEqual([expect.objectContaining({ userId: 'u', ident: 'ext-u', authProviderId: PROVIDER.id })])

@@ -8,11 +8,25 @@ import { type PlanIds, planMembership } from '../membership.js'
 import { membershipFactsFor, needsTwoFactor, rejectPlan, twoFactorPlan } from './common.js'
 import type { LinkedFacts, LoginFacts, LoginPlan } from './facts.js'
 
+/** Deep equality of two JSON values (object key order ignored). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameJson(v, b[i]))
+  const ka = Object.keys(a)
+  const rb = b as Record<string, unknown>
+  const ra = a as Record<string, unknown>
+  if (ka.length !== Object.keys(b).length) return false
+  return ka.every((k) => Object.hasOwn(rb, k) && sameJson(ra[k], rb[k]))
+}
+
 /**
  * Decides a login through an identity linked to an ACTIVE user:
  * suspended → USER_SUSPENDED (pipeline ends, no writes); second factor pending →
  * twoFactor (no writes); else refresh the identity (legacy id rewritten to the new id, data
- * merged, lastVerified / lastSynced = now) and plan the membership (link fix-up, or a new
+ * merged, lastVerified / lastSynced = now) unless it is fresh (data unchanged, verified within
+ * `policy.identityRefreshSeconds`: no write, trace `existing.fresh`) and plan the membership (link fix-up, or a new
  * membership when the user has none). No audit entry of its own (Sentry writes none here).
  * @group Core
  */
@@ -30,20 +44,37 @@ export function decideExisting(
   }
   if (needsTwoFactor(facts, user)) return twoFactorPlan(user.id, trace)
   const txEffects: TxEffect[] = []
-  const patch = {
-    ...(linked.via === 'legacy' ? { ident: facts.identity.id } : {}),
-    data: merge(facts.identity.data, linked.identity.data),
-    lastVerified: facts.now,
-    lastSynced: facts.now,
+  const data = merge(facts.identity.data, linked.identity.data)
+  const refreshMs = (facts.policy.identityRefreshSeconds ?? 0) * 1000
+  const now = facts.now.getTime()
+  const fresh =
+    linked.via === 'ident' &&
+    refreshMs > 0 &&
+    now - linked.identity.lastVerified.getTime() < refreshMs &&
+    now - linked.identity.lastSynced.getTime() < refreshMs &&
+    linked.identity.lastVerified.getTime() <= now &&
+    sameJson(data, linked.identity.data)
+  if (fresh) {
+    trace.push({
+      rule: 'existing.fresh',
+      detail: `identity ${linked.identity.id} unchanged and verified less than ${refreshMs / 1000} s ago: not rewritten`,
+    })
+  } else {
+    const patch = {
+      ...(linked.via === 'legacy' ? { ident: facts.identity.id } : {}),
+      data,
+      lastVerified: facts.now,
+      lastSynced: facts.now,
+    }
+    txEffects.push({ type: 'identity.update', id: linked.identity.id, patch })
+    trace.push({
+      rule: linked.via === 'legacy' ? 'existing.legacy-id-rewritten' : 'existing.refresh',
+      detail:
+        linked.via === 'legacy'
+          ? `identity ${linked.identity.id} found by its legacy id: ident rewritten to the new id, data refreshed`
+          : `identity ${linked.identity.id} refreshed (data, lastVerified, lastSynced)`,
+    })
   }
-  txEffects.push({ type: 'identity.update', id: linked.identity.id, patch })
-  trace.push({
-    rule: linked.via === 'legacy' ? 'existing.legacy-id-rewritten' : 'existing.refresh',
-    detail:
-      linked.via === 'legacy'
-        ? `identity ${linked.identity.id} found by its legacy id: ident rewritten to the new id, data refreshed`
-        : `identity ${linked.identity.id} refreshed (data, lastVerified, lastSynced)`,
-  })
   const membership = planMembership(membershipFactsFor(facts, user), ids)
   if (membership.created)
     trace.push({ rule: 'existing.rejoin', detail: 'the user has no membership (removed earlier): a new one is created' })

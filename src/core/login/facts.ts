@@ -119,6 +119,12 @@ export interface LoginFacts {
     readonly newUser: 'confirm' | 'create'
     /** What a claim does with the identities of other providers on the account (threat 3). */
     readonly identitiesOnClaim: 'keep' | 'remove'
+    /**
+     * A returning login leaves its identity row alone when the merged data is unchanged and
+     * `lastVerified` and `lastSynced` are less than this many seconds old (0: always rewrite).
+     * Absent: 0.
+     */
+    readonly identityRefreshSeconds?: number | undefined
   }
 }
 

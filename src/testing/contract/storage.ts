@@ -119,7 +119,10 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  * - ordering by `id` in code-unit order for ids made of lowercase ASCII, digits and dashes;
  * - `Date` values round-trip with millisecond precision; JSON values round-trip (key order free);
  * - pipeline states: create/load/compareAndSet/delete/deleteExpired with expiry by the clock;
- *   one-time tokens: create/peek/consume, purpose-bound, expiry by `now`, single use.
+ *   one-time tokens: create/peek/consume, purpose-bound, expiry by `now`, single use;
+ * - when offered (optional): `tx.pipelineStates` and `tx.oneTimeTokens` roll back with the
+ *   transaction; `getOrganizationWithProvider` and `tx.readLinkedIdentity` answer as the reads
+ *   they combine.
  *
  * Not covered (adapter-specific): duplicate primary keys, the `user_email.user_email`
  * constraint (the port cannot reach it), audit rows (the port has no audit read).
@@ -1185,6 +1188,87 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
       assertEqual(await tx.oneTimeTokens?.consume(kept.hash, 'verify-email', clock.now()), kept, 'consumed in a committed transaction')
     })
     assertEqual(await s.oneTimeTokens.consume(kept.hash, 'verify-email', clock.now()), null, 'spent once committed')
+  })
+
+  test('pipeline states inside a transaction (tx.pipelineStates, when offered) roll back with it', async (s) => {
+    const probe = await run(s, async (tx) => tx.pipelineStates !== undefined)
+    if (!probe) return
+    const row = { id: 'state-tx', version: 1, body: '{"v":1}', expiresAt: at(60_000) }
+    await s.pipelineStates.create(row)
+    const boom = new Error('roll back')
+    let thrown: unknown = null
+    try {
+      await run(s, async (tx) => {
+        const states = tx.pipelineStates
+        if (!states) throw new Error('unreachable')
+        assert(await states.compareAndSet(row.id, 1, { ...row, version: 2, body: '{"v":2}' }), 'swapped inside')
+        assertEqual((await states.load(row.id))?.version, 2, 'the swap is visible inside')
+        throw boom
+      })
+    } catch (error) {
+      thrown = error
+    }
+    assert(thrown === boom, 'the error is rethrown unchanged')
+    assertEqual(await s.pipelineStates.load(row.id), row, 'the state is as before after the rollback')
+    await run(s, async (tx) => {
+      assert(
+        (await tx.pipelineStates?.compareAndSet(row.id, 1, { ...row, version: 2, body: '{"v":3}' })) === true,
+        'swapped in a committed transaction',
+      )
+      assert(
+        !(await tx.pipelineStates?.compareAndSet(row.id, 1, { ...row, version: 2, body: '{"v":4}' })),
+        'a second swap from version 1 fails',
+      )
+    })
+    assertEqual((await s.pipelineStates.load(row.id))?.body, '{"v":3}', 'the committed swap stays')
+  })
+
+  test('getOrganizationWithProvider (when offered) reads the organization and its provider', async (s) => {
+    if (!s.getOrganizationWithProvider) return
+    await base(s)
+    const org = await s.getOrganization(ORG_A)
+    const provA = await s.getAuthProviderById(PROV_A)
+    assertEqual(await s.getOrganizationWithProvider(ORG_A), { organization: org, provider: provA }, 'org and provider')
+    await s.seedHostData({ organizations: [makeOrganization({ id: 'org-bare' })] })
+    assertEqual(
+      await s.getOrganizationWithProvider('org-bare'),
+      { organization: await s.getOrganization('org-bare'), provider: null },
+      'an org without provider',
+    )
+    assertEqual(await s.getOrganizationWithProvider('no-org'), null, 'an absent org')
+    await run(s, async (tx) => {
+      assertEqual(
+        await tx.getOrganizationWithProvider?.(ORG_B),
+        { organization: await tx.getOrganization(ORG_B), provider: await tx.getAuthProvider(ORG_B) },
+        'inside a transaction',
+      )
+    })
+  })
+
+  test('readLinkedIdentity (when offered) reads the provider row and the linked identity as lockIdentity and getLinkedIdentity do', async (s) => {
+    const probe = await run(s, async (tx) => tx.readLinkedIdentity !== undefined)
+    if (!probe) return
+    const [u1] = await base(s)
+    if (!u1) throw new Error('unreachable')
+    await run(s, async (tx) => {
+      await tx.createIdentity(makeIdentity({ id: 'ident-r', authProviderId: PROV_A, userId: u1.id, ident: 'ext-r' }))
+      await tx.createMember(makeMember({ id: 'mem-r', organizationId: ORG_A, userId: u1.id }))
+    })
+    const provA = await s.getAuthProviderById(PROV_A)
+    await run(s, async (tx) => {
+      const read = tx.readLinkedIdentity
+      if (!read) throw new Error('unreachable')
+      assertEqual(
+        await read(PROV_A, 'ext-r', ORG_A),
+        { provider: provA, linked: await tx.getLinkedIdentity(PROV_A, 'ext-r', ORG_A) },
+        'a linked identity with its membership',
+      )
+      assertEqual((await read(PROV_A, 'ext-r', ORG_B)).linked?.member, null, 'no membership in the other org')
+      assertEqual(await read(PROV_A, 'nope', ORG_A), { provider: provA, linked: null }, 'an unknown identity')
+      assertEqual(await read('no-provider', 'ext-r', ORG_A), { provider: null, linked: null }, 'an absent provider')
+      await tx.updateAuthProvider(PROV_A, { scimEnabled: true })
+      assertEqual((await read(PROV_A, 'ext-r', ORG_A)).provider?.scimEnabled, true, 'sees its own transaction changes')
+    })
   })
 
   test('setFlagsForOrganization touches only the given flags of that organization and counts changed rows', async (s) => {

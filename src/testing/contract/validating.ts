@@ -126,7 +126,20 @@ function orderedPage(rows: readonly { id: string }[], page: { after?: string | n
 
 function validatingReader(r: StorageReader, where: string): StorageReader {
   const m = (name: string) => `${where}${name}`
+  const withProvider = r.getOrganizationWithProvider?.bind(r)
   return {
+    ...(withProvider
+      ? {
+          getOrganizationWithProvider: async (orgId: string) =>
+            validated(
+              m('getOrganizationWithProvider'),
+              z.object({ organization, provider: provider.nullable() }).nullable(),
+              await withProvider(orgId),
+              (v) => v && same('organization.id', v.organization.id, orgId),
+              (v) => (v?.provider ? same('provider.organizationId', v.provider.organizationId, orgId) : null),
+            ),
+        }
+      : {}),
     getOrganization: async (orgId) =>
       validated(m('getOrganization'), organization.nullable(), await r.getOrganization(orgId), (v) => v && same('id', v.id, orgId)),
     getAuthProvider: async (orgId) =>
@@ -302,18 +315,40 @@ function validatingTx(tx: StorageTx): StorageTx {
     updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
     appendAudit: (e) => tx.appendAudit(e),
     ...(tx.oneTimeTokens ? { oneTimeTokens: validatingTokens(tx.oneTimeTokens, 'tx.') } : {}),
+    ...(tx.pipelineStates ? { pipelineStates: validatingStates(tx.pipelineStates, 'tx.') } : {}),
+    ...(tx.readLinkedIdentity
+      ? {
+          readLinkedIdentity: async (p: string, ident: string, orgId: string) =>
+            validated(
+              'tx.readLinkedIdentity',
+              z.object({ provider: provider.nullable(), linked: linked.nullable() }),
+              await (tx.readLinkedIdentity as NonNullable<StorageTx['readLinkedIdentity']>)(p, ident, orgId),
+              (v) => v.provider && same('provider.id', v.provider.id, p),
+              (v) =>
+                v.linked &&
+                (same('identity.authProviderId', v.linked.identity.authProviderId, p) ??
+                  same('identity.ident', v.linked.identity.ident, ident)),
+              (v) => v.linked && same('user.id', v.linked.user.id, v.linked.identity.userId),
+              (v) =>
+                v.linked?.member
+                  ? (same('member.organizationId', v.linked.member.organizationId, orgId) ??
+                    same('member.userId', v.linked.member.userId, v.linked.user.id))
+                  : null,
+            ),
+        }
+      : {}),
   }
 }
 
-function validatingStates(s: PipelineStateStore): PipelineStateStore {
+function validatingStates(s: PipelineStateStore, prefix = ''): PipelineStateStore {
   return {
     create: (x) => s.create(x),
     load: async (stateId) =>
-      validated('pipelineStates.load', state.nullable(), await s.load(stateId), (v) => v && same('id', v.id, stateId)),
+      validated(`${prefix}pipelineStates.load`, state.nullable(), await s.load(stateId), (v) => v && same('id', v.id, stateId)),
     compareAndSet: async (stateId, expected, next) =>
-      validated('pipelineStates.compareAndSet', z.boolean(), await s.compareAndSet(stateId, expected, next)),
+      validated(`${prefix}pipelineStates.compareAndSet`, z.boolean(), await s.compareAndSet(stateId, expected, next)),
     delete: (stateId) => s.delete(stateId),
-    deleteExpired: async (now) => validated('pipelineStates.deleteExpired', count, await s.deleteExpired(now)),
+    deleteExpired: async (now) => validated(`${prefix}pipelineStates.deleteExpired`, count, await s.deleteExpired(now)),
   }
 }
 

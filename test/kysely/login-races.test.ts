@@ -1,0 +1,255 @@
+/**
+ * The login hot path's guarantees under real concurrency, on PostgreSQL (DATABASE_URL) and
+ * MySQL/MariaDB (MYSQL_URL), each race forced by a barrier: every caller's login transaction has
+ * made its first read before any of them goes on (the interleaving a lost update needs).
+ *
+ * - concurrent logins of ONE identity whose data changes: every login's data survives (no lost
+ *   update: the refresh is decided under the identity lock, on data read after it);
+ * - concurrent finishes of ONE state: exactly one final decision, the state settled once, inside
+ *   the winning transaction; the losers write nothing.
+ *
+ * PGlite and SQLite run one transaction at a time (a barrier inside one would wait forever): the
+ * same races run there unforced in test/kysely/engine.test.ts and test/login/concurrency.test.ts.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { resolveContext } from '../../src/engine/context.js'
+import { createAuthPipeline } from '../../src/engine/create.js'
+import { createState, transitionState } from '../../src/engine/pipeline-state.js'
+import type { AuthPipelineOptions, SessionInfo } from '../../src/engine/types.js'
+import type { JsonObject } from '../../src/model/identity.js'
+import { NO_FLAGS } from '../../src/model/records.js'
+import type { StoragePort, StorageTx } from '../../src/ports/storage.js'
+import { dummyProvider } from '../../src/providers/dummy/index.js'
+import { decodeState, stepFingerprint } from '../../src/state/codec.js'
+import {
+  createRecordingMailer,
+  createRecordingSignals,
+  fixedClock,
+  makeIdentity,
+  makeMember,
+  makeOrganization,
+  makeProvider,
+  makeUser,
+} from '../../src/testing/index.js'
+import { freshStorage, openMysql, openPostgres, reportSkip, type TestDatabase } from '../helpers/databases.js'
+
+const TARGETS = [
+  { name: 'postgres', open: () => openPostgres({ max: 8 }), enabled: Boolean(process.env.DATABASE_URL), variable: 'DATABASE_URL' },
+  { name: 'mysql', open: () => openMysql({ connectionLimit: 8 }), enabled: Boolean(process.env.MYSQL_URL), variable: 'MYSQL_URL' },
+] as const
+
+const BASE_URL = 'https://app.example.com'
+const urls: AuthPipelineOptions['urls'] = {
+  baseUrl: BASE_URL,
+  orgLogin: (org) => `/auth/login/${org.slug}/`,
+  authSettings: (org) => `/settings/${org.slug}/auth/`,
+  providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
+  afterLogin: (org) => `/organizations/${org.slug}/`,
+  pipelineCallback: () => `${BASE_URL}/auth/sso/`,
+  verifyAccount: (token) => `${BASE_URL}/auth/verify/${token}/`,
+}
+const ORG = makeOrganization({ id: 'org1', slug: 'acme' })
+const PROVIDER = makeProvider({ id: 'ap1', organizationId: ORG.id, providerKey: 'dummy' })
+const USER = makeUser({ id: 'u1', email: 'user@corp.example' })
+const CALLERS = 4
+
+/** A provider whose identity data accumulates: `seen` is the union of every login's `seen`. */
+function accumulatingProvider() {
+  const base = dummyProvider()
+  return {
+    ...base,
+    updateIdentity(next: JsonObject, current: JsonObject): JsonObject {
+      const seen = new Set<string>([...((current.seen as string[] | undefined) ?? []), ...((next.seen as string[] | undefined) ?? [])])
+      return { seen: [...seen].sort() }
+    },
+  }
+}
+
+/**
+ * `count` parties meet; each waits until all arrived. A party that never comes makes the others
+ * fail after `ms` (a barrier that deadlocks the database would otherwise hang the test).
+ */
+function barrier(count: number, ms = 10_000) {
+  let arrived = 0
+  let open: () => void = () => {}
+  const all = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return {
+    get arrived() {
+      return arrived
+    },
+    async wait(): Promise<void> {
+      arrived++
+      if (arrived >= count) open()
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`barrier: ${arrived} of ${count} arrived`)), ms)
+      })
+      try {
+        await Promise.race([all, timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+  }
+}
+
+/**
+ * The storage, with every login transaction stopped at the barrier right after its first read
+ * (the lock-free provider + identity read): all callers have read before any decides.
+ */
+function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>): StoragePort {
+  const transaction: StoragePort['transaction'] = (fn) =>
+    storage.transaction((tx) => {
+      const read = tx.readLinkedIdentity?.bind(tx)
+      let first = true
+      const gated: StorageTx = Object.create(tx) as StorageTx
+      Object.assign(gated, {
+        readLinkedIdentity: read
+          ? async (p: string, ident: string, org: string) => {
+              const out = await read(p, ident, org)
+              if (first) {
+                first = false
+                await gate.wait()
+              }
+              return out
+            }
+          : undefined,
+        pipelineStates: tx.pipelineStates,
+        oneTimeTokens: tx.oneTimeTokens,
+      })
+      return fn(gated)
+    })
+  return new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'transaction') return transaction
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
+for (const target of TARGETS) {
+  if (!target.enabled) reportSkip(`login races (${target.name})`, target.variable)
+  describe.skipIf(!target.enabled)(`login races on kysely/${target.name}, forced by a barrier`, () => {
+    let database: TestDatabase
+    beforeAll(async () => {
+      database = await target.open()
+    })
+    afterAll(async () => {
+      await database?.close()
+    })
+
+    async function setup() {
+      const clock = fixedClock('2026-03-01T12:00:00.000Z')
+      const fresh = await freshStorage(database, { clock })
+      await fresh.storage.seed({
+        organizations: [ORG],
+        providers: [PROVIDER],
+        users: [USER],
+        // Due for its refresh (epoch): every login below rewrites the identity row.
+        identities: [makeIdentity({ id: 'i1', authProviderId: PROVIDER.id, userId: USER.id, ident: 'ext-1', data: { seen: ['seed'] } })],
+        members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
+      })
+      const gate = barrier(CALLERS)
+      const options: AuthPipelineOptions = {
+        storage: withBarrier(fresh.storage, gate),
+        mailer: createRecordingMailer(),
+        signals: createRecordingSignals(),
+        providers: { dummy: accumulatingProvider() },
+        secret: 'login races test secret, thirty-two bytes or more',
+        urls,
+        clock,
+      }
+      return { ...fresh, gate, options, sso: createAuthPipeline(options) }
+    }
+
+    /** A login pipeline whose provider step already ran, for `session`. */
+    async function stepsDone(options: AuthPipelineOptions, session: SessionInfo): Promise<string> {
+      const ctx = resolveContext(options)
+      const steps = dummyProvider()
+        .loginSteps({})
+        .map((st) => st.id)
+      const created = await createState(ctx, {
+        sessionId: session.id,
+        flow: 'login',
+        organizationId: ORG.id,
+        authProviderId: PROVIDER.id,
+        providerKey: 'dummy',
+        initiatorUserId: null,
+        fingerprint: await stepFingerprint('dummy', 'login', steps),
+        next: null,
+        referrer: null,
+      })
+      if (created.isErr()) throw new Error(created.error.code)
+      const ran = await transitionState(ctx, created.value.opened, { ...created.value.opened.state, step: steps.length })
+      if (ran.isErr()) throw new Error(ran.error.code)
+      return created.value.handle
+    }
+
+    it(`${CALLERS} concurrent logins of one identity, each with new data: no update is lost`, async () => {
+      const w = await setup()
+      try {
+        const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `race-${i}` }))
+        const handles = []
+        for (const session of sessions) handles.push(await stepsDone(w.options, session))
+        const results = await Promise.all(
+          handles.map((handle, i) =>
+            w.sso.finishLogin({
+              handle,
+              session: sessions[i] as SessionInfo,
+              identity: { id: 'ext-1', email: USER.email, data: { seen: [`login-${i}`] } },
+            }),
+          ),
+        )
+        // Every caller reached the barrier: the race really happened.
+        expect(w.gate.arrived).toBe(CALLERS)
+        for (const r of results) expect(r.isOk() && r.value.kind).toBe('signedIn')
+        const snap = await w.storage.snapshot()
+        // Each login merged its data into what the previous one wrote.
+        expect(snap.identities).toHaveLength(1)
+        expect(snap.identities[0]?.data).toEqual({ seen: ['login-0', 'login-1', 'login-2', 'login-3', 'seed'] })
+        // What must not change: no other row.
+        expect(snap.users).toHaveLength(1)
+        expect(snap.members).toHaveLength(1)
+      } finally {
+        await w.drop()
+      }
+    })
+
+    it(`${CALLERS} concurrent finishes of one state: one final decision, the state settled once`, async () => {
+      const w = await setup()
+      try {
+        const session: SessionInfo = { id: 'one-state' }
+        const handle = await stepsDone(w.options, session)
+        const before = await w.storage.snapshot()
+        const results = await Promise.all(
+          Array.from({ length: CALLERS }, () =>
+            w.sso.finishLogin({ handle, session, identity: { id: 'ext-1', email: USER.email, data: { seen: ['x'] } } }),
+          ),
+        )
+        expect(w.gate.arrived).toBe(CALLERS)
+        const oks = results.filter((r) => r.isOk())
+        expect(oks).toHaveLength(1)
+        expect(oks[0]?._unsafeUnwrap().kind).toBe('signedIn')
+        for (const r of results) if (r.isErr()) expect(r.error.code).toBe('STATE_CONFLICT')
+        const snap = await w.storage.snapshot()
+        // The state was written once (consumed), in the winning transaction.
+        const state = snap.pipelineStates.find((st) => before.pipelineStates.some((b) => b.id === st.id))
+        const beforeState = before.pipelineStates.find((b) => b.id === state?.id)
+        expect(state?.version).toBe((beforeState?.version ?? 0) + 1)
+        const decoded = decodeState(state?.body ?? '')._unsafeUnwrap()
+        expect(decoded.phase).toBe('consumed')
+        // One refresh of the identity, none from the losers; nothing else written.
+        expect(snap.identities[0]?.data).toEqual({ seen: ['seed', 'x'] })
+        expect(snap.users).toEqual(before.users)
+        expect(snap.members).toEqual(before.members)
+        expect(snap.audit).toEqual(before.audit)
+      } finally {
+        await w.drop()
+      }
+    })
+  })
+}
