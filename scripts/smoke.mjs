@@ -21,10 +21,11 @@ import { fileURLToPath } from 'node:url'
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 /** Subpaths whose code must run without Node built-ins and without optional peers. */
-const NEUTRAL = ['.', './memory', './testing', './dummy', './oidc', './http']
+const NEUTRAL = ['.', './ports', './memory', './testing', './dummy', './oidc', './http']
 /** Named exports each subpath must have (the rest only needs at least one export). */
 const REQUIRED_EXPORTS = {
   '.': ['createAuthPipeline', 'ERROR_CODES', 'authError', 'isAuthError', 'StorageConflictError'],
+  './ports': ['StorageConflictError', 'isStorageConflict', 'normalizeEmail', 'NO_FLAGS'],
   './memory': ['createMemoryStorage'],
   './dummy': ['dummyProvider'],
   './testing': ['createRecordingMailer', 'createRecordingSignals', 'fixedClock', 'sequentialIds'],

@@ -27,6 +27,11 @@ export function storageFailure(cause: unknown, redirect: ErrorRedirectHint = 'ro
   if (cause instanceof GuardedWriteLost) return authError('STORAGE_CONFLICT', { redirect, details: { reason: cause.reason } })
   if (isAuthError(cause)) return cause
   if (isStorageConflict(cause)) {
+    // A host's unique index on its users' address (an inactive account holds it: the email
+    // lookup skips inactive users). Retrying cannot help: the address is taken.
+    if (cause.constraint === 'user.email') {
+      return authError('IDENTITY_CONFLICT', { redirect, cause, details: { constraint: cause.constraint } })
+    }
     return authError('STORAGE_CONFLICT', { redirect, cause, details: { constraint: cause.constraint } })
   }
   return authError('STORAGE_UNAVAILABLE', { redirect, cause })

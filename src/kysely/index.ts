@@ -6,6 +6,13 @@
  * @module ssoflow/kysely
  */
 export {
+  type AddressVerified,
+  type BackfillUserEmailsOptions,
+  type BackfillUserEmailsResult,
+  backfillUserEmails,
+  syncUserEmail,
+} from './emails.js'
+export {
   migrateSsoflow,
   rollbackSsoflow,
   type SchemaSqlOptions,

@@ -38,10 +38,13 @@ export interface HostTableMapping<C extends string> {
   readonly dates?: 'epochMs' | 'native' | undefined
   /**
    * Names of the host's unique indexes, so that a violation maps to the right constraint
-   * (users: `{ username: 'users_username_key' }`). When absent, any unique violation on an insert
-   * into this table is reported as the table's only ssoflow constraint (`user.username`).
+   * (users: `{ username: 'users_username_key', email: 'users_email_key' }`). A unique index on
+   * the address must be named here (PostgreSQL, MySQL; SQLite recognises a plain index on the
+   * email column by itself): it is reported as `user.email`, which the engine answers with a
+   * non-retryable `IDENTITY_CONFLICT`. An unnamed unique violation on an insert into this table
+   * is reported as `user.username` (retried: right for a username clash, wrong for an address).
    */
-  readonly uniqueIndexes?: Partial<Record<'username', string>> | undefined
+  readonly uniqueIndexes?: Partial<Record<'username' | 'email', string>> | undefined
 }
 
 /**
@@ -209,6 +212,8 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
   ])
   const hostUsername = options.tables?.users?.uniqueIndexes?.username
   if (hostUsername) constraintByIndex.set(hostUsername, 'user.username')
+  const hostEmail = options.tables?.users?.uniqueIndexes?.email
+  if (hostEmail) constraintByIndex.set(hostEmail, 'user.email')
   return {
     dialect: options.dialect,
     prefix,

@@ -233,7 +233,11 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   const userDate = (d: Date): Date | number => (s.users.nativeDates ? new Date(d.getTime()) : d.getTime())
 
   const conflicts = {
-    users: [{ constraint: 'user.username', columns: [U.username] }] as ConflictCandidate[],
+    users: [
+      { constraint: 'user.username', columns: [U.username] },
+      // A host's unique index on the address (SQLite names the columns; the others the index).
+      ...(s.users.hostOwned ? [{ constraint: 'user.email', columns: [U.email] }] : []),
+    ] as ConflictCandidate[],
     userEmails: [{ constraint: 'user_email.user_email', columns: ['user_id', 'email_normalized'], primary: true }] as ConflictCandidate[],
     providers: [{ constraint: 'auth_provider.organization', columns: ['organization_id'] }] as ConflictCandidate[],
     identities: [
@@ -250,14 +254,30 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     none: [] as ConflictCandidate[],
   }
 
+  // The first write that failed in each open transaction. PostgreSQL aborts a transaction on any
+  // failed statement and answers its COMMIT with a silent ROLLBACK: a callback that caught the
+  // conflict and returned would "succeed" with nothing written. So a transaction whose write
+  // failed fails, with that error, even when the callback caught it (on every dialect, alike).
+  const failedWrites = new WeakMap<object, { readonly error: unknown }>()
+
   async function write<T>(candidates: readonly ConflictCandidate[], run: () => Promise<T>): Promise<T> {
     try {
       return await run()
     } catch (error) {
       const conflict = toConflict(s, error, candidates)
-      if (conflict) throw conflict
-      throw error
+      const thrown = conflict ?? error
+      const trx = active.getStore()
+      if (trx !== undefined && !failedWrites.has(trx)) failedWrites.set(trx, { error: thrown })
+      throw thrown
     }
+  }
+
+  /** Runs the callback in `trx`; a write that failed inside fails the transaction (see `failedWrites`). */
+  async function inside<T>(trx: Db, fn: () => Promise<T>): Promise<T> {
+    const value = await active.run(trx, fn)
+    const failed = failedWrites.get(trx)
+    if (failed !== undefined) throw failed.error
+    return value
   }
 
   // ---- row decoders (rows selected with `cols(alias, map, prefix)`) ----
@@ -756,7 +776,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   }
 
   async function runTransaction<T>(fn: (q: Db, locks: string[]) => Promise<T>): Promise<T> {
-    if (dialect !== 'mysql') return db.transaction().execute((trx) => active.run(trx, () => fn(trx, [])))
+    if (dialect !== 'mysql') return db.transaction().execute((trx) => inside(trx, () => fn(trx, [])))
     // MySQL: GET_LOCK is held by the session, so the transaction runs on one reserved connection
     // and its locks are released on that connection right after commit or rollback.
     return db.connection().execute(async (conn) => {
@@ -765,7 +785,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         return await conn
           .transaction()
           .setIsolationLevel('read committed')
-          .execute((trx) => active.run(trx, () => fn(trx, locks)))
+          .execute((trx) => inside(trx, () => fn(trx, locks)))
       } finally {
         for (const name of locks) {
           try {

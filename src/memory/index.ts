@@ -4,4 +4,11 @@
  *
  * @module
  */
-export { createMemoryStorage, type MemorySnapshot, type MemoryStorage, type MemoryStorageOptions, type SeedData } from './storage.js'
+export {
+  createMemoryStorage,
+  type MemoryAsyncContext,
+  type MemorySnapshot,
+  type MemoryStorage,
+  type MemoryStorageOptions,
+  type SeedData,
+} from './storage.js'

@@ -27,6 +27,24 @@ export interface MemoryStorageOptions {
    * so concurrent callers interleave at every read and races become visible in tests.
    */
   readonly yieldOnRead?: boolean | undefined
+  /**
+   * An async context (Node's and Deno's `AsyncLocalStorage` from `node:async_hooks` fits) that
+   * tells a call made from inside a transaction's callback from a concurrent caller's. With it,
+   * calls on the storage itself from inside `transaction(fn)` act in that transaction (reads see
+   * its writes, token changes roll back with it), as the storage contract asks. Without it such a
+   * call acts outside the transaction (committed data; token changes commit on their own), which
+   * is right for concurrent callers; the engine itself never makes one (it uses the `tx` handle).
+   */
+  readonly asyncContext?: MemoryAsyncContext | undefined
+}
+
+/**
+ * The two methods of an async context the memory storage needs (`new AsyncLocalStorage()`).
+ * @group Memory
+ */
+export interface MemoryAsyncContext {
+  run<R>(store: object, fn: () => R): R
+  getStore(): unknown
 }
 
 /**
@@ -72,7 +90,9 @@ const macrotask = (): Promise<void> => new Promise((resolve) => setTimeout(resol
  * - `transaction(fn)` is serialised by a promise mutex. Each transaction works on a
  *   copy-on-write view and swaps it in atomically when `fn` resolves; when `fn` throws every
  *   write is discarded and the error is rethrown unchanged. Reads outside a transaction see
- *   committed data only. Do not start a transaction from inside another one (it would wait
+ *   committed data only. With `asyncContext`, calls on the storage itself from inside a
+ *   transaction's callback act in that transaction (the storage contract's rule); without it
+ *   they act outside it. Do not start a transaction from inside another one (it would wait
  *   for itself); `lockEmail` is a no-op and `lockIdentity` and `lockAuthProvider` only read
  *   the provider row, because all transactions are serial.
  * - Every record going in or out is a deep copy: callers cannot mutate the store.
@@ -185,10 +205,44 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     }
   }
 
+  // The open transaction, if any (transactions are serial). A call on the storage itself acts in
+  // it only when the async context says the call comes from inside its callback.
+  let open: { readonly view: TableView; readonly undo: (() => void)[] } | null = null
+  const context = options.asyncContext
+  const joined = (): { readonly view: TableView; readonly undo: (() => void)[] } | null =>
+    open !== null && context !== undefined && context.getStore() === open ? open : null
+
   const committedReader = reader(
-    () => committed,
+    () => joined()?.view.tables ?? committed,
     () => {},
   )
+
+  // One-time tokens live outside the table view; inside a transaction (through the handle, or
+  // through the storage itself while the transaction is open) each change is applied at once
+  // and undone on rollback.
+  const undoableTokens = (undo: (() => void)[], guard: () => void): OneTimeTokenStore => ({
+    async create(token) {
+      guard()
+      await tokens.create(token)
+      undo.push(() => {
+        oneTimeTokens.delete(token.hash)
+      })
+    },
+    async consume(hash, purpose, now) {
+      guard()
+      const taken = await tokens.consume(hash, purpose, now)
+      if (taken !== null) {
+        undo.push(() => {
+          if (!oneTimeTokens.has(taken.hash)) oneTimeTokens.set(taken.hash, copy(taken))
+        })
+      }
+      return taken
+    },
+    async peek(hash, purpose, now) {
+      guard()
+      return tokens.peek(hash, purpose, now)
+    },
+  })
 
   const makeTx = (view: TableView, isOpen: () => boolean, undo: (() => void)[]): StorageTx => {
     const guard = (): void => {
@@ -459,7 +513,17 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
   return {
     ...committedReader,
     pipelineStates: states,
-    oneTimeTokens: tokens,
+    oneTimeTokens: {
+      create: (token) => {
+        const tx = joined()
+        return tx ? undoableTokens(tx.undo, () => {}).create(token) : tokens.create(token)
+      },
+      consume: (hash, purpose, now) => {
+        const tx = joined()
+        return tx ? undoableTokens(tx.undo, () => {}).consume(hash, purpose, now) : tokens.consume(hash, purpose, now)
+      },
+      peek: (hash, purpose, now) => tokens.peek(hash, purpose, now),
+    },
 
     async transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
       const previous = tail
@@ -469,18 +533,22 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       })
       await previous
       inTransaction = true
-      let open = true
+      let isOpen = true
       const view = new TableView(committed)
       const undo: (() => void)[] = []
+      const current = { view, undo }
+      open = current
       try {
-        const value = await fn(makeTx(view, () => open, undo))
+        const tx = makeTx(view, () => isOpen, undo)
+        const value = await (context ? context.run(current, () => fn(tx)) : fn(tx))
         committed = view.tables
         return value
       } catch (error) {
         for (const step of undo.reverse()) step()
         throw error
       } finally {
-        open = false
+        isOpen = false
+        open = null
         inTransaction = false
         release()
       }

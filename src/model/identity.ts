@@ -10,12 +10,36 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
 /** A JSON object (identity data, provider config). */
 export type JsonObject = { [key: string]: JsonValue }
 
-/** Depth and byte-size check for untrusted JSON blobs. */
+/**
+ * True when `text` can be stored in any SQL text or JSON column as is: no U+0000 (PostgreSQL
+ * refuses it in `text` and `jsonb`) and no lone surrogate (not valid UTF-8; `jsonb` refuses the
+ * escape). Every string the IdP sends is checked at the boundary, so a storage adapter never
+ * sees one that its database would refuse (that would be a retryable storage error, forever).
+ * @group Model
+ */
+export function isStorableText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0) return false
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false
+      i++
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false
+  }
+  return true
+}
+
+/**
+ * Depth, byte-size and text check for untrusted JSON blobs: at most `maxDepth` levels, at most
+ * `maxBytes` of JSON, and every key and string {@link isStorableText}.
+ */
 export function jsonWithinLimits(value: unknown, maxDepth: number = LIMITS.dataDepth, maxBytes: number = LIMITS.dataBytes): boolean {
   const depthOk = (v: unknown, d: number): boolean => {
     if (d > maxDepth) return false
+    if (typeof v === 'string') return isStorableText(v)
     if (Array.isArray(v)) return v.every((x) => depthOk(x, d + 1))
-    if (v !== null && typeof v === 'object') return Object.values(v).every((x) => depthOk(x, d + 1))
+    if (v !== null && typeof v === 'object') return Object.entries(v).every(([k, x]) => isStorableText(k) && depthOk(x, d + 1))
     return true
   }
   if (!depthOk(value, 0)) return false
@@ -37,7 +61,8 @@ export const jsonObjectSchema: z.ZodType<JsonObject> = z
   .record(z.string(), jsonValue)
   .refine((v) => jsonWithinLimits(v), { message: `data exceeds ${LIMITS.dataBytes} bytes or depth ${LIMITS.dataDepth}` })
 
-const idString = z.string().min(1).max(LIMITS.id)
+const storable = { message: 'contains U+0000 or a lone surrogate' }
+const idString = z.string().min(1).max(LIMITS.id).refine(isStorableText, storable)
 
 /**
  * An external id as a provider returns it: a plain string, or a migrating id whose lookup
@@ -91,11 +116,13 @@ export const identityInputSchema = z.strictObject({
     .string()
     .max(LIMITS.email)
     .transform((s) => s.trim())
+    .refine(isStorableText, storable)
     .refine((s) => isValidEmail(s), { message: 'email is not a valid address' }),
   emailVerified: z.unknown().optional(),
   name: z
     .string()
     .max(4 * LIMITS.name)
+    .refine(isStorableText, storable)
     .nullish(),
   data: jsonObjectSchema.optional(),
 })
@@ -133,7 +160,11 @@ export function parseIdentity(input: unknown): Result<Identity, AuthError> {
   // Bound depth and size BEFORE the recursive schema walks the value (cycles, deep nesting).
   const data = typeof input === 'object' && input !== null ? (input as { data?: unknown }).data : undefined
   if (data !== undefined && !jsonWithinLimits(data)) {
-    return err(authError('IDENTITY_INVALID', { details: { issues: [{ path: 'data', message: 'data too large or too deep' }] } }))
+    return err(
+      authError('IDENTITY_INVALID', {
+        details: { issues: [{ path: 'data', message: 'data too large or too deep, or contains U+0000 or a lone surrogate' }] },
+      }),
+    )
   }
   const parsed = identityInputSchema.safeParse(input)
   if (!parsed.success) {

@@ -1,7 +1,10 @@
 import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, Organization, User, UserEmail } from '../model/records.js'
 
 /**
- * Names of the unique constraints a storage adapter must enforce (spec 1.2).
+ * Names of the unique constraints a storage adapter must enforce (spec 1.2), plus `user.email`:
+ * the name an adapter reports when a host's own unique index on its users' address fires (ssoflow
+ * needs no such index, but a host's users table may have one). The engine turns `user.email`
+ * into a non-retryable `IDENTITY_CONFLICT`; every other name into a retryable `STORAGE_CONFLICT`.
  * @group Ports
  */
 export type UniqueConstraint =
@@ -12,6 +15,7 @@ export type UniqueConstraint =
   | 'member.organization_email'
   | 'member.invite_token'
   | 'user.username'
+  | 'user.email'
   | 'user_email.user_email'
   | 'pipeline_state.id'
   | 'one_time_token.hash'
@@ -227,7 +231,12 @@ export interface StorageTx extends StorageReader {
    * allowed only when the store serialises all transactions. Take it after `lockIdentity`.
    */
   lockEmail(emailNormalized: string): Promise<void>
-  /** Creates a user and its primary address. Conflicts: `user.username`. */
+  /**
+   * Creates a user and its primary address. Conflicts: `user.username`; `user.email` when the
+   * host's users table has a unique index on the address (an inactive user may hold it: the
+   * email lookup skips inactive users). Report a host index on the address as `user.email`, never
+   * as `user.username` (that one is retried, and would fail forever).
+   */
   createUser(user: User, primaryEmail: UserEmail): Promise<void>
   /** Conflicts: `auth_identity.provider_ident`, `auth_identity.provider_user`. */
   createIdentity(identity: AuthIdentity): Promise<void>

@@ -25,6 +25,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
   it('exports the subpaths, each mirroring src/<p>/index.ts', () => {
     expect(subpaths).toEqual([
       '.',
+      './ports',
       './memory',
       './testing',
       './dummy',

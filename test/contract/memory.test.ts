@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { describe, it } from 'vitest'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import { type ContractStorage, fixedClock, registerSuite, storageContract, validatingStorage } from '../../src/testing/index.js'
 
 function memoryContractStorage(options: Parameters<typeof createMemoryStorage>[0]): ContractStorage {
-  const storage = createMemoryStorage(options)
+  // The async context lets calls on the storage from inside a transaction join it (contract).
+  const storage = createMemoryStorage({ asyncContext: new AsyncLocalStorage(), ...options })
   return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
 }
 

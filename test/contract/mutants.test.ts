@@ -3,10 +3,12 @@
  * deliberate bug, and the named cases must reject for it (while the healthy store passes
  * every case, see memory.test.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { describe, expect, it } from 'vitest'
-import { createMemoryStorage } from '../../src/memory/index.js'
+import { createMemoryStorage, type MemoryStorage } from '../../src/memory/index.js'
 import { normalizeEmail } from '../../src/model/email.js'
-import type { StorageTx } from '../../src/ports/storage.js'
+import type { JsonValue } from '../../src/model/identity.js'
+import { isStorageConflict, StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
 import { type ContractStorage, type FixedClock, fixedClock, primaryEmailOf, storageContract } from '../../src/testing/index.js'
 
 type Mutate = (storage: ContractStorage, clock: FixedClock) => ContractStorage
@@ -14,7 +16,7 @@ type Mutate = (storage: ContractStorage, clock: FixedClock) => ContractStorage
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
 
 function healthy(clock: FixedClock): ContractStorage {
-  const storage = createMemoryStorage({ clock })
+  const storage = createMemoryStorage({ clock, asyncContext: new AsyncLocalStorage() })
   return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
 }
 
@@ -261,6 +263,119 @@ const mutants: { name: string; mutate: Mutate; mustFail: RegExp[] }[] = [
     mutate: (s) => patchTx(s, (tx) => ({ deleteIdentitiesForUser: (p, u) => tx.deleteIdentitiesForUser(p, u, null) })),
     mustFail: [/keeps exceptId/],
   },
+  {
+    name: 'reads through the storage inside a transaction run beside it (another connection: committed rows only)',
+    mutate: (s) => {
+      let open = false
+      return {
+        ...s,
+        async transaction(fn) {
+          open = true
+          try {
+            return await s.transaction(fn)
+          } finally {
+            open = false
+          }
+        },
+        getUser: async (id) => (open ? ((s as unknown as MemoryStorage).snapshot().users.find((u) => u.id === id) ?? null) : s.getUser(id)),
+      }
+    },
+    mustFail: [/join the transaction or are refused/],
+  },
+  {
+    name: 'token calls through the storage inside a transaction commit on their own (another connection)',
+    mutate: (s) => {
+      let open = false
+      const spent: { hash: string; purpose: string; now: Date }[] = []
+      return {
+        ...s,
+        async transaction(fn) {
+          open = true
+          try {
+            return await s.transaction(fn)
+          } finally {
+            open = false
+            // What the other connection consumed stays consumed, whatever the transaction did.
+            for (const t of spent.splice(0)) await s.oneTimeTokens.consume(t.hash, t.purpose, t.now)
+          }
+        },
+        oneTimeTokens: {
+          ...s.oneTimeTokens,
+          async consume(hash, purpose, now) {
+            if (open) spent.push({ hash, purpose, now })
+            return s.oneTimeTokens.consume(hash, purpose, now)
+          },
+        },
+      }
+    },
+    mustFail: [/join the transaction or are refused/],
+  },
+  {
+    name: 'a caught conflict aborts the transaction and its commit silently rolls back (PostgreSQL, unchecked)',
+    mutate: (s) => ({
+      ...s,
+      async transaction(fn) {
+        const silent = Symbol('silent rollback')
+        let aborted = false
+        let value: unknown
+        try {
+          await s.transaction(async (tx) => {
+            const guarded = new Proxy(tx, {
+              get(target, prop, receiver) {
+                const member = Reflect.get(target, prop, receiver)
+                if (typeof member !== 'function') return member
+                return async (...args: unknown[]) => {
+                  if (aborted) throw new Error('current transaction is aborted, commands ignored until end of transaction block')
+                  try {
+                    return await (member as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+                  } catch (error) {
+                    if (isStorageConflict(error)) aborted = true
+                    throw error
+                  }
+                }
+              },
+            })
+            value = await fn(guarded)
+            if (aborted) throw silent
+          })
+        } catch (error) {
+          if (error !== silent) throw error
+        }
+        return value as never
+      },
+    }),
+    mustFail: [/never ends in a silent rollback/],
+  },
+  {
+    name: 'control characters stripped from identity data (a lossy JSON column)',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        createIdentity: (identity) => tx.createIdentity({ ...identity, data: stripControls(identity.data) as typeof identity.data }),
+      })),
+    mustFail: [/round-trips exactly/],
+  },
+  {
+    name: 'identity data nested deeper than 8 levels refused by the database',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        createIdentity: async (identity) => {
+          if (depthOf(identity.data) > 8) throw new Error('JSON document exceeds the maximum depth')
+          return tx.createIdentity(identity)
+        },
+      })),
+    mustFail: [/round-trips exactly/],
+  },
+  {
+    name: 'a host unique index on the address reported as user.username (retried forever)',
+    mutate: (s) =>
+      patchTx(s, (tx) => ({
+        createUser: async (user, email) => {
+          if ((await tx.findUsersByEmail(email.emailNormalized)).length > 0) throw new StorageConflictError('user.username')
+          return tx.createUser(user, email)
+        },
+      })),
+    mustFail: [/reported as user.email/],
+  },
 ]
 
 /**
@@ -392,6 +507,24 @@ function rwLocks() {
   }
 }
 
+function stripControls(value: JsonValue): JsonValue {
+  const clean = (text: string) =>
+    Array.from(text)
+      .filter((c) => (c.codePointAt(0) ?? 0) >= 0x20)
+      .join('')
+  if (typeof value === 'string') return clean(value)
+  if (Array.isArray(value)) return value.map(stripControls)
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [clean(k), stripControls(v)]))
+  return value
+}
+
+function depthOf(value: unknown): number {
+  if (Array.isArray(value)) return 1 + Math.max(0, ...value.map(depthOf))
+  if (value !== null && typeof value === 'object') return 1 + Math.max(0, ...Object.values(value).map(depthOf))
+  return 0
+}
+
 async function inactiveMatches(s: ContractStorage, e: string) {
   // The healthy store hides inactive users; recover them the way a buggy adapter would (no filter).
   const out = []
@@ -422,6 +555,14 @@ describe('storage contract catches broken adapters', () => {
     // Control: the same parallel store with the lock passes that case (and the identity-lock cases).
     const withLock = await failingCases((s) => parallelStore(s, { lockEmail: true }))
     expect(withLock.filter((name) => /under lockEmail|under lockIdentity/.test(name))).toEqual([])
+  })
+
+  it('the memory store without an async context runs calls from inside a transaction beside it: the case fails', async () => {
+    const failed = await failingCases((_s, clock) => {
+      const storage = createMemoryStorage({ clock })
+      return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
+    })
+    expect(failed).toEqual([expect.stringMatching(/join the transaction or are refused/)])
   })
 
   it('the healthy store fails no case (control)', async () => {

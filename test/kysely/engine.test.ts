@@ -27,7 +27,16 @@ import {
   validatingStorage,
 } from '../../src/testing/index.js'
 import type { AnyKysely } from '../helpers/databases.js'
-import { DATABASES, freshStorage, hookDialect, reportSkip, statementCounter, type TestDatabase } from '../helpers/databases.js'
+import {
+  DATABASES,
+  freshStorage,
+  hookDialect,
+  rawExec,
+  reportSkip,
+  statementCounter,
+  type TestDatabase,
+  uniqueName,
+} from '../helpers/databases.js'
 
 const BASE_URL = 'https://app.example.com'
 const urls: AuthPipelineOptions['urls'] = {
@@ -120,9 +129,9 @@ for (const target of DATABASES) {
       await database?.close()
     })
 
-    async function setup(setupOptions: { db?: AnyKysely } = {}) {
+    async function setup(setupOptions: { db?: AnyKysely; extra?: NonNullable<Parameters<typeof freshStorage>[1]>['extra'] } = {}) {
       const clock = fixedClock('2026-03-01T12:00:00.000Z')
-      const fresh = await freshStorage(database, { clock, db: setupOptions.db })
+      const fresh = await freshStorage(database, { clock, db: setupOptions.db, extra: setupOptions.extra })
       const mailer = createRecordingMailer()
       const signals = createRecordingSignals()
       const options: AuthPipelineOptions = {
@@ -232,6 +241,88 @@ for (const target of DATABASES) {
       } finally {
         await w.drop()
         if (target.name === 'postgres' || target.name === 'mysql') await faulty.destroy()
+      }
+    })
+
+    it("issue 19: the host's unique index on users.email held by an inactive account: IDENTITY_CONFLICT, not retried, nothing written", async () => {
+      const host = uniqueName('h')
+      const b = database.dialect === 'postgres' ? 'boolean' : 'integer'
+      await rawExec(
+        database.db,
+        `create table ${host}_users (id varchar(255) primary key, username varchar(255) not null, email varchar(320) not null,
+          name varchar(255) not null, is_active ${b} not null, is_suspended ${b} not null, has_usable_password ${b} not null,
+          has_2fa ${b} not null, created_at bigint not null)`,
+      )
+      await rawExec(database.db, `create unique index ${host}_users_email_key on ${host}_users (email)`)
+      const w = await setup({
+        extra: { tables: { users: { table: `${host}_users`, uniqueIndexes: { email: `${host}_users_email_key` } } } },
+      })
+      try {
+        // The email lookup skips inactive accounts: the engine decides "new user" and the insert
+        // hits the host's index.
+        const gone = makeUser({ id: 'u-gone', email: 'gone@corp.example', isActive: false })
+        await w.storage.seed({ organizations: [ORG], providers: [PROVIDER], users: [gone] })
+        let transactions = 0
+        const counted = {
+          ...w.options.storage,
+          transaction: ((fn) => {
+            transactions++
+            return w.options.storage.transaction(fn)
+          }) as typeof w.options.storage.transaction,
+        }
+        const sso = createAuthPipeline({ ...w.options, storage: counted })
+        const session: SessionInfo = { id: 'gone-1' }
+        const begun = await unwrap(sso.beginLogin({ organizationId: ORG.id, session }))
+        const page = await unwrap(
+          sso.advance({
+            handle: handleOf(begun),
+            request: post({ id: 'ext-gone', email: 'gone@corp.example', email_verified: 'on' }),
+            session,
+          }),
+        )
+        expect(page.kind).toBe('confirmationRequired')
+        const before = await w.storage.snapshot()
+        transactions = 0
+        const failed = await sso.finishLogin({ handle: handleOf(page), session, op: 'newuser' })
+        const error = failed._unsafeUnwrapErr()
+        expect(error).toMatchObject({ code: 'IDENTITY_CONFLICT', retryable: false, details: { constraint: 'user.email' } })
+        expect(transactions).toBe(1)
+        const after = await w.storage.snapshot()
+        const { pipelineStates: _b, ...dataBefore } = before
+        const { pipelineStates: _a, ...dataAfter } = after
+        expect(dataAfter).toEqual(dataBefore)
+        expect(after.users).toEqual([gone])
+        expect(w.signals.emitted).toEqual([])
+      } finally {
+        await w.drop()
+        await database.db.schema.dropTable(`${host}_users`).ifExists().execute()
+      }
+    })
+
+    it('issue 19: an IdP name with U+0000 or a lone surrogate is refused at the boundary, never a storage error', async () => {
+      const w = await setup()
+      try {
+        await w.storage.seed({ organizations: [ORG], providers: [PROVIDER] })
+        const before = await w.storage.snapshot()
+        for (const [i, name] of ['Zo\u0000e', 'Zo\ud800e'].entries()) {
+          const session: SessionInfo = { id: `odd-${i}` }
+          const begun = await unwrap(w.sso.beginLogin({ organizationId: ORG.id, session }))
+          const r = await w.sso.advance({
+            handle: handleOf(begun),
+            request: post({ id: `ext-odd-${i}`, email: 'odd@corp.example', email_verified: 'on', name }),
+            session,
+          })
+          // Refused where it enters: the dummy provider binds its form into the pipeline first
+          // (PROVIDER_RESPONSE_INVALID); a provider building the identity directly gets IDENTITY_INVALID.
+          const error = r._unsafeUnwrapErr()
+          expect(['PROVIDER_RESPONSE_INVALID', 'IDENTITY_INVALID']).toContain(error.code)
+          expect(error.retryable).toBe(false)
+        }
+        const { pipelineStates: _b, ...dataBefore } = before
+        const { pipelineStates: _a, ...dataAfter } = await w.storage.snapshot()
+        expect(dataAfter).toEqual(dataBefore)
+      } finally {
+        await w.drop()
       }
     })
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { emailsEqual, isValidEmail, normalizeEmail } from '../../src/model/email.js'
-import { parseIdentity } from '../../src/model/identity.js'
+import { isStorableText, parseIdentity } from '../../src/model/identity.js'
 import { LIMITS } from '../../src/model/limits.js'
 
 describe('normalizeEmail', () => {
@@ -81,6 +81,29 @@ describe('parseIdentity', () => {
     const r = parseIdentity(input)
     expect(r.isErr() && r.error.code).toBe('IDENTITY_INVALID')
   })
+  it.each([
+    ['U+0000 in a data value', { id: 'x', email: 'a@b.co', data: { token: 'a\u0000b' } }],
+    ['U+0000 in a data key', { id: 'x', email: 'a@b.co', data: { 'a\u0000': 1 } }],
+    ['a lone high surrogate in data', { id: 'x', email: 'a@b.co', data: { list: [{ v: 'x\ud800' }] } }],
+    ['a lone low surrogate in data', { id: 'x', email: 'a@b.co', data: { v: '\udc00x' } }],
+    ['reversed surrogates in data', { id: 'x', email: 'a@b.co', data: { v: '\ude00\ud83d' } }],
+    ['U+0000 in the id', { id: 'x\u0000', email: 'a@b.co' }],
+    ['a lone surrogate in the legacy id', { id: { id: 'x', legacyId: 'y\ud800' }, email: 'a@b.co' }],
+    ['U+0000 in the name', { id: 'x', email: 'a@b.co', name: 'Zo\u0000e' }],
+    ['a lone surrogate in the name', { id: 'x', email: 'a@b.co', name: 'Zo\udfffe' }],
+    ['data one level too deep', { id: 'x', email: 'a@b.co', data: nested(LIMITS.dataDepth + 1) }],
+  ])('refuses %s at the boundary (IDENTITY_INVALID: no database stores it as is)', (_name, input) => {
+    expect(parseIdentity(input)._unsafeUnwrapErr().code).toBe('IDENTITY_INVALID')
+  })
+  it('accepts every other character and the full depth', () => {
+    const controls = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)).join('')
+    const data = { controls, astral: '\u{1F600}\u{10FFFF}', ...nested(LIMITS.dataDepth) }
+    const parsed = parseIdentity({ id: `x${controls}`, email: 'a@b.co', name: `Zo\u{1F600}${controls}`, data })._unsafeUnwrap()
+    expect(parsed.data).toEqual(data)
+    expect(parsed.id).toBe(`x${controls}`)
+    expect(isStorableText('\u{1F600}')).toBe(true)
+    expect(isStorableText('\ud83d')).toBe(false)
+  })
   it('rejects deep nesting and cycles without throwing', () => {
     let deep: Record<string, unknown> = {}
     const root = deep
@@ -103,3 +126,10 @@ describe('parseIdentity', () => {
     )
   })
 })
+
+/** An object whose deepest value sits `depth` levels below the data object (depth 1: `{ v: 'x' }`). */
+function nested(depth: number): Record<string, unknown> {
+  let value: unknown = 'x'
+  for (let i = 1; i < depth; i++) value = i % 2 === 0 ? [value] : { [`l${i}`]: value }
+  return { v: value }
+}

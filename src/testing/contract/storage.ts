@@ -6,10 +6,12 @@
  */
 
 import { normalizeEmail } from '../../model/email.js'
+import { type JsonObject, type JsonValue, jsonWithinLimits } from '../../model/identity.js'
+import { LIMITS } from '../../model/limits.js'
 import type { AuthIdentity, Member, Organization, User, UserEmail } from '../../model/records.js'
 import { isStorageConflict, type StoragePort, type StorageReader, type StorageTx } from '../../ports/storage.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser, primaryEmailOf } from '../fixtures.js'
-import { assert, assertConflict, assertEqual, rejection, show } from './assert.js'
+import { assert, assertConflict, assertEqual, ContractAssertionError, rejection, show } from './assert.js'
 import type { ContractCase, ContractSuite } from './suite.js'
 
 /**
@@ -74,6 +76,8 @@ const ORG_B = 'org-b'
 const PROV_A = 'prov-a'
 const PROV_B = 'prov-b'
 const EXACT = new Date('2026-03-04T05:06:07.891Z')
+/** How long a call through the storage from inside a transaction may take before it counts as waiting for it. */
+const OUTER_CALL_TIMEOUT_MS = 5_000
 
 const users = (count: number, prefix = 'user'): User[] =>
   Array.from({ length: count }, (_, i) => makeUser({ id: `${prefix}-${String(i + 1).padStart(2, '0')}` }))
@@ -117,7 +121,14 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  * - exact comparisons: `findUsersByEmail` compares the normalized column byte-for-byte (no
  *   case-, accent- or trailing-space-insensitive collation);
  * - ordering by `id` in code-unit order for ids made of lowercase ASCII, digits and dashes;
- * - `Date` values round-trip with millisecond precision; JSON values round-trip (key order free);
+ * - `Date` values round-trip with millisecond precision; JSON values round-trip (key order free),
+ *   including every string the identity boundary lets through (control characters but U+0000,
+ *   astral characters, {@link LIMITS}.dataDepth levels);
+ * - calls on the storage itself from inside `transaction(fn)` join that transaction (see its
+ *   writes, roll back with it) or throw; they never run beside it nor wait for it;
+ * - a write that failed inside a transaction never lets it resolve with its other writes lost (a
+ *   PostgreSQL `COMMIT` after a failed statement is a silent `ROLLBACK`): fail the transaction;
+ * - a host's unique index on the users' address, if any, is reported as `user.email`;
  * - pipeline states: create/load/compareAndSet/delete/deleteExpired with expiry by the clock;
  *   one-time tokens: create/peek/consume, purpose-bound, expiry by `now`, single use;
  * - when offered (optional): `tx.pipelineStates` and `tx.oneTimeTokens` roll back with the
@@ -609,6 +620,171 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     // the storage is still usable after the failed transaction
     await run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-2', authProviderId: PROV_A, userId: 'user-02', ident: 'ext-2' })))
     assert((await s.getIdentityById('ident-2')) !== null, 'a later transaction commits')
+  })
+
+  test('a conflict caught inside transaction(fn) never ends in a silent rollback', async (s) => {
+    // PostgreSQL aborts a transaction on a failed statement and answers its COMMIT with ROLLBACK,
+    // without an error: an adapter must not then report success with nothing written.
+    await base(s)
+    await run(s, (tx) => tx.createIdentity(makeIdentity({ id: 'ident-1', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-1' })))
+    const variants = [
+      { name: 'then returns', user: 'user-x', writeAfter: false },
+      { name: 'then writes again', user: 'user-y', writeAfter: true },
+    ]
+    for (const v of variants) {
+      let caught: unknown = null
+      const outcome = await run(s, async (tx) => {
+        const u = makeUser({ id: v.user })
+        await tx.createUser(u, primaryEmailOf(u))
+        try {
+          await tx.createIdentity(makeIdentity({ id: `dup-${v.user}`, authProviderId: PROV_A, userId: 'user-02', ident: 'ext-1' }))
+        } catch (error) {
+          caught = error
+        }
+        if (v.writeAfter) await tx.createMember(makeMember({ id: `mem-${v.user}`, organizationId: ORG_A, userId: v.user }))
+        return 'resolved'
+      }).then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      )
+      assert(isStorageConflict(caught), `${v.name}: the duplicate insert threw a conflict inside the transaction, got ${show(caught)}`)
+      if (outcome.ok) {
+        assert(
+          (await s.getUser(v.user)) !== null,
+          `${v.name}: the transaction resolved, so its write before the caught conflict is committed`,
+        )
+        if (v.writeAfter) {
+          assert(
+            (await s.getMemberById(`mem-${v.user}`)) !== null,
+            `${v.name}: the transaction resolved, so its write after the caught conflict is committed`,
+          )
+        }
+      } else {
+        assertEqual(await s.getUser(v.user), null, `${v.name}: the transaction failed, so it rolled back`)
+      }
+    }
+    assertEqual((await s.getIdentity(PROV_A, 'ext-1'))?.id, 'ident-1', 'the first identity is untouched')
+  })
+
+  test('calls on the storage itself from inside transaction(fn) join the transaction or are refused', async (s) => {
+    // The engine may reach the storage's own token store from inside a transaction. Such a call
+    // must act in the transaction (see its writes, roll back with it) or throw; run beside it (on
+    // another connection) it makes a consumed link outlive a rollback, and on one connection it
+    // waits for the transaction that waits for it.
+    await base(s)
+    const kept = { hash: 'c'.repeat(64), purpose: 'verify-email', payload: '{"k":1}', expiresAt: at(60_000) }
+    const made = { hash: 'd'.repeat(64), purpose: 'verify-email', payload: '{"k":2}', expiresAt: at(60_000) }
+    await s.oneTimeTokens.create(kept)
+    const outer = async <T>(what: string, call: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const hung = new Promise<'hung'>((resolve) => {
+        timer = setTimeout(() => resolve('hung'), OUTER_CALL_TIMEOUT_MS)
+      })
+      try {
+        const result = await Promise.race([call().then((value) => ({ ok: true as const, value })), hung])
+        if (result === 'hung') {
+          throw new ContractAssertionError(
+            `${what} through the storage from inside a transaction waited ${OUTER_CALL_TIMEOUT_MS} ms (it waits for the transaction that waits for it): it must join the transaction or throw`,
+          )
+        }
+        return result
+      } catch (error) {
+        if (error instanceof ContractAssertionError) throw error
+        return { ok: false }
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    const boom = new Error('roll back')
+    const created = makeUser({ id: 'user-new' })
+    const thrown = await rejection(
+      run(s, async (tx) => {
+        await tx.createUser(created, primaryEmailOf(created))
+        const read = await outer('getUser', () => s.getUser(created.id))
+        if (read.ok) assertEqual(read.value, created, 'a read through the storage inside the transaction sees its writes (joins it)')
+        const consumed = await outer('oneTimeTokens.consume', () => s.oneTimeTokens.consume(kept.hash, kept.purpose, clock.now()))
+        if (consumed.ok) assertEqual(consumed.value, kept, 'a consume through the storage inside the transaction returns the token')
+        await outer('oneTimeTokens.create', () => s.oneTimeTokens.create(made))
+        throw boom
+      }),
+      'throwing transaction',
+    )
+    if (thrown instanceof ContractAssertionError) throw thrown
+    assert(thrown === boom, `the transaction rethrows the same error, got ${show(thrown)}`)
+    assertEqual(await s.getUser(created.id), null, 'the user is rolled back')
+    assertEqual(
+      await s.oneTimeTokens.peek(kept.hash, kept.purpose, clock.now()),
+      kept,
+      'a token consumed through the storage inside the transaction is live again after the rollback (the consume joined it, or was refused)',
+    )
+    assertEqual(
+      await s.oneTimeTokens.peek(made.hash, made.purpose, clock.now()),
+      null,
+      'a token created through the storage inside the transaction is gone after the rollback (the create joined it, or was refused)',
+    )
+  })
+
+  test('identity data that passes the boundary round-trips exactly (control characters, astral, escapes, full depth)', async (s) => {
+    // parseIdentity refuses U+0000, lone surrogates and deeper nesting at the boundary
+    // (IDENTITY_INVALID); everything else the IdP may send must be stored as is, never fail as a
+    // storage error (retryable, forever) nor come back changed.
+    await base(s)
+    const controls = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)).join('')
+    const deep = (depth: number): JsonValue =>
+      depth === 0 ? 'bottom' : depth % 2 === 0 ? [deep(depth - 1)] : { [`level${depth}`]: deep(depth - 1) }
+    const data: JsonObject = {
+      controls,
+      separators: '\u007f\u0085\u2028\u2029\ufeff\uffff\ufffe',
+      astral: '😀𝄞\u{10ffff}',
+      escapes: '\\u0000 \\ud800 "quoted" \\n',
+      composed: 'é',
+      decomposed: 'e\u0301',
+      'key.with.dots': 1,
+      $dollar: 2,
+      '': 'empty key',
+      [controls]: 'control-character key',
+      numbers: [0, -1, 1.5, 1e308, 5e-324, 9007199254740991, -9007199254740991],
+      deep: deep(LIMITS.dataDepth - 1),
+    }
+    assert(jsonWithinLimits(data), 'the case stays inside the boundary (parseIdentity accepts this data)')
+    const identity = makeIdentity({ id: 'ident-odd', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-😀\u0001|odd', data })
+    const user = makeUser({ id: 'user-odd', name: `Zoë\u0001\u2028😀${controls}` })
+    await run(s, async (tx) => {
+      await tx.createUser(user, primaryEmailOf(user))
+      await tx.createIdentity(identity)
+    })
+    assertEqual(await s.getIdentityById('ident-odd'), identity, 'identity data round-trips')
+    assertEqual(await s.getIdentity(PROV_A, identity.ident), identity, 'an external id with control and astral characters is found exactly')
+    assertEqual(await s.getUser(user.id), user, 'a name with control and astral characters round-trips')
+    const changed = { ...data, deep: { replaced: deep(LIMITS.dataDepth - 2) } }
+    await run(s, (tx) => tx.updateIdentity('ident-odd', { data: changed }))
+    assertEqual((await s.getIdentityById('ident-odd'))?.data, changed, 'updated identity data round-trips')
+  })
+
+  test('a unique index on the users’ address is reported as user.email, never as another constraint', async (s) => {
+    // ssoflow needs no such index, but a host's users table may have one. An inactive account can
+    // hold the address (the email lookup skips inactive users): the engine must be told it is the
+    // address (IDENTITY_CONFLICT, not retried) and not a username clash (retried, forever).
+    await base(s)
+    const first = makeUser({ id: 'user-mail-1', email: 'Taken@Example.com' })
+    await createUsers(s, [first])
+    const second = makeUser({ id: 'user-mail-2', email: 'Taken@Example.com' })
+    const outcome = await run(s, (tx) => tx.createUser(second, primaryEmailOf(second))).then(
+      () => null,
+      (error: unknown) => error,
+    )
+    if (outcome !== null) {
+      assert(
+        isStorageConflict(outcome) && outcome.constraint === 'user.email',
+        `a second user with a taken address is stored, or refused as StorageConflictError('user.email'); got ${show(
+          isStorageConflict(outcome) ? { constraint: outcome.constraint } : String(outcome),
+        )}`,
+      )
+      assertEqual(await s.getUser(second.id), null, 'the refused user is not stored')
+    } else {
+      assertEqual(await s.getUser(second.id), second, 'the second user is stored')
+    }
+    assertEqual(await s.getUser(first.id), first, 'the first user is untouched')
   })
 
   // ---------------------------------------------------------------- concurrency

@@ -374,6 +374,7 @@ const CONSTRAINTS: ReadonlySet<string> = new Set<UniqueConstraint>([
   'member.organization_email',
   'member.invite_token',
   'user.username',
+  'user.email',
   'user_email.user_email',
   'pipeline_state.id',
   'one_time_token.hash',

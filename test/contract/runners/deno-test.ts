@@ -1,5 +1,6 @@
 // Runs the storage contract under Deno.test (not vitest) to prove the suite is runner-agnostic.
 // Invoked by runners.test.ts: deno test --unstable-sloppy-imports test/contract/runners/deno-test.ts
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { createMemoryStorage } from '../../../src/memory/index.js'
 import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../../src/testing/index.js'
 
@@ -11,7 +12,7 @@ registerSuite(
     name: 'memory under Deno.test',
     clock,
     createStorage: (): ContractStorage => {
-      const storage = createMemoryStorage({ clock })
+      const storage = createMemoryStorage({ clock, asyncContext: new AsyncLocalStorage() })
       return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
     },
   }),

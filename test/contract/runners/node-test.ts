@@ -1,5 +1,7 @@
 // Runs the storage contract under node:test (not vitest) to prove the suite is runner-agnostic.
 // Invoked by runners.test.ts: node --import tsx --test test/contract/runners/node-test.ts
+
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { describe, it } from 'node:test'
 import { createMemoryStorage } from '../../../src/memory/index.js'
 import { type ContractStorage, fixedClock, registerSuite, storageContract } from '../../../src/testing/index.js'
@@ -10,7 +12,7 @@ registerSuite(
     name: 'memory under node:test',
     clock,
     createStorage: (): ContractStorage => {
-      const storage = createMemoryStorage({ clock })
+      const storage = createMemoryStorage({ clock, asyncContext: new AsyncLocalStorage() })
       return Object.assign(storage, { seedHostData: (data: Parameters<ContractStorage['seedHostData']>[0]) => storage.seed(data) })
     },
   }),
