@@ -7,7 +7,21 @@ import { defineConfig } from 'tsup'
  * so that the build keeps working while a subpath is being written; `scripts/smoke.mjs`
  * (run by `npm run smoke`) fails when an exported subpath has no built file.
  */
-const SUBPATHS = ['ports', 'memory', 'testing', 'dummy', 'oidc', 'kysely', 'redis', 'node', 'http', 'hono', 'express', 'fastify', 'saml'] as const
+const SUBPATHS = [
+  'ports',
+  'memory',
+  'testing',
+  'dummy',
+  'oidc',
+  'kysely',
+  'redis',
+  'node',
+  'http',
+  'hono',
+  'express',
+  'fastify',
+  'saml',
+] as const
 
 const entry: Record<string, string> = { index: 'src/index.ts' }
 for (const subpath of SUBPATHS) {

@@ -5,11 +5,7 @@
  *
  * @module
  */
-export * from './audit.js'
-export * from './clock.js'
-export * from './mailer.js'
-export * from './signals.js'
-export * from './storage.js'
+
 export { normalizeEmail } from '../model/email.js'
 export { isStorableText, type JsonObject, type JsonValue } from '../model/identity.js'
 export { LIMITS } from '../model/limits.js'
@@ -26,3 +22,8 @@ export {
   type User,
   type UserEmail,
 } from '../model/records.js'
+export * from './audit.js'
+export * from './clock.js'
+export * from './mailer.js'
+export * from './signals.js'
+export * from './storage.js'
