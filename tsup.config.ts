@@ -14,6 +14,7 @@ const SUBPATHS = [
   'dummy',
   'oidc',
   'kysely',
+  'drizzle',
   'redis',
   'node',
   'http',

@@ -333,6 +333,36 @@ export function createPgStorage(pool: PgPool, options: PgStorageOptions = {}): P
       })),
   }
 
+  const pipelineStates: PipelineStateStore = {
+    async create(state) {
+      await q('insert into pipeline_states (id, version, body, expires_at) values ($1, $2, $3, $4)', [
+        state.id,
+        state.version,
+        state.body,
+        state.expiresAt,
+      ])
+    },
+    load: (id) =>
+      one('select * from pipeline_states where id = $1 and expires_at > $2', [id, clock.now()], (r) => ({
+        id: String(r.id),
+        version: Number(r.version),
+        body: String(r.body),
+        expiresAt: date(r.expires_at),
+      })),
+    async compareAndSet(id, expectedVersion, next) {
+      if (next.id !== id || next.version !== expectedVersion + 1) throw new TypeError('compareAndSet: next must be version + 1 of id')
+      const { rowCount } = await q(
+        'update pipeline_states set version = $3, body = $4, expires_at = $5 where id = $1 and version = $2 and expires_at > $6',
+        [id, expectedVersion, next.version, next.body, next.expiresAt, clock.now()],
+      )
+      return rowCount === 1
+    },
+    async delete(id) {
+      await q('delete from pipeline_states where id = $1', [id])
+    },
+    deleteExpired: async (now) => (await q('delete from pipeline_states where expires_at <= $1', [now])).rowCount,
+  }
+
   const tx: StorageTx = {
     ...reader,
     async lockIdentity(providerId, ident) {
@@ -464,36 +494,8 @@ export function createPgStorage(pool: PgPool, options: PgStorageOptions = {}): P
     },
     // Token calls run on the transaction's client too (see `q`): atomic with it.
     oneTimeTokens,
-  }
-
-  const pipelineStates: PipelineStateStore = {
-    async create(state) {
-      await q('insert into pipeline_states (id, version, body, expires_at) values ($1, $2, $3, $4)', [
-        state.id,
-        state.version,
-        state.body,
-        state.expiresAt,
-      ])
-    },
-    load: (id) =>
-      one('select * from pipeline_states where id = $1 and expires_at > $2', [id, clock.now()], (r) => ({
-        id: String(r.id),
-        version: Number(r.version),
-        body: String(r.body),
-        expiresAt: date(r.expires_at),
-      })),
-    async compareAndSet(id, expectedVersion, next) {
-      if (next.id !== id || next.version !== expectedVersion + 1) throw new TypeError('compareAndSet: next must be version + 1 of id')
-      const { rowCount } = await q(
-        'update pipeline_states set version = $3, body = $4, expires_at = $5 where id = $1 and version = $2 and expires_at > $6',
-        [id, expectedVersion, next.version, next.body, next.expiresAt, clock.now()],
-      )
-      return rowCount === 1
-    },
-    async delete(id) {
-      await q('delete from pipeline_states where id = $1', [id])
-    },
-    deleteExpired: async (now) => (await q('delete from pipeline_states where expires_at <= $1', [now])).rowCount,
+    // Pipeline states too: the engine settles the state inside the login transaction.
+    pipelineStates,
   }
 
   return {

@@ -31,6 +31,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
       './dummy',
       './oidc',
       './kysely',
+      './drizzle',
       './redis',
       './node',
       './http',
@@ -73,6 +74,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(Object.keys(pkg.peerDependencies).sort()).toEqual([
       '@node-saml/node-saml',
       '@xmldom/xmldom',
+      'drizzle-orm',
       'express',
       'fastify',
       'hono',
@@ -83,6 +85,8 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
       'xml-encryption',
     ])
     expect(pkg.peerDependencies.kysely).toBe('>=0.28.0 <0.30.0')
+    // Drizzle 0.x breaks its API between minors: one minor, the one the tests run.
+    expect(pkg.peerDependencies['drizzle-orm']).toBe('>=0.45.0 <0.46.0')
     // The SAML stack is pinned to releases with the 2024-2025 signature-verification fixes
     // (docs/saml.md, "Library versions"): node-saml 5.1.0 (CVE-2025-54369, CVE-2025-54419),
     // xml-crypto 6.1.2 (node-saml 5.1's floor; CVE-2025-29774/29775 fixed in 6.0.1), xmldom 0.8.15.
@@ -90,6 +94,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.peerDependencies['xml-crypto']).toBe('^6.1.2')
     expect(pkg.peerDependencies['@xmldom/xmldom']).toBe('^0.8.15')
     expect(pkg.peerDependenciesMeta).toEqual({
+      'drizzle-orm': { optional: true },
       express: { optional: true },
       fastify: { optional: true },
       hono: { optional: true },

@@ -35,7 +35,7 @@ export const NODE_GLOBALS: ReadonlySet<string> = new Set([
  * Layers (folders under src/, or `providers/<name>`) that are Node-only and may use Node built-ins
  * and globals; everything else must run on any runtime.
  */
-export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'redis', 'node', 'saml', 'providers/saml'])
+export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'drizzle', 'redis', 'node', 'saml', 'providers/saml'])
 
 /** Layers that form the pure core: nothing from the shell, adapters or test kit. */
 const PURE_LAYERS: ReadonlySet<string> = new Set(['core', 'model', 'state'])
@@ -45,6 +45,7 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
   'providers',
   'testing',
   'kysely',
+  'drizzle',
   'redis',
   'memory',
   'dummy',
@@ -60,6 +61,7 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
 const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   oauth4webapi: ['oidc', 'providers/oidc'],
   kysely: ['kysely'],
+  'drizzle-orm': ['drizzle'],
   ioredis: ['redis'],
   hono: ['hono'],
   express: ['express'],

@@ -1,0 +1,19 @@
+/**
+ * `ssoflow/drizzle`: the storage port over Drizzle ORM for PostgreSQL (node-postgres, PGlite),
+ * SQLite (better-sqlite3) and MySQL/MariaDB (mysql2), with ssoflow's tables as Drizzle table
+ * definitions for drizzle-kit and a mapping onto the host's own users and organizations tables
+ * (a field may be an SQL expression).
+ *
+ * @module ssoflow/drizzle
+ */
+export {
+  createDrizzleStorage,
+  type DrizzleDatabaseLike,
+  type DrizzleDialect,
+  type DrizzleHostTable,
+  type DrizzleOrganizationField,
+  type DrizzleStorage,
+  type DrizzleStorageOptions,
+  type DrizzleUserField,
+} from './storage.js'
+export { ssoflowMysqlTables, ssoflowPgTables, ssoflowSqliteTables } from './tables.js'

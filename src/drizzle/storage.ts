@@ -1,0 +1,920 @@
+/**
+ * The storage port over Drizzle ORM, on ssoflow's tables (see `tables.ts`) and, optionally, the
+ * host's own users and organizations tables.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { type AnyColumn, getTableColumns, getTableName, type SQL, sql, type Table } from 'drizzle-orm'
+import { normalizeEmail } from '../model/email.js'
+import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, Organization, User, UserEmail } from '../model/records.js'
+import { type Clock, systemClock } from '../ports/clock.js'
+import {
+  type OneTimeTokenRecord,
+  type OneTimeTokenStore,
+  type PipelineStateStore,
+  StorageConflictError,
+  type StoragePort,
+  type StorageReader,
+  type StorageSeedData,
+  type StorageSnapshot,
+  type StorageTx,
+  type UniqueConstraint,
+} from '../ports/storage.js'
+
+/**
+ * The SQL dialect of the Drizzle database. PGlite is `'postgres'`.
+ * @group Drizzle
+ */
+export type DrizzleDialect = 'postgres' | 'sqlite' | 'mysql'
+
+/** Fields of the users table ssoflow reads. */
+export type DrizzleUserField =
+  | 'id'
+  | 'username'
+  | 'email'
+  | 'name'
+  | 'isActive'
+  | 'isSuspended'
+  | 'hasUsablePassword'
+  | 'has2fa'
+  | 'createdAt'
+/** Fields of the organizations table ssoflow reads. */
+export type DrizzleOrganizationField = 'id' | 'slug' | 'name' | 'defaultRole' | 'require2fa'
+
+/**
+ * Maps one of ssoflow's logical tables onto a host table. Each field is a column of `table` (read
+ * and written), or an SQL expression over its columns (read only, e.g. `sql\`${users.suspendedAt}
+ * is not null\`` for `isSuspended`): ssoflow inserts SSO-created users with the column-mapped
+ * fields only, so the host's defaults must give what ssoflow creates (active, not suspended).
+ * `id` must be a column (ssoflow joins on it).
+ * @group Drizzle
+ */
+export interface DrizzleHostTable<F extends string> {
+  readonly table: Table
+  readonly fields: { readonly [K in F]: AnyColumn | SQL }
+  /**
+   * How dates are stored: `'epochMs'` (integer milliseconds) or `'native'` (a timestamp column,
+   * read as `Date`, string or number). @defaultValue 'native'
+   */
+  readonly dates?: 'epochMs' | 'native' | undefined
+  /** Names of the host's unique indexes: `username` → `user.username`, `email` → `user.email`. */
+  readonly uniqueIndexes?: { readonly username?: string | undefined; readonly email?: string | undefined } | undefined
+}
+
+/**
+ * Options of {@link createDrizzleStorage}.
+ * @group Drizzle
+ */
+export interface DrizzleStorageOptions {
+  readonly dialect: DrizzleDialect
+  /** Prefix of ssoflow's own tables (as given to `ssoflowPgTables` & co). @defaultValue 'ssoflow_' */
+  readonly tablePrefix?: string | undefined
+  /** The host's own users and organizations tables, instead of ssoflow's. */
+  readonly tables?:
+    | {
+        readonly users?: DrizzleHostTable<DrizzleUserField> | undefined
+        readonly organizations?: DrizzleHostTable<DrizzleOrganizationField> | undefined
+      }
+    | undefined
+  /** The engine's clock (pipeline-state expiry). Default: the system clock. */
+  readonly clock?: Clock | undefined
+  /** MySQL: seconds to wait for an identity or email lock. @defaultValue 10 */
+  readonly lockTimeoutSeconds?: number | undefined
+}
+
+/**
+ * A Drizzle database of any dialect: what the adapter calls on it. `drizzle(pool)` of
+ * `drizzle-orm/node-postgres`, `drizzle-orm/pglite`, `drizzle-orm/mysql2` and
+ * `drizzle-orm/better-sqlite3` all fit.
+ * @group Drizzle
+ */
+export interface DrizzleDatabaseLike {
+  readonly $client?: unknown
+}
+
+/**
+ * The Drizzle storage: a {@link StoragePort} plus the seeding hook tests and imports use.
+ * @group Drizzle
+ */
+export interface DrizzleStorage extends StoragePort {
+  /** Inserts host-owned rows (organizations, extra user addresses) directly. */
+  seedHostData(data: { organizations?: readonly Organization[] | undefined; userEmails?: readonly UserEmail[] | undefined }): Promise<void>
+  /**
+   * Inserts rows in one transaction (tests, imports). Each seeded user also gets its primary
+   * verified address row unless `userEmails` has a row for that user and address.
+   */
+  seed(data: StorageSeedData): Promise<void>
+  /** Every table's rows (the host tables' too, when mapped), sorted by a stable key, for tests. */
+  snapshot(): Promise<StorageSnapshot>
+}
+
+type Row = Record<string, unknown>
+interface Exec {
+  rows(query: SQL): Promise<Row[]>
+  run(query: SQL): Promise<number>
+}
+interface Active {
+  readonly exec: Exec
+  failed: { readonly error: unknown } | null
+  readonly locks: string[]
+}
+
+const FLAG_COLUMNS: Readonly<Record<keyof MemberFlags, string>> = {
+  ssoLinked: 'flag_sso_linked',
+  ssoInvalid: 'flag_sso_invalid',
+  memberLimitRestricted: 'flag_member_limit_restricted',
+  idpProvisioned: 'flag_idp_provisioned',
+  idpRoleRestricted: 'flag_idp_role_restricted',
+}
+const USER_FIELDS: readonly DrizzleUserField[] = [
+  'id',
+  'username',
+  'email',
+  'name',
+  'isActive',
+  'isSuspended',
+  'hasUsablePassword',
+  'has2fa',
+  'createdAt',
+]
+const ORG_FIELDS: readonly DrizzleOrganizationField[] = ['id', 'slug', 'name', 'defaultRole', 'require2fa']
+const DEFAULT_USER_COLUMNS: Record<DrizzleUserField, string> = {
+  id: 'id',
+  username: 'username',
+  email: 'email',
+  name: 'name',
+  isActive: 'is_active',
+  isSuspended: 'is_suspended',
+  hasUsablePassword: 'has_usable_password',
+  has2fa: 'has_2fa',
+  createdAt: 'created_at',
+}
+const DEFAULT_ORG_COLUMNS: Record<DrizzleOrganizationField, string> = {
+  id: 'id',
+  slug: 'slug',
+  name: 'name',
+  defaultRole: 'default_role',
+  require2fa: 'require_2fa',
+}
+
+const toBool = (v: unknown): boolean => v === true || v === 1 || v === '1' || v === 't' || v === 'true' || v === 1n
+const toStr = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v))
+const toMs = (v: unknown): number =>
+  v instanceof Date ? v.getTime() : typeof v === 'string' && !/^-?\d+$/.test(v) ? new Date(v).getTime() : Number(v)
+const toDate = (v: unknown): Date => new Date(toMs(v))
+const orNull = <T>(v: unknown, f: (x: unknown) => T): T | null => (v === null || v === undefined ? null : f(v))
+const json = <T>(v: unknown): T => JSON.parse(toStr(v)) as T
+
+function causeChain(error: unknown): Row[] {
+  const out: Row[] = []
+  let e: unknown = error
+  for (let i = 0; i < 4 && typeof e === 'object' && e !== null; i++) {
+    out.push(e as Row)
+    e = (e as { cause?: unknown }).cause
+  }
+  return out
+}
+
+/**
+ * Creates the storage over a Drizzle database. Transactions run on one connection each (a
+ * `db.transaction()` on PostgreSQL and MySQL, `BEGIN IMMEDIATE` behind a mutex on SQLite);
+ * calls on the storage itself from inside a transaction join it (`AsyncLocalStorage`); a write
+ * that failed inside a transaction fails it. Locks: PostgreSQL advisory transaction locks and
+ * `FOR KEY SHARE` / `FOR UPDATE`; MySQL `GET_LOCK` on the transaction's connection (released
+ * after commit); SQLite none (transactions are serial).
+ *
+ * @example
+ * ```ts
+ * import { drizzle } from 'drizzle-orm/node-postgres'
+ * import pg from 'pg'
+ * import { createDrizzleStorage } from 'ssoflow/drizzle'
+ *
+ * const db = drizzle(new pg.Pool({ connectionString: process.env.DATABASE_URL }))
+ * const storage = createDrizzleStorage(db, { dialect: 'postgres' })
+ * ```
+ * @group Drizzle
+ */
+export function createDrizzleStorage(database: DrizzleDatabaseLike, options: DrizzleStorageOptions): DrizzleStorage {
+  // biome-ignore lint/suspicious/noExplicitAny: the three dialects' databases share these methods at run time
+  const db = database as any
+  const dialect = options.dialect
+  if (dialect !== 'postgres' && dialect !== 'sqlite' && dialect !== 'mysql')
+    throw new TypeError("dialect must be 'postgres', 'sqlite' or 'mysql'")
+  const prefix = options.tablePrefix ?? 'ssoflow_'
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,23}$/.test(prefix)) throw new TypeError('tablePrefix must be letters, digits or _ (at most 24 characters)')
+  const clock = options.clock ?? systemClock
+  const lockTimeout = options.lockTimeoutSeconds ?? 10
+  const id = (name: string): SQL => sql`${sql.identifier(name)}`
+  const T = {
+    userEmails: id(`${prefix}user_emails`),
+    providers: id(`${prefix}auth_providers`),
+    identities: id(`${prefix}auth_identities`),
+    members: id(`${prefix}members`),
+    audit: id(`${prefix}audit_log`),
+    states: id(`${prefix}pipeline_states`),
+    tokens: id(`${prefix}one_time_tokens`),
+  }
+
+  // ---- the users and organizations tables: ssoflow's, or the host's ----
+  function host<F extends string>(
+    mapping: DrizzleHostTable<F> | undefined,
+    own: string,
+    defaults: Record<F, string>,
+    fields: readonly F[],
+  ) {
+    if (!mapping) {
+      const table = id(own)
+      const expr = Object.fromEntries(fields.map((f) => [f, sql`${table}.${id(defaults[f])}`])) as Record<F, SQL>
+      const column = Object.fromEntries(fields.map((f) => [f, defaults[f]])) as Record<F, string | null>
+      return { table, name: own, expr, column, nativeDates: false, indexes: {} as { username?: string; email?: string } }
+    }
+    const name = getTableName(mapping.table)
+    const owned = new Set(Object.values(getTableColumns(mapping.table)))
+    const expr = {} as Record<F, SQL>
+    const column = {} as Record<F, string | null>
+    for (const f of fields) {
+      const m = mapping.fields[f]
+      if (m === undefined) throw new TypeError(`tables: field ${f} is not mapped`)
+      if (owned.has(m as AnyColumn)) {
+        column[f] = (m as AnyColumn).name
+        expr[f] = sql`${id(name)}.${id((m as AnyColumn).name)}`
+      } else {
+        column[f] = null
+        expr[f] = sql`(${m as SQL})`
+      }
+    }
+    if (column[fields[0] as F] === null) throw new TypeError('tables: the id field must be a column of the table')
+    return { table: id(name), name, expr, column, nativeDates: mapping.dates !== 'epochMs', indexes: { ...mapping.uniqueIndexes } }
+  }
+  const U = host(options.tables?.users, `${prefix}users`, DEFAULT_USER_COLUMNS, USER_FIELDS)
+  const O = host(options.tables?.organizations, `${prefix}organizations`, DEFAULT_ORG_COLUMNS, ORG_FIELDS)
+
+  // ---- unique violations -> the port's constraints ----
+  const byIndex = new Map<string, UniqueConstraint>([
+    [`${prefix}users_username_uq`, 'user.username'],
+    [`${prefix}user_emails_pk`, 'user_email.user_email'],
+    [`${prefix}auth_providers_org_uq`, 'auth_provider.organization'],
+    [`${prefix}auth_identities_ident_uq`, 'auth_identity.provider_ident'],
+    [`${prefix}auth_identities_user_uq`, 'auth_identity.provider_user'],
+    [`${prefix}members_org_user_uq`, 'member.organization_user'],
+    [`${prefix}members_org_email_uq`, 'member.organization_email'],
+    [`${prefix}members_token_uq`, 'member.invite_token'],
+    [`${prefix}pipeline_states_pk`, 'pipeline_state.id'],
+    [`${prefix}one_time_tokens_pk`, 'one_time_token.hash'],
+  ])
+  if (U.indexes.username) byIndex.set(U.indexes.username, 'user.username')
+  if (U.indexes.email) byIndex.set(U.indexes.email, 'user.email')
+  type Candidate = { constraint: UniqueConstraint; columns: string[]; primary?: boolean }
+  const C = {
+    users: [
+      { constraint: 'user.username', columns: [U.column.username ?? 'username'] },
+      ...(options.tables?.users ? [{ constraint: 'user.email' as const, columns: [U.column.email ?? 'email'] }] : []),
+    ] as Candidate[],
+    userEmails: [{ constraint: 'user_email.user_email', columns: ['user_id', 'email_normalized'], primary: true }] as Candidate[],
+    providers: [{ constraint: 'auth_provider.organization', columns: ['organization_id'] }] as Candidate[],
+    identities: [
+      { constraint: 'auth_identity.provider_ident', columns: ['auth_provider_id', 'ident'] },
+      { constraint: 'auth_identity.provider_user', columns: ['auth_provider_id', 'user_id'] },
+    ] as Candidate[],
+    members: [
+      { constraint: 'member.organization_user', columns: ['organization_id', 'user_id'] },
+      { constraint: 'member.organization_email', columns: ['organization_id', 'email_normalized'] },
+      { constraint: 'member.invite_token', columns: ['invite_token_hash'] },
+    ] as Candidate[],
+    states: [{ constraint: 'pipeline_state.id', columns: ['id'], primary: true }] as Candidate[],
+    tokens: [{ constraint: 'one_time_token.hash', columns: ['hash'], primary: true }] as Candidate[],
+    none: [] as Candidate[],
+  }
+  function conflictOf(error: unknown, candidates: readonly Candidate[]): StorageConflictError | null {
+    const fallback = candidates[0]
+    if (!fallback) return null
+    for (const e of causeChain(error)) {
+      const message = String(e.message ?? '')
+      if (dialect === 'postgres' && e.code === '23505') {
+        const found = typeof e.constraint === 'string' ? byIndex.get(e.constraint) : undefined
+        return new StorageConflictError(found ?? fallback.constraint, { cause: error })
+      }
+      if (dialect === 'sqlite' && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY')) {
+        const at = message.indexOf('failed: ')
+        const columns =
+          at < 0
+            ? []
+            : message
+                .slice(at + 8)
+                .split(',')
+                .map((c) => c.trim().split('.').pop() ?? '')
+        const found = candidates.find((c) => c.columns.length === columns.length && c.columns.every((x) => columns.includes(x)))
+        return new StorageConflictError(found?.constraint ?? fallback.constraint, { cause: error })
+      }
+      if (dialect === 'mysql' && (e.errno === 1062 || e.code === 'ER_DUP_ENTRY')) {
+        const key = /for key '([^']+)'/.exec(message)?.[1]?.split('.').pop()
+        const found = key === 'PRIMARY' ? candidates.find((c) => c.primary)?.constraint : key ? byIndex.get(key) : undefined
+        return new StorageConflictError(found ?? fallback.constraint, { cause: error })
+      }
+    }
+    return null
+  }
+
+  // ---- execution: on the active transaction's connection, or the database ----
+  const direct = (d: typeof db): Exec => {
+    if (dialect === 'sqlite') {
+      return {
+        rows: async (q) => d.all(q) as Row[],
+        run: async (q) => Number((d.run(q) as { changes?: number }).changes ?? 0),
+      }
+    }
+    if (dialect === 'mysql') {
+      return {
+        rows: async (q) => ((await d.execute(q)) as [Row[]])[0],
+        run: async (q) => Number(((await d.execute(q)) as [{ affectedRows?: number }])[0].affectedRows ?? 0),
+      }
+    }
+    return {
+      rows: async (q) => ((await d.execute(q)) as { rows: Row[] }).rows,
+      run: async (q) => {
+        const r = (await d.execute(q)) as { rowCount?: number | null; affectedRows?: number }
+        return Number(r.rowCount ?? r.affectedRows ?? 0)
+      },
+    }
+  }
+  const root = direct(db)
+  const active = new AsyncLocalStorage<Active>()
+  // SQLite: one connection; transactions (and plain calls outside them) take turns.
+  let sqliteTail: Promise<void> = Promise.resolve()
+  const sqliteTurn = async (): Promise<() => void> => {
+    const previous = sqliteTail
+    let release: () => void = () => {}
+    sqliteTail = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    await previous
+    return release
+  }
+  async function exec<R>(f: (e: Exec) => Promise<R>, candidates: readonly Candidate[] = C.none): Promise<R> {
+    const tx = active.getStore()
+    try {
+      if (tx) return await f(tx.exec)
+      if (dialect !== 'sqlite') return await f(root)
+      const release = await sqliteTurn()
+      try {
+        return await f(root)
+      } finally {
+        release()
+      }
+    } catch (error) {
+      const mapped = conflictOf(error, candidates) ?? error
+      // PostgreSQL aborts the transaction on a failed statement and turns COMMIT into ROLLBACK.
+      if (tx && tx.failed === null) tx.failed = { error: mapped }
+      throw mapped
+    }
+  }
+  const rows = (q: SQL, candidates?: readonly Candidate[]) => exec((e) => e.rows(q), candidates)
+  const run = (q: SQL, candidates?: readonly Candidate[]) => exec((e) => e.run(q), candidates)
+  const first = async <T>(q: SQL, map: (r: Row) => T): Promise<T | null> => {
+    const r = (await rows(q))[0]
+    return r === undefined ? null : map(r)
+  }
+
+  const bool = (v: boolean): SQL => (dialect === 'postgres' ? sql`${v}` : sql`${v ? 1 : 0}`)
+  const list = (items: SQL[]) => sql.join(items, sql`, `)
+  const as = (e: SQL, alias: string) => sql`${e} as ${id(alias)}`
+
+  // ---- decoders ----
+  const userSelect = list(USER_FIELDS.map((f) => as(U.expr[f], `u_${f}`)))
+  const userFrom = (r: Row): User => ({
+    id: toStr(r.u_id),
+    username: toStr(r.u_username),
+    email: toStr(r.u_email),
+    name: toStr(r.u_name),
+    isActive: toBool(r.u_isActive),
+    isSuspended: toBool(r.u_isSuspended),
+    hasUsablePassword: toBool(r.u_hasUsablePassword),
+    has2fa: toBool(r.u_has2fa),
+    createdAt: toDate(r.u_createdAt),
+  })
+  const orgSelect = list(ORG_FIELDS.map((f) => as(O.expr[f], `o_${f}`)))
+  const orgFrom = (r: Row): Organization => ({
+    id: toStr(r.o_id),
+    slug: toStr(r.o_slug),
+    name: toStr(r.o_name),
+    defaultRole: toStr(r.o_defaultRole),
+    require2fa: toBool(r.o_require2fa),
+  })
+  const providerFrom = (r: Row): AuthProvider => ({
+    id: toStr(r.id),
+    organizationId: toStr(r.organization_id),
+    providerKey: toStr(r.provider_key),
+    config: json(r.config),
+    allowUnlinked: toBool(r.allow_unlinked),
+    scimEnabled: toBool(r.scim_enabled),
+    createdAt: toDate(r.created_at),
+  })
+  const IDENTITY_COLS = ['id', 'auth_provider_id', 'user_id', 'ident', 'data', 'last_verified', 'last_synced', 'created_at']
+  const identityFrom = (r: Row, p = ''): AuthIdentity => ({
+    id: toStr(r[`${p}id`]),
+    authProviderId: toStr(r[`${p}auth_provider_id`]),
+    userId: toStr(r[`${p}user_id`]),
+    ident: toStr(r[`${p}ident`]),
+    data: json(r[`${p}data`]),
+    lastVerified: toDate(r[`${p}last_verified`]),
+    lastSynced: toDate(r[`${p}last_synced`]),
+    createdAt: toDate(r[`${p}created_at`]),
+  })
+  const MEMBER_COLS = [
+    'id',
+    'organization_id',
+    'user_id',
+    'email',
+    'email_normalized',
+    'role',
+    ...Object.values(FLAG_COLUMNS),
+    'invite_token_hash',
+    'invite_expires_at',
+    'invite_status',
+    'created_at',
+  ]
+  const memberFrom = (r: Row, p = ''): Member => ({
+    id: toStr(r[`${p}id`]),
+    organizationId: toStr(r[`${p}organization_id`]),
+    userId: orNull(r[`${p}user_id`], toStr),
+    email: orNull(r[`${p}email`], toStr),
+    emailNormalized: orNull(r[`${p}email_normalized`], toStr),
+    role: toStr(r[`${p}role`]),
+    flags: {
+      ssoLinked: toBool(r[`${p}flag_sso_linked`]),
+      ssoInvalid: toBool(r[`${p}flag_sso_invalid`]),
+      memberLimitRestricted: toBool(r[`${p}flag_member_limit_restricted`]),
+      idpProvisioned: toBool(r[`${p}flag_idp_provisioned`]),
+      idpRoleRestricted: toBool(r[`${p}flag_idp_role_restricted`]),
+    },
+    inviteTokenHash: orNull(r[`${p}invite_token_hash`], toStr),
+    inviteExpiresAt: orNull(r[`${p}invite_expires_at`], toDate),
+    inviteStatus: toStr(r[`${p}invite_status`]) as Member['inviteStatus'],
+    createdAt: toDate(r[`${p}created_at`]),
+  })
+  const emailFrom = (r: Row): UserEmail => ({
+    userId: toStr(r.e_user_id),
+    email: toStr(r.e_email),
+    emailNormalized: toStr(r.e_email_normalized),
+    isVerified: toBool(r.e_is_verified),
+    isPrimary: toBool(r.e_is_primary),
+  })
+  const cols = (alias: string, names: readonly string[]) => list(names.map((c) => sql`${id(alias)}.${id(c)} as ${id(`${alias}_${c}`)}`))
+  const tokenFrom = (r: Row): OneTimeTokenRecord => ({
+    hash: toStr(r.hash),
+    purpose: toStr(r.purpose),
+    payload: toStr(r.payload),
+    expiresAt: toDate(r.expires_at),
+  })
+  const page = (after: string | null | undefined) => (after == null ? sql`` : sql` and ${id('id')} > ${after}`)
+
+  const reader: StorageReader = {
+    getOrganization: (orgId) => first(sql`select ${orgSelect} from ${O.table} where ${O.expr.id} = ${orgId}`, orgFrom),
+    getAuthProvider: (orgId) => first(sql`select * from ${T.providers} where organization_id = ${orgId}`, providerFrom),
+    getAuthProviderById: (pid) => first(sql`select * from ${T.providers} where id = ${pid}`, providerFrom),
+    getIdentity: (pid, ident) =>
+      first(sql`select * from ${T.identities} where auth_provider_id = ${pid} and ident = ${ident}`, (r) => identityFrom(r)),
+    getIdentityById: (iid) => first(sql`select * from ${T.identities} where id = ${iid}`, (r) => identityFrom(r)),
+    getIdentityForUser: (pid, uid) =>
+      first(sql`select * from ${T.identities} where auth_provider_id = ${pid} and user_id = ${uid}`, (r) => identityFrom(r)),
+    async listIdentitiesForUser(uid) {
+      return (await rows(sql`select * from ${T.identities} where user_id = ${uid} order by id`)).map((r) => identityFrom(r))
+    },
+    getLinkedIdentity: (pid, ident, orgId) =>
+      first(
+        sql`select ${cols('i', IDENTITY_COLS)}, ${userSelect}, ${cols('m', MEMBER_COLS)}
+          from ${T.identities} i join ${U.table} on ${U.expr.id} = i.user_id
+          left join ${T.members} m on m.user_id = i.user_id and m.organization_id = ${orgId}
+          where i.auth_provider_id = ${pid} and i.ident = ${ident}`,
+        (r) => ({
+          identity: identityFrom(r, 'i_'),
+          user: userFrom(r),
+          member: r.m_id === null || r.m_id === undefined ? null : memberFrom(r, 'm_'),
+        }),
+      ),
+    getUser: (uid) => first(sql`select ${userSelect} from ${U.table} where ${U.expr.id} = ${uid}`, userFrom),
+    async findUsersByEmail(normalized) {
+      const found = await rows(
+        sql`select ${userSelect}, ${cols('e', ['user_id', 'email', 'email_normalized', 'is_verified', 'is_primary'])}
+          from ${T.userEmails} e join ${U.table} on ${U.expr.id} = e.user_id
+          where e.email_normalized = ${normalized} and ${U.expr.isActive} = ${bool(true)} order by ${U.expr.id}`,
+      )
+      return found.map((r) => ({ user: userFrom(r), email: emailFrom(r) }))
+    },
+    getMember: (orgId, uid) =>
+      first(sql`select * from ${T.members} where organization_id = ${orgId} and user_id = ${uid}`, (r) => memberFrom(r)),
+    getMemberById: (mid) => first(sql`select * from ${T.members} where id = ${mid}`, (r) => memberFrom(r)),
+    getInviteByEmail: (orgId, normalized) =>
+      first(
+        sql`select * from ${T.members} where organization_id = ${orgId} and email_normalized = ${normalized} and user_id is null`,
+        (r) => memberFrom(r),
+      ),
+    async listMembers(orgId, p) {
+      const unlinked = p.unlinkedOnly === true ? sql` and user_id is not null and flag_sso_linked = ${bool(false)}` : sql``
+      const found = await rows(
+        sql`select * from ${T.members} where organization_id = ${orgId}${page(p.after)}${unlinked} order by id limit ${Math.max(0, p.limit)}`,
+      )
+      return found.map((r) => memberFrom(r))
+    },
+    async listIdentities(pid, p) {
+      const found = await rows(
+        sql`select * from ${T.identities} where auth_provider_id = ${pid}${page(p.after)} order by id limit ${Math.max(0, p.limit)}`,
+      )
+      return found.map((r) => identityFrom(r))
+    },
+  }
+
+  /** `update <table> set … where <key> = ?`; true when the row exists. */
+  async function update(table: SQL, key: SQL, value: string, set: [string, unknown][], candidates: readonly Candidate[]): Promise<boolean> {
+    const given = set.filter(([, v]) => v !== undefined)
+    if (given.length === 0) return (await rows(sql`select 1 as x from ${table} where ${key} = ${value}`)).length > 0
+    const assignments = list(given.map(([c, v]) => sql`${id(c)} = ${v as SQL}`))
+    const changed = await run(sql`update ${table} set ${assignments} where ${key} = ${value}`, candidates)
+    if (changed > 0 || dialect !== 'mysql') return changed > 0
+    // MySQL counts changed rows only (unless CLIENT_FOUND_ROWS): an update to equal values is 0.
+    return (await rows(sql`select 1 as x from ${table} where ${key} = ${value}`)).length > 0
+  }
+  const b = (v: boolean | undefined) => (v === undefined ? undefined : dialect === 'postgres' ? v : v ? 1 : 0)
+  const ms = (d: Date | null | undefined) => (d === undefined ? undefined : d === null ? null : d.getTime())
+  const userDate = (d: Date) => (U.nativeDates && options.tables?.users ? (dialect === 'sqlite' ? d.getTime() : d) : d.getTime())
+
+  async function lockKey(text: string, what: string): Promise<void> {
+    if (dialect === 'postgres') {
+      await rows(sql`select pg_advisory_xact_lock(hashtextextended(${text}, 0)) as locked`)
+      return
+    }
+    if (dialect === 'mysql') {
+      const tx = active.getStore()
+      const name = `${prefix}${fnv(text)}`
+      if (!tx || tx.locks.includes(name)) return
+      const got = await rows(sql`select get_lock(${name}, ${lockTimeout}) as got`)
+      if (Number(got[0]?.got) !== 1) throw new Error(`ssoflow: timed out waiting for the ${what} lock`)
+      tx.locks.push(name)
+    }
+    // SQLite: transactions are serial.
+  }
+  const providerLocked = (column: string, value: string, mode: 'share' | 'update') => {
+    const lock =
+      dialect === 'postgres'
+        ? mode === 'share'
+          ? sql` for key share`
+          : sql` for update`
+        : dialect === 'mysql'
+          ? mode === 'share'
+            ? sql` lock in share mode`
+            : sql` for update`
+          : sql``
+    return first(sql`select * from ${T.providers} where ${id(column)} = ${value}${lock}`, providerFrom)
+  }
+
+  const oneTimeTokens: OneTimeTokenStore = {
+    async create(t) {
+      await run(
+        sql`insert into ${T.tokens} (hash, purpose, payload, expires_at) values (${t.hash}, ${t.purpose}, ${t.payload}, ${t.expiresAt.getTime()})`,
+        C.tokens,
+      )
+    },
+    async consume(hash, purpose, now) {
+      const live = sql`hash = ${hash} and purpose = ${purpose} and expires_at > ${now.getTime()}`
+      if (dialect !== 'mysql') return first(sql`delete from ${T.tokens} where ${live} returning *`, tokenFrom)
+      const found = await first(sql`select * from ${T.tokens} where ${live}`, tokenFrom)
+      if (found === null) return null
+      return (await run(sql`delete from ${T.tokens} where ${live}`)) === 1 ? found : null
+    },
+    peek: (hash, purpose, now) =>
+      first(sql`select * from ${T.tokens} where hash = ${hash} and purpose = ${purpose} and expires_at > ${now.getTime()}`, tokenFrom),
+  }
+
+  const insertUser = (u: User) => {
+    const values: [string, unknown][] = []
+    const v: Record<DrizzleUserField, unknown> = {
+      id: u.id,
+      username: u.username,
+      email: u.email,
+      name: u.name,
+      isActive: b(u.isActive),
+      isSuspended: b(u.isSuspended),
+      hasUsablePassword: b(u.hasUsablePassword),
+      has2fa: b(u.has2fa),
+      createdAt: userDate(u.createdAt),
+    }
+    for (const f of USER_FIELDS) {
+      const column = U.column[f]
+      if (column !== null) values.push([column, v[f]])
+    }
+    return sql`insert into ${U.table} (${list(values.map(([c]) => id(c)))}) values (${list(values.map(([, x]) => sql`${x}`))})`
+  }
+  const insertEmail = (e: UserEmail) =>
+    sql`insert into ${T.userEmails} (user_id, email, email_normalized, is_verified, is_primary)
+      values (${e.userId}, ${e.email}, ${e.emailNormalized}, ${bool(e.isVerified)}, ${bool(e.isPrimary)})`
+  const flagSet = (flags: Partial<MemberFlags> | undefined): [string, unknown][] =>
+    (Object.keys(FLAG_COLUMNS) as (keyof MemberFlags)[]).map((f) => [FLAG_COLUMNS[f], b(flags?.[f])])
+
+  const pipelineStates: PipelineStateStore = {
+    async create(s) {
+      await run(
+        sql`insert into ${T.states} (id, version, body, expires_at) values (${s.id}, ${s.version}, ${s.body}, ${s.expiresAt.getTime()})`,
+        C.states,
+      )
+    },
+    load: (sid) =>
+      first(sql`select * from ${T.states} where id = ${sid} and expires_at > ${clock.now().getTime()}`, (r) => ({
+        id: toStr(r.id),
+        version: Number(r.version),
+        body: toStr(r.body),
+        expiresAt: toDate(r.expires_at),
+      })),
+    async compareAndSet(sid, expected, next) {
+      if (next.id !== sid || next.version !== expected + 1)
+        throw new TypeError('compareAndSet: next must have the same id and version expectedVersion + 1')
+      const changed = await run(
+        sql`update ${T.states} set version = ${next.version}, body = ${next.body}, expires_at = ${next.expiresAt.getTime()}
+          where id = ${sid} and version = ${expected} and expires_at > ${clock.now().getTime()}`,
+      )
+      return changed === 1
+    },
+    async delete(sid) {
+      await run(sql`delete from ${T.states} where id = ${sid}`)
+    },
+    deleteExpired: (now) => run(sql`delete from ${T.states} where expires_at <= ${now.getTime()}`),
+  }
+
+  const tx: StorageTx = {
+    ...reader,
+    async lockIdentity(pid, ident) {
+      await lockKey(`${prefix}${pid.length}:${pid}:${ident}`, 'identity')
+      return providerLocked('id', pid, 'share')
+    },
+    lockAuthProvider: (orgId, mode) => providerLocked('organization_id', orgId, mode),
+    lockEmail: (normalized) => lockKey(`${prefix}email:${normalized}`, 'email'),
+    async createUser(u, primary) {
+      await run(insertUser(u), C.users)
+      await run(insertEmail(primary), C.userEmails)
+    },
+    async createIdentity(i) {
+      await run(
+        sql`insert into ${T.identities} (id, auth_provider_id, user_id, ident, data, last_verified, last_synced, created_at)
+          values (${i.id}, ${i.authProviderId}, ${i.userId}, ${i.ident}, ${JSON.stringify(i.data)}, ${i.lastVerified.getTime()},
+            ${i.lastSynced.getTime()}, ${i.createdAt.getTime()})`,
+        C.identities,
+      )
+    },
+    updateIdentity: (iid, p) =>
+      update(
+        T.identities,
+        sql`id`,
+        iid,
+        [
+          ['user_id', p.userId],
+          ['ident', p.ident],
+          ['data', p.data === undefined ? undefined : JSON.stringify(p.data)],
+          ['last_verified', ms(p.lastVerified)],
+          ['last_synced', ms(p.lastSynced)],
+        ],
+        C.identities,
+      ),
+    deleteIdentity: async (iid) => (await run(sql`delete from ${T.identities} where id = ${iid}`)) > 0,
+    deleteIdentitiesForUser: (pid, uid, exceptId) =>
+      run(
+        sql`delete from ${T.identities} where auth_provider_id = ${pid} and user_id = ${uid}${exceptId === null ? sql`` : sql` and id <> ${exceptId}`}`,
+      ),
+    deleteIdentitiesForProvider: (pid) => run(sql`delete from ${T.identities} where auth_provider_id = ${pid}`),
+    async createMember(m) {
+      const f = m.flags
+      await run(
+        sql`insert into ${T.members} (id, organization_id, user_id, email, email_normalized, role, flag_sso_linked, flag_sso_invalid,
+            flag_member_limit_restricted, flag_idp_provisioned, flag_idp_role_restricted, invite_token_hash, invite_expires_at,
+            invite_status, created_at)
+          values (${m.id}, ${m.organizationId}, ${m.userId}, ${m.email}, ${m.emailNormalized}, ${m.role}, ${bool(f.ssoLinked)},
+            ${bool(f.ssoInvalid)}, ${bool(f.memberLimitRestricted)}, ${bool(f.idpProvisioned)}, ${bool(f.idpRoleRestricted)},
+            ${m.inviteTokenHash}, ${ms(m.inviteExpiresAt) ?? null}, ${m.inviteStatus}, ${m.createdAt.getTime()})`,
+        C.members,
+      )
+    },
+    updateMember: (mid, p) =>
+      update(
+        T.members,
+        sql`id`,
+        mid,
+        [
+          ['user_id', p.userId],
+          ['email', p.email],
+          ['email_normalized', p.emailNormalized],
+          ['role', p.role],
+          ...flagSet(p.flags),
+          ['invite_token_hash', p.inviteTokenHash],
+          ['invite_expires_at', ms(p.inviteExpiresAt)],
+          ['invite_status', p.inviteStatus],
+        ],
+        C.members,
+      ),
+    async acceptInvite(mid, a) {
+      const f = a.flags
+      const changed = await run(
+        sql`update ${T.members} set user_id = ${a.userId}, email = null, email_normalized = null, invite_token_hash = null,
+            invite_expires_at = null, flag_sso_linked = ${bool(f.ssoLinked)}, flag_sso_invalid = ${bool(f.ssoInvalid)},
+            flag_member_limit_restricted = ${bool(f.memberLimitRestricted)}, flag_idp_provisioned = ${bool(f.idpProvisioned)},
+            flag_idp_role_restricted = ${bool(f.idpRoleRestricted)}
+          where id = ${mid} and user_id is null and invite_status = 'approved'`,
+        C.members,
+      )
+      return changed > 0
+    },
+    deleteMember: async (mid) => (await run(sql`delete from ${T.members} where id = ${mid}`)) > 0,
+    async setFlagsForOrganization(orgId, flags) {
+      const given = (Object.keys(FLAG_COLUMNS) as (keyof MemberFlags)[]).filter((f) => flags[f] !== undefined)
+      if (given.length === 0) return 0
+      const set = list(given.map((f) => sql`${id(FLAG_COLUMNS[f])} = ${bool(flags[f] === true)}`))
+      const differs = sql.join(
+        given.map((f) => sql`${id(FLAG_COLUMNS[f])} <> ${bool(flags[f] === true)}`),
+        sql` or `,
+      )
+      return run(sql`update ${T.members} set ${set} where organization_id = ${orgId} and (${differs})`)
+    },
+    async createAuthProvider(p) {
+      await run(
+        sql`insert into ${T.providers} (id, organization_id, provider_key, config, allow_unlinked, scim_enabled, created_at)
+          values (${p.id}, ${p.organizationId}, ${p.providerKey}, ${JSON.stringify(p.config)}, ${bool(p.allowUnlinked)},
+            ${bool(p.scimEnabled)}, ${p.createdAt.getTime()})`,
+        C.providers,
+      )
+    },
+    updateAuthProvider: (pid, p) =>
+      update(
+        T.providers,
+        sql`id`,
+        pid,
+        [
+          ['config', p.config === undefined ? undefined : JSON.stringify(p.config)],
+          ['allow_unlinked', b(p.allowUnlinked)],
+          ['scim_enabled', b(p.scimEnabled)],
+        ],
+        C.providers,
+      ),
+    deleteAuthProvider: async (pid) => (await run(sql`delete from ${T.providers} where id = ${pid}`)) > 0,
+    updateOrganization: (orgId, p) => {
+      const set: [string, unknown][] = []
+      if (p.require2fa !== undefined) {
+        if (O.column.require2fa === null) throw new TypeError('tables.organizations: require2fa is an expression, it cannot be written')
+        set.push([O.column.require2fa, b(p.require2fa)])
+      }
+      if (p.defaultRole !== undefined) {
+        if (O.column.defaultRole === null) throw new TypeError('tables.organizations: defaultRole is an expression, it cannot be written')
+        set.push([O.column.defaultRole, p.defaultRole])
+      }
+      return update(O.table, O.expr.id, orgId, set, C.none)
+    },
+    async appendAudit(e) {
+      await run(
+        sql`insert into ${T.audit} (id, event, actor_user_id, organization_id, target_id, target_user_id, ip, data, created_at)
+          values (${e.id}, ${e.event}, ${e.actorUserId}, ${e.organizationId}, ${e.targetId}, ${e.targetUserId}, ${e.ip},
+            ${JSON.stringify(e.data)}, ${e.createdAt.getTime()})`,
+      )
+    },
+    // Token calls run on the transaction's connection (see `exec`): atomic with it.
+    oneTimeTokens,
+    // Pipeline states too: the engine settles the state inside the login transaction.
+    pipelineStates,
+  }
+
+  async function inside<R>(state: Active, fn: (tx: StorageTx) => Promise<R>): Promise<R> {
+    const value = await active.run(state, () => fn(tx))
+    if (state.failed !== null) throw state.failed.error
+    return value
+  }
+
+  async function transaction<R>(fn: (tx: StorageTx) => Promise<R>): Promise<R> {
+    if (dialect === 'sqlite') {
+      const release = await sqliteTurn()
+      const state: Active = { exec: root, failed: null, locks: [] }
+      try {
+        await root.run(sql`begin immediate`)
+        try {
+          const value = await inside(state, fn)
+          await root.run(sql`commit`)
+          return value
+        } catch (error) {
+          await root.run(sql`rollback`).catch(() => {})
+          throw error
+        }
+      } finally {
+        release()
+      }
+    }
+    if (dialect === 'postgres') {
+      return db.transaction((t: unknown) => inside({ exec: direct(t), failed: null, locks: [] }, fn))
+    }
+    // MySQL: GET_LOCK belongs to the session, so the transaction runs on one reserved connection
+    // whose locks are released right after commit or rollback.
+    const pool = db.$client as { getConnection?: (...a: unknown[]) => unknown; promise?: () => unknown }
+    const promisePool = (typeof pool.promise === 'function' ? pool.promise() : pool) as {
+      getConnection(): Promise<{ query(text: string, values?: unknown[]): Promise<unknown>; release(): void }>
+    }
+    const conn = await promisePool.getConnection()
+    const { drizzle } = (await import('drizzle-orm/mysql2')) as { drizzle: (client: unknown) => unknown }
+    // biome-ignore lint/suspicious/noExplicitAny: a Drizzle database over the reserved connection
+    const onConn = drizzle(conn) as any
+    const state: Active = { exec: direct(onConn), failed: null, locks: [] }
+    try {
+      return await onConn.transaction(() => inside(state, fn), { isolationLevel: 'read committed' })
+    } finally {
+      for (const name of state.locks) await conn.query('select release_lock(?)', [name]).catch(() => {})
+      conn.release()
+    }
+  }
+
+  async function seedHostData(data: {
+    organizations?: readonly Organization[] | undefined
+    userEmails?: readonly UserEmail[] | undefined
+  }) {
+    await transaction(async () => {
+      for (const o of data.organizations ?? []) {
+        const v: Record<DrizzleOrganizationField, unknown> = {
+          id: o.id,
+          slug: o.slug,
+          name: o.name,
+          defaultRole: o.defaultRole,
+          require2fa: b(o.require2fa),
+        }
+        const values = ORG_FIELDS.filter((f) => O.column[f] !== null).map((f) => [O.column[f] as string, v[f]] as const)
+        await run(sql`insert into ${O.table} (${list(values.map(([c]) => id(c)))}) values (${list(values.map(([, x]) => sql`${x}`))})`)
+      }
+      for (const e of data.userEmails ?? []) await run(insertEmail(e), C.userEmails)
+    })
+  }
+
+  const byKey =
+    <R>(key: (r: R) => string) =>
+    (x: R, y: R) =>
+      key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0
+  const byId = byKey((r: { id: string }) => r.id)
+
+  return {
+    ...reader,
+    pipelineStates,
+    oneTimeTokens,
+    transaction,
+    seedHostData,
+    async seed(data) {
+      await seedHostData({ organizations: data.organizations })
+      await transaction(async (t) => {
+        const emails = [...(data.userEmails ?? [])]
+        for (const u of data.users ?? []) {
+          await run(insertUser(u), C.users)
+          const normalized = normalizeEmail(u.email)
+          if (!emails.some((e) => e.userId === u.id && e.emailNormalized === normalized)) {
+            emails.unshift({ userId: u.id, email: u.email, emailNormalized: normalized, isVerified: true, isPrimary: true })
+          }
+        }
+        for (const e of emails) await run(insertEmail(e), C.userEmails)
+        for (const p of data.providers ?? []) await t.createAuthProvider(p)
+        for (const i of data.identities ?? []) await t.createIdentity(i)
+        for (const m of data.members ?? []) await t.createMember(m)
+      })
+    },
+    async snapshot() {
+      const emails = await rows(
+        sql`select ${cols('e', ['user_id', 'email', 'email_normalized', 'is_verified', 'is_primary'])} from ${T.userEmails} e`,
+      )
+      const audit = await rows(sql`select * from ${T.audit}`)
+      return {
+        organizations: (await rows(sql`select ${orgSelect} from ${O.table}`)).map(orgFrom).sort(byId),
+        users: (await rows(sql`select ${userSelect} from ${U.table}`)).map(userFrom).sort(byId),
+        userEmails: emails.map(emailFrom).sort(byKey((e) => `${e.userId}\u0000${e.emailNormalized}`)),
+        members: (await rows(sql`select * from ${T.members}`)).map((r) => memberFrom(r)).sort(byId),
+        providers: (await rows(sql`select * from ${T.providers}`)).map(providerFrom).sort(byId),
+        identities: (await rows(sql`select * from ${T.identities}`)).map((r) => identityFrom(r)).sort(byId),
+        audit: audit
+          .map(
+            (r): AuditEntry => ({
+              id: toStr(r.id),
+              event: toStr(r.event) as AuditEntry['event'],
+              actorUserId: orNull(r.actor_user_id, toStr),
+              organizationId: toStr(r.organization_id),
+              targetId: orNull(r.target_id, toStr),
+              targetUserId: orNull(r.target_user_id, toStr),
+              ip: orNull(r.ip, toStr),
+              data: json(r.data),
+              createdAt: toDate(r.created_at),
+            }),
+          )
+          .sort(byId),
+        pipelineStates: (await rows(sql`select * from ${T.states}`))
+          .map((r) => ({ id: toStr(r.id), version: Number(r.version), body: toStr(r.body), expiresAt: toDate(r.expires_at) }))
+          .sort(byId),
+        oneTimeTokens: (await rows(sql`select * from ${T.tokens}`)).map(tokenFrom).sort(byKey((t) => t.hash)),
+      }
+    },
+  }
+}
+
+/** 64-bit FNV-1a of `text`, hex: a short lock name. */
+function fnv(text: string): string {
+  let h = 0xcbf29ce484222325n
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= BigInt(byte)
+    h = BigInt.asUintN(64, h * 0x100000001b3n)
+  }
+  return h.toString(16).padStart(16, '0')
+}
