@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   // single-use and unsolicited IdP responses
   ASSERTION_REPLAYED: 'This sign-in response was already used. Please sign in again.',
   UNSOLICITED_RESPONSE: 'Sign-in started at the identity provider is not accepted here. Please sign in from this application.',
+  RELAY_STATE_INVALID: 'This sign-in response does not belong to a sign-in started in this browser. Please start again.',
   // actors
   NOT_AUTHENTICATED: 'You must be authenticated to link accounts.',
   NOT_AUTHORIZED: 'You are not allowed to manage single sign-on for this organization.',

@@ -65,7 +65,7 @@ void storageMembers
 const storage = port([...readerMethods, 'transaction']).extend({ pipelineStates: port(stateMethods), oneTimeTokens: port(tokenMethods) })
 
 const URL_FUNCTIONS = ['orgLogin', 'authSettings', 'providerSettings', 'afterLogin', 'pipelineCallback', 'verifyAccount'] as const
-const urlFunctions: Exact<Omit<UrlConfig, 'baseUrl'>, typeof URL_FUNCTIONS> = URL_FUNCTIONS
+const urlFunctions: Exact<Omit<UrlConfig, 'baseUrl' | 'postCallback'>, typeof URL_FUNCTIONS> = URL_FUNCTIONS
 
 const baseUrl = z.string().refine(
   (v) => {
@@ -136,7 +136,7 @@ const optionsSchema = z.object({
       }
     }),
   secret,
-  urls: z.looseObject({ baseUrl, ...Object.fromEntries(urlFunctions.map((k) => [k, fn])) }),
+  urls: z.looseObject({ baseUrl, ...Object.fromEntries(urlFunctions.map((k) => [k, fn])), postCallback: fn.optional() }),
   policy: z.object(policySchema).optional(),
   hooks: z.object(Object.fromEntries(hooks.map((k) => [k, fn.optional()]))).optional(),
   clock: port(['now']).optional(),

@@ -37,6 +37,7 @@ import type {
   ServiceMetadataRequest,
   SessionInfo,
   Step,
+  UrlConfig,
 } from './types.js'
 
 /** The step-machine part of the engine. Internal; exposed through {@link AuthPipeline}. */
@@ -179,7 +180,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
         data,
         config: loaded.config,
         organization: loaded.organization,
-        callbackUrl: ctx.urls.pipelineCallback(loaded.organization),
+        callbackUrl: callbackUrlOf(ctx.urls, loaded.provider, loaded.organization),
         random: () => randomToken(32),
         now: ctx.clock.now(),
         unsolicited: opened.state.initiation === 'unsolicited',
@@ -467,7 +468,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
             data,
             config: providerRow.config,
             organization: org.value,
-            callbackUrl: ctx.urls.pipelineCallback(org.value),
+            callbackUrl: callbackUrlOf(ctx.urls, provider, org.value),
             random: () => randomToken(32),
             now: ctx.clock.now(),
             unsolicited: true,
@@ -550,7 +551,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const config = row.value && row.value.providerKey === provider.key ? row.value.config : null
       let document: ServiceMetadata | AuthError
       try {
-        document = await provider.serviceMetadata({ organization: org.value, callbackUrl: ctx.urls.pipelineCallback(org.value), config })
+        document = await provider.serviceMetadata({ organization: org.value, callbackUrl: callbackUrlOf(ctx.urls, provider, org.value), config })
       } catch (cause) {
         return err(authError('PROVIDER_ERROR', { redirect: 'root', cause, details: { stage: 'serviceMetadata' } }))
       }
@@ -559,6 +560,17 @@ export function createStepApi(ctx: EngineContext): StepApi {
     }, 'root')
 
   return { beginLogin, beginSetup, advance, beginUnsolicitedLogin, serviceMetadata }
+}
+
+/**
+ * The URL a provider's steps give the IdP to come back to: `urls.postCallback` for a provider
+ * the IdP answers with a cross-site POST (the SAML ACS) when the host has one, else
+ * `urls.pipelineCallback`.
+ */
+function callbackUrlOf(urls: UrlConfig, provider: Provider, organization: Organization): string {
+  return provider.callbackMethod === 'POST' && typeof urls.postCallback === 'function'
+    ? urls.postCallback(organization)
+    : urls.pipelineCallback(organization)
 }
 
 const MAX_PARAMS = 64

@@ -87,6 +87,13 @@ export interface UrlConfig {
   afterLogin(org: Organization): string
   /** The host route that receives IdP callbacks and step posts (calls `advance`). */
   pipelineCallback(org: Organization): string
+  /**
+   * Where an IdP posts its answer back for providers whose `callbackMethod` is `'POST'` (the SAML
+   * assertion consumer service, one URL per org). The steps of such a provider see it as their
+   * `callbackUrl`, and the SP metadata names it. Optional: without it `pipelineCallback` serves
+   * them too. `ssoHandlerUrls` points it at the handler's `POST /acs/:org`.
+   */
+  postCallback?(org: Organization): string
   /** The host route that consumes an account-verification link. */
   verifyAccount(token: string, org: Organization): string
 }

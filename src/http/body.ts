@@ -13,6 +13,16 @@ import { type AuthError, authError } from '../errors.js'
 export interface ParseLimits {
   /** Largest body accepted, in bytes. */
   readonly maxBodyBytes: number
+  /** Longest decoded value. @defaultValue {@link MAX_VALUE_LENGTH} */
+  readonly maxValueLength?: number | undefined
+  /** Most parameters. @defaultValue {@link MAX_PARAMS} */
+  readonly maxParams?: number | undefined
+}
+
+/** Limits of {@link parseUrlEncoded} (the defaults suit query strings and the handler's own forms). */
+export interface FieldLimits {
+  readonly maxValueLength?: number | undefined
+  readonly maxParams?: number | undefined
 }
 
 /** At most this many parameters, and these lengths (the engine's own limits on step requests). */
@@ -28,17 +38,19 @@ const invalid = (reason: string): AuthError => authError('INPUT_INVALID', { deta
  * Parses `a=1&b=2` strictly: `+` is a space, percent-escapes must be well formed UTF-8, every
  * name occurs once, at most {@link MAX_PARAMS} pairs within the length limits.
  */
-export function parseUrlEncoded(text: string): Result<Record<string, string>, AuthError> {
+export function parseUrlEncoded(text: string, limits: FieldLimits = {}): Result<Record<string, string>, AuthError> {
+  const maxValue = limits.maxValueLength ?? MAX_VALUE_LENGTH
+  const maxParams = limits.maxParams ?? MAX_PARAMS
   const out: Record<string, string> = Object.create(null)
   if (text.length === 0) return ok(out)
   let count = 0
   for (const pair of text.split('&')) {
     if (pair.length === 0) continue
-    if (++count > MAX_PARAMS) return err(invalid('too-many-parameters'))
+    if (++count > maxParams) return err(invalid('too-many-parameters'))
     const eq = pair.indexOf('=')
     const rawKey = eq < 0 ? pair : pair.slice(0, eq)
     const rawValue = eq < 0 ? '' : pair.slice(eq + 1)
-    if (rawKey.length > MAX_KEY_LENGTH * 3 || rawValue.length > MAX_VALUE_LENGTH * 3) return err(invalid('parameter-too-long'))
+    if (rawKey.length > MAX_KEY_LENGTH * 3 || rawValue.length > maxValue * 3) return err(invalid('parameter-too-long'))
     let key: string
     let value: string
     try {
@@ -47,7 +59,7 @@ export function parseUrlEncoded(text: string): Result<Record<string, string>, Au
     } catch {
       return err(invalid('bad-percent-encoding'))
     }
-    if (key.length === 0 || key.length > MAX_KEY_LENGTH || value.length > MAX_VALUE_LENGTH) return err(invalid('parameter-too-long'))
+    if (key.length === 0 || key.length > MAX_KEY_LENGTH || value.length > maxValue) return err(invalid('parameter-too-long'))
     if (Object.hasOwn(out, key)) return err(invalid('duplicate-parameter'))
     out[key] = value
   }
@@ -86,7 +98,7 @@ export async function readForm(request: Request, limits: ParseLimits): Promise<R
   } catch {
     return err(invalid('bad-utf8'))
   }
-  return parseUrlEncoded(text)
+  return parseUrlEncoded(text, limits)
 }
 
 function isFormType(header: string | null): boolean {

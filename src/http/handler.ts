@@ -14,9 +14,9 @@ import { type AuthError, type AuthErrorCode, authError, ERROR_CODES, SsoflowErro
 import type { JsonObject, JsonValue } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import { randomToken, timingSafeEqual } from '../state/crypto.js'
-import { MAX_URL_LENGTH, parseQuery, readForm } from './body.js'
+import { MAX_URL_LENGTH, type ParseLimits, parseQuery, readForm } from './body.js'
 import { parseCookies, prefixedName, serializeCookie } from './cookies.js'
-import { DEFAULT_STYLESHEET, type PageField, type PageForm, renderDefaultPage, type SsoPage } from './pages.js'
+import { DEFAULT_STYLESHEET, type PageField, type PageForm, renderDefaultPage, renderRepostPage, type SsoPage } from './pages.js'
 
 /**
  * What the host knows of the request's session, returned by `getSession`. The handler adds the
@@ -100,8 +100,20 @@ export interface SsoHandlerOptions<C = void> {
   twoFactorUrl?: string | undefined
   /** The "start again" link of error pages when the org is not known. @defaultValue `'/'` */
   homeUrl?: string | undefined
-  /** Largest request body accepted, in bytes. @defaultValue 16384 */
+  /** Largest request body accepted, in bytes (every route but the ACS). @defaultValue 16384 */
   maxBodyBytes?: number | undefined
+  /**
+   * Largest body accepted on `POST /acs/:org` (an IdP's form post carrying a base64
+   * `SAMLResponse`), in bytes. The default fits `ssoflow/saml`'s default `maxResponseBytes`
+   * (256 KiB decoded); when you raise that, pass `samlAcsMaxBodyBytes({ maxResponseBytes })`.
+   * @defaultValue 1056768 (1 MiB + 8 KiB)
+   */
+  maxAcsBodyBytes?: number | undefined
+  /**
+   * The provider key whose service metadata `GET /metadata/:org` serves (`?provider=` picks
+   * another). @defaultValue `'saml'`
+   */
+  metadataProvider?: string | undefined
   /** Called after every handled request (logging, metrics, a decision log). Errors it throws are ignored. */
   onResult?: ((event: SsoResultEvent<C>) => void) | undefined
 }
@@ -118,23 +130,31 @@ export interface SsoHandler<C = void> {
   readonly basePath: string
   /** The origin of `baseUrl` (adapters build request URLs on it, never on the `Host` header). */
   readonly origin: string
-  /** Largest request body the handler reads, in bytes (adapters may stop reading past it). */
+  /** Largest request body the handler reads on any route but the ACS, in bytes. */
   readonly maxBodyBytes: number
+  /** Largest request body the handler reads on `POST /acs/:org`, in bytes (adapters may stop reading past it). */
+  readonly maxAcsBodyBytes: number
   /** The login start URL for an org slug (a "Sign in with SSO" link). */
   loginUrl(slug: string, options?: { readonly next?: string | undefined; readonly loginHint?: string | undefined }): string
   /** The setup start URL for an org slug and provider key (an admin's "Configure SSO" link). */
   setupUrl(slug: string, providerKey: string): string
+  /** The absolute URL of an org's assertion consumer service (`POST /acs/:org`), for the IdP's admin. */
+  acsUrl(slug: string): string
+  /** The absolute URL of an org's service metadata (`GET /metadata/:org`), for the IdP's admin. */
+  metadataUrl(slug: string): string
 }
 
 /**
  * The engine URLs the handler serves, to spread into `createAuthPipeline({ urls })`:
- * `pipelineCallback` (every provider step and IdP callback) and `verifyAccount` (the emailed
- * link). `baseUrl` is passed through.
+ * `pipelineCallback` (every provider step and IdP redirect), `postCallback` (an IdP's form post,
+ * the SAML ACS: `POST /acs/:org`, one per org slug) and `verifyAccount` (the emailed link).
+ * `baseUrl` is passed through. Org URLs carry the org's slug: `resolveOrganization` maps it back.
  * @group HTTP
  */
 export function ssoHandlerUrls(options: { readonly baseUrl: string; readonly basePath: string }): {
   readonly baseUrl: string
   pipelineCallback(): string
+  postCallback(org: { readonly slug: string }): string
   verifyAccount(token: string): string
 } {
   const origin = new URL(options.baseUrl).origin
@@ -142,6 +162,7 @@ export function ssoHandlerUrls(options: { readonly baseUrl: string; readonly bas
   return {
     baseUrl: options.baseUrl,
     pipelineCallback: () => `${origin}${base}/callback`,
+    postCallback: (org) => `${origin}${base}/acs/${encodeURIComponent(org.slug)}`,
     verifyAccount: (token: string) => `${origin}${base}/verify/${encodeURIComponent(token)}`,
   }
 }
@@ -193,6 +214,16 @@ export function statusFor(code: AuthErrorCode): number {
 }
 
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+/** The ACS re-post page: one script, allowed by its nonce, that submits one form to this origin. */
+const repostCsp = (nonce: string) =>
+  `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`
+/** The field the re-post page adds: a re-posted form that still arrives cross-site is refused, not re-posted again. */
+const REPOST_FIELD = 'ssoflow_repost'
+/** RelayState values longer than this are not ours (SAML bindings cap it at 80 bytes). */
+const MAX_RELAY_STATE = 1024
+const DEFAULT_ACS_BODY_BYTES = 1024 * 1024 + 8 * 1024
+/** A (non-HTML) document's CSP: nothing may run or load. */
+const DOCUMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 function isLoopback(hostname: string): boolean {
   return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
@@ -247,6 +278,8 @@ interface Route<C> {
   readonly name: string
   /** POSTs on this route must pass the origin and CSRF checks (forms the handler rendered). */
   readonly csrf: boolean
+  /** This route's body limits, when not the handler's default. */
+  readonly body?: ParseLimits | undefined
   handle(x: Exchange<C>, params: Readonly<Record<string, string>>, form: Readonly<Record<string, string>>): Promise<Response>
 }
 
@@ -260,6 +293,8 @@ interface Route<C> {
  * | `GET /login/:org?next=&login_hint=` (or `email=`) | starts a login for the org slug |
  * | `GET /setup/:org?provider=` | starts SSO setup (the signed-in admin) |
  * | `GET, POST /callback` | every provider step and IdP callback (`urls.pipelineCallback`) |
+ * | `POST /acs/:org` | an IdP's form post (SAML ACS, `urls.postCallback`), re-posted same-origin first |
+ * | `GET /metadata/:org?provider=` | the provider's service metadata (SAML SP metadata) |
  * | `POST /confirm` | the confirmation page's choice (`op=confirm` or `op=newuser`) |
  * | `GET /verify/:token` | the emailed account-verification link (`urls.verifyAccount`) |
  * | `GET /resume` | finishes a login after the host's second-factor check |
@@ -313,6 +348,12 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
   const maxBodyBytes = options.maxBodyBytes ?? 16 * 1024
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)
     throw new SsoflowError('CONFIG_INVALID', 'maxBodyBytes must be a positive integer')
+  const maxAcsBodyBytes = options.maxAcsBodyBytes ?? DEFAULT_ACS_BODY_BYTES
+  if (!Number.isInteger(maxAcsBodyBytes) || maxAcsBodyBytes <= 0)
+    throw new SsoflowError('CONFIG_INVALID', 'maxAcsBodyBytes must be a positive integer')
+  const metadataProvider = options.metadataProvider ?? 'saml'
+  if (typeof metadataProvider !== 'string' || metadataProvider.length === 0 || metadataProvider.length > LIMITS.id)
+    throw new SsoflowError('CONFIG_INVALID', 'metadataProvider must be a provider key')
   const homeUrl = options.homeUrl ?? '/'
   const stylesheet = `${basePath}/ssoflow.css`
   const resolveOrganization = options.resolveOrganization ?? ((slug: string) => slug)
@@ -416,6 +457,21 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
 
   const form = (csrf: string, action: string): PageForm => ({ action, csrfField: CSRF_FIELD, csrf })
 
+  /**
+   * The ACS re-post page: the IdP's fields in a form that posts to this origin, submitted by one
+   * script allowed by a fresh nonce (a button when scripts are off). Not a `render` page: it
+   * carries no choice, and the nonce must match the CSP. Sets no cookie.
+   */
+  const repostPage = (x: Exchange<C>, action: string, fields: Readonly<Record<string, string>>): Response => {
+    const nonce = randomToken(16)
+    const html = renderRepostPage({ action, fields: { ...fields, [REPOST_FIELD]: '1' }, nonce, stylesheet })
+    const response = new Response(html, {
+      status: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': repostCsp(nonce), 'x-frame-options': 'DENY' },
+    })
+    return finalize(x, response, 200, null)
+  }
+
   const applyEffects = async (x: Exchange<C>, effects: readonly SessionEffect[]): Promise<void> => {
     for (const effect of effects) {
       if (effect.type === 'clearPipeline') clearCookie(x, names.pipeline)
@@ -473,11 +529,10 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
   }
 
   // ------------------------------------------------------------------ routes
-  // To serve another route (a SAML ACS `POST /acs/:org`, SP metadata `GET /metadata/:org`), add a
-  // row. `csrf: true` routes accept only same-origin POSTs carrying the form token; an IdP's
-  // cross-site form post needs `csrf: false` and its own protection (InResponseTo, the pipeline
-  // binding). Note that SameSite=Lax cookies are not sent on a cross-site POST: such a route
-  // cannot read the pipeline cookie and must find the pipeline another way (e.g. RelayState).
+  // To serve another route, add a row. `csrf: true` routes accept only same-origin POSTs carrying
+  // the form token; an IdP's cross-site form post (the ACS) is `csrf: false` and protected by the
+  // pipeline binding, its RelayState and InResponseTo. SameSite=Lax cookies are not sent on a
+  // cross-site POST: the ACS re-posts same-origin before it reads any of them.
   const routes: Route<C>[] = [
     {
       method: 'GET',
@@ -529,6 +584,78 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
         const { [CSRF_FIELD]: _csrf, ...fields } = body
         const session = await sessionOf(x)
         return respond(x, sso.advance({ handle, session, request: { method: x.method, query: query.value, form: fields } }))
+      },
+    },
+    {
+      // An IdP's form post (the SAML HTTP-POST binding), per org. It arrives cross-site, so the
+      // browser sent none of our SameSite=Lax cookies: the fields go back to the browser in a
+      // same-origin re-post page (nothing read, written or set on that hop), and the re-post,
+      // which carries the cookies, finishes: with a RelayState in the pipeline of this browser
+      // (the provider checks that the RelayState and InResponseTo are that pipeline's), without
+      // one as an unsolicited response (refused unless the org's provider enables them).
+      method: 'POST',
+      path: ['acs', ':org'],
+      name: 'acs',
+      csrf: false,
+      body: { maxBodyBytes: maxAcsBodyBytes, maxValueLength: maxAcsBodyBytes, maxParams: 8 },
+      async handle(x, params, body) {
+        const slug = segment(params.org ?? '')
+        if (slug === null) return errorPage(x, authError('INPUT_INVALID', { details: { field: 'org' } }))
+        x.slug = slug
+        const samlResponse = body.SAMLResponse
+        if (typeof samlResponse !== 'string' || samlResponse.length === 0) {
+          return errorPage(x, authError('INPUT_INVALID', { redirect: 'orgLogin', details: { field: 'SAMLResponse' } }))
+        }
+        const relayState = body.RelayState ?? ''
+        if (relayState.length > MAX_RELAY_STATE) {
+          return errorPage(x, authError('RELAY_STATE_INVALID', { redirect: 'orgLogin', details: { reason: 'too-long' } }))
+        }
+        if (crossSite(x.request)) {
+          // A re-post that still arrives cross-site (a sandboxed frame, a broken browser) is
+          // refused rather than re-posted again.
+          if (body[REPOST_FIELD] !== undefined) return errorPage(x, authError('CROSS_SITE_REQUEST', { details: { reason: 'repost' } }))
+          const fields: Record<string, string> = relayState === '' ? { SAMLResponse: samlResponse } : { SAMLResponse: samlResponse, RelayState: relayState }
+          return repostPage(x, `${basePath}/acs/${encodeURIComponent(slug)}`, fields)
+        }
+        const organizationId = await resolveOrganization(slug, { request: x.request, context: x.context })
+        if (organizationId === null) return errorPage(x, authError('ORGANIZATION_NOT_FOUND'))
+        const session = await sessionOf(x)
+        if (relayState === '') {
+          const request = { method: 'POST' as const, query: {}, form: { SAMLResponse: samlResponse } }
+          return respond(x, sso.beginUnsolicitedLogin({ organizationId, session, request }))
+        }
+        // A RelayState is ours only in the browser whose pipeline holds it.
+        const handle = pipelineHandle(x)
+        if (handle === null) {
+          return errorPage(x, authError('RELAY_STATE_INVALID', { redirect: 'orgLogin', details: { reason: 'no-pipeline' } }))
+        }
+        const request = { method: 'POST' as const, query: {}, form: { SAMLResponse: samlResponse, RelayState: relayState } }
+        return respond(x, sso.advance({ handle, session, request }))
+      },
+    },
+    {
+      // The provider's document for the IdP's admin (SAML SP metadata): public, no session.
+      method: 'GET',
+      path: ['metadata', ':org'],
+      name: 'metadata',
+      csrf: false,
+      async handle(x, params) {
+        const slug = segment(params.org ?? '')
+        if (slug === null) return errorPage(x, authError('INPUT_INVALID', { details: { field: 'org' } }))
+        const query = parseQuery(x.url)
+        if (query.isErr()) return errorPage(x, query.error)
+        const providerKey = query.value.provider ?? metadataProvider
+        if (providerKey.length === 0 || providerKey.length > LIMITS.id)
+          return errorPage(x, authError('INPUT_INVALID', { details: { field: 'provider' } }))
+        const organizationId = await resolveOrganization(slug, { request: x.request, context: x.context })
+        if (organizationId === null) return errorPage(x, authError('ORGANIZATION_NOT_FOUND'))
+        const document = await sso.serviceMetadata({ organizationId, providerKey })
+        if (document.isErr()) return errorPage(x, document.error)
+        const response = new Response(document.value.body, {
+          status: 200,
+          headers: { 'content-type': document.value.contentType, 'content-security-policy': DOCUMENT_CSP },
+        })
+        return finalize(x, response, 200, null)
       },
     },
     {
@@ -655,7 +782,7 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     let body: Readonly<Record<string, string>> = {}
     if (x.method === 'POST') {
       if (hit.route.csrf && crossSite(x.request)) return errorPage(x, authError('CROSS_SITE_REQUEST'))
-      const parsed = await readForm(x.request, { maxBodyBytes })
+      const parsed = await readForm(x.request, hit.route.body ?? { maxBodyBytes })
       if (parsed.isErr()) return errorPage(x, parsed.error)
       body = parsed.value
       if (hit.route.csrf) {
@@ -719,6 +846,7 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     basePath,
     origin,
     maxBodyBytes,
+    maxAcsBodyBytes,
     matches(input) {
       let pathname: string
       try {
@@ -738,6 +866,12 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     },
     setupUrl(slug, providerKey) {
       return `${basePath}/setup/${encodeURIComponent(slug)}?provider=${encodeURIComponent(providerKey)}`
+    },
+    acsUrl(slug) {
+      return `${origin}${basePath}/acs/${encodeURIComponent(slug)}`
+    },
+    metadataUrl(slug) {
+      return `${origin}${basePath}/metadata/${encodeURIComponent(slug)}`
     },
   }
 }

@@ -269,6 +269,50 @@ export function renderDefaultPage(page: SsoPage, stylesheet: string): string {
   }
 }
 
+/** What the ACS re-post page is made of. */
+export interface RepostPageInput {
+  /** The same-origin URL the form posts to. */
+  readonly action: string
+  /** The hidden fields (the IdP's `SAMLResponse` and `RelayState`). */
+  readonly fields: Readonly<Record<string, string>>
+  /** The CSP nonce that allows the one script. */
+  readonly nonce: string
+  readonly stylesheet: string
+}
+
+/**
+ * The page that re-posts an IdP's cross-site form post to this origin (so that the browser sends
+ * our SameSite=Lax cookies): hidden fields, a script allowed by `nonce` that submits the form at
+ * once, and a button for browsers without scripts. Every value is escaped.
+ */
+export function renderRepostPage(input: RepostPageInput): string {
+  const hidden = Object.entries(input.fields)
+    .map(([name, value]) => `<input type="hidden" name="${e(name)}" value="${e(value)}">`)
+    .join('\n')
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin">
+<title>Signing you in</title>
+<link rel="stylesheet" href="${e(input.stylesheet)}">
+</head>
+<body>
+<main class="ssoflow">
+<h1>Signing you in</h1>
+<form method="post" action="${e(safeHref(input.action))}" id="ssoflow-repost">
+${hidden}
+<p>If nothing happens, continue to finish signing in.</p>
+<div class="actions"><button type="submit" class="primary">Continue</button></div>
+</form>
+</main>
+<script nonce="${e(input.nonce)}">document.getElementById('ssoflow-repost').submit()</script>
+</body>
+</html>
+`
+}
+
 /** The stylesheet of the default pages (served by the handler; no inline styles). */
 export const DEFAULT_STYLESHEET = `:root{color-scheme:light dark;--fg:#1d2330;--muted:#5b6475;--bg:#f5f6f8;--card:#fff;--line:#d9dde5;--accent:#3b4fd8;--accent-fg:#fff;--err:#b42318;--err-bg:#fef3f2}
 @media (prefers-color-scheme:dark){:root{--fg:#e6e8ee;--muted:#a3aab8;--bg:#14171d;--card:#1d212a;--line:#343a46;--accent:#7d8cff;--accent-fg:#0d1020;--err:#ff9c8f;--err-bg:#3a1a17}}

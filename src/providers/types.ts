@@ -110,7 +110,7 @@ export interface ServiceMetadata {
  */
 export interface ServiceMetadataInput {
   readonly organization: Organization
-  /** `urls.pipelineCallback(organization)`: where the IdP sends the browser back (the SAML ACS). */
+  /** Where the IdP sends the browser back (the SAML ACS): `urls.postCallback(organization)` for a POST-callback provider when the host has it, else `urls.pipelineCallback(organization)`. */
   readonly callbackUrl: string
   /** The org's stored config when its provider row is this provider, else null (before setup). */
   readonly config: JsonObject | null
@@ -164,9 +164,10 @@ export interface Provider {
   /** Periodic check: is the identity still valid at the IdP? */
   refreshIdentity?(identity: AuthIdentity, config: JsonObject): Promise<RefreshResult>
   /**
-   * How the IdP comes back to `urls.pipelineCallback`: a redirect (`GET`, OAuth and OIDC) or a
-   * cross-site form post (`POST`, the SAML assertion consumer service). An HTTP handler routes by
-   * it; a cross-site POST carries no `SameSite=Lax` cookies, so the handler re-posts it same-site.
+   * How the IdP comes back: a redirect to `urls.pipelineCallback` (`GET`, OAuth and OIDC) or a
+   * cross-site form post (`POST`, the SAML assertion consumer service) to `urls.postCallback`
+   * when the host has one (else `pipelineCallback`). A cross-site POST carries no `SameSite=Lax`
+   * cookies, so the HTTP handler re-posts it same-origin (docs/http.md).
    * @defaultValue `'GET'`
    */
   readonly callbackMethod?: 'GET' | 'POST' | undefined

@@ -233,7 +233,7 @@ function samlOrg(h: Harness) {
   return {
     sso,
     idp,
-    async post(fields: Partial<ResponseFields>, sign: SignOptions = {}, raw?: string): Promise<Act> {
+    async post(fields: Partial<ResponseFields>, sign: SignOptions = {}, raw?: string, relayState?: string): Promise<Act> {
       const step = await sso.beginLogin({ organizationId: 'org-saml', session: h.session() })
       if (step.isErr() || step.value.kind !== 'redirect') throw new Error('arrange: no redirect to the IdP')
       const handle = step.value.handle
@@ -243,7 +243,7 @@ function samlOrg(h: Harness) {
         { nameId: 'x@corp.example', attributes: { id: 'x', email: 'x@corp.example' }, ...fields },
         sign,
       )
-      const form = { SAMLResponse: raw ?? b64(xml), RelayState: request.relayState }
+      const form = { SAMLResponse: raw ?? b64(xml), RelayState: relayState ?? request.relayState }
       return () => sso.advance({ handle, session: h.session(), request: POST(form) })
     },
   }
@@ -807,6 +807,21 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
         async arrange(h) {
           return () =>
             h.sso.beginUnsolicitedLogin({ organizationId: ACME, session: h.session(), request: POST({ email: 'x@example.com' }) })
+        },
+      },
+    },
+  },
+  RELAY_STATE_INVALID: {
+    redirect: 'flow',
+    scenarios: {
+      "login: a SAML response posted with a RelayState that is not its pipeline's": {
+        flow: 'login',
+        arrange: (h) => samlOrg(h).post({}, {}, undefined, 'not-our-relay-state'),
+      },
+      'handler: an ACS post with a RelayState in a browser that has no pipeline': {
+        flow: 'login',
+        async arrange(h) {
+          return web(h).act('/sso/acs/acme', FORM_POST('SAMLResponse=PHg%2B&RelayState=someone-elses'))
         },
       },
     },

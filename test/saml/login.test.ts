@@ -327,13 +327,15 @@ describe('SAML login: hostile responses are refused with their code and write no
     await hostile(w, () => w.idp.respond(null, { ...ALICE, acsUrl: ACS, spEntityId: SP_ENTITY_ID }), 'SAML_IN_RESPONSE_TO_MISMATCH')
   })
 
-  it('a RelayState that is not ours, or none -> STATE_INVALID', async () => {
+  it('a RelayState that is not ours, or none -> RELAY_STATE_INVALID', async () => {
     const w = world()
-    await hostile(w, (r) => w.idp.respond(r, ALICE), 'STATE_INVALID', { reason: 'relay-state' }, 'not-our-relay-state')
+    await hostile(w, (r) => w.idp.respond(r, ALICE), 'RELAY_STATE_INVALID', { reason: 'not-ours' }, 'not-our-relay-state')
     const session = anon()
     const { handle, request } = await beginLogin(w, session)
     const xml = await w.idp.respond(request, ALICE)
-    await refusedWithoutWrites(w, () => w.sso.advance({ handle, session, request: post({ SAMLResponse: b64(xml) }) }), 'STATE_INVALID')
+    await refusedWithoutWrites(w, () => w.sso.advance({ handle, session, request: post({ SAMLResponse: b64(xml) }) }), 'RELAY_STATE_INVALID', {
+      reason: 'missing',
+    })
   })
 
   it('a DOCTYPE with entity declarations (billion laughs) -> SAML_RESPONSE_INVALID, nothing expanded', async () => {

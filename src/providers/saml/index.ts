@@ -91,6 +91,26 @@ export interface SamlProviderOptions {
   readonly dangerouslyAllowInsecureLoopbackHttp?: boolean | undefined
 }
 
+const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024
+
+/**
+ * The largest ACS form body that can carry a SAMLResponse within `maxResponseBytes` (decoded):
+ * its base64, every character percent-encoded at worst, plus the RelayState. Give it to the HTTP
+ * handler's `maxAcsBodyBytes` when you raise the provider's `maxResponseBytes`; the handler's
+ * default fits the provider's default.
+ *
+ * @example
+ * ```ts
+ * import { samlAcsMaxBodyBytes } from 'ssoflow/saml'
+ * const maxAcsBodyBytes = samlAcsMaxBodyBytes({ maxResponseBytes: 512 * 1024 }) // about 2 MiB
+ * ```
+ * @group Providers
+ */
+export function samlAcsMaxBodyBytes(options: { readonly maxResponseBytes?: number | undefined } = {}): number {
+  const maxResponseBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES)
+  return 3 * (Math.ceil(maxResponseBytes / 3) * 4 + 1024) + 4096
+}
+
 /** View name of the setup form. @group Providers */
 export const SAML_SETUP_VIEW = 'saml-setup-form'
 
@@ -134,7 +154,7 @@ function field(form: Readonly<Record<string, string>>, name: string): string {
 export function samlProvider(options: SamlProviderOptions = {}): Provider {
   const key = options.key ?? 'saml'
   const skewMs = (options.clockSkewSeconds === undefined ? 60 : positiveIntOrZero('clockSkewSeconds', options.clockSkewSeconds)) * 1000
-  const maxResponseBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, 256 * 1024)
+  const maxResponseBytes = positiveInt('maxResponseBytes', options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES)
   const limits: XmlLimits = {
     maxLength: maxResponseBytes,
     maxDepth: positiveInt('maxDepth', options.maxDepth, 32),
@@ -332,7 +352,7 @@ export function samlProvider(options: SamlProviderOptions = {}): Provider {
         }
         const relayState = ctx.request.form.RelayState
         if (typeof relayState !== 'string' || !timingSafeEqual(relayState, pending.relayState)) {
-          return error(authError('STATE_INVALID', { details: { reason: 'relay-state' } }))
+          return error(authError('RELAY_STATE_INVALID', { details: { reason: relayState === undefined ? 'missing' : 'not-ours' } }))
         }
         requestId = pending.requestId
       }
