@@ -551,7 +551,11 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const config = row.value && row.value.providerKey === provider.key ? row.value.config : null
       let document: ServiceMetadata | AuthError
       try {
-        document = await provider.serviceMetadata({ organization: org.value, callbackUrl: callbackUrlOf(ctx.urls, provider, org.value), config })
+        document = await provider.serviceMetadata({
+          organization: org.value,
+          callbackUrl: callbackUrlOf(ctx.urls, provider, org.value),
+          config,
+        })
       } catch (cause) {
         return err(authError('PROVIDER_ERROR', { redirect: 'root', cause, details: { stage: 'serviceMetadata' } }))
       }

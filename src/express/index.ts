@@ -42,7 +42,7 @@ export function ssoExpress<Req extends NodeRequestLike, Res extends NodeResponse
     }
     handler
       .fetch(toWebRequest(handler, req), { req, res })
-      .then((response) => writeNodeResponse(response, res))
+      .then((response) => writeNodeResponse(response, res, req))
       .catch(next)
   }
 }

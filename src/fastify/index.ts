@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SsoHandler } from '../http/handler.js'
-import { type NodeRequestLike, toWebRequest } from '../http/node.js'
+import { bodyLeftUnread, type NodeRequestLike, toWebRequest } from '../http/node.js'
 
 /** What the handler's hooks receive as `context` under Fastify. @group Frameworks */
 export interface FastifyContext {
@@ -53,6 +53,7 @@ export async function ssoFastify(fastify: FastifyInstance, options: SsoFastifyOp
       if (name !== 'set-cookie') reply.header(name, value)
     })
     if (cookies.length > 0) reply.header('set-cookie', cookies)
+    if (bodyLeftUnread(raw)) reply.header('connection', 'close')
     return reply.send(await response.text())
   }
   const base = handler.basePath

@@ -614,7 +614,8 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
           // A re-post that still arrives cross-site (a sandboxed frame, a broken browser) is
           // refused rather than re-posted again.
           if (body[REPOST_FIELD] !== undefined) return errorPage(x, authError('CROSS_SITE_REQUEST', { details: { reason: 'repost' } }))
-          const fields: Record<string, string> = relayState === '' ? { SAMLResponse: samlResponse } : { SAMLResponse: samlResponse, RelayState: relayState }
+          const fields: Record<string, string> =
+            relayState === '' ? { SAMLResponse: samlResponse } : { SAMLResponse: samlResponse, RelayState: relayState }
           return repostPage(x, `${basePath}/acs/${encodeURIComponent(slug)}`, fields)
         }
         const organizationId = await resolveOrganization(slug, { request: x.request, context: x.context })

@@ -333,9 +333,14 @@ describe('SAML login: hostile responses are refused with their code and write no
     const session = anon()
     const { handle, request } = await beginLogin(w, session)
     const xml = await w.idp.respond(request, ALICE)
-    await refusedWithoutWrites(w, () => w.sso.advance({ handle, session, request: post({ SAMLResponse: b64(xml) }) }), 'RELAY_STATE_INVALID', {
-      reason: 'missing',
-    })
+    await refusedWithoutWrites(
+      w,
+      () => w.sso.advance({ handle, session, request: post({ SAMLResponse: b64(xml) }) }),
+      'RELAY_STATE_INVALID',
+      {
+        reason: 'missing',
+      },
+    )
   })
 
   it('a DOCTYPE with entity declarations (billion laughs) -> SAML_RESPONSE_INVALID, nothing expanded', async () => {
