@@ -1,11 +1,13 @@
 /**
  * The ssoflow web demo: a small multi-tenant "Acme App" on Hono (Node), with ssoflow's handler
- * mounted at /auth/sso, PGlite (embedded PostgreSQL) through ssoflow/kysely, and an in-process
- * OpenID provider. Every mail goes to an outbox shown on the home page, next to the audit log and
- * the decision trace of each step, so a visitor sees what the engine decided and why.
+ * mounted at /auth/sso, PGlite (embedded PostgreSQL) through ssoflow/kysely, and two in-process
+ * identity providers: an OpenID provider for the org Acme Inc. and a SAML 2.0 IdP (signing with a
+ * key pair made at start) for the org Globex Corp. Every mail goes to an outbox shown on the home
+ * page, next to the audit log and the decision trace of each step, so a visitor sees what the
+ * engine decided and why.
  *
  * In your app, import from the package instead of the sources ('ssoflow', 'ssoflow/http',
- * 'ssoflow/hono', 'ssoflow/kysely', 'ssoflow/oidc').
+ * 'ssoflow/hono', 'ssoflow/kysely', 'ssoflow/oidc', 'ssoflow/saml').
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
@@ -18,20 +20,28 @@ import { createSsoHandler, escapeHtml as e, ssoHandlerUrls } from '../../src/htt
 import { type AuthError, createAuthPipeline, type MailMessage, NO_FLAGS, type Step, type TraceEntry } from '../../src/index.js'
 import { createKyselyStorage, createPGliteDialect, migrateSsoflow } from '../../src/kysely/index.js'
 import { oidcProvider } from '../../src/oidc/index.js'
+import { samlProvider } from '../../src/saml/index.js'
 import { type DemoOp, startDemoOp } from './op.js'
 import { DEMO_CSS, layout, type Person } from './pages.js'
+import { type DemoSamlIdp, startDemoSamlIdp } from './saml-idp.js'
 
 export interface DemoOptions {
   /** App port on 127.0.0.1 (0: any free port). @defaultValue 3000 */
   readonly port?: number | undefined
   /** IdP port (0: any free port). @defaultValue port + 1, or any when port is 0 */
   readonly opPort?: number | undefined
+  /** SAML IdP port (0: any free port). @defaultValue port + 2, or any when port is 0 */
+  readonly samlIdpPort?: number | undefined
 }
 
 export interface Demo {
   readonly url: string
   readonly op: DemoOp
+  readonly samlIdp: DemoSamlIdp
+  /** Carol's invite to Acme (OIDC). */
   readonly inviteUrl: string
+  /** Hana's invite to Globex (SAML). */
+  readonly samlInviteUrl: string
   close(): Promise<void>
 }
 
@@ -58,9 +68,19 @@ interface Decision {
 }
 
 const ORG_ID = 'org_acme'
+const GLOBEX_ID = 'org_globex'
+/** The demo's orgs by slug: Acme signs in with OpenID Connect, Globex with SAML 2.0. */
+const ORGS: Readonly<Record<string, { readonly id: string; readonly name: string; readonly provider: 'oidc' | 'saml' }>> = {
+  acme: { id: ORG_ID, name: 'Acme Inc.', provider: 'oidc' },
+  globex: { id: GLOBEX_ID, name: 'Globex Corp.', provider: 'saml' },
+}
 const BASE_PATH = '/auth/sso'
 const PASSWORD = 'demo'
-const PASSWORDS: Readonly<Record<string, string>> = { 'ada@acme.test': 'user_ada', 'bob@acme.test': 'user_bob' }
+const PASSWORDS: Readonly<Record<string, string>> = {
+  'ada@acme.test': 'user_ada',
+  'bob@acme.test': 'user_bob',
+  'gina@globex.test': 'user_gina',
+}
 
 function mailSummary(m: MailMessage): { summary: string; link: string | null } {
   const data = m.data as unknown as Record<string, unknown>
@@ -112,6 +132,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const http = { baseUrl, basePath: BASE_PATH }
   const urls = ssoHandlerUrls(http)
   const op = await startDemoOp(options.opPort ?? (port === 0 ? 0 : appPort + 1), urls.pipelineCallback())
+  // The SAML IdP answers only AuthnRequests for this app's ACS URLs (POST /auth/sso/acs/:org).
+  const samlIdp = await startDemoSamlIdp(options.samlIdpPort ?? (port === 0 ? 0 : appPort + 2), (acs) =>
+    acs.startsWith(`${baseUrl}${BASE_PATH}/acs/`),
+  )
+  const metadataUrl = (slug: string) => `${baseUrl}${BASE_PATH}/metadata/${encodeURIComponent(slug)}`
 
   // ---- storage: PGlite (PostgreSQL in WebAssembly) through ssoflow/kysely, real SQL
   const pglite = new PGlite()
@@ -121,6 +146,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const storage = createKyselyStorage(db, { dialect: 'postgres' })
   const epoch = new Date()
   const inviteToken = randomBytes(24).toString('base64url')
+  const samlInviteToken = randomBytes(24).toString('base64url')
   const user = (id: string, email: string, name: string, hasUsablePassword: boolean) => ({
     id,
     username: email.split('@')[0] ?? id,
@@ -132,30 +158,37 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     has2fa: false,
     createdAt: epoch,
   })
-  const member = (id: string, userId: string | null, role: string, email: string | null = null) => ({
+  const member = (id: string, userId: string | null, role: string, email: string | null = null, organizationId = ORG_ID) => ({
     id,
-    organizationId: ORG_ID,
+    organizationId,
     userId,
     email,
     emailNormalized: email,
     role,
     flags: NO_FLAGS,
-    inviteTokenHash: email ? createHash('sha256').update(inviteToken).digest('hex') : null,
+    inviteTokenHash: email
+      ? createHash('sha256')
+          .update(organizationId === ORG_ID ? inviteToken : samlInviteToken)
+          .digest('hex')
+      : null,
     inviteExpiresAt: email ? new Date(Date.now() + 7 * 24 * 3600 * 1000) : null,
     inviteStatus: 'approved' as const,
     createdAt: epoch,
   })
   await storage.seed({
-    organizations: [{ id: ORG_ID, slug: 'acme', name: 'Acme Inc.', defaultRole: 'member', require2fa: false }],
+    organizations: Object.entries(ORGS).map(([slug, o]) => ({ id: o.id, slug, name: o.name, defaultRole: 'member', require2fa: false })),
     users: [
       user('user_ada', 'ada@acme.test', 'Ada Admin', true),
       user('user_bob', 'bob@acme.test', 'Bob Builder', true),
       user('user_dave', 'dave@acme.test', 'Dave Passwordless', false),
+      user('user_gina', 'gina@globex.test', 'Gina Globex', true),
     ],
     members: [
       member('member_ada', 'user_ada', 'owner'),
       member('member_bob', 'user_bob', 'member'),
       member('member_carol', null, 'member', 'carol@acme.test'),
+      member('member_gina', 'user_gina', 'owner', null, GLOBEX_ID),
+      member('member_hana', null, 'member', 'hana@globex.test', GLOBEX_ID),
     ],
   })
 
@@ -174,7 +207,17 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         decisions.unshift({ at: new Date(), route: 'signal', status: 0, outcome: signal.name, trace: [] })
       },
     },
-    providers: { oidc: oidcProvider({ dangerouslyAllowInsecureLoopbackHttp: true, fetchTimeoutMs: 5000 }) },
+    providers: {
+      oidc: oidcProvider({ dangerouslyAllowInsecureLoopbackHttp: true, fetchTimeoutMs: 5000 }),
+      // Our SP entity id is the org's metadata URL (served by the handler at /auth/sso/metadata/:org).
+      // The demo IdP's metadata URL is plain http on loopback: allowed for this demo only.
+      saml: samlProvider({
+        entityId: (org) => metadataUrl(org.slug),
+        metadataUrl: (org) => metadataUrl(org.slug),
+        dangerouslyAllowInsecureLoopbackHttp: true,
+        metadataFetch: { timeoutMs: 5000 },
+      }),
+    },
     secret: randomBytes(32),
     urls: {
       ...urls,
@@ -276,6 +319,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   app.get('/', async (c) => {
     const who = await personOf(sessionOf(c)?.userId ?? null)
     const provider = await storage.getAuthProvider(ORG_ID)
+    const samlProviderRow = await storage.getAuthProvider(GLOBEX_ID)
     const snap = await storage.snapshot()
     const audit = await db
       .selectFrom('ssoflow_audit_log')
@@ -303,7 +347,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const people = snap.users.map((u) => {
       const m = snap.members.find((x) => x.userId === u.id)
       const linked = snap.identities.some((i) => i.userId === u.id)
-      return `<tr><td>${e(u.name)}</td><td>${e(u.email)}</td><td>${e(m ? m.role : '-')}</td><td>${u.hasUsablePassword ? 'yes' : 'no'}</td><td>${linked ? 'linked' : '-'}</td></tr>`
+      const org = Object.values(ORGS).find((o) => o.id === m?.organizationId)?.name ?? ''
+      return `<tr><td>${e(u.name)}</td><td>${e(u.email)}</td><td>${e(m ? `${m.role} (${org})` : '-')}</td><td>${u.hasUsablePassword ? 'yes' : 'no'}</td><td>${linked ? 'linked' : '-'}</td></tr>`
     })
     const invites = snap.members
       .filter((m) => m.userId === null)
@@ -321,6 +366,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 <li><strong>An existing password account.</strong> SSO as <code>bob@acme.test</code>: ssoflow asks Bob to sign in with his password first (<code>${PASSWORD}</code>), then SSO again links it without a question.</li>
 </ol>
 <p class="hint">The Demo IdP runs in this process at <code>${e(op.issuer)}</code>. Everything is in memory: restart to start over.</p>
+</section>
+<section>
+<h2>Globex Corp. signs in with SAML 2.0</h2>
+<ol class="try">
+<li><strong>Configure SAML as the admin.</strong> <a href="/orgs/globex/login">Sign in to Globex</a> with the password form as <code>gina@globex.test</code> / <code>${PASSWORD}</code>, open <a href="/orgs/globex/settings">Globex settings</a>, press “Configure SSO”, paste the IdP metadata URL shown there and pick Okta. At the Demo SAML IdP sign in as <code>gina@globex.test</code>. ${samlProviderRow ? '<span class="pill">done</span>' : ''}</li>
+<li><strong>A new person.</strong> Sign out, then on the <a href="/orgs/globex/login">Globex login</a> use single sign-on as <code>ivan@globex.test</code>: ssoflow asks before it creates the account.</li>
+<li><strong>Returning login.</strong> Sign out and sign in with SSO as <code>ivan@globex.test</code> again: straight in.</li>
+<li><strong>Join through the invite.</strong> Open <a href="/invite/${e(samlInviteToken)}">Hana's invite link</a>, then sign in with SSO as <code>hana@globex.test</code>.</li>
+</ol>
+<p class="hint">The Demo SAML IdP runs in this process at <code>${e(samlIdp.ssoUrl)}</code> and signs its assertions with a key pair made at start. It is another site than the app, so its post to the ACS is cross-site: watch the decision log for the <code>acs</code> route, answered first with a same-origin re-post.</p>
 </section>
 <section>
 <h2>Outbox (mail sent by ssoflow)</h2>
@@ -348,27 +403,36 @@ ${[...people, ...invites].join('\n')}
     return html(c, layout('Home', who, body, takeFlash(c)))
   })
 
-  app.get('/orgs/acme/login', async (c) => {
+  app.get('/orgs/:slug/login', async (c) => {
+    const slug = c.req.param('slug')
+    const org = ORGS[slug]
+    if (!org) return html(c, layout('Not found', null, '<h1>Not found</h1>'), 404)
     const who = await personOf(sessionOf(c)?.userId ?? null)
-    const provider = await storage.getAuthProvider(ORG_ID)
+    const provider = await storage.getAuthProvider(org.id)
     const next = c.req.query('next') ?? ''
     const error = c.req.query('error')
+    const domain = slug === 'acme' ? 'acme.test' : 'globex.test'
     const sso = provider
-      ? `<form method="get" action="${e(handler.loginUrl('acme'))}">
-<label for="email">Work email</label><input id="email" name="login_hint" type="email" placeholder="you@acme.test" autocomplete="email">
+      ? `<form method="get" action="${e(handler.loginUrl(slug))}">
+<label for="email">Work email</label><input id="email" name="login_hint" type="email" placeholder="you@${domain}" autocomplete="email">
 <p><button type="submit" class="primary">Sign in with SSO</button></p></form>`
       : '<p class="muted">Single sign-on is not configured yet: sign in as the admin and configure it in Settings.</p>'
-    const body = `<h1>Sign in to Acme Inc.</h1>
+    const accounts =
+      slug === 'acme'
+        ? `<code>ada@acme.test</code> and <code>bob@acme.test</code>, password <code>${PASSWORD}</code>`
+        : `<code>gina@globex.test</code>, password <code>${PASSWORD}</code>`
+    const body = `<h1>Sign in to ${e(org.name)}</h1>
 <div class="grid">
-<section><h2>Single sign-on</h2>${sso}</section>
+<section><h2>Single sign-on${org.provider === 'saml' ? ' (SAML 2.0)' : ''}</h2>${sso}</section>
 <section><h2>Password</h2>
 ${error ? `<p class="error" role="alert">${e(error)}</p>` : ''}
 <form method="post" action="/session">
 <input type="hidden" name="next" value="${e(next)}">
+<input type="hidden" name="org" value="${e(slug)}">
 <label for="login-email">Email</label><input id="login-email" name="email" type="email" required autocomplete="username">
 <label for="login-password">Password</label><input id="login-password" name="password" type="password" required autocomplete="current-password">
 <p><button type="submit" class="primary">Sign in</button></p>
-<p class="hint">Password accounts: <code>ada@acme.test</code> and <code>bob@acme.test</code>, password <code>${PASSWORD}</code>.</p>
+<p class="hint">Password accounts: ${accounts}.</p>
 </form></section>
 </div>`
     return html(c, layout('Sign in', who, body, takeFlash(c)))
@@ -381,8 +445,9 @@ ${error ? `<p class="error" role="alert">${e(error)}</p>` : ''}
       .trim()
       .toLowerCase()
     const userId = PASSWORDS[email]
+    const slug = ORGS[String(form.org ?? '')] ? String(form.org) : 'acme'
     if (!userId || form.password !== PASSWORD)
-      return c.redirect(`/orgs/acme/login?error=${encodeURIComponent('Wrong email or password.')}`, 303)
+      return c.redirect(`/orgs/${slug}/login?error=${encodeURIComponent('Wrong email or password.')}`, 303)
     const previous = sessionOf(c)
     c.header('set-cookie', newSession(c, { userId, invite: previous?.invite ?? null, flash: 'Signed in with your password.' }))
     const next = String(form.next ?? '')
@@ -397,33 +462,55 @@ ${error ? `<p class="error" role="alert">${e(error)}</p>` : ''}
     return c.redirect('/', 303)
   })
 
-  app.get('/orgs/acme/settings', async (c) => {
+  app.get('/orgs/:slug/settings', async (c) => {
+    const slug = c.req.param('slug')
+    const org = ORGS[slug]
+    if (!org) return html(c, layout('Not found', null, '<h1>Not found</h1>'), 404)
     const userId = sessionOf(c)?.userId ?? null
     const who = await personOf(userId)
-    if (!who) return c.redirect('/orgs/acme/login?next=/orgs/acme/settings', 302)
-    const provider = await storage.getAuthProvider(ORG_ID)
-    const body = provider
-      ? `<h1>Authentication settings</h1><section><p>Single sign-on is <strong>on</strong>: ${e(provider.providerKey)} (issuer <code>${e(String(provider.config.issuer ?? ''))}</code>).</p>
+    if (!who) return c.redirect(`/orgs/${slug}/login?next=/orgs/${slug}/settings`, 302)
+    const provider = await storage.getAuthProvider(org.id)
+    let body: string
+    if (provider) {
+      const config = provider.config as { issuer?: unknown; idp?: { entityId?: unknown } }
+      const issuer = provider.providerKey === 'saml' ? config.idp?.entityId : config.issuer
+      body = `<h1>Authentication settings</h1><section><p>Single sign-on is <strong>on</strong>: ${e(provider.providerKey)} (issuer <code>${e(String(issuer ?? ''))}</code>).</p>
 <p>Members were mailed a link request (see the outbox on the <a href="/">home page</a>).</p></section>`
-      : `<h1>Authentication settings</h1><section><h2>Single sign-on</h2>
+    } else if (org.provider === 'saml') {
+      body = `<h1>Authentication settings</h1><section><h2>Single sign-on (SAML 2.0)</h2>
+<p>First give the Demo SAML IdP our values (it already knows them; Okta, Entra ID or Google Workspace ask for these):</p>
+<div class="copy"><span>ACS URL</span><code>${e(handler.acsUrl(slug))}</code><span>Entity ID (audience)</span><code>${e(metadataUrl(slug))}</code><span>SP metadata</span><a href="${e(metadataUrl(slug))}">${e(metadataUrl(slug))}</a><span>NameID format</span><code>EmailAddress</code></div>
+<p>Then configure SAML with the IdP's metadata URL:</p>
+<div class="copy"><span>IdP metadata URL</span><code>${e(samlIdp.metadataUrl)}</code></div>
+<p><a class="button" href="${e(handler.setupUrl(slug, 'saml'))}">Configure SSO</a></p>
+<p class="hint">Only an owner or manager may do this; ssoflow checks it again when setup finishes.</p></section>`
+    } else {
+      body = `<h1>Authentication settings</h1><section><h2>Single sign-on</h2>
 <p>Configure OpenID Connect with these values from the Demo IdP:</p>
 <div class="copy"><span>Issuer URL</span><code>${e(op.issuer)}</code><span>Client ID</span><code>${e(op.clientId)}</code><span>Client secret</span><code>${e(op.clientSecret)}</code></div>
-<p><a class="button" href="${e(handler.setupUrl('acme', 'oidc'))}">Configure SSO</a></p>
+<p><a class="button" href="${e(handler.setupUrl(slug, 'oidc'))}">Configure SSO</a></p>
 <p class="hint">Only an owner or manager may do this; ssoflow checks it again when setup finishes.</p></section>`
+    }
     return html(c, layout('Settings', who, body, takeFlash(c)))
   })
 
   app.get('/invite/:token', async (c) => {
     const token = c.req.param('token')
     const hash = createHash('sha256').update(token).digest('hex')
-    const row = await db.selectFrom('ssoflow_members').select(['id']).where('invite_token_hash', '=', hash).executeTakeFirst()
+    const row = await db
+      .selectFrom('ssoflow_members')
+      .select(['id', 'organization_id'])
+      .where('invite_token_hash', '=', hash)
+      .executeTakeFirst()
     if (!row) return html(c, layout('Invite', null, '<h1>This invitation is not valid.</h1>'), 404)
     const current = sessionOf(c)
-    const invite = { memberId: String(row.id), token, organizationId: ORG_ID }
+    const organizationId = String(row.organization_id)
+    const slug = Object.entries(ORGS).find(([, o]) => o.id === organizationId)?.[0] ?? 'acme'
+    const invite = { memberId: String(row.id), token, organizationId }
     const sid = sidOf(c)
     if (current && sid) sessions.set(sid, { ...current, invite, flash: 'Invitation saved: now sign in with SSO.' })
     else c.header('set-cookie', newSession(c, { userId: null, invite, flash: 'Invitation saved: now sign in with SSO.' }))
-    return c.redirect('/orgs/acme/login', 302)
+    return c.redirect(`/orgs/${slug}/login`, 302)
   })
 
   app.get('/2fa', (c) => html(c, layout('Second factor', null, '<h1>Second factor</h1><p>No demo account uses a second factor.</p>')))
@@ -434,8 +521,11 @@ ${error ? `<p class="error" role="alert">${e(error)}</p>` : ''}
     url: baseUrl,
     op,
     inviteUrl: `${baseUrl}/invite/${inviteToken}`,
+    samlIdp,
+    samlInviteUrl: `${baseUrl}/invite/${samlInviteToken}`,
     async close() {
       await op.close()
+      await samlIdp.close()
       await new Promise<void>((resolve) => {
         server.closeAllConnections()
         server.close(() => resolve())

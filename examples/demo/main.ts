@@ -6,7 +6,9 @@ import { startDemo } from './app.js'
 
 const port = Number(process.env.PORT ?? 3000)
 const demo = await startDemo({ port })
-process.stdout.write(`\nssoflow demo: open ${demo.url}\n  (Demo IdP at ${demo.op.issuer}; Ctrl-C to stop)\n\n`)
+process.stdout.write(
+  `\nssoflow demo: open ${demo.url}\n  (Demo OpenID provider at ${demo.op.issuer}, Demo SAML IdP at ${demo.samlIdp.ssoUrl}; Ctrl-C to stop)\n\n`,
+)
 const stop = () => {
   void demo.close().finally(() => process.exit(0))
 }

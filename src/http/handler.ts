@@ -896,9 +896,10 @@ function toSessionInfo(id: string, host: HostSession, verificationToken: string 
   }
 }
 
-const FIELD_TYPES = new Set(['text', 'email', 'url', 'password', 'checkbox', 'select'])
+const FIELD_TYPES = new Set(['text', 'email', 'url', 'password', 'checkbox', 'select', 'textarea'])
 const TITLES: Readonly<Record<string, string>> = {
   'oidc-setup-form': 'Configure OpenID Connect',
+  'saml-setup-form': 'Configure SAML 2.0',
   'dummy-form': 'Dummy identity provider',
 }
 

@@ -24,7 +24,7 @@ export interface PageForm {
 export interface PageField {
   readonly name: string
   readonly label: string
-  readonly type: 'text' | 'email' | 'url' | 'password' | 'checkbox' | 'select'
+  readonly type: 'text' | 'email' | 'url' | 'password' | 'checkbox' | 'select' | 'textarea'
   readonly required: boolean
   readonly value: string
   /** The choices of a `select` field. */
@@ -222,6 +222,9 @@ function fieldHtml(f: PageField, index: number, autofocus: boolean): string {
       .join('')
     return `<div class="field">${label}<select ${attrs}>${options}</select>${after}</div>`
   }
+  if (f.type === 'textarea') {
+    return `<div class="field">${label}<textarea rows="6" spellcheck="false" ${attrs}>${e(f.value)}</textarea>${after}</div>`
+  }
   const value = f.type === 'password' ? '' : ` value="${e(f.value)}"`
   const autocomplete = f.type === 'password' ? ' autocomplete="off"' : f.type === 'email' ? ' autocomplete="email"' : ''
   return `<div class="field">${label}<input type="${f.type}"${value}${autocomplete} ${attrs}>${after}</div>`
@@ -325,7 +328,7 @@ p{margin:0 0 1rem}
 .field{margin:0 0 1rem;display:flex;flex-direction:column;gap:.3rem}
 .field.checkbox{flex-direction:row;align-items:center;flex-wrap:wrap}
 label{font-weight:600}
-input[type=text],input[type=email],input[type=url],input[type=password],select{font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;background:var(--bg);color:var(--fg)}
+input[type=text],input[type=email],input[type=url],input[type=password],select,textarea{font:inherit;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;background:var(--bg);color:var(--fg)}
 input[aria-invalid=true]{border-color:var(--err)}
 input:focus-visible,button:focus-visible,a:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .field-error{color:var(--err);margin:0;font-size:.9rem;width:100%}

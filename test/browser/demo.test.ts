@@ -1,5 +1,7 @@
 // Browser end-to-end tests: Debian's Chromium driven by playwright-core through the web demo
-// (examples/demo: Hono on Node, PGlite, the in-process OpenID provider). Any console error or
+// (examples/demo: Hono on Node, PGlite, the in-process OpenID provider for Acme and the in-process
+// SAML IdP for Globex; the SAML IdP is on 127.0.0.1 and the app on localhost, so its post to the
+// ACS is a real cross-site form post). Any console error or
 // page error fails the test; every page is saved as a screenshot under test-artifacts/browser/.
 // .ci/run installs Chromium (apt-get install -y chromium) when /usr/bin/chromium is missing.
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -192,6 +194,116 @@ describe.skipIf(!available)('the demo in Chromium', () => {
     await expect.poll(() => page.textContent('header')).toContain('Dave Passwordless')
     await expect.poll(() => page.textContent('main')).toContain('sso-identity.link')
     await shot('email-link-signed-in')
+    expectNoConsoleErrors()
+  }, 120_000)
+
+  /** Responses to the ACS (`POST /auth/sso/acs/:org`) since the last check: status and whether it was the re-post page. */
+  let acsResponses: { status: number; repost: boolean }[] = []
+
+  /** At the Demo SAML IdP: sign in; its page posts to the app's ACS cross-site, the app re-posts same-origin. */
+  async function atSamlIdp(email: string, label: string): Promise<void> {
+    await page.waitForURL((u) => u.href.startsWith(demo.samlIdp.ssoUrl))
+    await page.getByLabel('Email').fill(email)
+    await shot(`${label}-saml-idp-login`)
+    await page.getByLabel('Password').fill('anything')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL((u) => u.href.startsWith(demo.url))
+  }
+
+  /** The ACS answered the IdP's cross-site post with the re-post page, then finished on the same-origin re-post. */
+  async function expectRepost(): Promise<void> {
+    await expect.poll(() => acsResponses.length).toBeGreaterThanOrEqual(2)
+    const seen = acsResponses
+    acsResponses = []
+    expect(seen[0]).toEqual({ status: 200, repost: true })
+    expect(seen[1]?.repost).toBe(false)
+  }
+
+  async function samlFromOrgLogin(email: string, label: string): Promise<void> {
+    await page.goto(`${demo.url}/orgs/globex/login`)
+    await shot(`${label}-org-login`)
+    await page.getByLabel('Work email').fill(email)
+    await page.getByRole('button', { name: 'Sign in with SSO' }).click()
+    await atSamlIdp(email, label)
+  }
+
+  it('SAML org: the home page links Globex; the admin configures SAML from the IdP metadata URL', async () => {
+    page.on('response', (response) => {
+      const request = response.request()
+      if (request.method() === 'POST' && new URL(response.url()).pathname.startsWith('/auth/sso/acs/')) {
+        const csp = response.headers()['content-security-policy'] ?? ''
+        acsResponses.push({ status: response.status(), repost: csp.includes("script-src 'nonce-") })
+      }
+    })
+    await forgetEverything()
+    await page.goto(demo.url)
+    await expect.poll(() => page.getByRole('heading', { name: 'Globex Corp. signs in with SAML 2.0' }).count()).toBe(1)
+    await page.getByRole('link', { name: 'Sign in to Globex' }).click()
+    await page.waitForURL(`${demo.url}/orgs/globex/login`)
+    await page.getByLabel('Email', { exact: true }).fill('gina@globex.test')
+    await page.getByLabel('Password').fill('demo')
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+    await page.waitForURL(`${demo.url}/`)
+    await page.goto(`${demo.url}/orgs/globex/settings`)
+    await expect.poll(() => page.textContent('main')).toContain(`${demo.url}/auth/sso/acs/globex`)
+    await shot('saml-admin-settings')
+    await page.getByRole('link', { name: 'Configure SSO' }).click()
+    await page.waitForURL((u) => u.pathname === '/auth/sso/setup/globex')
+    await expect.poll(() => page.getByRole('heading', { name: 'Configure SAML 2.0' }).count()).toBe(1)
+    await page.getByLabel('IdP metadata URL').fill(demo.samlIdp.metadataUrl)
+    await page.getByLabel('Identity provider').selectOption('okta')
+    await shot('saml-admin-setup-form')
+    await page.getByRole('button', { name: 'Continue' }).click()
+    await atSamlIdp('gina@globex.test', 'saml-admin')
+    await page.waitForURL(`${demo.url}/orgs/globex/settings`)
+    await expect.poll(() => page.textContent('main')).toContain('Single sign-on is on')
+    await expectRepost()
+    await shot('saml-admin-sso-on')
+    // the SP metadata the IdP's admin is given
+    const metadata = await page.request.get(`${demo.url}/auth/sso/metadata/globex`)
+    expect(metadata.status()).toBe(200)
+    expect(await metadata.text()).toContain(`Location="${demo.url}/auth/sso/acs/globex"`)
+    expectNoConsoleErrors()
+  }, 120_000)
+
+  it('SAML org: a new person, the confirmation page, then a new account', async () => {
+    await forgetEverything()
+    await samlFromOrgLogin('ivan@globex.test', 'saml-new-user')
+    await expect.poll(() => page.getByRole('heading', { name: 'Join Globex Corp.' }).count()).toBe(1)
+    await expectRepost()
+    await shot('saml-new-user-confirmation')
+    await page.getByRole('button', { name: 'Create a new account' }).click()
+    await page.waitForURL(`${demo.url}/`)
+    await expect.poll(() => page.textContent('header')).toContain('Ivan Newcomer')
+    await shot('saml-new-user-signed-in')
+    expectNoConsoleErrors()
+  }, 120_000)
+
+  it('SAML org: returning login, straight in', async () => {
+    await forgetEverything()
+    await samlFromOrgLogin('ivan@globex.test', 'saml-returning')
+    await page.waitForURL(`${demo.url}/`)
+    await expect.poll(() => page.textContent('header')).toContain('Ivan Newcomer')
+    await expect.poll(() => page.locator('.kind').first().textContent()).toBe('signedIn')
+    await expectRepost()
+    await shot('saml-returning-signed-in')
+    expectNoConsoleErrors()
+  }, 120_000)
+
+  it('SAML org: an invited person joins through the invite link', async () => {
+    await forgetEverything()
+    await page.goto(demo.samlInviteUrl)
+    await page.waitForURL(`${demo.url}/orgs/globex/login`)
+    await expect.poll(() => page.textContent('main')).toContain('Invitation saved')
+    await page.getByLabel('Work email').fill('hana@globex.test')
+    await page.getByRole('button', { name: 'Sign in with SSO' }).click()
+    await atSamlIdp('hana@globex.test', 'saml-invite')
+    await expectRepost()
+    await page.getByRole('button', { name: 'Create a new account' }).click()
+    await page.waitForURL(`${demo.url}/`)
+    await expect.poll(() => page.textContent('header')).toContain('Hana Invited')
+    await expect.poll(() => page.textContent('main')).toContain('invite accepted')
+    await shot('saml-invite-signed-in')
     expectNoConsoleErrors()
   }, 120_000)
 

@@ -228,7 +228,17 @@ export function samlProvider(options: SamlProviderOptions = {}): Provider {
               value: field(form, 'sso_url').slice(0, 1024),
             },
             { name: 'certificate', label: 'IdP signing certificate (PEM)', type: 'textarea', required: false, value: '' },
-            { name: 'preset', label: 'Identity provider', type: 'select', required: false, value: field(form, 'preset').slice(0, 32) },
+            {
+              name: 'preset',
+              label: 'Identity provider',
+              type: 'select',
+              required: false,
+              value: field(form, 'preset').slice(0, 32) || 'okta',
+              options: [
+                ...Object.entries(SAML_PRESETS).map(([value, p]) => ({ value, label: p.label })),
+                { value: 'custom', label: 'Other (NameID as the id and the email, or the attributes below)' },
+              ],
+            },
             { name: 'attr_id', label: 'Attribute for the user id (NameID by default)', type: 'text', required: false, value: '' },
             { name: 'attr_email', label: 'Attribute for the email', type: 'text', required: false, value: '' },
             { name: 'attr_first_name', label: 'Attribute for the first name', type: 'text', required: false, value: '' },
@@ -237,6 +247,9 @@ export function samlProvider(options: SamlProviderOptions = {}): Provider {
             { name: 'allow_sha1', label: 'Accept SHA-1 signatures (insecure)', type: 'checkbox', required: false },
             { name: 'idp_initiated', label: 'Accept sign-ins started at the IdP', type: 'checkbox', required: false },
           ],
+          notice: `Give your identity provider: ACS URL ${acsUrl}, entity ID (audience) ${spEntityId}${
+            options.metadataUrl ? `, or our metadata at ${options.metadataUrl(ctx.organization)}` : ''
+          }.`,
           error,
         },
       })
