@@ -20,12 +20,13 @@ import { LIMITS } from '../model/limits.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
 import type { LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
-import { encodeState, type PipelineState, stepFingerprint, storeExpiry } from '../state/codec.js'
+import { type PipelineState, storeExpiry } from '../state/codec.js'
 import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
 import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
-import { claimState, type OpenedState, openState, transitionState } from './pipeline-state.js'
+import { claimState, encodeAndRemember, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { stateErrorRedirect } from './redirect.js'
+import { memoStepFingerprint } from './steps.js'
 import { txTokens } from './tokens.js'
 import { fromStorage, inTransaction, readOrganizationWithProvider } from './transaction.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
@@ -150,16 +151,6 @@ async function storeVerification(tokens: OneTimeTokenStore, v: VerificationIssue
   })
 }
 
-/** The login steps' fingerprint, hashed once per engine for each step list. */
-async function memoFingerprint(ctx: EngineContext, key: string, stepIds: readonly string[]): Promise<string> {
-  const memoKey = `login\u0000${key}\u0000${stepIds.join('\u0000')}`
-  const known = ctx.memo.get(memoKey)
-  if (known !== undefined) return known
-  const fingerprint = await stepFingerprint(key, 'login', stepIds)
-  if (ctx.memo.size < 1000) ctx.memo.set(memoKey, fingerprint)
-  return fingerprint
-}
-
 /** Everything known before reading the facts: the opened state, org, provider, identity. */
 interface Prepared {
   readonly opened: OpenedState
@@ -210,7 +201,7 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
   const provider = ctx.providers.get(providerRow.providerKey)
   if (!provider) return err(E('PROVIDER_UNKNOWN'))
   const stepIds = provider.loginSteps(providerRow.config).map((s) => s.id)
-  const fingerprint = await memoFingerprint(ctx, provider.key, stepIds)
+  const fingerprint = await memoStepFingerprint(ctx, provider.key, 'login', stepIds)
   if (!timingSafeEqual(fingerprint, state.fingerprint)) return err(E('STATE_FINGERPRINT'))
   // Threat 31: finishing is only possible after every login step ran.
   if (state.step < stepIds.length) return err(E('STATE_INVALID', { reason: 'steps-incomplete' }))
@@ -265,7 +256,12 @@ function lazyIds(ctx: EngineContext): readonly string[] {
 }
 
 /** Values a new account or a verification mail needs; minted only on those paths. */
-async function newAccountValues(ctx: EngineContext, p: Prepared): Promise<Pick<LoginFacts, 'newUsername' | 'newVerification'>> {
+async function newAccountValues(
+  ctx: EngineContext,
+  p: Prepared,
+  mayMailLink: boolean,
+): Promise<Pick<LoginFacts, 'newUsername' | 'newVerification'>> {
+  if (!mayMailLink) return { newUsername: hex(16), newVerification: NO_NEW_ACCOUNT.newVerification }
   const token = randomToken(32)
   return {
     newUsername: hex(16),
@@ -352,6 +348,8 @@ async function gather(
   let sessionUser: User | null = null
   let emailMatches: readonly UserEmailMatch[] = []
   let verificationSends: VerificationSends | null = null
+  // Only the anonymous visitor's page for a passwordless account may mail a link (see below).
+  let mayMailLink = false
   if (linkedRaw) {
     members.set(linkedRaw.user.id, linkedRaw.member)
   }
@@ -394,12 +392,13 @@ async function gather(
     // user (any org, any provider) see each other's mails (threat 28).
     const u = target.user
     if (!sessionUser?.isActive && op === null && u && !u.hasUsablePassword) {
+      mayMailLink = true
       if (lockEmail) await lockEmail(normalizeEmail(u.email))
       verificationSends = await loadSends(ctx, u.id, x.now)
     }
   }
   // A returning user's login takes no new username and mails no link: nothing is minted for it.
-  const fresh = linkedRaw?.user.isActive ? NO_NEW_ACCOUNT : await newAccountValues(ctx, p)
+  const fresh = linkedRaw?.user.isActive ? NO_NEW_ACCOUNT : await newAccountValues(ctx, p, mayMailLink)
   return {
     now: x.now,
     ids: lazyIds(ctx),
@@ -654,7 +653,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
           const swapped = await tx.pipelineStates.compareAndSet(next.id, held.version, {
             id: next.id,
             version,
-            body: encodeState(next),
+            body: encodeAndRemember(ctx, next),
             expiresAt: storeExpiry(next),
           })
           if (!swapped) return err(E('STATE_CONFLICT'))

@@ -17,6 +17,32 @@ import {
 import type { EngineContext } from './context.js'
 import { storageFailure } from './transaction.js'
 
+/**
+ * States this engine encoded recently, by body: a body read back unchanged (the same string) was
+ * produced by this engine, so it is not parsed and validated again (issue 10: no re-validation
+ * of data the engine produced itself). Anything else, e.g. a body written by another instance or
+ * changed in the store, goes through {@link decodeState}. Bounded; oldest first out.
+ */
+const encoded = new WeakMap<EngineContext, Map<string, PipelineState>>()
+const ENCODED_KEPT = 512
+
+export function encodeAndRemember(ctx: EngineContext, state: PipelineState): string {
+  const body = encodeState(state)
+  let known = encoded.get(ctx)
+  if (!known) {
+    known = new Map()
+    encoded.set(ctx, known)
+  }
+  known.set(body, state)
+  if (known.size > ENCODED_KEPT) known.delete(known.keys().next().value as string)
+  return body
+}
+
+function decodeKnown(ctx: EngineContext, body: string): Result<PipelineState, AuthError> {
+  const known = encoded.get(ctx)?.get(body)
+  return known ? ok(known) : decodeState(body)
+}
+
 /** A decoded state with the row version it was read at (for compare-and-set). */
 export interface OpenedState {
   readonly state: PipelineState
@@ -29,21 +55,20 @@ export type NewStateInit = Omit<
   'v' | 'id' | 'sessionBinding' | 'step' | 'phase' | 'identity' | 'verificationSentAt' | 'createdAt' | 'expiresAt' | 'data'
 > & { readonly sessionId: string; readonly data?: PipelineState['data']; readonly step?: number | undefined }
 
-/** Creates and stores a new pipeline state; returns the signed handle. */
-export async function createState(
-  ctx: EngineContext,
-  init: NewStateInit,
-): Promise<Result<{ handle: string; opened: OpenedState }, AuthError>> {
+/** Builds a new pipeline state (not stored yet) and its signed handle. */
+export async function buildState(ctx: EngineContext, init: NewStateInit): Promise<{ handle: string; state: PipelineState }> {
   const now = ctx.clock.now().getTime()
   const id = newStateId()
   const { sessionId, step, initiation, ...rest } = init
+  // Two WebCrypto jobs at once: one thread hop of latency instead of two.
+  const [binding, handle] = await Promise.all([sessionBinding(sessionId), signHandle(ctx.keyring, id)])
   const state: PipelineState = {
     v: 1,
     id,
     ...rest,
     ...(initiation !== undefined ? { initiation } : {}),
     data: init.data ?? {},
-    sessionBinding: await sessionBinding(sessionId),
+    sessionBinding: binding,
     step: step ?? 0,
     phase: 'open',
     identity: null,
@@ -51,12 +76,28 @@ export async function createState(
     createdAt: now,
     expiresAt: now + ctx.policy.stateTtlSeconds * 1000,
   }
+  return { handle, state }
+}
+
+/** Stores a state built by {@link buildState} (version 1). */
+export async function storeNewState(ctx: EngineContext, state: PipelineState): Promise<Result<OpenedState, AuthError>> {
   try {
-    await ctx.states.create({ id, version: 1, body: encodeState(state), expiresAt: storeExpiry(state) })
+    await ctx.states.create({ id: state.id, version: 1, body: encodeAndRemember(ctx, state), expiresAt: storeExpiry(state) })
   } catch (cause) {
     return err(storageFailure(cause, redirectFor(state.flow)))
   }
-  return ok({ handle: await signHandle(ctx.keyring, id), opened: { state, version: 1 } })
+  return ok({ state, version: 1 })
+}
+
+/** Creates and stores a new pipeline state; returns the signed handle. */
+export async function createState(
+  ctx: EngineContext,
+  init: NewStateInit,
+): Promise<Result<{ handle: string; opened: OpenedState }, AuthError>> {
+  const { handle, state } = await buildState(ctx, init)
+  const stored = await storeNewState(ctx, state)
+  if (stored.isErr()) return err(stored.error)
+  return ok({ handle, opened: stored.value })
 }
 
 /**
@@ -69,6 +110,8 @@ export async function openState(
   sessionId: string,
   expect: Omit<StateExpectations, 'now' | 'sessionBinding'> = {},
 ): Promise<Result<OpenedState, AuthError>> {
+  // The session binding's hash runs while the handle is verified and the state loaded.
+  const binding = sessionBinding(sessionId)
   const id = await verifyHandle(ctx.keyring, handle)
   if (id.isErr()) return err(id.error)
   let stored: StoredPipelineState | null
@@ -78,12 +121,12 @@ export async function openState(
     return err(storageFailure(cause))
   }
   if (!stored) return err(authError('STATE_NOT_FOUND'))
-  const decoded = decodeState(stored.body)
+  const decoded = decodeKnown(ctx, stored.body)
   if (decoded.isErr()) return err(decoded.error)
   const checked = checkState(decoded.value, {
     ...expect,
     now: ctx.clock.now(),
-    sessionBinding: await sessionBinding(sessionId),
+    sessionBinding: await binding,
   })
   if (checked.isErr()) return err(checked.error)
   return ok({ state: checked.value, version: stored.version })
@@ -105,7 +148,7 @@ export async function transitionState(
     swapped = await ctx.states.compareAndSet(next.id, opened.version, {
       id: next.id,
       version,
-      body: encodeState(next),
+      body: encodeAndRemember(ctx, next),
       expiresAt: storeExpiry(next),
     })
   } catch (cause) {

@@ -22,7 +22,7 @@ import { randomToken } from '../state/crypto.js'
 import { authorizeSsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
 import type { LoginHandoff } from './login.js'
-import { createState, type OpenedState, openState, transitionState } from './pipeline-state.js'
+import { buildState, createState, type OpenedState, openState, storeNewState, transitionState } from './pipeline-state.js'
 import { withRedirect } from './redirect.js'
 import { recordSingleUse, validSingleUse } from './single-use.js'
 import { readOrganizationWithProvider, storageFailure } from './transaction.js'
@@ -96,6 +96,16 @@ function inputInvalid(field: string, redirect: ErrorRedirectHint): AuthError {
   return authError('INPUT_INVALID', { redirect, details: { field } })
 }
 
+/** A step list's fingerprint, hashed once per engine for each (provider, flow, steps). */
+export async function memoStepFingerprint(ctx: EngineContext, key: string, flow: Flow, ids: readonly string[]): Promise<string> {
+  const memoKey = `${flow}\u0000${key}\u0000${ids.join('\u0000')}`
+  const known = ctx.memo.get(memoKey)
+  if (known !== undefined) return known
+  const fingerprint = await stepFingerprint(key, flow, ids)
+  if (ctx.memo.size < 1000) ctx.memo.set(memoKey, fingerprint)
+  return fingerprint
+}
+
 async function read<T>(fn: () => Promise<T>, redirect: ErrorRedirectHint): Promise<Result<T, AuthError>> {
   try {
     return ok(await fn())
@@ -145,6 +155,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
     session: SessionInfo,
     finish: Finish | null,
     loginHint: string | null = null,
+    unstored = false,
   ): Promise<Result<Step, AuthError>> {
     const flow = opened.state.flow
     const redirect = redirectFor(flow)
@@ -152,11 +163,15 @@ export function createStepApi(ctx: EngineContext): StepApi {
     let data: JsonObject = opened.state.data
     let step = opened.state.step
     let dirty = false
+    // A state begun in this request is stored once, with what its first steps bound (one
+    // INSERT instead of an INSERT and an UPDATE); a step that fails stores nothing.
+    let stored = !unstored
 
-    const save = async (): Promise<Result<OpenedState, AuthError>> => {
-      if (!dirty) return ok(current)
+    const save = async (force = false): Promise<Result<OpenedState, AuthError>> => {
+      if (!dirty && stored && !force) return ok(current)
       const next: PipelineState = { ...current.state, data, step }
-      const saved = await transitionState(ctx, current, next)
+      const saved = stored ? await transitionState(ctx, current, next) : await storeNewState(ctx, next)
+      if (saved.isOk()) stored = true
       if (saved.isOk()) {
         current = saved.value
         dirty = false
@@ -235,8 +250,9 @@ export function createStepApi(ctx: EngineContext): StepApi {
       return finishPipeline(advanced.state, handle, loaded, session, finish, handoff)
     }
     // Otherwise record that all steps ran (compare-and-set, so only one concurrent request
-    // gets here with a given state version), then hand over to the finisher.
-    const saved = await save()
+    // gets here with a given state version, even one that found the steps already run), then
+    // hand over to the finisher.
+    const saved = await save(true)
     if (saved.isErr()) return err(saved.error)
     if (finish === null) {
       // Reached from begin* (a provider without interactive steps): let the host's pipeline
@@ -328,8 +344,8 @@ export function createStepApi(ctx: EngineContext): StepApi {
     session: SessionInfo,
     extra: { readonly next: string | null; readonly referrer: string | null; readonly loginHint: string | null },
   ): Promise<Result<Step, AuthError>> {
-    const fingerprint = await stepFingerprint(loaded.provider.key, flow, stepIds(loaded.steps))
-    const created = await createState(ctx, {
+    const fingerprint = await memoStepFingerprint(ctx, loaded.provider.key, flow, stepIds(loaded.steps))
+    const created = await buildState(ctx, {
       flow,
       organizationId: loaded.organization.id,
       authProviderId: loaded.row?.id ?? null,
@@ -340,8 +356,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       referrer: extra.referrer,
       sessionId: session.id,
     })
-    if (created.isErr()) return err(created.error)
-    return drive(created.value.opened, created.value.handle, loaded, EMPTY_REQUEST, session, null, extra.loginHint)
+    return drive({ state: created.state, version: 0 }, created.handle, loaded, EMPTY_REQUEST, session, null, extra.loginHint, true)
   }
 
   const beginLogin = (input: BeginLoginInput): ResultAsync<Step, AuthError> =>
@@ -410,7 +425,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const loaded = await load(state)
       if (loaded.isErr()) return err(loaded.error)
       if (!withinFieldLimit(request, loaded.value.provider)) return err(inputInvalid('request', redirect))
-      const fingerprint = await stepFingerprint(loaded.value.provider.key, state.flow, stepIds(loaded.value.steps))
+      const fingerprint = await memoStepFingerprint(ctx, loaded.value.provider.key, state.flow, stepIds(loaded.value.steps))
       const checked = checkState(state, { now: ctx.clock.now(), fingerprint })
       if (checked.isErr()) return err(checked.error)
       return drive(opened.value, input.handle as string, loaded.value, request, input.session, finish)

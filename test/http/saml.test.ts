@@ -356,7 +356,9 @@ function samlSuite(name: string, mount: AppMount): void {
           outcomes.every((o) => ['confirmation', 'ASSERTION_REPLAYED', 'STATE_CONFLICT'].includes(o)),
           JSON.stringify(outcomes),
         ).toBe(true)
-        expect(outcomes.filter((o) => o !== 'confirmation').length).toBeGreaterThan(0)
+        // (Since issue 10 the winner settles the state inside its transaction, with no
+        // 'finishing' window: every re-post may arrive after it and see the page. What must hold
+        // is below: the response was accepted once.)
         expect(single()).toBe(tokensBefore + 1)
         expect(m.world.storage.snapshot().users).toHaveLength(users)
         // The one pipeline then creates exactly one account.

@@ -20,6 +20,8 @@ import {
   fixedClock,
   makeIdentity,
   makeMember,
+  makeOrganization,
+  makeProvider,
   makeUser,
   validatingStorage,
 } from '../../src/testing/index.js'
@@ -307,6 +309,35 @@ for (const target of DATABASES) {
         )
         expect(out5).toMatchObject({ kind: 'signedIn', created: { user: true, identity: true, member: true } })
 
+        // A provider whose first step binds data and redirects to the IdP (OIDC: PKCE verifier,
+        // nonce): the state is inserted once with that data, not inserted and then rewritten.
+        const idp = dummyProvider({ key: 'redirecting' })
+        const redirecting = createAuthPipeline({
+          ...w.options,
+          providers: {
+            ...w.options.providers,
+            redirecting: {
+              ...idp,
+              loginSteps: () => [
+                {
+                  id: 'authorize',
+                  handle: async (c) => ({ type: 'redirect', url: 'https://idp.example/authorize', bind: { nonce: c.random() } }),
+                },
+              ],
+            },
+          },
+        })
+        const ORG2 = makeOrganization({ id: 'org2', slug: 'beta' })
+        await w.storage.seed({
+          organizations: [ORG2],
+          providers: [makeProvider({ id: 'ap2', organizationId: ORG2.id, providerKey: 'redirecting' })],
+        })
+        const s6: SessionInfo = { id: 'rt-6' }
+        const out6 = await measure('redirecting: beginLogin (step 0 binds and redirects)', () =>
+          unwrap(redirecting.beginLogin({ organizationId: ORG2.id, session: s6 })),
+        )
+        expect(out6.kind).toBe('redirect')
+
         // 2. New user: callback shows the confirmation page, the POST creates the account.
         const s2: SessionInfo = { id: 'rt-2' }
         const h2 = await begin(s2)
@@ -422,6 +453,7 @@ for (const target of DATABASES) {
           'stale: beginLogin': 2,
           'stale: callback (identity refreshed)': 9,
           'jit: beginLogin': 2,
+          'redirecting: beginLogin (step 0 binds and redirects)': 2,
           'jit: callback (account created)': 16,
           'new user: callback (confirmation page)': 10,
           'new user: confirm POST (finishLogin op=newuser)': 15,

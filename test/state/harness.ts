@@ -31,6 +31,9 @@ export function memoryStates(clock: FixedClock): TestStates {
     },
     async load(id) {
       const row = rows.get(id)
+      // A real store answers after a round trip: concurrent callers all read before any of them
+      // writes (as requests that arrive together do), whatever the engine's own awaits.
+      await new Promise((resolve) => setTimeout(resolve, 0))
       if (!row || row.expiresAt.getTime() <= clock.now().getTime()) return null
       return row
     },
