@@ -1,11 +1,13 @@
-import { errAsync, type ResultAsync } from 'neverthrow'
+import { err, errAsync, ResultAsync } from 'neverthrow'
 import type { AuthError } from '../errors.js'
 import { resolveContext } from './context.js'
 import { parseInput } from './inputs.js'
 import { createLoginApi } from './login.js'
 import { createSetupApi } from './setup.js'
 import { createStepApi } from './steps.js'
-import type { AuthPipeline, AuthPipelineOptions } from './types.js'
+import { storageFailure } from './transaction.js'
+import type { AuthPipeline, AuthPipelineOptions, PendingWorkReport } from './types.js'
+import { createWorkApi } from './work.js'
 
 /**
  * Creates the SSO engine. Validates options once and throws `SsoflowError` (code
@@ -41,6 +43,7 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
   const steps = createStepApi(ctx)
   const login = createLoginApi(ctx)
   const setup = createSetupApi(ctx, { finishLogin: login.finishLogin })
+  const work = createWorkApi(ctx)
   const finish = { finishLogin: login.finishLogin, finishSetup: setup.finishSetup, finishLoginAfterSteps: login.finishAfterSteps }
   const methods: AuthPipeline = {
     beginLogin: steps.beginLogin,
@@ -56,6 +59,8 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
     updateSettings: setup.updateSettings,
     refreshIdentity: setup.refreshIdentity,
     verifyAccountLink: login.verifyAccountLink,
+    runPendingWork: (input) =>
+      new ResultAsync(work.runPendingWork(input ?? {}).catch((cause: unknown) => err<PendingWorkReport, AuthError>(storageFailure(cause)))),
   }
   // Every entry point validates its input at the boundary (src/engine/inputs.ts) and gets the
   // parsed copy; malformed input is INPUT_INVALID before anything is read or written.

@@ -128,6 +128,19 @@ export const INPUT_SCHEMAS = {
   }),
   refreshIdentity: z.object({ identityId: id }),
   verifyAccountLink: z.object({ token: z.string().min(1).max(TOKEN_MAX), session: sessionSchema }),
+  runPendingWork: z
+    .strictObject({
+      limit: z.number().int().positive().max(100_000).optional(),
+      leaseMs: z
+        .number()
+        .int()
+        .min(1000)
+        .max(24 * 3600_000)
+        .optional(),
+      sweep: z.boolean().optional(),
+      sweepBatch: z.number().int().positive().max(100_000).optional(),
+    })
+    .optional(),
 } satisfies Record<keyof AuthPipeline, z.ZodType>
 
 /** The flow of each entry point, for the redirect of its INPUT_INVALID once the org is known. */
@@ -146,6 +159,7 @@ const FLOWS: Readonly<Record<keyof AuthPipeline, ErrorRedirectHint>> = {
   finishSetup: 'root',
   refreshIdentity: 'root',
   verifyAccountLink: 'root',
+  runPendingWork: 'root',
 }
 
 function pathOf(path: readonly PropertyKey[]): string {

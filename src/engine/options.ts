@@ -12,7 +12,7 @@
  */
 import { z } from 'zod'
 import { ERROR_CODES, SsoflowError } from '../errors.js'
-import type { OneTimeTokenStore, PipelineStateStore, StoragePort, StorageReader } from '../ports/storage.js'
+import type { OneTimeTokenStore, PendingWorkStore, PipelineStateStore, StoragePort, StorageReader } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { MIN_SECRET_BYTES } from '../state/crypto.js'
 import type { AuthPipelineOptions, HookOptions, PolicyOptions, UrlConfig } from './types.js'
@@ -45,24 +45,31 @@ const READER = [
   'getMemberById',
   'getInviteByEmail',
   'listMembers',
+  'listMemberRecipients',
   'listIdentities',
 ] as const
 const STATES = ['create', 'load', 'compareAndSet', 'delete', 'deleteExpired'] as const
 const TOKENS = ['create', 'consume', 'peek'] as const
 /** Optional reader methods (the engine falls back when an adapter lacks them). */
 type OptionalReader = 'getOrganizationWithProvider'
+const TOKENS_OPTIONAL = ['deleteExpired'] as const
+const WORK = ['claim', 'advance', 'complete'] as const
 const readerMethods: Exact<Omit<StorageReader, OptionalReader>, typeof READER> = READER
 const stateMethods: Exact<PipelineStateStore, typeof STATES> = STATES
-const tokenMethods: Exact<OneTimeTokenStore, typeof TOKENS> = TOKENS
-const storageMembers: Exact<Omit<StoragePort, OptionalReader>, [...typeof READER, 'transaction', 'pipelineStates', 'oneTimeTokens']> = [
-  ...READER,
-  'transaction',
-  'pipelineStates',
-  'oneTimeTokens',
-]
+const tokenMethods: Exact<OneTimeTokenStore, [...typeof TOKENS, ...typeof TOKENS_OPTIONAL]> = [...TOKENS, ...TOKENS_OPTIONAL]
+const workMethods: Exact<PendingWorkStore, typeof WORK> = WORK
+const storageMembers: Exact<
+  Omit<StoragePort, OptionalReader>,
+  [...typeof READER, 'transaction', 'pipelineStates', 'oneTimeTokens', 'pendingWork']
+> = [...READER, 'transaction', 'pipelineStates', 'oneTimeTokens', 'pendingWork']
 void storageMembers
 
-const storage = port([...readerMethods, 'transaction']).extend({ pipelineStates: port(stateMethods), oneTimeTokens: port(tokenMethods) })
+void tokenMethods
+const storage = port([...readerMethods, 'transaction']).extend({
+  pipelineStates: port(stateMethods),
+  oneTimeTokens: port(TOKENS, TOKENS_OPTIONAL),
+  pendingWork: port(workMethods),
+})
 
 const URL_FUNCTIONS = ['orgLogin', 'authSettings', 'providerSettings', 'afterLogin', 'pipelineCallback', 'verifyAccount'] as const
 const urlFunctions: Exact<Omit<UrlConfig, 'baseUrl' | 'postCallback'>, typeof URL_FUNCTIONS> = URL_FUNCTIONS
@@ -125,7 +132,7 @@ const optionsSchema = z.object({
   signals: port(['emit']),
   audit: port(['record']).optional(),
   states: port(stateMethods).optional(),
-  tokens: port(tokenMethods).optional(),
+  tokens: port(TOKENS, TOKENS_OPTIONAL).optional(),
   providers: z
     .record(z.string().min(1).max(255), provider)
     .refine((p) => Object.keys(p).length > 0, { message: 'at least one provider is required' })

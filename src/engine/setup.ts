@@ -8,26 +8,24 @@
  */
 
 import { err, ok, type Result, ResultAsync } from 'neverthrow'
-import type { AfterCommitEffect } from '../core/effects.js'
 import { decideDisable, decideSettings } from '../core/setup/admin.js'
 import { decideSetup } from '../core/setup/decide-setup.js'
-import { type MemberRecipient, planLinkRequests, planUnlinkNotices } from '../core/setup/link-requests.js'
 import { redactConfigDefault } from '../core/setup/redact.js'
 import { decideRefresh, type RefreshCheck } from '../core/setup/refresh.js'
 import { type AuthError, authError, type ErrorRedirectHint, isAuthError } from '../errors.js'
 import { type JsonObject, jsonWithinLimits, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
-import type { AuthProvider, Organization } from '../model/records.js'
 import type { StorageReader } from '../ports/storage.js'
 import type { Provider, ProviderWarning, RefreshResult } from '../providers/types.js'
 import { checkState, stepFingerprint } from '../state/codec.js'
-import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
+import { applyTxEffects, runAfterCommit } from './apply.js'
 import { authorizeSsoAdmin, type SsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
 import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
 import { stateErrorRedirect, withRedirect } from './redirect.js'
 import { inTransaction, storageFailure } from './transaction.js'
 import type { AdminInput, AuthPipeline, FinishSetupInput, RefreshOutcome, SessionInfo, SettingsPatch, SetupOutcome } from './types.js'
+import { enqueueMailWork } from './work.js'
 
 /** The setup part of the engine. Internal; exposed through {@link AuthPipeline}. */
 export type SetupApi = Pick<AuthPipeline, 'finishSetup' | 'disableProvider' | 'resendLinkRequests' | 'updateSettings' | 'refreshIdentity'>
@@ -121,48 +119,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
     return err(toSettings(result.error))
   }
 
-  /**
-   * Pages through the org's members (ordered by id, `memberPageSize` at a time, never all rows
-   * at once), plans one page of mail, sends it. A failure while paging ends the mailing with a
-   * warning: the flow itself has committed.
-   */
-  async function mailMembers(
-    organization: Organization,
-    unlinkedOnly: boolean,
-    plan: (recipients: readonly MemberRecipient[]) => AfterCommitEffect[],
-  ): Promise<{ queued: number; warnings: EffectWarning[] }> {
-    const limit = ctx.policy.memberPageSize
-    const warnings: EffectWarning[] = []
-    let queued = 0
-    let after: string | null = null
-    for (;;) {
-      let recipients: MemberRecipient[]
-      let last: string | null = null
-      let full = false
-      try {
-        const page = await ctx.storage.listMembers(organization.id, { after, limit, unlinkedOnly })
-        full = page.length >= limit
-        last = page.at(-1)?.id ?? null
-        // One read at a time (a storage on one connection runs one statement at a time).
-        recipients = []
-        for (const member of page)
-          recipients.push({ member, user: member.userId === null ? null : await ctx.storage.getUser(member.userId) })
-      } catch (cause) {
-        ctx.logger?.warn('ssoflow: member paging failed after commit', { organizationId: organization.id, error: String(cause) })
-        warnings.push({ code: 'MAILER_FAILED', effect: 'mail.send', detail: 'member listing failed' })
-        break
-      }
-      const effects = plan(recipients)
-      const failed = await runAfterCommit(ctx, effects)
-      warnings.push(...failed)
-      queued += effects.length - failed.length
-      if (!full || last === null) break
-      after = last
-    }
-    return { queued, warnings }
-  }
-
-  function providerName(key: string): string {
+  function _providerName(key: string): string {
     return ctx.providers.get(key)?.displayName ?? key
   }
 
@@ -253,7 +210,15 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
           })
           if (plan.isErr()) return err(plan.error)
           await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
-          return ok({ plan: plan.value, organization: admin.value.organization })
+          // The link requests to the org's members: background work, in this transaction.
+          const queued = await enqueueMailWork(ctx, tx, {
+            kind: 'link-requests',
+            organization: admin.value.organization,
+            provider: plan.value.provider,
+            reason: 'setup',
+            now,
+          })
+          return ok({ plan: plan.value, organization: admin.value.organization, queued })
         },
         REDIRECT,
       ).mapErr(providerExistsOnConflict)
@@ -262,29 +227,18 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       const consumed = await consumeState(ctx, claimed.value)
       if (consumed.isErr()) ctx.logger?.warn('ssoflow: setup committed but its state was not consumed', { code: consumed.error.code })
 
-      const { plan, organization } = committed.value
+      const { plan, organization, queued } = committed.value
       const warnings = await runAfterCommit(ctx, plan.afterCommit)
-      const loginUrl = ctx.urls.orgLogin(organization)
-      const mailed = await mailMembers(organization, true, (recipients) =>
-        planLinkRequests({
-          recipients,
-          authProviderId: plan.provider.id,
-          organizationName: organization.name,
-          providerName: provider.displayName,
-          loginUrl,
-          reason: { kind: 'setup' },
-        }),
-      )
       const outcome: SetupOutcome = {
         kind: 'setupComplete',
         organizationId: organization.id,
         authProviderId: plan.provider.id,
         providerKey: provider.key,
         redirect: ctx.urls.providerSettings(organization),
-        linkRequestsQueued: mailed.queued,
+        linkRequestsQueued: queued,
         session: [{ type: 'markSsoComplete', organizationId: organization.id, at: now.toISOString() }, { type: 'clearPipeline' }],
         trace: plan.trace,
-        warnings: [...warnings, ...mailed.warnings],
+        warnings,
         policyChanges: plan.policyChanges,
         providerWarnings: providerWarnings(provider, config),
       }
@@ -317,21 +271,21 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
           })
           if (plan.isErr()) return err(plan.error)
           await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
-          return ok({ provider: plan.value.provider, organization: admin.value.organization })
+          // The notices to the org's members: background work, in this transaction.
+          return ok(
+            await enqueueMailWork(ctx, tx, {
+              kind: 'unlink-notices',
+              organization: admin.value.organization,
+              provider: plan.value.provider,
+              reason: 'disable',
+              now,
+            }),
+          )
         },
         REDIRECT,
       ).mapErr(toSettings)
       if (committed.isErr()) return err(committed.error)
-      const { provider, organization } = committed.value
-      const mailed = await mailMembers(organization, false, (recipients) =>
-        planUnlinkNotices({
-          recipients,
-          authProviderId: provider.id,
-          organizationName: organization.name,
-          providerName: providerName(provider.providerKey),
-        }),
-      )
-      return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: mailed.queued })
+      return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: committed.value })
     })
 
   const resendLinkRequests: SetupApi['resendLinkRequests'] = (input: AdminInput) =>
@@ -339,27 +293,31 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       if (typeof input !== 'object' || input === null) return err(inputInvalid('input'))
       if (!isId(input.organizationId)) return err(inputInvalid('organizationId'))
       if (!validSession(input.session)) return err(inputInvalid('session'))
-      const admin = await read(() => authorizeSsoAdmin(ctx, ctx.storage, input.organizationId, input.session))
-      if (admin.isErr()) return err(admin.error)
-      if (admin.value.isErr()) return err(toSettings(admin.value.error))
-      const organization = admin.value.value.organization
-      const row = await read(() => ctx.storage.getAuthProvider(organization.id))
-      if (row.isErr()) return err(row.error)
-      const provider: AuthProvider | null = row.value
-      if (!provider) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect: REDIRECT }))
+      const session = input.session
       const now = ctx.clock.now()
-      const loginUrl = ctx.urls.orgLogin(organization)
-      const mailed = await mailMembers(organization, true, (recipients) =>
-        planLinkRequests({
-          recipients,
-          authProviderId: provider.id,
-          organizationName: organization.name,
-          providerName: providerName(provider.providerKey),
-          loginUrl,
-          reason: { kind: 'resend', now },
-        }),
-      )
-      return ok({ kind: 'linkRequestsSent' as const, count: mailed.queued })
+      // One short transaction: authorization, the provider held shared (a concurrent disable
+      // waits, or has already removed it), and the work recorded. No member is read here.
+      const committed = await inTransaction(
+        ctx.storage,
+        async (tx) => {
+          const admin = await authorizeSsoAdmin(ctx, tx, input.organizationId, session)
+          if (admin.isErr()) return err(toSettings(admin.error))
+          const provider = await tx.lockAuthProvider(input.organizationId, 'share')
+          if (!provider) return err(authError('PROVIDER_NOT_CONFIGURED', { redirect: REDIRECT }))
+          return ok(
+            await enqueueMailWork(ctx, tx, {
+              kind: 'link-requests',
+              organization: admin.value.organization,
+              provider,
+              reason: 'resend',
+              now,
+            }),
+          )
+        },
+        REDIRECT,
+      ).mapErr(toSettings)
+      if (committed.isErr()) return err(committed.error)
+      return ok({ kind: 'linkRequestsQueued' as const, queued: committed.value })
     })
 
   const updateSettings: SetupApi['updateSettings'] = (input: AdminInput & { readonly settings: SettingsPatch }) =>

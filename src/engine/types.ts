@@ -295,8 +295,12 @@ export interface SetupOutcome {
   readonly authProviderId: string
   readonly providerKey: string
   readonly redirect: string
-  /** How many "link your account" mails were queued. */
-  readonly linkRequestsQueued: number
+  /**
+   * True: the "link your account" mails to the org's unlinked members were recorded as
+   * background work in the setup's transaction; `runPendingWork` sends them (the request does
+   * not wait for them, whatever the org's size).
+   */
+  readonly linkRequestsQueued: boolean
   readonly session: readonly SessionEffect[]
   readonly trace: readonly TraceEntry[]
   readonly warnings: readonly EffectWarning[]
@@ -459,10 +463,26 @@ export interface AuthPipeline {
   finishSetup(input: FinishSetupInput): ResultAsync<SetupOutcome, AuthError>
   /** Runs the login decision without writing anything and returns the trace. */
   explain(input: FinishLoginInput): ResultAsync<Explanation, AuthError>
-  /** Disables SSO for the org. */
-  disableProvider(input: AdminInput): ResultAsync<{ readonly kind: 'providerDisabled'; readonly unlinkMailsQueued: number }, AuthError>
-  /** Re-sends link requests to members still unlinked. */
-  resendLinkRequests(input: AdminInput): ResultAsync<{ readonly kind: 'linkRequestsSent'; readonly count: number }, AuthError>
+  /**
+   * Disables SSO for the org. The "SSO was turned off" notices to its members are recorded as
+   * background work in the same transaction (`unlinkMailsQueued: true`); `runPendingWork` sends them.
+   */
+  disableProvider(input: AdminInput): ResultAsync<{ readonly kind: 'providerDisabled'; readonly unlinkMailsQueued: boolean }, AuthError>
+  /**
+   * Queues link requests to the members still unlinked, as background work sent by
+   * `runPendingWork`. `queued: false` when a link-request mailing of this provider is still
+   * pending (it covers this request: nothing is doubled).
+   */
+  resendLinkRequests(input: AdminInput): ResultAsync<{ readonly kind: 'linkRequestsQueued'; readonly queued: boolean }, AuthError>
+  /**
+   * Runs pending background work: sends queued mail (link requests, unlink notices) a page of
+   * members at a time (one query per page), then sweeps expired pipeline states and one-time
+   * tokens in bounded batches. Safe to call from several workers at once; each mail goes to the
+   * mailer once (a worker that crashed mid-page makes the next one redo that page with the same
+   * idempotency keys). Call it from a scheduler (cron, pg-boss, BullMQ: docs/operations.md) and
+   * again at once while `more` is true.
+   */
+  runPendingWork(input?: PendingWorkInput): ResultAsync<PendingWorkReport, AuthError>
   /** Changes SSO settings. */
   updateSettings(
     input: AdminInput & { readonly settings: SettingsPatch },
@@ -475,6 +495,40 @@ export interface AuthPipeline {
    * login; the login pipeline consumes it (single use) when it links the account.
    */
   verifyAccountLink(input: VerifyAccountLinkInput): ResultAsync<AccountLinkVerified, AuthError>
+}
+
+/** Input of `runPendingWork`. @group Engine */
+export interface PendingWorkInput {
+  /** Pages of mail to send in this call (a page is `policy.memberPageSize` members). @defaultValue 20 */
+  readonly limit?: number | undefined
+  /**
+   * How long a claimed item is this worker's before another worker may take it over; longer
+   * than one page of sends takes. @defaultValue 300000 (5 minutes)
+   */
+  readonly leaseMs?: number | undefined
+  /** Sweep expired pipeline states and one-time tokens too. @defaultValue true */
+  readonly sweep?: boolean | undefined
+  /** Rows per sweep batch (at most 10 batches per table per call). @defaultValue 1000 */
+  readonly sweepBatch?: number | undefined
+}
+
+/** What one `runPendingWork` call did. @group Outcomes */
+export interface PendingWorkReport {
+  readonly kind: 'pendingWorkRan'
+  /** Pages of members handled (one storage read each). */
+  readonly pages: number
+  /** Mails the mailer accepted. */
+  readonly mailsSent: number
+  /** Mails the mailer refused or did not answer in time (their page is retried later, with backoff). */
+  readonly mailsFailed: number
+  /** Work items finished (every page sent, or dropped because their provider is gone). */
+  readonly completed: number
+  /** True when the call stopped at a limit with work possibly left: call again. */
+  readonly more: boolean
+  /** Expired rows deleted by the housekeeping sweep. */
+  readonly swept: { readonly pipelineStates: number; readonly oneTimeTokens: number }
+  /** Mailer failures of this call. */
+  readonly warnings: readonly EffectWarning[]
 }
 
 /** Input of `verifyAccountLink`. @group Engine */

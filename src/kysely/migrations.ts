@@ -265,6 +265,39 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
   await index(i.oneTimeTokensExpires, s.oneTimeTokens, (b) => b.columns(['expires_at']))
 }
 
+/**
+ * Step 2 (issue 16): the outbox of background work (`<prefix>pending_work`). Idempotent like
+ * step 1: a run cut half-way completes on the next boot.
+ */
+async function upPendingWork(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boolean } = { catalog: true }): Promise<void> {
+  const t = await typesFor(db, s)
+  const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
+  const i = s.index
+  const w = COLUMN_LIMITS.pending_work
+  await end(
+    db.schema
+      .createTable(s.pendingWork)
+      .ifNotExists()
+      .addColumn('id', t.str(w.id), (c) => c.notNull())
+      .addColumn('kind', t.str(w.kind), (c) => c.notNull())
+      .addColumn('organization_id', t.str(w.organization_id), (c) => c.notNull())
+      .addColumn('work_key', t.str(w.work_key), (c) => c.notNull())
+      .addColumn('payload', t.text, (c) => c.notNull())
+      .addColumn('after_id', t.str(w.after_id))
+      .addColumn('attempts', t.int, (c) => c.notNull())
+      .addColumn('available_at', t.ms, (c) => c.notNull())
+      .addColumn('claim_token', t.str(w.claim_token))
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.pendingWorkPk, ['id']),
+  ).execute()
+  await createIndexOnce(db, s, options.catalog, i.pendingWorkKey, s.pendingWork, (b) => b.columns(['work_key']).unique())
+  await createIndexOnce(db, s, options.catalog, i.pendingWorkAvailable, s.pendingWork, (b) => b.columns(['available_at', 'id']))
+}
+
+async function downPendingWork(db: AnyDb, s: ResolvedSchema): Promise<void> {
+  await db.schema.dropTable(s.pendingWork).ifExists().execute()
+}
+
 async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
   const tables = [s.oneTimeTokens, s.pipelineStates, s.auditLog, s.members, s.authIdentities, s.authProviders, s.userEmails]
   if (!s.users.hostOwned) tables.push(s.users.table)
@@ -294,6 +327,10 @@ export function ssoflowMigrations(options: KyselySchemaOptions): Record<string, 
     '0001_ssoflow_init': {
       up: (db: AnyDb) => up(db, schema),
       down: (db: AnyDb) => down(db, schema),
+    },
+    '0002_ssoflow_pending_work': {
+      up: (db: AnyDb) => upPendingWork(db, schema),
+      down: (db: AnyDb) => downPendingWork(db, schema),
     },
   }
 }
@@ -499,6 +536,7 @@ export async function ssoflowSchemaSql(options: SchemaSqlOptions): Promise<strin
     },
   })
   await up(db, schema, { catalog: false })
+  await upPendingWork(db, schema, { catalog: false })
   await db.destroy()
   return statements
 }

@@ -110,6 +110,7 @@ export interface ResolvedSchema {
   readonly auditLog: string
   readonly pipelineStates: string
   readonly oneTimeTokens: string
+  readonly pendingWork: string
   /** Index/constraint name -> the port's constraint. */
   readonly constraintByIndex: ReadonlyMap<string, UniqueConstraint>
   /** Index names by role (used by the migrations). */
@@ -140,6 +141,9 @@ export type IndexRole =
   | 'pipelineStatesExpires'
   | 'oneTimeTokensPk'
   | 'oneTimeTokensExpires'
+  | 'pendingWorkPk'
+  | 'pendingWorkKey'
+  | 'pendingWorkAvailable'
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,23}$/
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -197,6 +201,9 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     pipelineStatesExpires: `${prefix}pipeline_states_exp_ix`,
     oneTimeTokensPk: `${prefix}one_time_tokens_pk`,
     oneTimeTokensExpires: `${prefix}one_time_tokens_exp_ix`,
+    pendingWorkPk: `${prefix}pending_work_pk`,
+    pendingWorkKey: `${prefix}pending_work_key_uq`,
+    pendingWorkAvailable: `${prefix}pending_work_avail_ix`,
   }
   const constraintByIndex = new Map<string, UniqueConstraint>([
     [index.usersUsername, 'user.username'],
@@ -226,6 +233,7 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     auditLog: `${prefix}audit_log`,
     pipelineStates: `${prefix}pipeline_states`,
     oneTimeTokens: `${prefix}one_time_tokens`,
+    pendingWork: `${prefix}pending_work`,
     constraintByIndex,
     index,
   }

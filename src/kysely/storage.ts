@@ -22,8 +22,11 @@ import type {
 import { type Clock, systemClock } from '../ports/clock.js'
 import type {
   LinkedIdentity,
+  MemberRecipient,
   OneTimeTokenRecord,
   OneTimeTokenStore,
+  PendingWork,
+  PendingWorkStore,
   PipelineStateStore,
   StoragePort,
   StorageReader,
@@ -418,6 +421,18 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     invite_status: m.inviteStatus,
     created_at: ms(m.createdAt),
   })
+  const workRow = (w: PendingWork): Row => ({
+    id: w.id,
+    kind: w.kind,
+    organization_id: w.organizationId,
+    work_key: w.key,
+    payload: w.payload,
+    after_id: w.cursor,
+    attempts: w.attempts,
+    available_at: ms(w.availableAt),
+    claim_token: w.claimToken,
+    created_at: ms(w.createdAt),
+  })
   const auditRow = (a: AuditEntry): Row => ({
     id: a.id,
     event: a.event,
@@ -534,6 +549,24 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
           .limit(Math.max(0, Math.floor(page.limit)))
           .execute()) as Row[]
         return rows.map((r) => memberFrom(r, 'm_'))
+      },
+      async listMemberRecipients(organizationId, page): Promise<readonly MemberRecipient[]> {
+        // One query per page: the members and their users (a left join; null for invites).
+        let query = q
+          .selectFrom(`${s.members} as m`)
+          .leftJoin(`${s.users.table} as u`, `u.${U.id}`, 'm.user_id')
+          .select([...cols('m', MEMBER_COLS, 'm_'), ...cols('u', U, 'u_')])
+          .where('m.organization_id', '=', organizationId)
+        if (page.after !== null && page.after !== undefined) query = query.where('m.id', '>', page.after)
+        if (page.unlinkedOnly) query = query.where('m.user_id', 'is not', null).where('m.flag_sso_linked', '=', bool(false))
+        const rows = (await query
+          .orderBy('m.id')
+          .limit(Math.max(0, Math.floor(page.limit)))
+          .execute()) as Row[]
+        return rows.map((r) => ({
+          member: memberFrom(r, 'm_'),
+          user: r.u_id === null || r.u_id === undefined ? null : userFrom(r, 'u_'),
+        }))
       },
       async listIdentities(authProviderId, page) {
         let query = selectIdentities().where('i.auth_provider_id', '=', authProviderId)
@@ -769,6 +802,22 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       async appendAudit(entry) {
         await q.insertInto(s.auditLog).values(auditRow(entry)).execute()
       },
+      async enqueueWork(work) {
+        const insert = q.insertInto(s.pendingWork).values(workRow(work))
+        if (dialect !== 'mysql') {
+          // A concurrent transaction inserting the same key makes this one wait, then do nothing.
+          const result = await insert.onConflict((oc) => oc.column('work_key').doNothing()).executeTakeFirst()
+          return Number(result.numInsertedOrUpdatedRows ?? 0) > 0
+        }
+        // MySQL: a duplicate key fails the statement only (the transaction goes on).
+        try {
+          await insert.execute()
+          return true
+        } catch (error) {
+          if ((error as { errno?: unknown }).errno === 1062) return false
+          throw error
+        }
+      },
       // The token and state stores run in the active transaction (see `cur`): atomic with it.
       oneTimeTokens,
       pipelineStates,
@@ -814,6 +863,24 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     expiresAt: toDate(r.expires_at),
   })
 
+  /**
+   * Deletes at most `limit` rows whose `expires_at <= now`, oldest first, in one statement:
+   * `delete … order by expires_at limit n` on MySQL, `delete … where key in (select key … limit n)`
+   * elsewhere (both use the `expires_at` index).
+   */
+  async function deleteExpiredBatch(table: string, key: string, now: Date, limit: number): Promise<number> {
+    const n = Math.max(0, Math.floor(limit))
+    if (n === 0) return 0
+    const q = cur()
+    if (dialect === 'mysql') {
+      const result = await q.deleteFrom(table).where('expires_at', '<=', ms(now)).orderBy('expires_at').limit(n).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    }
+    const doomed = q.selectFrom(table).select(key).where('expires_at', '<=', ms(now)).orderBy('expires_at').limit(n)
+    const result = await q.deleteFrom(table).where(key, 'in', doomed).executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+
   const pipelineStates: PipelineStateStore = {
     async create(state) {
       await write(conflicts.states, () =>
@@ -848,9 +915,12 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     async delete(id) {
       await cur().deleteFrom(s.pipelineStates).where('id', '=', id).execute()
     },
-    async deleteExpired(now) {
-      const result = await cur().deleteFrom(s.pipelineStates).where('expires_at', '<=', ms(now)).executeTakeFirst()
-      return Number(result.numDeletedRows)
+    async deleteExpired(now, limit) {
+      if (limit === undefined) {
+        const result = await cur().deleteFrom(s.pipelineStates).where('expires_at', '<=', ms(now)).executeTakeFirst()
+        return Number(result.numDeletedRows)
+      }
+      return deleteExpiredBatch(s.pipelineStates, 'id', now, limit)
     },
   }
 
@@ -877,6 +947,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       const result = await live(cur()).executeTakeFirst()
       return Number(result.numDeletedRows) === 1 ? row : null
     },
+    deleteExpired: (now, limit) => deleteExpiredBatch(s.oneTimeTokens, 'hash', now, limit),
     async peek(hash, purpose, now) {
       const row = (await cur()
         .selectFrom(s.oneTimeTokens)
@@ -886,6 +957,71 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         .where('expires_at', '>', ms(now))
         .executeTakeFirst()) as Row | undefined
       return row ? tokenFrom(row) : null
+    },
+  }
+
+  // ---- the outbox's worker side ----
+  const WORK_COLUMNS = [
+    'id',
+    'kind',
+    'organization_id',
+    'work_key',
+    'payload',
+    'after_id',
+    'attempts',
+    'available_at',
+    'claim_token',
+    'created_at',
+  ] as const
+  const workFrom = (r: Row): PendingWork => ({
+    id: toStr(r.id),
+    kind: toStr(r.kind),
+    organizationId: toStr(r.organization_id),
+    key: toStr(r.work_key),
+    payload: toStr(r.payload),
+    cursor: r.after_id === null || r.after_id === undefined ? null : toStr(r.after_id),
+    attempts: Number(r.attempts),
+    availableAt: toDate(r.available_at),
+    claimToken: r.claim_token === null || r.claim_token === undefined ? null : toStr(r.claim_token),
+    createdAt: toDate(r.created_at),
+  })
+
+  const pendingWork: PendingWorkStore = {
+    async claim(now, leaseUntil, claimToken) {
+      // One short transaction: the oldest available row, skipping rows another worker is
+      // claiming this instant (FOR UPDATE SKIP LOCKED on PostgreSQL and MariaDB / MySQL 8;
+      // SQLite and PGlite run one transaction at a time), then the lease written on it.
+      return runTransaction(async (q) => {
+        let query = q
+          .selectFrom(s.pendingWork)
+          .select([...WORK_COLUMNS])
+          .where('available_at', '<=', ms(now))
+          .orderBy('available_at')
+          .orderBy('id')
+          .limit(1)
+        if (dialect !== 'sqlite') query = query.forUpdate().skipLocked()
+        const row = (await query.executeTakeFirst()) as Row | undefined
+        if (!row) return null
+        await q
+          .updateTable(s.pendingWork)
+          .set({ claim_token: claimToken, available_at: ms(leaseUntil) })
+          .where('id', '=', row.id as string)
+          .execute()
+        return workFrom({ ...row, claim_token: claimToken, available_at: ms(leaseUntil) })
+      })
+    },
+    async advance(id, claimToken, progress) {
+      const result = await db
+        .updateTable(s.pendingWork)
+        .set({ after_id: progress.cursor, attempts: progress.attempts, available_at: ms(progress.availableAt) })
+        .where('id', '=', id)
+        .where('claim_token', '=', claimToken)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) > 0
+    },
+    async complete(id, claimToken) {
+      const result = await db.deleteFrom(s.pendingWork).where('id', '=', id).where('claim_token', '=', claimToken).executeTakeFirst()
+      return Number(result.numDeletedRows) > 0
     },
   }
 
@@ -919,7 +1055,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       <T>(key: (t: T) => string) =>
       (a: T, b: T) =>
         key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
-    const [orgs, users, emails, members, providers, identities, audit, states, tokens] = await Promise.all([
+    const [orgs, users, emails, members, providers, identities, audit, states, tokens, work] = await Promise.all([
       all(s.organizations.table, 'o', O),
       all(s.users.table, 'u', U),
       all(s.userEmails, 'e', EMAIL_COLS),
@@ -929,6 +1065,10 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       all(s.auditLog, 'a', AUDIT_COLS),
       db.selectFrom(s.pipelineStates).select(['id', 'version', 'body', 'expires_at']).execute() as Promise<Row[]>,
       db.selectFrom(s.oneTimeTokens).select(['hash', 'purpose', 'payload', 'expires_at']).execute() as Promise<Row[]>,
+      db
+        .selectFrom(s.pendingWork)
+        .select([...WORK_COLUMNS])
+        .execute() as Promise<Row[]>,
     ])
     const id = (x: { id: string }) => x.id
     return {
@@ -941,6 +1081,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       audit: audit.map((r) => auditFrom(r, 'a_')).sort(byKey(id)),
       pipelineStates: states.map(stateFrom).sort(byKey(id)),
       oneTimeTokens: tokens.map(tokenFrom).sort(byKey((t) => t.hash)),
+      pendingWork: work.map(workFrom).sort(byKey(id)),
     }
   }
 
@@ -955,6 +1096,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     transaction,
     pipelineStates,
     oneTimeTokens,
+    pendingWork,
     seed,
     snapshot,
   }

@@ -2,8 +2,12 @@ import { normalizeEmail } from '../model/email.js'
 import type { AuthIdentity, AuthProvider, Member, User, UserEmail } from '../model/records.js'
 import { type Clock, systemClock } from '../ports/clock.js'
 import {
+  type MemberPage,
+  type MemberRecipient,
   type OneTimeTokenRecord,
   type OneTimeTokenStore,
+  type PendingWork,
+  type PendingWorkStore,
   type PipelineStateStore,
   StorageConflictError,
   type StoragePort,
@@ -145,6 +149,16 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       await afterRead()
       return value
     }
+    const membersPage = (t: Tables, organizationId: string, page: MemberPage): Member[] =>
+      [...t.members.values()]
+        .filter(
+          (m) =>
+            m.organizationId === organizationId &&
+            (page.after == null || m.id > page.after) &&
+            (page.unlinkedOnly !== true || (m.userId !== null && !m.flags.ssoLinked)),
+        )
+        .sort(byId)
+        .slice(0, Math.max(0, page.limit))
     return {
       getOrganization: (id) => read((t) => t.organizations.get(id) ?? null),
       getOrganizationWithProvider: (organizationId) =>
@@ -183,17 +197,12 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           }
           return null
         }),
-      listMembers: (organizationId, page) =>
+      listMembers: (organizationId, page) => read((t) => membersPage(t, organizationId, page)),
+      listMemberRecipients: (organizationId, page) =>
         read((t) =>
-          [...t.members.values()]
-            .filter(
-              (m) =>
-                m.organizationId === organizationId &&
-                (page.after == null || m.id > page.after) &&
-                (page.unlinkedOnly !== true || (m.userId !== null && !m.flags.ssoLinked)),
-            )
-            .sort(byId)
-            .slice(0, Math.max(0, page.limit)),
+          membersPage(t, organizationId, page).map(
+            (member): MemberRecipient => ({ member, user: member.userId === null ? null : (t.users.get(member.userId) ?? null) }),
+          ),
         ),
       listIdentities: (authProviderId, page) =>
         read((t) =>
@@ -442,6 +451,12 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         write(() => {
           insertRow(view, 'audit', entry)
         }),
+      enqueueWork: (work) =>
+        write((t) => {
+          for (const other of t.work.values()) if (other.key === work.key) return false
+          insertRow(view, 'work', work)
+          return true
+        }),
       oneTimeTokens: txTokens,
       pipelineStates: txStates,
     }
@@ -473,9 +488,10 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     async delete(id) {
       pipelineStates.delete(id)
     },
-    async deleteExpired(now) {
+    async deleteExpired(now, limit) {
       let count = 0
       for (const [id, state] of [...pipelineStates]) {
+        if (limit !== undefined && count >= limit) break
         if (!isLive(state.expiresAt, now)) {
           pipelineStates.delete(id)
           count++
@@ -508,6 +524,74 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
       await afterRead()
       return value
     },
+    async deleteExpired(now, limit) {
+      let count = 0
+      for (const [hash, token] of [...oneTimeTokens]) {
+        if (count >= limit) break
+        if (!isLive(token.expiresAt, now)) {
+          oneTimeTokens.delete(hash)
+          count++
+        }
+      }
+      return count
+    },
+  }
+
+  /** Runs `fn` on a copy-on-write view under the transaction mutex and commits its writes. */
+  async function serially<T>(fn: (view: TableView) => T): Promise<T> {
+    const previous = tail
+    let release: () => void = () => {}
+    tail = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    await previous
+    try {
+      const view = new TableView(committed)
+      const value = fn(view)
+      committed = view.tables
+      return copy(value)
+    } finally {
+      release()
+    }
+  }
+
+  // The outbox's worker side: each call is one step under the mutex (all steps are serial).
+  const work: PendingWorkStore = {
+    claim: (now, leaseUntil, claimToken) =>
+      serially((view) => {
+        let next: PendingWork | null = null
+        for (const w of view.tables.work.values()) {
+          if (w.availableAt.getTime() > now.getTime()) continue
+          const earlier =
+            next === null ||
+            w.availableAt.getTime() < next.availableAt.getTime() ||
+            (w.availableAt.getTime() === next.availableAt.getTime() && w.id < next.id)
+          if (earlier) next = w
+        }
+        if (next === null) return null
+        const claimed: PendingWork = { ...next, claimToken, availableAt: new Date(leaseUntil.getTime()) }
+        view.writable('work').set(claimed.id, claimed)
+        return claimed
+      }),
+    advance: (id, claimToken, progress) =>
+      serially((view) => {
+        const w = view.tables.work.get(id)
+        if (w === undefined || w.claimToken !== claimToken) return false
+        view.writable('work').set(id, {
+          ...w,
+          cursor: progress.cursor,
+          attempts: progress.attempts,
+          availableAt: new Date(progress.availableAt.getTime()),
+        })
+        return true
+      }),
+    complete: (id, claimToken) =>
+      serially((view) => {
+        const w = view.tables.work.get(id)
+        if (w === undefined || w.claimToken !== claimToken) return false
+        view.writable('work').delete(id)
+        return true
+      }),
   }
 
   return {
@@ -523,7 +607,9 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         return tx ? undoableTokens(tx.undo, () => {}).consume(hash, purpose, now) : tokens.consume(hash, purpose, now)
       },
       peek: (hash, purpose, now) => tokens.peek(hash, purpose, now),
+      deleteExpired: (now, limit) => tokens.deleteExpired?.(now, limit) ?? Promise.resolve(0),
     },
+    pendingWork: work,
 
     async transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T> {
       const previous = tail
@@ -601,6 +687,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         audit: sorted(t.audit),
         pipelineStates: sorted(pipelineStates),
         oneTimeTokens: copy([...oneTimeTokens.values()].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))),
+        pendingWork: sorted(t.work),
       }
     },
   }

@@ -1,5 +1,5 @@
 import type { AuditEntry, AuthIdentity, AuthProvider, Member, Organization, User, UserEmail } from '../model/records.js'
-import { StorageConflictError } from '../ports/storage.js'
+import { type PendingWork, StorageConflictError } from '../ports/storage.js'
 
 /**
  * The committed (or in-transaction) state of the memory store: one immutable-by-convention
@@ -16,6 +16,8 @@ export interface Tables {
   readonly providers: ReadonlyMap<string, AuthProvider>
   readonly identities: ReadonlyMap<string, AuthIdentity>
   readonly audit: ReadonlyMap<string, AuditEntry>
+  /** Pending background work (the outbox), by id. */
+  readonly work: ReadonlyMap<string, PendingWork>
 }
 
 /** Name of a table of {@link Tables}. @internal */
@@ -33,6 +35,7 @@ export function emptyTables(): Tables {
     providers: new Map(),
     identities: new Map(),
     audit: new Map(),
+    work: new Map(),
   }
 }
 
@@ -122,7 +125,7 @@ export const unique = {
 }
 
 /** Inserts a new row by id; a duplicate id is a programmer error. @internal */
-export function insertRow<K extends 'organizations' | 'users' | 'members' | 'providers' | 'identities' | 'audit'>(
+export function insertRow<K extends 'organizations' | 'users' | 'members' | 'providers' | 'identities' | 'audit' | 'work'>(
   view: TableView,
   name: K,
   row: Row<K> & { readonly id: string },

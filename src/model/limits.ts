@@ -76,4 +76,13 @@ export const COLUMN_LIMITS = {
   },
   pipeline_states: { id: LIMITS.id },
   one_time_tokens: { hash: LIMITS.tokenHash, purpose: LIMITS.tag },
+  pending_work: {
+    id: LIMITS.id,
+    kind: LIMITS.tag,
+    organization_id: LIMITS.id,
+    // `<kind>:<provider id>`
+    work_key: LIMITS.tag + 1 + LIMITS.id,
+    after_id: LIMITS.id,
+    claim_token: LIMITS.tag,
+  },
 } as const satisfies Readonly<Record<string, Readonly<Record<string, number>>>>

@@ -93,6 +93,16 @@ export interface LinkedIdentityRead {
 }
 
 /**
+ * A member with its user (null for a pending invite or a missing user row): one row of
+ * {@link StorageReader.listMemberRecipients}.
+ * @group Ports
+ */
+export interface MemberRecipient {
+  readonly member: Member
+  readonly user: User | null
+}
+
+/**
  * Paging options for member lists. Rows are ordered by `id` ascending; `after` is exclusive.
  * @group Ports
  */
@@ -144,6 +154,13 @@ export interface StorageReader {
   getInviteByEmail(organizationId: string, emailNormalized: string): Promise<Member | null>
   /** Members of an organization, ordered by id, paged. */
   listMembers(organizationId: string, page: MemberPage): Promise<readonly Member[]>
+  /**
+   * One page of {@link StorageReader.listMembers} with each member's user, in ONE query (a left
+   * join): what the background mail drain reads per page (issue 16: one query per page, never
+   * one per member). Same order, paging and `unlinkedOnly` filter as `listMembers`; `user` is
+   * `null` for a pending invite and when the user row is gone.
+   */
+  listMemberRecipients(organizationId: string, page: MemberPage): Promise<readonly MemberRecipient[]>
   /** Identities of a provider, ordered by id, paged (`after` exclusive). */
   listIdentities(authProviderId: string, page: { after?: string | null | undefined; limit: number }): Promise<readonly AuthIdentity[]>
 }
@@ -272,6 +289,17 @@ export interface StorageTx extends StorageReader {
   /** Appends an audit row (the default audit port writes here, atomically with the flow). */
   appendAudit(entry: AuditEntry): Promise<void>
   /**
+   * Records background work (the outbox) atomically with the decision that causes it: it is
+   * claimable once this transaction commits and never exists if it rolls back.
+   *
+   * Contract: inserts `work` unless a PENDING item with the same `key` exists (pending = not yet
+   * completed; completed items are deleted); returns `true` when inserted, `false` when an item
+   * with that key was already pending (nothing written). Of N concurrent transactions enqueueing
+   * one key, at most one inserts (a unique index on `key`; a waiter sees `false` once the winner
+   * commits). Never throws a {@link StorageConflictError} for the key.
+   */
+  enqueueWork(work: PendingWork): Promise<boolean>
+  /**
    * The store's one-time tokens INSIDE this transaction: a token created or consumed through it
    * commits or rolls back with the transaction (a consumed verification link is live again after
    * a rollback). Optional: when absent, or when the engine was given a separate `tokens` store,
@@ -319,8 +347,12 @@ export interface PipelineStateStore {
   compareAndSet(id: string, expectedVersion: number, next: StoredPipelineState): Promise<boolean>
   /** Deletes the state (no-op when absent). */
   delete(id: string): Promise<void>
-  /** Deletes states whose `expiresAt` is at or before `now`; returns how many. */
-  deleteExpired(now: Date): Promise<number>
+  /**
+   * Deletes states whose `expiresAt` is at or before `now`; returns how many. With `limit`, at
+   * most that many (the housekeeping drain sweeps in bounded batches and calls again while a
+   * batch comes back full); without it, all of them.
+   */
+  deleteExpired(now: Date, limit?: number): Promise<number>
 }
 
 /**
@@ -351,6 +383,88 @@ export interface OneTimeTokenStore {
   consume(hash: string, purpose: string, now: Date): Promise<OneTimeTokenRecord | null>
   /** Reads without consuming (null when absent, expired, or of another purpose). */
   peek(hash: string, purpose: string, now: Date): Promise<OneTimeTokenRecord | null>
+  /**
+   * Deletes at most `limit` tokens (any purpose) whose `expiresAt` is at or before `now`;
+   * returns how many. Used by the housekeeping drain (`runPendingWork`). Spent tokens are
+   * already gone (`consume` deletes), so this is what keeps the table bounded: expired
+   * verification links, rate-limit rows, and SAML single-use response markers
+   * (`single-use-response`), which are never consumed and live until they expire.
+   * Optional: a store whose rows expire by themselves (Redis TTLs) may omit it.
+   */
+  deleteExpired?(now: Date, limit: number): Promise<number>
+}
+
+/**
+ * A unit of background work in the outbox (`<prefix>pending_work`): the mail fan-out of
+ * `finishSetup`, `resendLinkRequests` and `disableProvider`, recorded in their transaction and
+ * carried out later, a page at a time, by `runPendingWork`. A row exists while the work is
+ * pending; completing it deletes it.
+ * @group Ports
+ */
+export interface PendingWork {
+  /** Generated id (the engine's `ids`). */
+  readonly id: string
+  /** What to do: `link-requests` or `unlink-notices` (the engine's kinds; at most 64 characters). */
+  readonly kind: string
+  readonly organizationId: string
+  /**
+   * Deduplication key: at most one pending item per key ({@link StorageTx.enqueueWork}). The
+   * engine uses `link-requests:<providerId>` for the setup mailing and every resend (a resend
+   * while one is pending joins it) and `unlink-notices:<providerId>`.
+   */
+  readonly key: string
+  /** JSON the engine binds to the work (provider id, names, login URL, idempotency reason). */
+  readonly payload: string
+  /** Paging position: the id of the last member handled, or null before the first page. */
+  readonly cursor: string | null
+  /** Failed attempts of the current page (reset when a page completes). */
+  readonly attempts: number
+  /** Not claimable before this instant: the lease of the worker holding it, or a retry backoff. */
+  readonly availableAt: Date
+  /** Token of the worker's current claim; null when never claimed. */
+  readonly claimToken: string | null
+  readonly createdAt: Date
+}
+
+/**
+ * What a worker writes back after a page: the new cursor, attempts and `availableAt` (its
+ * renewed lease, a retry backoff, or now to hand the item back).
+ * @group Ports
+ */
+export interface PendingWorkProgress {
+  readonly cursor: string | null
+  readonly attempts: number
+  readonly availableAt: Date
+}
+
+/**
+ * The outbox's worker side. Every method is one short atomic step (never a transaction held
+ * while mail is sent), safe to call from several workers (processes) at once:
+ *
+ * - a worker {@link PendingWorkStore.claim}s ONE available item, taking a lease on it until
+ *   `leaseUntil` under its own random `claimToken`;
+ * - after each page it calls {@link PendingWorkStore.advance} (cursor forward, lease renewed),
+ *   or {@link PendingWorkStore.complete} after the last page; both act only while the worker's
+ *   token is still the item's (a worker whose lease expired and was taken over gets `false`
+ *   and stops);
+ * - a worker that crashes at any point leaves the item to be claimed again when its lease
+ *   expires, at the last cursor written: the page it was on is redone (mails carry idempotency
+ *   keys, so the mailer drops repeats).
+ * @group Ports
+ */
+export interface PendingWorkStore {
+  /**
+   * Atomically picks one item with `availableAt <= now` (oldest `availableAt` first, then id),
+   * sets its `claimToken` and `availableAt = leaseUntil`, and returns it as updated; `null` when
+   * none is available. Of concurrent callers, no two get the same item (PostgreSQL and MariaDB:
+   * `select … for update skip locked`; serial stores: their mutex), and an item under a live
+   * lease is never returned.
+   */
+  claim(now: Date, leaseUntil: Date, claimToken: string): Promise<PendingWork | null>
+  /** Writes `progress` iff the item exists and its `claimToken` is still `claimToken`; else false. */
+  advance(id: string, claimToken: string, progress: PendingWorkProgress): Promise<boolean>
+  /** Deletes the item iff its `claimToken` is still `claimToken`; else false (nothing changed). */
+  complete(id: string, claimToken: string): Promise<boolean>
 }
 
 /**
@@ -366,6 +480,8 @@ export interface StoragePort extends StorageReader {
   transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T>
   readonly pipelineStates: PipelineStateStore
   readonly oneTimeTokens: OneTimeTokenStore
+  /** The outbox's worker side (background mail, see {@link PendingWork}). */
+  readonly pendingWork: PendingWorkStore
 }
 
 /**
@@ -397,4 +513,6 @@ export interface StorageSnapshot {
   audit: AuditEntry[]
   pipelineStates: StoredPipelineState[]
   oneTimeTokens: OneTimeTokenRecord[]
+  /** Pending background work, by id. */
+  pendingWork: PendingWork[]
 }

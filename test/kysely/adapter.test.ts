@@ -352,7 +352,7 @@ for (const target of DATABASES) {
       const prefix = `${uniqueName('m')}_`
       const naming = { dialect: database.dialect, tablePrefix: prefix }
       expect(await listTables(database, prefix)).toEqual([])
-      expect((await migrateSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init'])
+      expect((await migrateSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
       expect((await migrateSsoflow(database.db, naming)).executed).toEqual([])
       expect(await listTables(database, prefix)).toEqual(
         [
@@ -363,20 +363,21 @@ for (const target of DATABASES) {
           'migrations',
           'one_time_tokens',
           'organizations',
+          'pending_work',
           'pipeline_states',
           'user_emails',
           'users',
         ].map((t) => `${prefix}${t}`),
       )
-      expect((await rollbackSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init'])
+      expect((await rollbackSsoflow(database.db, naming)).executed).toEqual(['0002_ssoflow_pending_work', '0001_ssoflow_init'])
       expect(await listTables(database, prefix)).toEqual([`${prefix}migrations`])
       // Concurrent runs (several app instances starting) apply the migration exactly once.
       const runs = await Promise.all(Array.from({ length: 4 }, () => migrateSsoflow(database.db, naming)))
-      expect(runs.flatMap((r) => r.executed)).toEqual(['0001_ssoflow_init'])
+      expect(runs.flatMap((r) => r.executed)).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
       await rollbackSsoflow(database.db, naming)
       await database.db.schema.dropTable(`${prefix}migrations`).execute()
       expect(await listTables(database, prefix)).toEqual([])
-      expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual(['0001_ssoflow_init'])
+      expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
     })
 
     if (target.name === 'pglite' || target.name === 'postgres') {
@@ -431,6 +432,7 @@ for (const target of DATABASES) {
       } finally {
         await rollbackSsoflow(database.db, naming).catch(() => {})
         for (const t of [
+          'pending_work',
           'one_time_tokens',
           'pipeline_states',
           'audit_log',

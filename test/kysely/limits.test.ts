@@ -53,6 +53,7 @@ const EVENTS = [
 const eventsCovered: [Exclude<AuditEvent, (typeof EVENTS)[number]>] extends [never] ? true : false = true
 const STATUSES = ['approved', 'requested_to_be_invited', 'requested_to_join'] as const satisfies readonly InviteStatus[]
 const statusesCovered: [Exclude<InviteStatus, (typeof STATUSES)[number]>] extends [never] ? true : false = true
+const WORK_KINDS = ['link-requests', 'unlink-notices'] as const
 const PURPOSES = [ACCOUNT_VERIFICATION_PURPOSE, VERIFICATION_SENDS_PURPOSE, SINGLE_USE_PURPOSE] as const
 
 /** Where every string column's values come from. A new column fails the walk until it is listed. */
@@ -108,6 +109,15 @@ const SOURCES: { readonly [T in Table]: { readonly [C in keyof (typeof COLUMN_LI
   one_time_tokens: {
     hash: { kind: 'generated', max: SHA256_HEX },
     purpose: { kind: 'generated', max: Math.max(...PURPOSES.map((p) => p.length)) },
+  },
+  pending_work: {
+    id: { kind: 'generated', max: ULID },
+    kind: { kind: 'generated', max: Math.max(...WORK_KINDS.map((k) => k.length)) },
+    organization_id: { kind: 'copy', of: ['organizations', 'id'] },
+    // `<kind>:<provider id>`
+    work_key: { kind: 'generated', max: Math.max(...WORK_KINDS.map((k) => k.length)) + 1 + LIMITS.id },
+    after_id: { kind: 'copy', of: ['members', 'id'] },
+    claim_token: { kind: 'generated', max: ULID },
   },
 }
 

@@ -39,6 +39,7 @@ const TABLES = [
   'migrations',
   'one_time_tokens',
   'organizations',
+  'pending_work',
   'pipeline_states',
   'user_emails',
   'users',

@@ -40,7 +40,10 @@ describe('disableProvider (spec 3.13)', () => {
     const w = configured()
     const before = w.storage.snapshot()
     const result = (await w.sso.disableProvider({ organizationId: 'org-1', session: session('admin') }))._unsafeUnwrap()
+    // Nothing is mailed in the request: the notices are background work, recorded with the disable.
+    expect(w.mailer.sent).toEqual([])
     const after = w.storage.snapshot()
+    expect(after.pendingWork.map((x) => [x.kind, x.key])).toEqual([['unlink-notices', 'unlink-notices:ap-1']])
     expect(after.providers).toEqual([])
     expect(after.identities).toEqual([])
     for (const m of after.members.filter((x) => x.organizationId === 'org-1')) {
@@ -60,7 +63,10 @@ describe('disableProvider (spec 3.13)', () => {
     })
     expect(JSON.stringify(after.audit)).not.toContain('top-secret-value')
     // Notices: every active accepted member (admin, manager, plain, victim), not the invite or the inactive user.
-    expect(result).toEqual({ kind: 'providerDisabled', unlinkMailsQueued: 4 })
+    expect(result).toEqual({ kind: 'providerDisabled', unlinkMailsQueued: true })
+    const drained = (await w.sso.runPendingWork())._unsafeUnwrap()
+    expect(drained).toMatchObject({ mailsSent: 4, mailsFailed: 0, completed: 1, pages: 1 })
+    expect(w.storage.snapshot().pendingWork).toEqual([])
     expect(w.mailer.sent.map((m) => m.to).sort()).toEqual([
       'admin@example.com',
       'manager@example.com',
@@ -94,6 +100,8 @@ describe('disableProvider (spec 3.13)', () => {
     const before = dataOf(w.storage.snapshot())
     expectCode(await w.sso.disableProvider({ organizationId: 'org-1', session: session('admin') }), 'STORAGE_UNAVAILABLE')
     expect(dataOf(w.storage.snapshot())).toEqual(before)
+    // The rolled-back decision left no work behind: a drain mails nothing.
+    expect((await w.sso.runPendingWork())._unsafeUnwrap()).toMatchObject({ mailsSent: 0, pages: 0 })
     expect(w.mailer.sent).toEqual([])
   })
 })
@@ -103,20 +111,24 @@ describe('resendLinkRequests', () => {
     const w = configured()
     const before = dataOf(w.storage.snapshot())
     const first = (await w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('admin') }))._unsafeUnwrap()
+    expect(first).toEqual({ kind: 'linkRequestsQueued', queued: true })
+    expect(w.mailer.sent).toEqual([])
     // manager is ssoLinked (though invalid): not mailed; plain and victim are unlinked; inactive skipped.
-    expect(first).toEqual({ kind: 'linkRequestsSent', count: 2 })
+    expect((await w.sso.runPendingWork())._unsafeUnwrap()).toMatchObject({ mailsSent: 2, completed: 1 })
     expect(w.mailer.sent.map((m) => m.to).sort()).toEqual(['plain@example.com', 'victim@corp.example'])
     expect(w.mailer.sent[0]?.data).toMatchObject({ organizationName: 'Acme', loginUrl: '/auth/login/acme/', providerName: 'Corp corp' })
     expect(w.mailer.sent.map((m) => m.idempotencyKey)).toContain(resendLinkRequestKey('ap-1', 'm-plain', w.clock.now()))
     // A retry in the same window: the mailer drops every message as a duplicate.
     await w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('admin') })
+    await w.sso.runPendingWork()
     expect(w.mailer.sent).toHaveLength(2)
     expect(w.mailer.duplicates).toHaveLength(2)
     // The next window mails again.
     w.clock.advance(RESEND_WINDOW_MS)
     await w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('admin') })
+    await w.sso.runPendingWork()
     expect(w.mailer.sent).toHaveLength(4)
-    // Resending writes nothing.
+    // Resending writes nothing but the (drained) work.
     expect(dataOf(w.storage.snapshot())).toEqual(before)
   })
 
@@ -124,7 +136,21 @@ describe('resendLinkRequests', () => {
     const w = configured()
     expectCode(await w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('plain') }), 'NOT_AUTHORIZED')
     expectCode(await w.sso.resendLinkRequests({ organizationId: 'org-2', session: session('admin2') }), 'PROVIDER_NOT_CONFIGURED')
+    expect(w.storage.snapshot().pendingWork).toEqual([])
     expect(w.mailer.sent).toEqual([])
+  })
+
+  it('a second resend while one is pending joins it: the mails are not doubled, even in a later window', async () => {
+    const w = configured()
+    const again = () => w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('admin') })
+    expect((await again())._unsafeUnwrap()).toEqual({ kind: 'linkRequestsQueued', queued: true })
+    expect((await again())._unsafeUnwrap()).toEqual({ kind: 'linkRequestsQueued', queued: false })
+    w.clock.advance(RESEND_WINDOW_MS)
+    expect((await again())._unsafeUnwrap()).toEqual({ kind: 'linkRequestsQueued', queued: false })
+    expect(w.storage.snapshot().pendingWork).toHaveLength(1)
+    await w.sso.runPendingWork()
+    expect(w.mailer.sent.map((m) => m.to).sort()).toEqual(['plain@example.com', 'victim@corp.example'])
+    expect(w.mailer.duplicates).toEqual([])
   })
 })
 

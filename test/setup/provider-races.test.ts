@@ -136,7 +136,10 @@ for (const backend of BACKENDS) {
         const after = await w.snapshot()
         expect(after.audit.filter((e) => e.event === 'sso.disable')).toHaveLength(1)
         expect(after.providers).toEqual([])
-        // Every active member is told once: nothing sent twice, no duplicate dropped by the mailer.
+        // One disable's notices were recorded (the loser wrote nothing): drained, every active
+        // member is told once: nothing sent twice, no duplicate dropped by the mailer.
+        expect(after.pendingWork.map((x) => x.kind)).toEqual(['unlink-notices'])
+        expect((await w.sso.runPendingWork())._unsafeUnwrap().mailsSent).toBe(MEMBERS + 3)
         const notices = [...w.mailer.sent, ...w.mailer.duplicates].filter((m) => m.template === 'ssoUnlinked')
         expect(notices).toHaveLength(MEMBERS + 3)
         expect(new Set(notices.map((m) => m.to)).size).toBe(MEMBERS + 3)

@@ -174,7 +174,7 @@ export function recordingFinish(): Recorded & {
         authProviderId: 'ap-x',
         providerKey: 'dummy',
         redirect: '/settings',
-        linkRequestsQueued: 0,
+        linkRequestsQueued: true,
         session: [],
         trace: [],
         warnings: [],

@@ -1,4 +1,5 @@
 import type { Member, User } from '../../model/records.js'
+import type { MemberRecipient } from '../../ports/storage.js'
 import type { AfterCommitEffect } from '../effects.js'
 import { mailText } from '../mail.js'
 
@@ -37,11 +38,7 @@ export function unlinkNoticeKey(authProviderId: string, memberId: string): strin
   return `sso-unlinked:${authProviderId}:${memberId}`
 }
 
-/** A member with the user it belongs to (null when the user row is gone). */
-export interface MemberRecipient {
-  readonly member: Member
-  readonly user: User | null
-}
+export type { MemberRecipient }
 
 /**
  * Whether a member gets a link request: an accepted membership (not an invite) without

@@ -10,6 +10,7 @@ import { z } from 'zod'
 import type {
   OneTimeTokenRecord,
   OneTimeTokenStore,
+  PendingWorkStore,
   PipelineStateStore,
   StoragePort,
   StorageReader,
@@ -95,6 +96,18 @@ const match = z.object({ user, email: userEmail })
 const state = z.object({ id, version: z.number().int().nonnegative(), body: z.string(), expiresAt: date })
 const token = z.object({ hash: z.string(), purpose: z.string(), payload: z.string(), expiresAt: date })
 const count = z.number().int().nonnegative()
+const work = z.object({
+  id,
+  kind: z.string().min(1),
+  organizationId: id,
+  key: z.string().min(1),
+  payload: z.string(),
+  cursor: z.string().nullable(),
+  attempts: z.number().int().nonnegative(),
+  availableAt: date,
+  claimToken: z.string().nullable(),
+  createdAt: date,
+})
 
 type Check<T> = (value: T) => string | null
 
@@ -238,6 +251,36 @@ function validatingReader(r: StorageReader, where: string): StorageReader {
                 .find((p) => p !== null) ?? null)
             : null,
       ),
+    listMemberRecipients: async (orgId, page) =>
+      validated(
+        m('listMemberRecipients'),
+        z.array(z.object({ member, user: user.nullable() })),
+        await r.listMemberRecipients(orgId, page),
+        (v) => v.map((x) => same('organizationId', x.member.organizationId, orgId)).find((p) => p !== null) ?? null,
+        (v) =>
+          orderedPage(
+            v.map((x) => x.member),
+            page,
+          ),
+        (v) =>
+          v
+            .map((x) =>
+              x.user === null
+                ? null
+                : x.member.userId === null
+                  ? `member ${x.member.id} is an invite but has a user`
+                  : same(`user of member ${x.member.id}`, x.user.id, x.member.userId),
+            )
+            .find((p) => p !== null) ?? null,
+        (v) =>
+          page.unlinkedOnly === true
+            ? (v
+                .map((x) =>
+                  x.member.userId !== null && !x.member.flags.ssoLinked ? null : `member ${x.member.id} is not an unlinked accepted member`,
+                )
+                .find((p) => p !== null) ?? null)
+            : null,
+      ),
     listIdentities: async (p, page) =>
       validated(
         m('listIdentities'),
@@ -314,6 +357,7 @@ function validatingTx(tx: StorageTx): StorageTx {
     deleteAuthProvider: async (i) => b('deleteAuthProvider', await tx.deleteAuthProvider(i)),
     updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
     appendAudit: (e) => tx.appendAudit(e),
+    enqueueWork: async (w) => b('enqueueWork', await tx.enqueueWork(w)),
     ...(tx.oneTimeTokens ? { oneTimeTokens: validatingTokens(tx.oneTimeTokens, 'tx.') } : {}),
     ...(tx.pipelineStates ? { pipelineStates: validatingStates(tx.pipelineStates, 'tx.') } : {}),
     ...(tx.readLinkedIdentity
@@ -348,7 +392,25 @@ function validatingStates(s: PipelineStateStore, prefix = ''): PipelineStateStor
     compareAndSet: async (stateId, expected, next) =>
       validated(`${prefix}pipelineStates.compareAndSet`, z.boolean(), await s.compareAndSet(stateId, expected, next)),
     delete: (stateId) => s.delete(stateId),
-    deleteExpired: async (now) => validated(`${prefix}pipelineStates.deleteExpired`, count, await s.deleteExpired(now)),
+    deleteExpired: async (now, limit) =>
+      validated(`${prefix}pipelineStates.deleteExpired`, count, await s.deleteExpired(now, limit), (v) =>
+        limit !== undefined && v > limit ? `deleted ${v} rows for limit ${limit}` : null,
+      ),
+  }
+}
+
+function validatingWork(w: PendingWorkStore): PendingWorkStore {
+  return {
+    claim: async (now, leaseUntil, claimToken) =>
+      validated(
+        'pendingWork.claim',
+        work.nullable(),
+        await w.claim(now, leaseUntil, claimToken),
+        (v) => v && (same('claimToken', v.claimToken, claimToken) ?? same('availableAt', v.availableAt.getTime(), leaseUntil.getTime())),
+      ),
+    advance: async (workId, claimToken, progress) =>
+      validated('pendingWork.advance', z.boolean(), await w.advance(workId, claimToken, progress)),
+    complete: async (workId, claimToken) => validated('pendingWork.complete', z.boolean(), await w.complete(workId, claimToken)),
   }
 }
 
@@ -363,6 +425,14 @@ function validatingTokens(t: OneTimeTokenStore, prefix = ''): OneTimeTokenStore 
       validated(`${prefix}oneTimeTokens.consume`, token.nullable(), await t.consume(hash, purpose, now), ...checks(hash, purpose, now)),
     peek: async (hash, purpose, now) =>
       validated(`${prefix}oneTimeTokens.peek`, token.nullable(), await t.peek(hash, purpose, now), ...checks(hash, purpose, now)),
+    ...(t.deleteExpired
+      ? {
+          deleteExpired: async (now: Date, limit: number) =>
+            validated(`${prefix}oneTimeTokens.deleteExpired`, count, await (t.deleteExpired?.(now, limit) ?? 0), (v) =>
+              v > limit ? `deleted ${v} rows for limit ${limit}` : null,
+            ),
+        }
+      : {}),
   }
 }
 
@@ -402,6 +472,7 @@ export function validatingStorage<S extends StoragePort>(storage: S): S {
   const reader = validatingReader(storage, '')
   const states = validatingStates(storage.pipelineStates)
   const tokens = validatingTokens(storage.oneTimeTokens)
+  const pendingWork = validatingWork(storage.pendingWork)
   const transaction: StoragePort['transaction'] = async (fn) => {
     let overlap: StorageContractViolation | null = null
     try {
@@ -424,7 +495,7 @@ export function validatingStorage<S extends StoragePort>(storage: S): S {
       throw error
     }
   }
-  const overrides: Record<string | symbol, unknown> = { ...reader, transaction, pipelineStates: states, oneTimeTokens: tokens }
+  const overrides: Record<string | symbol, unknown> = { ...reader, transaction, pipelineStates: states, oneTimeTokens: tokens, pendingWork }
   return new Proxy(storage, {
     get(target, prop, receiver) {
       if (Object.hasOwn(overrides, prop)) return overrides[prop]
