@@ -112,7 +112,7 @@ function outcomeOf(step: Step | null, error: AuthError | null): string {
     case 'twoFactorRequired':
       return 'twoFactorRequired'
     case 'setupComplete':
-      return `setupComplete (${step.linkRequestsQueued} link requests)`
+      return `setupComplete (link requests ${step.linkRequestsQueued ? 'queued' : 'not queued'})`
   }
 }
 
@@ -312,6 +312,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     return origin === undefined || origin === baseUrl
   }
 
+  // Link mails and housekeeping are background work (runPendingWork): a real app runs the drain
+  // from a scheduler (docs/operations.md); the demo drains after every request, so the link
+  // requests of a setup are in the outbox by the time the next page shows it.
+  app.use(async (_c, next) => {
+    await next()
+    const drained = await sso.runPendingWork()
+    if (drained.isErr()) console.warn('ssoflow demo: runPendingWork failed', drained.error.code)
+  })
   app.use(ssoHono(handler))
   app.get('/demo.css', (c) => c.body(DEMO_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }))
   app.get('/favicon.ico', (c) => c.body(null, 204))

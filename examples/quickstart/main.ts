@@ -286,6 +286,16 @@ heading('4. Carol follows her invite link, then signs in with SSO (invited user)
     : drive(begun.value, session, { id: 'idp-carol', email: 'carol@acme.test', name: 'Carol', verified: true }))
 }
 
+heading('5. The background drain sends the queued link mails and sweeps expired rows')
+{
+  // In an app: a cron job, pg-boss or BullMQ worker calls this every minute (docs/operations.md).
+  const drained = await sso.runPendingWork()
+  if (drained.isOk()) {
+    const r = drained.value
+    out(`  → ${r.pages} page(s), ${r.mailsSent} mail(s) sent, ${r.completed} item(s) done; swept ${r.swept.pipelineStates} state(s)`)
+  } else printError(drained.error)
+}
+
 heading('What the storage holds now')
 {
   const snap = storage.snapshot()

@@ -144,8 +144,14 @@ export function createWorkApi(ctx: EngineContext): {
       if (claimed.isErr()) return claimed.andThen(() => ok(null as never))
       if (claimed.value === null) break
       let item: PendingWork = claimed.value
+      if (item.kind !== 'link-requests' && item.kind !== 'unlink-notices') {
+        // A kind this version does not know (a newer worker's, during a rolling deploy): left
+        // for a worker that knows it, claimable again when this lease ends.
+        log('skipping background work of an unknown kind', { id: item.id, kind: item.kind })
+        continue
+      }
       const parsed = payloadSchema.safeParse(safeJson(item.payload))
-      if (!parsed.success || (item.kind !== 'link-requests' && item.kind !== 'unlink-notices')) {
+      if (!parsed.success) {
         log('dropping unreadable background work', { id: item.id, kind: item.kind })
         await work.complete(item.id, token).catch(() => false)
         report.completed++

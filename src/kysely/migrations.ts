@@ -266,8 +266,10 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
 }
 
 /**
- * Step 2 (issue 16): the outbox of background work (`<prefix>pending_work`). Idempotent like
- * step 1: a run cut half-way completes on the next boot.
+ * Step 2 (issue 16): the outbox of background work (`<prefix>pending_work`), and an index on
+ * members (organization_id, id) for the drain's keyset pages (`where organization_id = ? and
+ * id > ? order by id limit n` walks the index instead of sorting the whole org per page).
+ * Idempotent like step 1: a run cut half-way completes on the next boot.
  */
 async function upPendingWork(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boolean } = { catalog: true }): Promise<void> {
   const t = await typesFor(db, s)
@@ -292,10 +294,16 @@ async function upPendingWork(db: AnyDb, s: ResolvedSchema, options: { readonly c
   ).execute()
   await createIndexOnce(db, s, options.catalog, i.pendingWorkKey, s.pendingWork, (b) => b.columns(['work_key']).unique())
   await createIndexOnce(db, s, options.catalog, i.pendingWorkAvailable, s.pendingWork, (b) => b.columns(['available_at', 'id']))
+  await createIndexOnce(db, s, options.catalog, i.membersOrgId, s.members, (b) => b.columns(['organization_id', 'id']))
 }
 
 async function downPendingWork(db: AnyDb, s: ResolvedSchema): Promise<void> {
   await db.schema.dropTable(s.pendingWork).ifExists().execute()
+  if (s.dialect === 'mysql') {
+    const { rows } = await sql<{ n: unknown }>`select count(*) as n from information_schema.statistics
+      where table_schema = database() and table_name = ${s.members} and index_name = ${s.index.membersOrgId}`.execute(db)
+    if (Number(rows[0]?.n) > 0) await db.schema.dropIndex(s.index.membersOrgId).on(s.members).execute()
+  } else await db.schema.dropIndex(s.index.membersOrgId).ifExists().execute()
 }
 
 async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {

@@ -144,6 +144,7 @@ export type IndexRole =
   | 'pendingWorkPk'
   | 'pendingWorkKey'
   | 'pendingWorkAvailable'
+  | 'membersOrgId'
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,23}$/
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -204,6 +205,7 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     pendingWorkPk: `${prefix}pending_work_pk`,
     pendingWorkKey: `${prefix}pending_work_key_uq`,
     pendingWorkAvailable: `${prefix}pending_work_avail_ix`,
+    membersOrgId: `${prefix}members_org_id_ix`,
   }
   const constraintByIndex = new Map<string, UniqueConstraint>([
     [index.usersUsername, 'user.username'],
