@@ -904,6 +904,8 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
           .map((r) => ({ id: toStr(r.id), version: Number(r.version), body: toStr(r.body), expiresAt: toDate(r.expires_at) }))
           .sort(byId),
         oneTimeTokens: (await rows(sql`select * from ${T.tokens}`)).map(tokenFrom).sort(byKey((t) => t.hash)),
+        // No outbox in this adapter (the engine mails inside the request): always empty.
+        pendingWork: [],
       }
     },
   }

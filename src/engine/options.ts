@@ -45,13 +45,12 @@ const READER = [
   'getMemberById',
   'getInviteByEmail',
   'listMembers',
-  'listMemberRecipients',
   'listIdentities',
 ] as const
 const STATES = ['create', 'load', 'compareAndSet', 'delete', 'deleteExpired'] as const
 const TOKENS = ['create', 'consume', 'peek'] as const
 /** Optional reader methods (the engine falls back when an adapter lacks them). */
-type OptionalReader = 'getOrganizationWithProvider'
+type OptionalReader = 'getOrganizationWithProvider' | 'listMemberRecipients'
 const TOKENS_OPTIONAL = ['deleteExpired'] as const
 const WORK = ['claim', 'advance', 'complete'] as const
 const readerMethods: Exact<Omit<StorageReader, OptionalReader>, typeof READER> = READER
@@ -68,7 +67,7 @@ void tokenMethods
 const storage = port([...readerMethods, 'transaction']).extend({
   pipelineStates: port(stateMethods),
   oneTimeTokens: port(TOKENS, TOKENS_OPTIONAL),
-  pendingWork: port(workMethods),
+  pendingWork: port(workMethods).optional(),
 })
 
 const URL_FUNCTIONS = ['orgLogin', 'authSettings', 'providerSettings', 'afterLogin', 'pipelineCallback', 'verifyAccount'] as const

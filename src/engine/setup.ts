@@ -25,7 +25,7 @@ import { claimState, consumeState, type OpenedState, openState, releaseState } f
 import { stateErrorRedirect, withRedirect } from './redirect.js'
 import { inTransaction, storageFailure } from './transaction.js'
 import type { AdminInput, AuthPipeline, FinishSetupInput, RefreshOutcome, SessionInfo, SettingsPatch, SetupOutcome } from './types.js'
-import { enqueueMailWork } from './work.js'
+import { enqueueMailWork, sendInline } from './work.js'
 
 /** The setup part of the engine. Internal; exposed through {@link AuthPipeline}. */
 export type SetupApi = Pick<AuthPipeline, 'finishSetup' | 'disableProvider' | 'resendLinkRequests' | 'updateSettings' | 'refreshIdentity'>
@@ -211,14 +211,14 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
           if (plan.isErr()) return err(plan.error)
           await applyTxEffects(tx, ctx.audit, plan.value.txEffects)
           // The link requests to the org's members: background work, in this transaction.
-          const queued = await enqueueMailWork(ctx, tx, {
+          const mail = await enqueueMailWork(ctx, tx, {
             kind: 'link-requests',
             organization: admin.value.organization,
             provider: plan.value.provider,
             reason: 'setup',
             now,
           })
-          return ok({ plan: plan.value, organization: admin.value.organization, queued })
+          return ok({ plan: plan.value, organization: admin.value.organization, mail })
         },
         REDIRECT,
       ).mapErr(providerExistsOnConflict)
@@ -227,15 +227,16 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       const consumed = await consumeState(ctx, claimed.value)
       if (consumed.isErr()) ctx.logger?.warn('ssoflow: setup committed but its state was not consumed', { code: consumed.error.code })
 
-      const { plan, organization, queued } = committed.value
+      const { plan, organization, mail } = committed.value
       const warnings = await runAfterCommit(ctx, plan.afterCommit)
+      if (mail.inline) warnings.push(...(await sendInline(ctx, mail.inline)))
       const outcome: SetupOutcome = {
         kind: 'setupComplete',
         organizationId: organization.id,
         authProviderId: plan.provider.id,
         providerKey: provider.key,
         redirect: ctx.urls.providerSettings(organization),
-        linkRequestsQueued: queued,
+        linkRequestsQueued: mail.queued,
         session: [{ type: 'markSsoComplete', organizationId: organization.id, at: now.toISOString() }, { type: 'clearPipeline' }],
         trace: plan.trace,
         warnings,
@@ -285,7 +286,8 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         REDIRECT,
       ).mapErr(toSettings)
       if (committed.isErr()) return err(committed.error)
-      return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: committed.value })
+      if (committed.value.inline) await sendInline(ctx, committed.value.inline)
+      return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: committed.value.queued })
     })
 
   const resendLinkRequests: SetupApi['resendLinkRequests'] = (input: AdminInput) =>
@@ -317,7 +319,8 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         REDIRECT,
       ).mapErr(toSettings)
       if (committed.isErr()) return err(committed.error)
-      return ok({ kind: 'linkRequestsQueued' as const, queued: committed.value })
+      if (committed.value.inline) await sendInline(ctx, committed.value.inline)
+      return ok({ kind: 'linkRequestsQueued' as const, queued: committed.value.queued })
     })
 
   const updateSettings: SetupApi['updateSettings'] = (input: AdminInput & { readonly settings: SettingsPatch }) =>

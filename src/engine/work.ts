@@ -18,7 +18,7 @@ import type { AfterCommitEffect } from '../core/effects.js'
 import { planLinkRequests, planUnlinkNotices } from '../core/setup/link-requests.js'
 import type { AuthError } from '../errors.js'
 import type { AuthProvider, Organization } from '../model/records.js'
-import type { PendingWork, StorageTx } from '../ports/storage.js'
+import type { MemberPage, MemberRecipient, PendingWork, StorageTx } from '../ports/storage.js'
 import { type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { fromStorage } from './transaction.js'
@@ -70,7 +70,7 @@ export async function enqueueMailWork(
     readonly reason: WorkPayload['reason']
     readonly now: Date
   },
-): Promise<boolean> {
+): Promise<QueuedMail> {
   const { organization, provider, now } = input
   const payload: WorkPayload = {
     v: 1,
@@ -93,7 +93,76 @@ export async function enqueueMailWork(
     claimToken: null,
     createdAt: now,
   }
-  return tx.enqueueWork(work)
+  // An adapter without the outbox: the caller sends it after commit, in the request.
+  if (!tx.enqueueWork || !ctx.storage.pendingWork) return { queued: true, inline: work }
+  return { queued: await tx.enqueueWork(work), inline: null }
+}
+
+/** What {@link enqueueMailWork} did: recorded (or already pending), or to be sent inline. */
+export interface QueuedMail {
+  readonly queued: boolean
+  /** Set when the storage has no outbox: send it with {@link sendInline} after commit. */
+  readonly inline: PendingWork | null
+}
+
+/** One page of members with their users: one query, or (adapters without it) one per member. */
+async function recipientsPage(ctx: EngineContext, organizationId: string, page: MemberPage): Promise<readonly MemberRecipient[]> {
+  if (ctx.storage.listMemberRecipients) return ctx.storage.listMemberRecipients(organizationId, page)
+  const members = await ctx.storage.listMembers(organizationId, page)
+  const out: MemberRecipient[] = []
+  // One read at a time (a storage on one connection runs one statement at a time).
+  for (const member of members) out.push({ member, user: member.userId === null ? null : await ctx.storage.getUser(member.userId) })
+  return out
+}
+
+/**
+ * The fan-out of `work` sent at once, page by page (storage without an outbox; the behaviour
+ * before issue 16). Mailer and paging failures become warnings: the decision has committed.
+ */
+export async function sendInline(ctx: EngineContext, work: PendingWork): Promise<EffectWarning[]> {
+  const parsed = payloadSchema.safeParse(safeJson(work.payload))
+  if (!parsed.success) return []
+  const warnings: EffectWarning[] = []
+  let after: string | null = null
+  for (;;) {
+    let page: readonly MemberRecipient[]
+    try {
+      page = await recipientsPage(ctx, work.organizationId, {
+        after,
+        limit: ctx.policy.memberPageSize,
+        unlinkedOnly: work.kind === 'link-requests',
+      })
+    } catch (cause) {
+      ctx.logger?.warn('ssoflow: member paging failed after commit', { organizationId: work.organizationId, error: String(cause) })
+      warnings.push({ code: 'MAILER_FAILED', effect: 'mail.send', detail: 'member listing failed' })
+      break
+    }
+    warnings.push(...(await runAfterCommit(ctx, planPage(work, parsed.data, page))))
+    const last = page.at(-1)?.member.id ?? null
+    if (page.length < ctx.policy.memberPageSize || last === null) break
+    after = last
+  }
+  return warnings
+}
+
+/** The mails of one page of an item (pure planning over the page read). */
+function planPage(item: PendingWork, payload: WorkPayload, recipients: readonly MemberRecipient[]): AfterCommitEffect[] {
+  if (item.kind === 'unlink-notices') {
+    return planUnlinkNotices({
+      recipients,
+      authProviderId: payload.authProviderId,
+      organizationName: payload.organizationName,
+      providerName: payload.providerName,
+    })
+  }
+  return planLinkRequests({
+    recipients,
+    authProviderId: payload.authProviderId,
+    organizationName: payload.organizationName,
+    providerName: payload.providerName,
+    loginUrl: payload.loginUrl ?? '',
+    reason: payload.reason === 'resend' ? { kind: 'resend', now: new Date(payload.at) } : { kind: 'setup' },
+  })
 }
 
 function randomToken(): string {
@@ -108,26 +177,6 @@ export function createWorkApi(ctx: EngineContext): {
 } {
   const log = (message: string, data: Record<string, unknown>) => ctx.logger?.warn(`ssoflow: ${message}`, data)
 
-  /** The mails of one page of an item (pure planning over the page read). */
-  function plan(item: PendingWork, payload: WorkPayload, recipients: Parameters<typeof planLinkRequests>[0]['recipients']) {
-    if (item.kind === 'unlink-notices') {
-      return planUnlinkNotices({
-        recipients,
-        authProviderId: payload.authProviderId,
-        organizationName: payload.organizationName,
-        providerName: payload.providerName,
-      })
-    }
-    return planLinkRequests({
-      recipients,
-      authProviderId: payload.authProviderId,
-      organizationName: payload.organizationName,
-      providerName: payload.providerName,
-      loginUrl: payload.loginUrl ?? '',
-      reason: payload.reason === 'resend' ? { kind: 'resend', now: new Date(payload.at) } : { kind: 'setup' },
-    })
-  }
-
   async function runPendingWork(input: PendingWorkInput = {}): Promise<Result<PendingWorkReport, AuthError>> {
     const limit = input.limit ?? WORK_DEFAULTS.limit
     const leaseMs = input.leaseMs ?? WORK_DEFAULTS.leaseMs
@@ -136,8 +185,8 @@ export function createWorkApi(ctx: EngineContext): {
     const report = { pages: 0, mailsSent: 0, mailsFailed: 0, completed: 0, more: false }
     const warnings: EffectWarning[] = []
 
-    // ---- background mail, one item at a time ----
-    while (report.pages < limit) {
+    // ---- background mail, one item at a time (storage with an outbox) ----
+    while (work && report.pages < limit) {
       const token = randomToken()
       const now = ctx.clock.now()
       const claimed = await fromStorage(() => work.claim(now, new Date(now.getTime() + leaseMs), token))
@@ -172,14 +221,14 @@ export function createWorkApi(ctx: EngineContext): {
       for (;;) {
         const current: PendingWork = item
         const page = await fromStorage(() =>
-          ctx.storage.listMemberRecipients(current.organizationId, {
+          recipientsPage(ctx, current.organizationId, {
             after: current.cursor,
             limit: pageSize,
             unlinkedOnly: current.kind === 'link-requests',
           }),
         )
         if (page.isErr()) return page.andThen(() => ok(null as never))
-        const effects: AfterCommitEffect[] = plan(item, payload, page.value)
+        const effects: AfterCommitEffect[] = planPage(item, payload, page.value)
         const failed = await runAfterCommit(ctx, effects)
         report.pages++
         report.mailsSent += effects.length - failed.length

@@ -159,8 +159,11 @@ export interface StorageReader {
    * join): what the background mail drain reads per page (issue 16: one query per page, never
    * one per member). Same order, paging and `unlinkedOnly` filter as `listMembers`; `user` is
    * `null` for a pending invite and when the user row is gone.
+   *
+   * Optional: without it the drain reads `listMembers` and then each member's user (one query
+   * per member).
    */
-  listMemberRecipients(organizationId: string, page: MemberPage): Promise<readonly MemberRecipient[]>
+  listMemberRecipients?(organizationId: string, page: MemberPage): Promise<readonly MemberRecipient[]>
   /** Identities of a provider, ordered by id, paged (`after` exclusive). */
   listIdentities(authProviderId: string, page: { after?: string | null | undefined; limit: number }): Promise<readonly AuthIdentity[]>
 }
@@ -297,8 +300,11 @@ export interface StorageTx extends StorageReader {
    * with that key was already pending (nothing written). Of N concurrent transactions enqueueing
    * one key, at most one inserts (a unique index on `key`; a waiter sees `false` once the winner
    * commits). Never throws a {@link StorageConflictError} for the key.
+   *
+   * Optional, with {@link StoragePort.pendingWork}: an adapter without the outbox makes the
+   * engine send the fan-out inside the request, after commit (every page at once, not resumable).
    */
-  enqueueWork(work: PendingWork): Promise<boolean>
+  enqueueWork?(work: PendingWork): Promise<boolean>
   /**
    * The store's one-time tokens INSIDE this transaction: a token created or consumed through it
    * commits or rolls back with the transaction (a consumed verification link is live again after
@@ -480,8 +486,11 @@ export interface StoragePort extends StorageReader {
   transaction<T>(fn: (tx: StorageTx) => Promise<T>): Promise<T>
   readonly pipelineStates: PipelineStateStore
   readonly oneTimeTokens: OneTimeTokenStore
-  /** The outbox's worker side (background mail, see {@link PendingWork}). */
-  readonly pendingWork: PendingWorkStore
+  /**
+   * The outbox's worker side (background mail, see {@link PendingWork}). Optional, with
+   * {@link StorageTx.enqueueWork}; the memory and Kysely adapters have both.
+   */
+  readonly pendingWork?: PendingWorkStore | undefined
 }
 
 /**

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthPipeline } from '../../src/engine/create.js'
 import type { AuthPipeline, SessionInfo } from '../../src/engine/types.js'
 import type { MailerPort, MailMessage } from '../../src/ports/mailer.js'
-import type { StoragePort } from '../../src/ports/storage.js'
+import type { PendingWorkStore, StoragePort } from '../../src/ports/storage.js'
 import { makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
 import { reportSkip } from '../helpers/databases.js'
 import { BACKENDS, makeWorld, type OpenBackend, until, type World } from '../helpers/worlds.js'
@@ -48,6 +48,12 @@ async function seed(w: World): Promise<void> {
       makeProvider({ id: 'ap-2', organizationId: 'org-2', providerKey: 'dummy' }),
     ],
   })
+}
+
+/** The storage's outbox (memory and Kysely have one). */
+function outboxOf(storage: StoragePort): PendingWorkStore {
+  if (!storage.pendingWork) throw new Error('this storage has no outbox')
+  return storage.pendingWork
 }
 
 /** A second engine ("worker") on the same storage and policy, with its own mailer. */
@@ -220,7 +226,7 @@ for (const backend of BACKENDS) {
       try {
         await w.sso.resendLinkRequests({ organizationId: 'org-1', session: admin })
         const now = w.clock.now()
-        const crashed = await w.storage.pendingWork.claim(now, new Date(now.getTime() + 60_000), 'crashed-worker')
+        const crashed = await outboxOf(w.storage).claim(now, new Date(now.getTime() + 60_000), 'crashed-worker')
         expect(crashed?.organizationId).toBe('org-1')
         expect((await w.sso.runPendingWork({ leaseMs: 60_000 }))._unsafeUnwrap()).toMatchObject({ pages: 0, mailsSent: 0 })
         w.clock.advance(60_000)
@@ -228,7 +234,7 @@ for (const backend of BACKENDS) {
         expect(new Set(keys(w.mailer.sent)).size).toBe(ORG1)
         expect(w.mailer.duplicates).toEqual([])
         // The crashed worker comes back: its claim is gone.
-        expect(await w.storage.pendingWork.complete(crashed?.id ?? '', 'crashed-worker')).toBe(false)
+        expect(await outboxOf(w.storage).complete(crashed?.id ?? '', 'crashed-worker')).toBe(false)
       } finally {
         await w.drop()
       }
@@ -242,13 +248,13 @@ for (const backend of BACKENDS) {
         const dying = new Proxy(w.storage, {
           get(target, prop, receiver) {
             if (prop === 'pendingWork') {
+              const store = outboxOf(target)
               return {
-                ...target.pendingWork,
-                claim: target.pendingWork.claim.bind(target.pendingWork),
+                claim: store.claim.bind(store),
                 advance: async () => {
                   throw new Error('worker crashed (injected)')
                 },
-                complete: target.pendingWork.complete.bind(target.pendingWork),
+                complete: store.complete.bind(store),
               }
             }
             const value: unknown = Reflect.get(target, prop, receiver)

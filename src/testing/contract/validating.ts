@@ -8,8 +8,10 @@
  */
 import { z } from 'zod'
 import type {
+  MemberPage,
   OneTimeTokenRecord,
   OneTimeTokenStore,
+  PendingWork,
   PendingWorkStore,
   PipelineStateStore,
   StoragePort,
@@ -251,36 +253,42 @@ function validatingReader(r: StorageReader, where: string): StorageReader {
                 .find((p) => p !== null) ?? null)
             : null,
       ),
-    listMemberRecipients: async (orgId, page) =>
-      validated(
-        m('listMemberRecipients'),
-        z.array(z.object({ member, user: user.nullable() })),
-        await r.listMemberRecipients(orgId, page),
-        (v) => v.map((x) => same('organizationId', x.member.organizationId, orgId)).find((p) => p !== null) ?? null,
-        (v) =>
-          orderedPage(
-            v.map((x) => x.member),
-            page,
-          ),
-        (v) =>
-          v
-            .map((x) =>
-              x.user === null
-                ? null
-                : x.member.userId === null
-                  ? `member ${x.member.id} is an invite but has a user`
-                  : same(`user of member ${x.member.id}`, x.user.id, x.member.userId),
-            )
-            .find((p) => p !== null) ?? null,
-        (v) =>
-          page.unlinkedOnly === true
-            ? (v
-                .map((x) =>
-                  x.member.userId !== null && !x.member.flags.ssoLinked ? null : `member ${x.member.id} is not an unlinked accepted member`,
-                )
-                .find((p) => p !== null) ?? null)
-            : null,
-      ),
+    ...(r.listMemberRecipients
+      ? ((list: NonNullable<StorageReader['listMemberRecipients']>) => ({
+          listMemberRecipients: async (orgId: string, page: MemberPage) =>
+            validated(
+              m('listMemberRecipients'),
+              z.array(z.object({ member, user: user.nullable() })),
+              await list(orgId, page),
+              (v) => v.map((x) => same('organizationId', x.member.organizationId, orgId)).find((p) => p !== null) ?? null,
+              (v) =>
+                orderedPage(
+                  v.map((x) => x.member),
+                  page,
+                ),
+              (v) =>
+                v
+                  .map((x) =>
+                    x.user === null
+                      ? null
+                      : x.member.userId === null
+                        ? `member ${x.member.id} is an invite but has a user`
+                        : same(`user of member ${x.member.id}`, x.user.id, x.member.userId),
+                  )
+                  .find((p) => p !== null) ?? null,
+              (v) =>
+                page.unlinkedOnly === true
+                  ? (v
+                      .map((x) =>
+                        x.member.userId !== null && !x.member.flags.ssoLinked
+                          ? null
+                          : `member ${x.member.id} is not an unlinked accepted member`,
+                      )
+                      .find((p) => p !== null) ?? null)
+                  : null,
+            ),
+        }))(r.listMemberRecipients.bind(r))
+      : {}),
     listIdentities: async (p, page) =>
       validated(
         m('listIdentities'),
@@ -357,7 +365,9 @@ function validatingTx(tx: StorageTx): StorageTx {
     deleteAuthProvider: async (i) => b('deleteAuthProvider', await tx.deleteAuthProvider(i)),
     updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
     appendAudit: (e) => tx.appendAudit(e),
-    enqueueWork: async (w) => b('enqueueWork', await tx.enqueueWork(w)),
+    ...(tx.enqueueWork
+      ? { enqueueWork: async (w: PendingWork) => b('enqueueWork', await (tx.enqueueWork?.(w) ?? Promise.resolve(false))) }
+      : {}),
     ...(tx.oneTimeTokens ? { oneTimeTokens: validatingTokens(tx.oneTimeTokens, 'tx.') } : {}),
     ...(tx.pipelineStates ? { pipelineStates: validatingStates(tx.pipelineStates, 'tx.') } : {}),
     ...(tx.readLinkedIdentity
@@ -472,7 +482,7 @@ export function validatingStorage<S extends StoragePort>(storage: S): S {
   const reader = validatingReader(storage, '')
   const states = validatingStates(storage.pipelineStates)
   const tokens = validatingTokens(storage.oneTimeTokens)
-  const pendingWork = validatingWork(storage.pendingWork)
+  const pendingWork = storage.pendingWork ? validatingWork(storage.pendingWork) : undefined
   const transaction: StoragePort['transaction'] = async (fn) => {
     let overlap: StorageContractViolation | null = null
     try {
@@ -495,7 +505,13 @@ export function validatingStorage<S extends StoragePort>(storage: S): S {
       throw error
     }
   }
-  const overrides: Record<string | symbol, unknown> = { ...reader, transaction, pipelineStates: states, oneTimeTokens: tokens, pendingWork }
+  const overrides: Record<string | symbol, unknown> = {
+    ...reader,
+    transaction,
+    pipelineStates: states,
+    oneTimeTokens: tokens,
+    ...(pendingWork ? { pendingWork } : {}),
+  }
   return new Proxy(storage, {
     get(target, prop, receiver) {
       if (Object.hasOwn(overrides, prop)) return overrides[prop]
