@@ -360,7 +360,14 @@ export function createPgStorage(pool: PgPool, options: PgStorageOptions = {}): P
     async delete(id) {
       await q('delete from pipeline_states where id = $1', [id])
     },
-    deleteExpired: async (now) => (await q('delete from pipeline_states where expires_at <= $1', [now])).rowCount,
+    // `limit` bounds one sweep (the housekeeping drain calls again while a batch comes back full).
+    deleteExpired: async (now, limit) =>
+      (
+        await q(
+          'delete from pipeline_states where id in (select id from pipeline_states where expires_at <= $1 order by expires_at limit $2)',
+          [now, limit ?? null],
+        )
+      ).rowCount,
   }
 
   const tx: StorageTx = {

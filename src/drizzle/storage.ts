@@ -637,7 +637,17 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
     async delete(sid) {
       await run(sql`delete from ${T.states} where id = ${sid}`)
     },
-    deleteExpired: (now) => run(sql`delete from ${T.states} where expires_at <= ${now.getTime()}`),
+    deleteExpired: (now, limit) => {
+      if (limit === undefined) return run(sql`delete from ${T.states} where expires_at <= ${now.getTime()}`)
+      const n = Math.max(0, Math.floor(limit))
+      // Bounded (the housekeeping drain sweeps in batches): MySQL has DELETE … LIMIT; the others a
+      // key subquery (MySQL refuses LIMIT inside IN).
+      return dialect === 'mysql'
+        ? run(sql`delete from ${T.states} where expires_at <= ${now.getTime()} order by expires_at limit ${sql.raw(String(n))}`)
+        : run(
+            sql`delete from ${T.states} where id in (select id from ${T.states} where expires_at <= ${now.getTime()} order by expires_at limit ${sql.raw(String(n))})`,
+          )
+    },
   }
 
   const tx: StorageTx = {
