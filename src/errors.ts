@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   INPUT_INVALID: 'The request was malformed.',
   CONFIG_INVALID: 'The ssoflow configuration is invalid.',
   IDENTITY_INVALID: 'The provider did not return a valid user identity.',
+  /** A preset's check refused the account: another Entra tenant, another Google hosted domain. */
+  IDENTITY_NOT_ALLOWED: 'The account you signed in with cannot be used for this organization. Sign in with your work account.',
   // pipeline state
   STATE_INVALID: 'Something unexpected happened during authentication.',
   STATE_NOT_FOUND: 'Your sign-in session was not found. Please start again.',

@@ -132,6 +132,8 @@ export interface MembershipFacts {
    * rows, plus the identity's address when the IdP returned `emailVerified === true`.
    */
   readonly verifiedEmails: readonly string[]
+  /** The trust policy that judged the identity's address (named in the trace), if any. */
+  readonly trustPolicy?: string | undefined
   /** Normalized identity email (a session invite may be addressed to it). */
   readonly identityEmailNormalized: string | null
   /** Host hook result: the org is over its member limit (new members get `memberLimitRestricted`). */
@@ -255,7 +257,9 @@ export function planMembership(facts: MembershipFacts, ids: PlanIds): Membership
     })
     trace.push({
       rule: `membership.invite.accepted.${via}`,
-      detail: `invite ${invite.id} accepted (${via}); role ${invite.role} from the invite`,
+      detail:
+        `invite ${invite.id} accepted (${via}); role ${invite.role} from the invite` +
+        (via === 'email' && facts.trustPolicy ? `; the address counted as verified under trust policy '${facts.trustPolicy}'` : ''),
     })
     return { member, created: false, acceptedInviteId: invite.id, txEffects, afterCommit, trace }
   }
@@ -280,7 +284,10 @@ export function planMembership(facts: MembershipFacts, ids: PlanIds): Membership
       if (unusable) {
         trace.push({ rule: 'membership.invite.email-ignored', detail: `invite by email ignored: ${unusable}` })
       } else if (!facts.verifiedEmails.includes(userEmail)) {
-        trace.push({ rule: 'membership.invite.email-unverified', detail: 'invite by email ignored: the address is not verified' })
+        trace.push({
+          rule: 'membership.invite.email-unverified',
+          detail: `invite by email ignored: the address is not verified${facts.trustPolicy ? ` (trust policy '${facts.trustPolicy}')` : ''}`,
+        })
       } else {
         return accept(byEmail, 'email')
       }

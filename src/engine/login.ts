@@ -18,6 +18,7 @@ import { normalizeEmail } from '../model/email.js'
 import { type Identity, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
+import { judgeEmail, type TrustJudgement } from '../model/trust.js'
 import type { LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { type PipelineState, storeExpiry } from '../state/codec.js'
@@ -29,6 +30,7 @@ import { stateErrorRedirect } from './redirect.js'
 import { memoStepFingerprint } from './steps.js'
 import { txTokens } from './tokens.js'
 import { fromStorage, inTransaction, readOrganizationWithProvider } from './transaction.js'
+import { resolveTrust } from './trust.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
 /** Purpose of account-verification one-time tokens (spec 3.12). */
@@ -158,6 +160,8 @@ interface Prepared {
   readonly providerRow: AuthProvider
   readonly provider: Provider
   readonly identity: Identity
+  /** What the provider's trust policy made of the identity's address. */
+  readonly trust: TrustJudgement
 }
 
 const E = (code: AuthError['code'], details?: Record<string, unknown>): AuthError => authError(code, { redirect: 'orgLogin', details })
@@ -224,7 +228,11 @@ async function prepare(ctx: EngineContext, input: FinishLoginInput, handoff?: Lo
     if (parsed.isErr()) return err(authError('IDENTITY_INVALID', { redirect: 'orgLogin', details: parsed.error.details }))
     identity = parsed.value
   }
-  return ok({ opened, organization, providerRow, provider, identity })
+  // Issue 13: the provider's trust policy decides what its email_verified is worth.
+  const policy = resolveTrust(provider, providerRow.config, 'orgLogin')
+  if (policy.isErr()) return err(policy.error)
+  const trust = judgeEmail(policy.value, identity.emailNormalized, identity.emailVerified)
+  return ok({ opened, organization, providerRow, provider, identity, trust })
 }
 
 /** Inputs computed once per request, outside the transaction (hashes, hooks). */
@@ -411,7 +419,8 @@ async function gather(
       verificationSentAt: state.verificationSentAt,
       initiatorUserId: state.initiatorUserId,
     },
-    identity,
+    identity: identity.emailVerified === p.trust.emailVerified ? identity : { ...identity, emailVerified: p.trust.emailVerified },
+    trust: p.trust,
     op,
     session: { userId: session.userId ?? null, twoFactorUserId: twoFactorUserOf(session), ip: session.ip ?? null },
     sessionUser,

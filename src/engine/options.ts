@@ -87,7 +87,7 @@ const baseUrl = z.string().refine(
 
 const provider = port(
   ['loginSteps', 'setupSteps', 'buildIdentity', 'buildConfig'],
-  ['redactConfig', 'updateIdentity', 'refreshIdentity', 'serviceMetadata', 'setupWarnings'],
+  ['redactConfig', 'updateIdentity', 'refreshIdentity', 'serviceMetadata', 'setupWarnings', 'trustPolicy'],
 ).extend({
   key: z.string().min(1).max(255),
   displayName: z.string(),

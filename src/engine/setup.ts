@@ -24,6 +24,7 @@ import type { EngineContext } from './context.js'
 import { claimState, consumeState, type OpenedState, openState, releaseState } from './pipeline-state.js'
 import { stateErrorRedirect, withRedirect } from './redirect.js'
 import { inTransaction, storageFailure } from './transaction.js'
+import { resolveTrust } from './trust.js'
 import type { AdminInput, AuthPipeline, FinishSetupInput, RefreshOutcome, SessionInfo, SettingsPatch, SetupOutcome } from './types.js'
 import { enqueueMailWork, sendInline } from './work.js'
 
@@ -181,6 +182,9 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
           await settle(claimed.value, authError('PROVIDER_RESPONSE_INVALID', { redirect: REDIRECT, details: { stage: 'buildConfig' } })),
         )
       }
+      // Issue 13: a config whose trust policy is refused is never stored.
+      const trust = resolveTrust(provider, built, REDIRECT)
+      if (trust.isErr()) return err(await settle(claimed.value, trust.error))
       const config = built
       const now = ctx.clock.now()
       const ids = {

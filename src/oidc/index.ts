@@ -14,6 +14,8 @@ export {
   type OidcClientAuthMethod,
   type OidcConfig,
   type OidcFetch,
+  type OidcPreset,
+  type OidcPresetName,
   type OidcProviderOptions,
   type OidcSetupFieldName,
   type OidcSetupFormError,

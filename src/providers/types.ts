@@ -1,6 +1,7 @@
 import type { AuthError } from '../errors.js'
 import type { IdentityInput, JsonObject } from '../model/identity.js'
 import type { AuthIdentity, Organization } from '../model/records.js'
+import type { TrustPolicy } from '../model/trust.js'
 
 /**
  * What a provider step sees of the HTTP request. Built by the host or an HTTP adapter.
@@ -183,4 +184,13 @@ export interface Provider {
   serviceMetadata?(input: ServiceMetadataInput): ServiceMetadata | AuthError | Promise<ServiceMetadata | AuthError>
   /** Warnings a freshly set up config deserves; returned as `providerWarnings` of the setup outcome. */
   setupWarnings?(config: JsonObject): readonly ProviderWarning[]
+  /**
+   * The trust policy for a stored config: what this provider's `email_verified` is worth, for
+   * which domains, and whether its address may match an invite. The engine calls it for every
+   * login and on the config setup is about to store, and validates what it returns: a policy
+   * that does not parse fails the login with `PROVIDER_NOT_CONFIGURED`, and the setup with
+   * `INPUT_INVALID` before anything is stored, `details.field` naming the field. Returning an
+   * `AuthError` fails the call with it. Omitted: `DEFAULT_TRUST_POLICY`.
+   */
+  trustPolicy?(config: JsonObject): TrustPolicy | AuthError
 }

@@ -17,6 +17,8 @@ export interface TestAccount {
   readonly email: string
   readonly email_verified: unknown
   readonly name: string
+  /** More claims in the ID token (Entra's `tid`/`oid`, Google's `hd`). */
+  readonly extra?: Readonly<Record<string, unknown>>
 }
 
 export interface TestClient {
@@ -53,6 +55,14 @@ export interface OpBehaviour {
   readonly strictAuthMethod?: boolean
   /** With rawBasic: a refused client authentication also spends the code (later uses get invalid_grant). */
   readonly spendCodeOnRefusedClient?: boolean
+  /**
+   * Like Entra ID's multi-tenant endpoint: the OP's discovery document is also served at
+   * `<origin><path>/.well-known/openid-configuration` (e.g. `/organizations/v2.0`) with its issuer
+   * replaced by the template `<origin>/{tenantid}/v2.0` and without RFC 9207's
+   * `authorization_response_iss_parameter_supported`; the OP itself is one tenant (its
+   * `issuerPath` is `/<tenant id>/v2.0`).
+   */
+  readonly multiTenantPath?: string
 }
 
 export interface TestOp {
@@ -118,7 +128,7 @@ export async function startOp(redirectUri: string, behaviour: OpBehaviour = {}):
     cookies: { keys: [randomBytes(32).toString('hex')] },
     pkce: { required: () => pkce !== 'off', methods: ['S256'] },
     scopes: ['openid', 'email', 'profile', 'offline_access'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    claims: { openid: ['sub', 'tid', 'oid', 'hd'], email: ['email', 'email_verified'], profile: ['name'] },
     // By default the requested claims are put in the ID token (not only in userinfo), like most
     // enterprise IdPs; claimsOnlyInUserinfo restores the OIDC Core 5.4 default.
     conformIdTokenClaims: behaviour.claimsOnlyInUserinfo === true,
@@ -131,7 +141,7 @@ export async function startOp(redirectUri: string, behaviour: OpBehaviour = {}):
       if (!account) return undefined
       return {
         accountId: sub,
-        claims: async () => ({ sub, email: account.email, email_verified: account.email_verified, name: account.name }),
+        claims: async () => ({ ...account.extra, sub, email: account.email, email_verified: account.email_verified, name: account.name }),
       }
     },
     // Consent is implied (a first-party enterprise app): grant the requested scopes.
@@ -209,6 +219,14 @@ export async function startOp(redirectUri: string, behaviour: OpBehaviour = {}):
     void (async () => {
       const url = new URL(req.url ?? '/', origin)
       const body = await readBody(req)
+      if (behaviour.multiTenantPath && url.pathname === `${behaviour.multiTenantPath}/.well-known/openid-configuration`) {
+        const real = await fetch(`${issuer}/.well-known/openid-configuration`)
+        const doc = (await real.json()) as Record<string, unknown>
+        // Entra's document does not advertise RFC 9207 either.
+        delete doc.authorization_response_iss_parameter_supported
+        json(res, 200, { ...doc, issuer: `${origin}/{tenantid}/v2.0` })
+        return
+      }
       const path = url.pathname.slice(mount.length)
       if (path === '/.well-known/openid-configuration' && pkce === 'off') {
         forward(req, res, body, req.headers, (text) => {

@@ -41,6 +41,7 @@ import {
   makeUser,
 } from '../../src/testing/index.js'
 import { b64, type ResponseFields, type SignOptions, TestIdp } from '../helpers/saml-idp.js'
+import { scriptedIdp, signJwt } from '../providers/scripted-idp.js'
 import { ACME, BARE, type Harness, POST } from './harness.js'
 
 /** What a scenario's act returns: a public call's `ResultAsync`. */
@@ -202,6 +203,47 @@ function seedOidcOrg(h: Harness): void {
 }
 
 /**
+ * A Google preset (hosted domain acme.com) over a scripted IdP at idp.example.com whose ID token
+ * carries `hd` (signed, nonce echoed); returns the act that delivers the IdP's callback to a
+ * login begun at org-oidc.
+ */
+async function googleLogin(h: Harness, hd: string): Promise<Act> {
+  seedOidcOrg(h)
+  let nonce = ''
+  const script = scriptedIdp({ calls: [] })
+  const provider = oidcProvider({
+    key: 'oidc',
+    preset: { name: 'google', hostedDomain: 'acme.com', issuer: 'https://idp.example.com' },
+    customFetch: async (url, init) => {
+      if (url === 'https://idp.example.com/token') {
+        const now = Math.floor(Date.now() / 1000)
+        const id_token = await signJwt({
+          iss: 'https://idp.example.com',
+          aud: 'c',
+          iat: now,
+          exp: now + 300,
+          sub: 's-1',
+          nonce,
+          hd,
+          email: 'ann@other.com',
+          email_verified: true,
+        })
+        return Response.json({ access_token: 'at', token_type: 'Bearer', id_token })
+      }
+      return script(url, init)
+    },
+  })
+  const sso = h.engine({ providers: { oidc: provider } })
+  const session = h.session()
+  const begun = (await sso.beginLogin({ organizationId: 'org-oidc', session }))._unsafeUnwrap()
+  if (begun.kind !== 'redirect') throw new Error(begun.kind)
+  const url = new URL(begun.url)
+  nonce = url.searchParams.get('nonce') ?? ''
+  const state = url.searchParams.get('state') ?? ''
+  return () => sso.advance({ handle: begun.handle, session, request: { method: 'GET', query: { code: 'code-1', state }, form: {} } })
+}
+
+/**
  * org-saml with a SAML provider configured for a TestIdp (a signing IdP made in the test), an
  * engine that knows the saml provider, and `post(fields, sign)`: a login begun there and the
  * act that posts the IdP's response for it to the ACS.
@@ -316,6 +358,15 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
     redirect: 'thrown',
     throws: {
       'createAuthPipeline with a short secret': (h) => h.engine({ secret: 'short' }),
+      'oidcProvider: a trust policy with an unknown field': () =>
+        oidcProvider({ trust: { name: 'x', emailVerified: 'claim', inviteMatch: true, linkAnonymous: true } as never }),
+      'oidcProvider: email trusted from a multi-tenant Entra app without allowedTenants': () =>
+        oidcProvider({
+          preset: { name: 'entra', tenant: 'organizations' },
+          trust: { name: 'x', emailVerified: 'claim', inviteMatch: true },
+        }),
+      'oidcProvider: a Google hosted domain with a trailing dot': () =>
+        oidcProvider({ preset: { name: 'google', hostedDomain: 'acme.com.' } }),
       'createAuthPipeline without urls.pipelineCallback': (h) => {
         const { pipelineCallback: _missing, ...urls } = h.options.urls
         return h.engine({ urls: urls as typeof h.options.urls })
@@ -339,6 +390,15 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
           const handle = await h.beginSetup()
           return () => h.sso.advance({ handle, session: h.session('owner'), request: POST({ email: 'not an email' }) })
         },
+      },
+    },
+  },
+  IDENTITY_NOT_ALLOWED: {
+    redirect: 'flow',
+    scenarios: {
+      "login: Google preset for acme.com, the ID token's hd is another Workspace domain": {
+        flow: 'login',
+        arrange: (h) => googleLogin(h, 'other.com'),
       },
     },
   },

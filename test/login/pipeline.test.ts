@@ -170,7 +170,13 @@ describe('redirects (threat 37) and explain()', () => {
     const x = r._unsafeUnwrap()
     expect(x.decision).toBe('signIn:newUser')
     expect(x.effects).toEqual(['user.create', 'identity.create', 'member.create', 'audit.record', 'mail.send', 'signal.emit'])
-    expect(x.trace.map((t) => t.rule)).toEqual(['login.unknown-identity', 'target.email-none', 'newuser.create', 'membership.new'])
+    expect(x.trace.map((t) => t.rule)).toEqual([
+      'login.unknown-identity',
+      'trust.email',
+      'target.email-none',
+      'newuser.create',
+      'membership.new',
+    ])
     expect(w.storage.snapshot()).toEqual(before)
     expect(w.mailer.sent).toEqual([])
     // the state was not claimed: finishing still works

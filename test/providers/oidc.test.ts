@@ -256,7 +256,12 @@ describe('oidcProvider: setup form', () => {
     })
     const redirect = (await authorize!.handle(ctx({ flow: 'setup', config: {}, data: configured.bind }))) as { url: string }
     expect(new URL(redirect.url).searchParams.get('client_id')).toBe('client-9')
-    expect(provider.buildConfig(configured.bind)).toEqual(configured.bind.oidc_config)
+    // The stored config carries the preset and its trust policy (issue 13).
+    expect(provider.buildConfig(configured.bind)).toEqual({
+      ...(configured.bind.oidc_config as object),
+      preset: 'oidc',
+      trust: { name: 'oidc', emailVerified: 'claim', inviteMatch: true },
+    })
     expect(provider.setupSteps().map((s) => s.id)).toEqual(['oidc.configure', 'oidc.authorize', 'oidc.callback'])
   })
 })

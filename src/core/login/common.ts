@@ -9,13 +9,17 @@ import type { TraceEntry } from '../effects.js'
 import type { MembershipFacts } from '../membership.js'
 import type { LoginFacts, LoginPlan } from './facts.js'
 
-/** Normalized addresses of `user` known verified: stored verified rows, plus the IdP's claim for its own address. */
+/**
+ * Normalized addresses of `user` known verified: stored verified rows, plus the identity's own
+ * address when the trust policy counts it as verified and lets it match an invite.
+ */
 export function verifiedEmailsFor(facts: LoginFacts, user: Pick<User, 'id' | 'email'>, isNew = false): string[] {
   const out = new Set<string>()
   for (const m of facts.emailMatches) if (m.user.id === user.id && m.email.isVerified) out.add(m.email.emailNormalized)
   for (const e of facts.verifiedAddresses.get(user.id) ?? []) out.add(e)
   if (
     facts.identity.emailVerified &&
+    (facts.trust?.inviteMatch ?? true) &&
     (isNew || out.has(facts.identity.emailNormalized) || normalizeEmail(user.email) === facts.identity.emailNormalized)
   ) {
     out.add(facts.identity.emailNormalized)
@@ -33,6 +37,7 @@ export function membershipFactsFor(facts: LoginFacts, user: Pick<User, 'id' | 'e
     emailInvite: facts.invitesByEmail.get(normalizeEmail(user.email)) ?? null,
     verifiedEmails: verifiedEmailsFor(facts, user, isNew),
     identityEmailNormalized: facts.identity.emailNormalized,
+    trustPolicy: facts.trust?.policy,
     memberLimitReached: facts.memberLimitReached,
     now: facts.now,
     ip: facts.session.ip,

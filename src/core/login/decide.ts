@@ -22,11 +22,24 @@ export function decideLogin(facts: LoginFacts, merge: MergeIdentityData = defaul
   const ids = planIds(facts.ids)
   const trace: TraceEntry[] = []
   const linked = facts.linked
+  // The trust policy is used by every decision that may match an invite or link a signed-in
+  // member's own address: a new membership, or an unknown identity.
+  const trustEntry = (): void => {
+    const trust = facts.trust
+    if (!trust) return
+    trace.push({
+      rule: 'trust.email',
+      detail:
+        `trust policy '${trust.policy}': the address ${trust.emailVerified ? 'counts' : 'does not count'} as verified (${trust.reason}); ` +
+        `it ${trust.inviteMatch ? 'may' : 'may not'} match an invite sent to it`,
+    })
+  }
   if (linked?.user.isActive) {
     trace.push({
       rule: linked.via === 'legacy' ? 'login.existing-identity.legacy' : 'login.existing-identity',
       detail: `identity ${linked.identity.id} is linked to user ${linked.user.id}`,
     })
+    if (!facts.members.get(linked.user.id)) trustEntry()
     return decideExisting(facts, linked, ids, merge, trace)
   }
   if (linked) {
@@ -37,5 +50,6 @@ export function decideLogin(facts: LoginFacts, merge: MergeIdentityData = defaul
   } else {
     trace.push({ rule: 'login.unknown-identity', detail: 'no identity is linked to this external id' })
   }
+  trustEntry()
   return decideUnknown(facts, ids, merge, trace)
 }

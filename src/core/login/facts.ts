@@ -6,6 +6,7 @@
 import type { AuthError } from '../../errors.js'
 import type { Identity } from '../../model/identity.js'
 import type { AuthIdentity, Member, Organization, User } from '../../model/records.js'
+import type { TrustJudgement } from '../../model/trust.js'
 import type { UserEmailMatch } from '../../ports/storage.js'
 import type { AfterCommitEffect, TraceEntry, TxEffect } from '../effects.js'
 import type { SessionInviteFacts } from '../membership.js'
@@ -65,8 +66,16 @@ export interface LoginFacts {
      */
     readonly initiatorUserId: string | null
   }
-  /** The validated identity (from the IdP, or stored on the state by an earlier finish). */
+  /**
+   * The validated identity (from the IdP, or stored on the state by an earlier finish), its
+   * `emailVerified` as the provider's trust policy judged it.
+   */
   readonly identity: Identity
+  /**
+   * What the provider's trust policy made of the identity's address (named in the trace).
+   * Omitted: the IdP's `emailVerified` counts as it is, and may match an invite.
+   */
+  readonly trust?: TrustJudgement | undefined
   readonly op: LoginChoice | null
   readonly session: {
     readonly userId: string | null

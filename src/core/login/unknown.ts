@@ -254,7 +254,7 @@ export function decideUnknown(facts: LoginFacts, ids: PlanIds, merge: MergeIdent
     if (ownAddress && facts.identity.emailVerified && member) {
       trace.push({
         rule: 'unknown.auto-link.session',
-        detail: 'the IdP verified an address of the signed-in member: linked without asking',
+        detail: `the IdP verified an address of the signed-in member${facts.trust ? ` (trust policy '${facts.trust.policy}')` : ''}: linked without asking`,
       })
       return attachAndSignIn(facts, s, 'session', ids, merge, trace)
     }

@@ -76,17 +76,18 @@ export interface DiscoveryOptions {
 }
 
 /** Discovery with a per-issuer cache (bounded to 100 issuers, oldest dropped first). */
-export function createDiscovery(options: DiscoveryOptions): { discover(issuer: string): Promise<Discovered> } {
+export function createDiscovery(options: DiscoveryOptions): { discover(issuer: string, advertised?: string): Promise<Discovered> } {
   const cache = new Map<string, { value: Discovered; at: number }>()
 
-  async function load(issuer: string): Promise<Discovered> {
+  async function load(issuer: string, advertised: string): Promise<Discovered> {
     const checked = await checkUrl(issuer, options.policy, { field: 'issuer' })
     if (checked.isErr()) throw new UrlRefusedError(checked.error)
     const url = checked.value.url
     const res = await oauth.discoveryRequest(url, options.http())
     let as: oauth.AuthorizationServer
     try {
-      as = await oauth.processDiscoveryResponse(url, res)
+      // A multi-tenant Entra document names the `{tenantid}` template, not its own address.
+      as = await oauth.processDiscoveryResponse(advertised === issuer ? url : new URL(advertised), res)
     } catch (e) {
       if (e instanceof oauth.OperationProcessingError && e.code === oauth.JSON_ATTRIBUTE_COMPARISON) {
         const body = (e.cause as { body?: { issuer?: unknown } } | undefined)?.body
@@ -141,10 +142,10 @@ export function createDiscovery(options: DiscoveryOptions): { discover(issuer: s
   }
 
   return {
-    async discover(issuer: string): Promise<Discovered> {
+    async discover(issuer: string, advertised: string = issuer): Promise<Discovered> {
       const hit = cache.get(issuer)
       if (hit && Date.now() - hit.at < options.cacheMs) return hit.value
-      const value = await load(issuer)
+      const value = await load(issuer, advertised)
       cache.delete(issuer)
       if (cache.size >= 100) cache.delete(cache.keys().next().value as string)
       cache.set(issuer, { value, at: Date.now() })

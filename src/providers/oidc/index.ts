@@ -16,6 +16,7 @@ import { type AuthError, authError } from '../../errors.js'
 import type { IdentityInput, JsonObject, JsonValue } from '../../model/identity.js'
 import { LIMITS } from '../../model/limits.js'
 import type { AuthIdentity } from '../../model/records.js'
+import type { TrustPolicy } from '../../model/trust.js'
 import { type AddressPolicy, checkUrlSyntax, describeUrlRefusal } from '../../net/policy.js'
 import { timingSafeEqual } from '../../state/crypto.js'
 import type { Provider, ProviderStep, RefreshResult, StepContext, StepResult } from '../types.js'
@@ -35,6 +36,7 @@ import { createDiscovery, type Discovered, IssuerMismatch } from './discovery.js
 import { authorizationErrorCause, CheckFailed, endpointFailure, mapOidcError, providerText } from './errors.js'
 import { type FormState, type FormValues, formStateJson, type OidcSetupFormError, readFormState, renderForm, renderNotice } from './form.js'
 import { createOutbound, type OidcFetch } from './http.js'
+import { ENTRA_TENANT_TEMPLATE, type OidcPreset, resolvePreset } from './presets.js'
 
 export type { OidcUserinfoMode } from './claims.js'
 export { OIDC_CLIENT_AUTH_METHODS, type OidcClientAuthMethod, type OidcConfig, parseOidcConfig } from './config.js'
@@ -49,13 +51,28 @@ export {
   type OidcSetupSuggestion,
 } from './form.js'
 export type { OidcFetch } from './http.js'
+export type { OidcPreset, OidcPresetName } from './presets.js'
 
 /** Options of {@link oidcProvider}. @group Providers */
 export interface OidcProviderOptions {
-  /** Provider key stored on the auth provider row. @defaultValue `'oidc'` */
+  /** Provider key stored on the auth provider row. @defaultValue the preset's name, else `'oidc'` */
   readonly key?: string | undefined
-  /** Display name. @defaultValue `'OpenID Connect'` */
+  /** Display name. @defaultValue the preset's (`'Okta'`, `'Microsoft Entra ID'` ...), else `'OpenID Connect'` */
   readonly displayName?: string | undefined
+  /**
+   * An identity provider preset: its issuer rule, subject key, claim checks, scopes and default
+   * trust policy (see {@link OidcPreset}). Validated at once: a wrong tenant, issuer or domain
+   * throws `SsoflowError` (`CONFIG_INVALID`) naming the field.
+   */
+  readonly preset?: OidcPreset | undefined
+  /**
+   * The trust policy (what the IdP's `email_verified` is worth, for which domains, whether it
+   * may match an invite). Validated at once (unknown, conflicting or unsafe fields throw
+   * `SsoflowError` `CONFIG_INVALID` naming the field) and stored with the config at setup; a
+   * login uses the policy stored with its config.
+   * @defaultValue the preset's; without a preset `{ name: 'oidc', emailVerified: 'claim', inviteMatch: true }`
+   */
+  readonly trust?: TrustPolicy | undefined
   /** Timeout of each request to the IdP (headers and body). @defaultValue 10000 */
   readonly fetchTimeoutMs?: number | undefined
   /** Largest IdP response body accepted, in bytes (discovery, token, JWKS, userinfo). @defaultValue 262144 */
@@ -65,12 +82,12 @@ export interface OidcProviderOptions {
    * still checks every URL (resolving names through `addressPolicy.resolver`) before it is called.
    */
   readonly customFetch?: OidcFetch | undefined
-  /** Scopes requested. `openid` is always included. @defaultValue `['openid', 'email', 'profile']` */
+  /** Scopes requested. `openid` is always included. @defaultValue the preset's; else `['openid', 'email', 'profile']` */
   readonly scopes?: readonly string[] | undefined
   /**
    * When to call the userinfo endpoint: `'auto'` (or omitted) whenever the ID token lacks `email`
    * or a boolean `email_verified`; `true` always; `false` never.
-   * @defaultValue `'auto'`
+   * @defaultValue `'auto'`; `false` with the `entra` preset (the email comes from the ID token's optional claim)
    */
   readonly userinfo?: boolean | 'auto' | undefined
   /** How long discovered metadata is reused, in ms. @defaultValue 600000 */
@@ -184,13 +201,19 @@ function discoveryMessage(error: AuthError, issuer: string): string {
  * @group Providers
  */
 export function oidcProvider(options: OidcProviderOptions = {}): Provider {
-  const key = options.key ?? 'oidc'
+  const insecureLoopback = options.dangerouslyAllowInsecureLoopbackHttp === true
+  const preset = resolvePreset(options.preset, options.trust, { scopes: options.scopes, allowLoopbackHttp: insecureLoopback })
+  const key = options.key ?? preset.name
   const timeoutMs = options.fetchTimeoutMs ?? 10_000
   const maxBytes = options.maxResponseBytes ?? 256 * 1024
   const cacheMs = options.discoveryCacheMs ?? 600_000
-  const scopes = ['openid', ...(options.scopes ?? ['email', 'profile']).filter((s) => s !== 'openid')].join(' ')
-  const insecureLoopback = options.dangerouslyAllowInsecureLoopbackHttp === true
-  const userinfoMode: OidcUserinfoMode = options.userinfo === true ? 'always' : options.userinfo === false ? 'never' : 'auto'
+  const scopes = preset.scopes.join(' ')
+  const userinfoMode: OidcUserinfoMode =
+    options.userinfo === true
+      ? 'always'
+      : options.userinfo === false || (options.userinfo === undefined && preset.name === 'entra')
+        ? 'never'
+        : 'auto'
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError('fetchTimeoutMs must be a positive integer')
   const jwksMaxKeys = options.jwksMaxKeys ?? 100
   const jwksMinRefetchMs = options.jwksMinRefetchMs ?? 60_000
@@ -251,6 +274,16 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
   }
 
   const clientOf = (config: OidcConfig): oauth.Client => ({ client_id: config.clientId })
+  const issuerFromToken = (as: oauth.AuthorizationServer, res: Response) => issuerFromTokenFor(preset.templatedIssuer, as, res)
+
+  /** A stored config this provider must not use: set up under another preset, or an issuer its rule refuses. */
+  function configRefusal(raw: JsonObject, config: OidcConfig): AuthError | null {
+    if (raw.preset !== undefined && raw.preset !== preset.name) {
+      return authError('PROVIDER_NOT_CONFIGURED', { details: { field: 'preset', reason: 'stored-under-another-preset' } })
+    }
+    const problem = preset.issuerProblem(config.issuer)
+    return problem ? authError('PROVIDER_NOT_CONFIGURED', { details: { field: 'issuer', reason: problem } }) : null
+  }
 
   /** The config to use: the stored one (login) or the one bound by the setup form. */
   function configFor(ctx: StepContext): OidcConfig | null {
@@ -287,7 +320,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         return renderForm(ctx.callbackUrl, readFormState(ctx.data.oidc_form) ?? {}, { keepSecret, bind: { oidc_form: null } })
       }
       const form = ctx.request.form
-      const issuer = (form.issuer ?? '').trim()
+      const issuer = (form.issuer ?? '').trim() || (preset.fixedIssuer ?? '')
       const clientId = (form.client_id ?? '').trim()
       const typedSecret = form.client_secret ?? ''
       const rawChoice = form.client_auth ?? 'auto'
@@ -307,7 +340,9 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         errors.push({ field: 'issuer', code: 'INPUT_INVALID', message: 'The issuer must be an https URL without query or fragment.' })
       } else {
         const allowed = checkUrlSyntax(url, policy, 'issuer')
+        const problem = preset.issuerProblem(issuer)
         if (allowed.isErr()) errors.push({ field: 'issuer', code: allowed.error.code, message: describeUrlRefusal(allowed.error) })
+        else if (problem) errors.push({ field: 'issuer', code: 'INPUT_INVALID', message: `The ${preset.displayName} issuer ${problem}.` })
       }
       if (!boundedString(clientId, LIMITS.id)) {
         errors.push({ field: 'client_id', code: 'INPUT_INVALID', message: 'The client ID is required (at most 255 characters).' })
@@ -327,8 +362,9 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       if (errors.length > 0 || choice === null) return rerender(errors)
 
       let discovered: Discovered
+      const advertised = preset.advertisedIssuer(issuer)
       try {
-        discovered = await discover(issuer)
+        discovered = await discover(issuer, advertised)
       } catch (e) {
         if (e instanceof IssuerMismatch) {
           const message = 'The discovery document at this address names a different issuer; the issuer must match it exactly.'
@@ -359,7 +395,9 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         ])
       }
       const methods = attemptOrder(choice, discovered.clientAuthMethods)
-      const config: OidcConfig = { issuer: discovered.as.issuer, clientId, clientSecret, clientAuth: methods[0] as OidcClientAuthMethod }
+      // A templated issuer (multi-tenant Entra) is stored as the address its document lives at.
+      const storedIssuer = advertised === issuer ? discovered.as.issuer : issuer
+      const config: OidcConfig = { issuer: storedIssuer, clientId, clientSecret, clientAuth: methods[0] as OidcClientAuthMethod }
       const progress: SetupProgress = { choice, methods, tried: [], roundTrip: false }
       return {
         type: 'next',
@@ -379,9 +417,13 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       if (ctx.flow === 'setup' && typeof ctx.data.oidc_notice === 'string' && ctx.request.method === 'GET') {
         return renderNotice(ctx.callbackUrl, ctx.data.oidc_notice, { oidc_notice: null })
       }
+      if (ctx.flow === 'login') {
+        const refused = configRefusal(ctx.config, config)
+        if (refused) return { type: 'error', error: refused }
+      }
       let discovered: Discovered
       try {
-        discovered = await discover(config.issuer)
+        discovered = await discover(config.issuer, preset.advertisedIssuer(config.issuer))
       } catch (e) {
         const mapped = mapOidcError(e, 'discovery')
         if (ctx.flow === 'setup') {
@@ -405,6 +447,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier))
         url.searchParams.set('code_challenge_method', 'S256')
       }
+      for (const [name, value] of Object.entries(preset.authorizeParams)) url.searchParams.set(name, value)
       if (ctx.loginHint) url.searchParams.set('login_hint', ctx.loginHint)
       return {
         type: 'redirect',
@@ -444,7 +487,17 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       const progress = setup ? readProgress(ctx.data.oidc_setup) : null
       let stage = 'discovery'
       try {
-        const { as } = await discover(config.issuer)
+        const { as: discoveredAs } = await discover(config.issuer, preset.advertisedIssuer(config.issuer))
+        const templated = discoveredAs.issuer.includes(ENTRA_TENANT_TEMPLATE)
+        // A templated issuer: the response's `iss` (RFC 9207), when sent, must be the template
+        // filled with one tenant; the ID token must then come from that same tenant.
+        let as = discoveredAs
+        if (templated && typeof q.iss === 'string') {
+          const [prefix = '', suffix = ''] = discoveredAs.issuer.split(ENTRA_TENANT_TEMPLATE)
+          const tid = q.iss.startsWith(prefix) && q.iss.endsWith(suffix) ? q.iss.slice(prefix.length, q.iss.length - suffix.length) : ''
+          const filled = preset.templatedIssuer(discoveredAs.issuer, { tid })
+          if (filled === q.iss) as = { ...discoveredAs, issuer: filled }
+        }
         const client = clientOf(config)
         stage = 'callback'
         let params: URLSearchParams
@@ -486,6 +539,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
               verifier ?? oauth.nopkce,
               http() as oauth.TokenEndpointRequestOptions,
             )
+            if (templated && as === discoveredAs) as = await issuerFromToken(discoveredAs, res)
             tokens = await oauth.processAuthorizationCodeResponse(as, client, res, { expectedNonce: pending.nonce, requireIdToken: true })
             response = res
             used = method
@@ -554,6 +608,25 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         stage = 'claims'
         const sub = boundedString(claims.sub, LIMITS.id)
         if (!sub) throw new CheckFailed('claims', new oauth.UnsupportedOperationError('sub claim missing or too long'), { claim: 'sub' })
+        // The preset's checks of who may sign in (Entra's tenant, Google's hosted domain).
+        const refusal = preset.checkClaims(claims, config.issuer)
+        if (refusal) {
+          const error = authError('IDENTITY_NOT_ALLOWED', {
+            details: { preset: preset.name, claim: refusal.claim, reason: refusal.reason },
+          })
+          if (!setup) return { type: 'error', error }
+          return backToForm(ctx, config, [
+            {
+              field: null,
+              code: 'IDENTITY_NOT_ALLOWED',
+              message: `The account you signed in with is refused by the ${preset.displayName} checks (claim ${refusal.claim}: ${refusal.reason}). Sign in with an account of your organization.`,
+            },
+          ])
+        }
+        const subject = preset.subject(claims)
+        if (typeof subject !== 'string') {
+          throw new CheckFailed('claims', new oauth.UnsupportedOperationError(`${subject.claim} claim missing`), { claim: subject.claim })
+        }
 
         let info: Record<string, unknown> | null = null
         let status: UserinfoStatus = userinfoMode === 'never' ? 'disabled' : 'not-needed'
@@ -599,6 +672,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
             // The one-time values are spent: drop them so a replay cannot reuse them.
             oidc: null,
             oidc_result: {
+              id: subject,
               sub,
               email: mapped.email,
               email_verified: mapped.emailVerified,
@@ -621,7 +695,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
 
   return {
     key,
-    displayName: options.displayName ?? 'OpenID Connect',
+    displayName: options.displayName ?? preset.displayName,
     loginSteps: () => loginSteps,
     setupSteps: () => setupSteps,
     buildIdentity(data): IdentityInput | AuthError {
@@ -632,7 +706,8 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       const sub = typeof result.sub === 'string' ? result.sub : ''
       const tokens = typeof result.tokens === 'object' && result.tokens !== null && !Array.isArray(result.tokens) ? result.tokens : {}
       return {
-        id: sub,
+        // The preset's subject key (Entra: tid/oid); `sub` for results bound before presets.
+        id: typeof result.id === 'string' ? result.id : sub,
         email: typeof result.email === 'string' ? result.email : '',
         emailVerified: result.email_verified === true,
         name: typeof result.name === 'string' ? result.name : null,
@@ -642,7 +717,13 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
     buildConfig(data): JsonObject | AuthError {
       const config = parseOidcConfig(data.oidc_config)
       if (!config) return authError('INPUT_INVALID', { details: { reason: 'oidc-config' } })
-      return configJson(config)
+      // The preset and its trust policy are stored with the config (checked again by the engine).
+      return { ...configJson(config), preset: preset.name, trust: trustJson(preset.trust) }
+    },
+    // The policy stored with the config (the engine validates it); the preset's for a config
+    // stored before policies were.
+    trustPolicy(config): TrustPolicy {
+      return config.trust === undefined ? preset.trust : (config.trust as unknown as TrustPolicy)
     },
     redactConfig(config): JsonObject {
       const { clientSecret: _secret, ...rest } = config
@@ -688,6 +769,40 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         return { kind: 'error', reason: mapped.code, cause: e }
       }
     },
+  }
+}
+
+/** A trust policy as stored JSON. */
+function trustJson(t: TrustPolicy): JsonObject {
+  return {
+    name: t.name,
+    emailVerified: t.emailVerified,
+    ...(t.domains ? { domains: [...t.domains] } : {}),
+    inviteMatch: t.inviteMatch,
+  }
+}
+
+/**
+ * For a templated issuer: the token response's ID token names its tenant (`tid`, not yet
+ * verified); the metadata's issuer becomes the template filled with it, so that oauth4webapi
+ * checks `iss` against it. The signature, verified next, covers `tid`, and the preset checks the
+ * tenant after that.
+ */
+async function issuerFromTokenFor(
+  fill: (advertised: string, claims: Readonly<Record<string, unknown>>) => string | null,
+  as: oauth.AuthorizationServer,
+  res: Response,
+): Promise<oauth.AuthorizationServer> {
+  try {
+    const body = (await res.clone().json()) as { id_token?: unknown }
+    const payload = typeof body.id_token === 'string' ? body.id_token.split('.')[1] : undefined
+    if (!payload || payload.length > MAX_TOKEN_LENGTH) return as
+    const b64 = payload.replace(/-/g, '+').replace(/_/g, '/')
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))) as Record<string, unknown>
+    const filled = typeof claims === 'object' && claims !== null ? fill(as.issuer, claims) : null
+    return filled ? { ...as, issuer: filled } : as
+  } catch {
+    return as
   }
 }
 
