@@ -11,7 +11,7 @@ import { createMemoryStorage, type MemoryStorage } from '../../src/memory/index.
 import type { JsonObject } from '../../src/model/identity.js'
 import { type OidcProviderOptions, oidcProvider } from '../../src/oidc/index.js'
 import { createRecordingMailer, createRecordingSignals } from '../../src/testing/fakes.js'
-import { makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
+import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
 import { Browser, type OpBehaviour, startOp, type TestAccount, type TestOp } from './op.js'
 
 const BASE = 'https://app.example.com'
@@ -164,6 +164,17 @@ describe('entra preset, tenant-bound', () => {
     expect(identities(w)).toEqual([{ ident: `${T1}/${OID}`, userId: expect.any(String) }])
     // Default Entra trust: email never verified, so bob's invite by email stays pending.
     expect(memberOf(w, 'member-bob')?.userId).toBeNull()
+  })
+
+  it('an identity stored under the pairwise sub (older config, another library) is found and re-keyed to tid/oid', async () => {
+    const w = await make([entraAccount('pairwise-sub-9', 'frank@acme.test', T1)])
+    w.storage.seed({
+      identities: [makeIdentity({ id: 'ident-frank', authProviderId: 'ap-1', userId: 'user-frank', ident: 'pairwise-sub-9' })],
+    })
+    w.storage.seed({ members: [makeMember({ id: 'member-frank', organizationId: ORG, userId: 'user-frank' })] })
+    const out = await signIn(w, 'pairwise-sub-9')
+    expect(out).toMatchObject({ kind: 'signedIn', userId: 'user-frank', created: { user: false, identity: false } })
+    expect(identities(w)).toEqual([{ ident: `${T1}/${OID}`, userId: 'user-frank' }])
   })
 
   it('a token from the tenant issuer naming another tid -> IDENTITY_NOT_ALLOWED, nothing written', async () => {

@@ -706,8 +706,10 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       const sub = typeof result.sub === 'string' ? result.sub : ''
       const tokens = typeof result.tokens === 'object' && result.tokens !== null && !Array.isArray(result.tokens) ? result.tokens : {}
       return {
-        // The preset's subject key (Entra: tid/oid); `sub` for results bound before presets.
-        id: typeof result.id === 'string' ? result.id : sub,
+        // The preset's subject key (Entra: tid/oid), with `sub` as the legacy id: identities
+        // stored under `sub` (before presets, or moved from another library) are found by it and
+        // re-keyed on their next login. `sub` alone for results bound before presets.
+        id: typeof result.id === 'string' && result.id !== sub ? { id: result.id, legacyId: sub } : sub,
         email: typeof result.email === 'string' ? result.email : '',
         emailVerified: result.email_verified === true,
         name: typeof result.name === 'string' ? result.name : null,
