@@ -291,7 +291,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
   })
 
   describe('attacks: each rejected with its code and no writes', () => {
-    it('tampered state parameter -> STATE_INVALID', async () => {
+    it('threat 35: tampered state parameter -> STATE_INVALID', async () => {
       const session: SessionInfo = { id: 'browser-x1' }
       const { handle, callback } = await toCallback('op-alice', session)
       callback.searchParams.set('state', `${callback.searchParams.get('state')}x`)
@@ -313,7 +313,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       )
     })
 
-    it('replayed callback (same code and state, second use) -> STATE_CONSUMED', async () => {
+    it('threat 30: replayed callback (same code and state, second use) -> STATE_CONSUMED', async () => {
       const session: SessionInfo = { id: 'browser-x4' }
       const { handle, callback } = await toCallback('op-alice', session)
       expect((await sso.advance({ handle, session, request: get(callback) }))._unsafeUnwrap().kind).toBe('signedIn')
@@ -330,7 +330,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       expect(['STATE_CONFLICT', 'STATE_CONSUMED', 'PROVIDER_ERROR']).toContain(loser.code)
     })
 
-    it('wrong issuer in the authorization response (RFC 9207 mix-up) -> PROVIDER_RESPONSE_INVALID', async () => {
+    it('threat 32: wrong issuer in the authorization response (RFC 9207 mix-up) -> PROVIDER_RESPONSE_INVALID', async () => {
       const session: SessionInfo = { id: 'browser-x6' }
       const { handle, callback } = await toCallback('op-alice', session)
       callback.searchParams.set('iss', 'https://evil.example')
@@ -393,7 +393,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       }
     })
 
-    it('nonce stripped from the authorization request (IdP issues a token without nonce) -> PROVIDER_RESPONSE_INVALID', async () => {
+    it('threat 33: nonce stripped from the authorization request (IdP issues a token without nonce) -> PROVIDER_RESPONSE_INVALID', async () => {
       const session: SessionInfo = { id: 'browser-x7' }
       const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.delete('nonce'))
       const error = await rejectsWithoutWrites('PROVIDER_RESPONSE_INVALID', () => sso.advance({ handle, session, request: get(callback) }))
@@ -401,7 +401,7 @@ describe('OIDC against a real OpenID provider on loopback', () => {
       expect(error.details).toMatchObject({ stage: 'token', reason: 'OAUTH_INVALID_RESPONSE' })
     })
 
-    it('PKCE verifier mismatch (code bound to another challenge) -> PROVIDER_ERROR invalid_grant', async () => {
+    it('threat 33: PKCE verifier mismatch (code bound to another challenge) -> PROVIDER_ERROR invalid_grant', async () => {
       const session: SessionInfo = { id: 'browser-x8' }
       const otherChallenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url')
       const { handle, callback } = await toCallback('op-alice', session, (u) => u.searchParams.set('code_challenge', otherChallenge))

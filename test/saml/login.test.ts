@@ -159,7 +159,7 @@ describe('SAML login: happy paths', () => {
   })
 })
 
-describe('SAML login: hostile responses are refused with their code and write nothing', () => {
+describe('threat 41: SAML login: hostile responses are refused with their code and write nothing', () => {
   it('unsigned -> ASSERTION_UNVERIFIED', async () => {
     const w = world()
     await hostile(w, (r) => w.idp.respond(r, ALICE, { target: 'none' }), 'ASSERTION_UNVERIFIED')

@@ -17,7 +17,7 @@ function failingAudit(failOn: Set<string>): AuditPort {
 }
 
 describe('finishSetup: the happy path (spec 3.11 with N9)', () => {
-  it('creates the provider, links the admin, turns require-2FA off, audits, signals and mails unlinked members', async () => {
+  it('threat 59: creates the provider, links the admin, turns require-2FA off (reported in policyChanges, audited as org.edit), audits, signals and mails unlinked members', async () => {
     const w = makeWorld()
     const sess = session('admin')
     const begun = (await w.sso.beginSetup({ organizationId: 'org-1', providerKey: 'dummy', session: sess }))._unsafeUnwrap()

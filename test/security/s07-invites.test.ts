@@ -1,3 +1,7 @@
+// Section 7 of the threat catalog: invitations and membership (entries 46-51).
+// Named by number elsewhere: 46, 47, 48, 50 in test/login/membership.test.ts and
+// test/login/new-user.test.ts. Here: 51, and 49 (was threat-49-invite-race.test.ts):
+//
 // Threat 49: one invite accepted several times. RACERS different identities (each linked to its
 // own user, none a member yet) carry ONE valid session invite and their IdP callbacks finish at
 // once. Exactly one accepts the invite; the others get the default-role membership (never a
