@@ -65,6 +65,19 @@ export function emailsEqual(a: string, b: string): boolean {
   return normalizeEmail(a) === normalizeEmail(b)
 }
 
+// A UTF-16 code unit that is half of a surrogate pair without its other half. Such a string is
+// not well-formed Unicode: databases store it as U+FFFD (PostgreSQL, MariaDB), so two different
+// strings would become one key.
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/**
+ * True when `text` holds an unpaired surrogate (ill-formed Unicode), which a database would not
+ * store as given. Linear time.
+ */
+export function hasUnpairedSurrogate(text: string): boolean {
+  return UNPAIRED_SURROGATE.test(text)
+}
+
 // One '@', non-empty local part, a domain of dot-separated labels without a trailing dot,
 // no whitespace or control characters (header injection), no angle brackets or quotes.
 const FORBIDDEN = /[\s\u0000-\u001f\u007f<>"(),;:\\[\]]/
@@ -72,13 +85,14 @@ const FORBIDDEN = /[\s\u0000-\u001f\u007f<>"(),;:\\[\]]/
 /**
  * Structural email check used at the boundary. Deliberately strict and linear-time: a single
  * `@`, a non-empty local part, a domain of non-empty labels with no trailing dot, no
- * whitespace, control characters, quotes, brackets, commas or semicolons.
+ * whitespace, control characters, quotes, brackets, commas or semicolons, and well-formed Unicode
+ * (no unpaired surrogate).
  *
  * @group Model
  */
 export function isValidEmail(email: string): boolean {
   if (email.length === 0 || email.length > LIMITS.email) return false
-  if (FORBIDDEN.test(email)) return false
+  if (FORBIDDEN.test(email) || hasUnpairedSurrogate(email)) return false
   const at = email.indexOf('@')
   if (at <= 0 || at !== email.lastIndexOf('@')) return false
   const local = email.slice(0, at)

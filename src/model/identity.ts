@@ -62,7 +62,26 @@ export const jsonObjectSchema: z.ZodType<JsonObject> = z
   .refine((v) => jsonWithinLimits(v), { message: `data exceeds ${LIMITS.dataBytes} bytes or depth ${LIMITS.dataDepth}` })
 
 const storable = { message: 'contains U+0000 or a lone surrogate' }
-const idString = z.string().min(1).max(LIMITS.id).refine(isStorableText, storable)
+// C0 and C1 control characters and DEL.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g
+
+// An external id is a lookup key: it must reach every database unchanged (PostgreSQL refuses
+// U+0000 in text; PostgreSQL and MariaDB store an unpaired surrogate as U+FFFD, so two subjects
+// would share one key), and no other control character belongs in one either.
+const idString = z
+  .string()
+  .min(1)
+  .max(LIMITS.id)
+  .refine(isStorableText, storable)
+  .refine((s) => !CONTROL.test(s), { message: 'id must not contain control characters' })
+
+/** A display name as stored: control characters dropped (U+0000 and lone surrogates are refused before). */
+function cleanName(name: string): string {
+  return name.replace(CONTROLS, '')
+}
 
 /**
  * An external id as a provider returns it: a plain string, or a migrating id whose lookup
@@ -104,7 +123,7 @@ export interface Identity {
   readonly emailNormalized: string
   /** True only when the provider returned the boolean `true`. */
   readonly emailVerified: boolean
-  /** Display name, at most 200 characters ("" when absent). */
+  /** Display name, at most 200 characters, without control characters ("" when absent). */
   readonly name: string
   /** Provider data, validated for size and depth. */
   readonly data: JsonObject
@@ -129,7 +148,8 @@ export const identityInputSchema = z.strictObject({
 
 /**
  * Turns validated input into an {@link Identity}. `emailVerified` is true only for boolean true.
- * Names longer than 200 characters are truncated (code-point safe).
+ * Names lose their control characters (unpaired surrogates become U+FFFD), then names longer than
+ * 200 characters are truncated (code-point safe).
  */
 export function toIdentity(input: z.output<typeof identityInputSchema>): Identity {
   const rawId = input.id
@@ -141,7 +161,7 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
     email: input.email,
     emailNormalized: normalizeEmail(input.email),
     emailVerified: input.emailVerified === true,
-    name: Array.from(input.name ?? '')
+    name: Array.from(cleanName(input.name ?? ''))
       .slice(0, LIMITS.name)
       .join(''),
     data: input.data ?? {},
