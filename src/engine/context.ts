@@ -63,6 +63,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     memberPageSize: positiveInt('memberPageSize', p.memberPageSize, 500),
     newUser: p.newUser ?? 'confirm',
     identitiesOnClaim: p.identitiesOnClaim ?? 'keep',
+    rejoinOnLogin: p.rejoinOnLogin ?? true,
     afterCommitTimeoutMs: positiveInt('afterCommitTimeoutMs', p.afterCommitTimeoutMs, 10_000),
     identityRefreshSeconds: p.identityRefreshSeconds ?? 3600,
   }

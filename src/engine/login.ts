@@ -444,6 +444,7 @@ async function gather(
       newUser: ctx.policy.newUser,
       identitiesOnClaim: ctx.policy.identitiesOnClaim,
       identityRefreshSeconds: ctx.policy.identityRefreshSeconds,
+      rejoinOnLogin: ctx.policy.rejoinOnLogin,
     },
   }
 }

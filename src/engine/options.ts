@@ -107,6 +107,7 @@ const policyKeys = [
   'afterCommitTimeoutMs',
   'identitiesOnClaim',
   'identityRefreshSeconds',
+  'rejoinOnLogin',
 ] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
 /** Each policy key's schema: positive integers, except the enumerated ones. */
@@ -115,6 +116,7 @@ const policySchema: Record<(typeof policyKeys)[number], z.ZodType> = {
   newUser: z.enum(['confirm', 'create'], { message: "expected 'confirm' or 'create'" }).optional(),
   identitiesOnClaim: z.enum(['keep', 'remove'], { message: "expected 'keep' or 'remove'" }).optional(),
   identityRefreshSeconds: z.number().int().nonnegative().optional(),
+  rejoinOnLogin: z.boolean({ message: 'expected a boolean' }).optional(),
 }
 const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const
 const hooks: Exact<HookOptions, typeof hookKeys> = hookKeys

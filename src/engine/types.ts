@@ -141,6 +141,14 @@ export interface PolicyOptions {
    */
   readonly identitiesOnClaim?: 'keep' | 'remove' | undefined
   /**
+   * Whether a returning identity whose user has no membership in the org (an admin removed it)
+   * gets a new one at login, as Sentry does (`true`), or is refused with `NOT_A_MEMBER`, nothing
+   * written and the pipeline ended (`false`; threat 51). A pending invite to the user still
+   * brings them back either way. Whatever the choice, remove the org's identities of a member you
+   * remove. @defaultValue true
+   */
+  readonly rejoinOnLogin?: boolean | undefined
+  /**
    * How long a mail or a signal sent after commit may take before the flow returns without it
    * (the outcome then carries a warning with `reason: 'timeout'`; nothing is undone).
    * @defaultValue 10000

@@ -23,7 +23,8 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 /**
  * Decides a login through an identity linked to an ACTIVE user:
- * suspended → USER_SUSPENDED (pipeline ends, no writes); second factor pending →
+ * suspended → USER_SUSPENDED (pipeline ends, no writes); no membership, no invite and
+ * `policy.rejoinOnLogin` false → NOT_A_MEMBER (pipeline ends, no writes; threat 51); second factor pending →
  * twoFactor (no writes); else refresh the identity (legacy id rewritten to the new id, data
  * merged, lastVerified / lastSynced = now) unless it is fresh (data unchanged, verified within
  * `policy.identityRefreshSeconds`: no write, trace `existing.fresh`) and plan the membership (link fix-up, or a new
@@ -41,6 +42,16 @@ export function decideExisting(
   if (user.isSuspended) {
     trace.push({ rule: 'existing.suspended', detail: `user ${user.id} is suspended (N5)` })
     return rejectPlan('USER_SUSPENDED', false, trace)
+  }
+  // The membership is planned first (pure; it takes the same ids as it did after the 2FA check):
+  // a removed member refused by policy is refused before being asked for a second factor.
+  const membership = planMembership(membershipFactsFor(facts, user), ids)
+  if (membership.created && membership.acceptedInviteId === null && facts.policy.rejoinOnLogin === false) {
+    trace.push({
+      rule: 'existing.rejoin-refused',
+      detail: `user ${user.id} has no membership (removed earlier) and policy.rejoinOnLogin is false: refused (threat 51)`,
+    })
+    return rejectPlan('NOT_A_MEMBER', false, trace)
   }
   if (needsTwoFactor(facts, user)) return twoFactorPlan(user.id, trace)
   const txEffects: TxEffect[] = []
@@ -75,7 +86,6 @@ export function decideExisting(
           : `identity ${linked.identity.id} refreshed (data, lastVerified, lastSynced)`,
     })
   }
-  const membership = planMembership(membershipFactsFor(facts, user), ids)
   if (membership.created)
     trace.push({ rule: 'existing.rejoin', detail: 'the user has no membership (removed earlier): a new one is created' })
   trace.push(...membership.trace)

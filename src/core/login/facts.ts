@@ -134,6 +134,8 @@ export interface LoginFacts {
      * Absent: 0.
      */
     readonly identityRefreshSeconds?: number | undefined
+    /** False: a returning identity whose user has no membership is refused (threat 51). Absent: true. */
+    readonly rejoinOnLogin?: boolean | undefined
   }
 }
 
