@@ -200,3 +200,132 @@ describe('threat 3: identities left on a claimed account', () => {
     expect(w.storage.snapshot().identities.map((i) => i.id)).toContain('ai-trojan')
   })
 })
+
+describe('threat 1: classic-federated merge', () => {
+  it('threat 1: an account whose address was never verified is never a link target by email: every op, both claims, no proof mail', async () => {
+    // the squatter registered the victim's address with a password, never verifying it
+    for (const hasUsablePassword of [true, false]) {
+      const squat = makeUser({ id: 'sq', email: 'sq-primary@corp.example', hasUsablePassword })
+      const seedEmail = { userId: 'sq', email: 'u@corp.example', emailNormalized: 'u@corp.example', isVerified: false, isPrimary: false }
+      for (const emailVerified of [false, true]) {
+        for (const op of [undefined, 'confirm', 'newuser'] as const) {
+          const w = world({ users: [squat], userEmails: [seedEmail] })
+          const handle = await start(w)
+          const r = await w.login.finishLogin({
+            handle,
+            session: session(),
+            identity: ident({ id: 'ext-v', email: 'u@corp.example', emailVerified }),
+            op,
+          })
+          const label = JSON.stringify({ hasUsablePassword, emailVerified, op })
+          expect(
+            w.storage.snapshot().identities.filter((i) => i.userId === 'sq'),
+            label,
+          ).toEqual([])
+          expect(
+            w.mailer.sent.filter((m) => m.template === 'accountVerification'),
+            label,
+          ).toEqual([])
+          if (r.isOk() && r.value.kind === 'signedIn') expect(r.value.userId, label).not.toBe('sq')
+          expect(
+            w.storage.snapshot().users.find((u) => u.id === 'sq'),
+            label,
+          ).toEqual(squat)
+        }
+      }
+    }
+  })
+})
+
+/**
+ * The host changes a user's primary address (memory storage has no port for it: user rows are the
+ * host's). Reads outside and inside transactions see the new address; the old one stays a
+ * verified secondary address, so the account is still what the old address resolves to.
+ */
+function hostChangesEmail(w: World, userId: string, email: string): void {
+  type Reads = Record<string, (...args: unknown[]) => Promise<unknown>>
+  const patch = <T extends object>(target: T): T => {
+    const reads = target as unknown as Reads
+    const getUser = reads.getUser?.bind(target)
+    const find = reads.findUsersByEmail?.bind(target)
+    if (!getUser || !find) throw new Error('storage shape changed')
+    const moved = (u: unknown) => (u !== null && (u as { id: string }).id === userId ? { ...(u as object), email } : u)
+    return new Proxy(target, {
+      get(t, prop, receiver) {
+        if (prop === 'getUser') return async (...args: unknown[]) => moved(await getUser(...args))
+        if (prop === 'findUsersByEmail')
+          return async (...args: unknown[]) => ((await find(...args)) as { user: unknown }[]).map((m) => ({ ...m, user: moved(m.user) }))
+        const v: unknown = Reflect.get(t, prop, receiver)
+        return typeof v === 'function' ? v.bind(t) : v
+      },
+    })
+  }
+  const storage = w.storage as unknown as Reads & { transaction: (fn: (tx: object) => Promise<unknown>) => Promise<unknown> }
+  const transaction = storage.transaction.bind(w.storage)
+  const reads = patch(w.storage) as unknown as Reads
+  storage.getUser = reads.getUser as never
+  storage.findUsersByEmail = reads.findUsersByEmail as never
+  storage.transaction = (fn) => transaction((tx) => fn(patch(tx)))
+}
+
+describe('threat 4: unexpired email change, stale proof, IdP-driven email change', () => {
+  it('threat 4: logins with a changing asserted address never rewrite the user row or its addresses', async () => {
+    const linked = makeIdentity({ id: 'ai-u', authProviderId: PROVIDER.id, userId: 'u', ident: 'ext-u' })
+    const member = makeMember({ id: 'm-u', organizationId: ORG.id, userId: 'u', flags: { ...NO_FLAGS, ssoLinked: true } })
+    const w = world({ users: [withPassword], identities: [linked], members: [member] })
+    const before = w.storage.snapshot()
+    for (const email of ['victim@corp.example', 'U@CORP.EXAMPLE', 'attacker@evil.example']) {
+      const out = await finishOk(w, {
+        handle: await start(w),
+        session: session(),
+        identity: ident({ id: 'ext-u', email, emailVerified: true, name: 'Renamed' }),
+      })
+      expect(out.kind === 'signedIn' && out.userId).toBe('u')
+      expect(w.storage.snapshot().users).toEqual(before.users)
+      expect(w.storage.snapshot().userEmails).toEqual(before.userEmails)
+    }
+  })
+
+  it('threat 4: a link mailed before the account’s address changed is not a proof any more', async () => {
+    const w = world({ users: [owner] })
+    const handle = await start(w)
+    await finishOk(w, { handle, session: session(), identity: X })
+    const token = linkToken(w)
+    hostChangesEmail(w, 'u', 'secured@corp.example')
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, { handle, session: session({ verificationToken: token }) })
+    expect(out.kind).not.toBe('signedIn')
+    expect(w.storage.snapshot().identities).toEqual(before.identities)
+    expect(w.storage.snapshot().members).toEqual(before.members)
+  })
+})
+
+describe('threat 5: a non-verifying IdP creates a squatted account', () => {
+  it('threat 5: a new account never has its address marked verified from the claim, and is then never a link target by email', async () => {
+    const w = world()
+    const made = await finishOk(w, {
+      handle: await start(w, { sessionId: 'attacker' }),
+      session: session({ id: 'attacker' }),
+      identity: ident({ id: 'ext-att', email: 'v@corp.example', emailVerified: true }),
+      op: 'newuser',
+    })
+    if (made.kind !== 'signedIn') throw new Error(made.kind)
+    const squatter = made.userId
+    expect(
+      w.storage
+        .snapshot()
+        .userEmails.filter((e) => e.userId === squatter)
+        .map((e) => e.isVerified),
+    ).toEqual([false])
+    // the victim arrives through the org's IdP with the same address
+    const before = w.storage.snapshot()
+    const out = await finishOk(w, {
+      handle: await start(w, { sessionId: 'victim' }),
+      session: session({ id: 'victim' }),
+      identity: ident({ id: 'ext-victim', email: 'v@corp.example', emailVerified: true }),
+    })
+    expect(out.kind).toBe('confirmationRequired')
+    expect(w.mailer.sent.filter((m) => m.template === 'accountVerification')).toEqual([])
+    expect(w.storage.snapshot().identities).toEqual(before.identities)
+  })
+})

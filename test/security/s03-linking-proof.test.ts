@@ -45,6 +45,7 @@ import {
   OTHER_PROVIDER,
   PROVIDER,
   session,
+  sha256Hex,
   start,
   type World,
   world,
@@ -865,5 +866,39 @@ describe('threats 22-25: proofs, re-authentication, the decision table, re-point
     // the move is in the trace, and the previous owner's membership in this org is marked ssoInvalid
     expect(out.trace).toContainEqual(expect.objectContaining({ rule: 'attach.repoint' }))
     expect(after.members.find((m) => m.id === 'm-old-here')?.flags).toMatchObject({ ssoInvalid: true, ssoLinked: false })
+  })
+})
+
+describe('threat 20: guessable or forgeable tokens', () => {
+  it('threat 20: verification links are 256-bit random, distinct, stored only as a hash; handles carry 192 random bits', async () => {
+    const users = Array.from({ length: 12 }, (_, i) => makeUser({ id: `p${i}`, email: `p${i}@corp.example`, hasUsablePassword: false }))
+    const w = world({ users })
+    const tokens: string[] = []
+    const handles: string[] = []
+    for (const [i] of users.entries()) {
+      const handle = await start(w, { sessionId: `s${i}` })
+      handles.push(handle)
+      await finishOk(w, { handle, session: session({ id: `s${i}` }), identity: ident({ id: `ext-${i}`, email: `p${i}@corp.example` }) })
+      const mail = w.mailer.sent.at(-1)
+      const token = mail?.template === 'accountVerification' ? /\/auth\/verify\/([^/]+)\//.exec(mail.data.url)?.[1] : undefined
+      if (!token) throw new Error('no link mailed')
+      tokens.push(token)
+    }
+    for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{43,}$/)
+    expect(new Set(tokens).size).toBe(tokens.length)
+    // no shared prefix beyond chance (a counter or a timestamp would share one)
+    const prefixes = new Set(tokens.map((t) => t.slice(0, 4)))
+    expect(prefixes.size).toBe(tokens.length)
+    const ids = handles.map((h) => h.split('.')[0] ?? '')
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/)
+    expect(new Set(ids.map((id) => id.slice(0, 4))).size).toBe(ids.length)
+    const stored = JSON.stringify(w.storage.snapshot())
+    for (const token of tokens) {
+      expect(stored).not.toContain(token)
+      expect(stored).toContain(await sha256Hex(token))
+    }
+    // a token with one character changed is not a link
+    const forged = `${tokens[0]?.slice(0, -1)}${tokens[0]?.endsWith('A') ? 'B' : 'A'}`
+    expect((await w.login.verifyAccountLink({ token: forged, session: session({ id: 'mail' }) })).isErr()).toBe(true)
   })
 })
