@@ -12,7 +12,7 @@
  *   or ends with a typed error, writing nothing.
  *
  * (The finish that read the provider before the disable committed is threat 62:
- * test/security/threat-62-disabled-provider.test.ts.)
+ * test/security/s10b-idp-config-lifecycle-2fa.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SessionInfo, Step } from '../../src/engine/types.js'
