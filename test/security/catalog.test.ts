@@ -9,7 +9,7 @@ const ROOT = join(import.meta.dirname, '../..')
 const ENTRIES = 63
 
 /** Entry numbers a text names: "threat 7", "threats 28, 7", "threats 10/52", "threats 46-51", "threats 18-21, 27". */
-export function namedEntries(text: string): Set<number> {
+function namedEntries(text: string): Set<number> {
   const out = new Set<number>()
   for (const m of text.matchAll(/\bthreats? ((?:\d+(?:\s*(?:-|,|\/|and)\s*(?=\d))?)+)/gi)) {
     for (const part of (m[1] ?? '').split(/,|\/|and/)) {
