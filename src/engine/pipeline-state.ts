@@ -143,19 +143,29 @@ export async function transitionState(
 ): Promise<Result<OpenedState, AuthError>> {
   const redirect = redirectFor(next.flow)
   const version = opened.version + 1
+  const body = encodeAndRemember(ctx, next)
   let swapped: boolean
   try {
-    swapped = await ctx.states.compareAndSet(next.id, opened.version, {
-      id: next.id,
-      version,
-      body: encodeAndRemember(ctx, next),
-      expiresAt: storeExpiry(next),
-    })
+    swapped = await ctx.states.compareAndSet(next.id, opened.version, { id: next.id, version, body, expiresAt: storeExpiry(next) })
   } catch (cause) {
+    // The write may have happened with only its answer lost (a connection reset after the
+    // commit). Read the state back and accept exactly our own write: otherwise the state would
+    // stay claimed by nobody and every retry would get STATE_CONFLICT until it expires.
+    if (await wroteIt(ctx, next.id, version, body)) return ok({ state: next, version })
     return err(storageFailure(cause, redirect))
   }
   if (!swapped) return err(authError('STATE_CONFLICT', { redirect }))
   return ok({ state: next, version })
+}
+
+/** True when the stored state is exactly `version` with `body` (read back after a failed write). */
+async function wroteIt(ctx: EngineContext, id: string, version: number, body: string): Promise<boolean> {
+  try {
+    const stored = await ctx.states.load(id)
+    return stored !== null && stored.version === version && stored.body === body
+  } catch {
+    return false
+  }
 }
 
 /** Claims an open state for finishing (phase open -> finishing). */
