@@ -315,6 +315,9 @@ function reconcile(
 
 type Cmd = fc.AsyncCommand<Model, Real>
 
+/** What the sequences did (logged, and checked so the run cannot be vacuous). */
+const stats = { steps: 0, signedIn: 0, created: 0, linked: 0, pages: 0, twoFactor: 0, errors: 0, invitesTaken: 0, setups: 0 }
+
 class LoginCmd implements Cmd {
   readonly org: 'o1' | 'o2'
   readonly ident: string
@@ -372,6 +375,18 @@ class LoginCmd implements Cmd {
     }
     const after = r.storage.snapshot()
     m.steps++
+    stats.steps++
+    if (result.isErr()) stats.errors++
+    else {
+      const v = result.value as LoginOutcome
+      if (v.kind === 'signedIn') {
+        stats.signedIn++
+        if (v.created.user) stats.created++
+        if (v.linked) stats.linked++
+        if (v.acceptedInviteId) stats.invitesTaken++
+      } else if (v.kind === 'confirmationRequired') stats.pages++
+      else if (v.kind === 'twoFactorRequired') stats.twoFactor++
+    }
     // (3) lookup by key only: an identity owned by an active, unsuspended user signs in as that user (or asks for their factor)
     const value = result.isOk() ? (result.value as Step & { userId?: string }) : null
     const kind = value?.kind ?? null
@@ -501,6 +516,7 @@ class SetupCmd implements Cmd {
     // (12) one provider per org; setup links the admin who began it
     if (had) expect(result.isErr() && result.error.code, 'inv 12: second provider').toBe('PROVIDER_EXISTS')
     else {
+      stats.setups++
       expect(result.isOk() && (result.value as Step).kind, 'setup').toBe('setupComplete')
       const pid = after.providers.find((p) => p.organizationId === this.org)?.id
       expect(after.identities.filter((i) => i.authProviderId === pid).map((i) => i.userId)).toEqual(['adm'])
@@ -536,21 +552,26 @@ class DisableCmd implements Cmd {
 }
 
 const user = fc.constantFrom('u1', 'u2', 'u3')
+const login = fc
+  .tuple(
+    fc.constantFrom('o1' as const, 'o2' as const),
+    fc.constantFrom(...IDENTS),
+    fc.constantFrom(...EMAILS),
+    fc.boolean(),
+    fc.option(fc.constantFrom('u1', 'u2', 'u3'), { nil: null, freq: 2 }),
+    fc.constantFrom('none' as const, 'confirm' as const, 'newuser' as const),
+    fc.boolean(),
+  )
+  .map(
+    ([org, ident, email, verified, sessionUser, choice, secondFactor]) =>
+      new LoginCmd(org, ident, email, verified, sessionUser, choice, secondFactor),
+  )
+// Logins weigh four times each host or admin action.
 const commands = [
-  fc
-    .tuple(
-      fc.constantFrom('o1' as const, 'o2' as const),
-      fc.constantFrom(...IDENTS),
-      fc.constantFrom(...EMAILS),
-      fc.boolean(),
-      fc.option(fc.constantFrom('u1', 'u2', 'u3'), { nil: null, freq: 2 }),
-      fc.constantFrom('none' as const, 'confirm' as const, 'newuser' as const),
-      fc.boolean(),
-    )
-    .map(
-      ([org, ident, email, verified, sessionUser, choice, secondFactor]) =>
-        new LoginCmd(org, ident, email, verified, sessionUser, choice, secondFactor),
-    ),
+  login,
+  login,
+  login,
+  login,
   fc
     .tuple(fc.constantFrom('o1' as const, 'o2' as const), fc.constantFrom(...EMAILS), fc.constantFrom(...INVITE_ROLES))
     .map(([o, e, role]) => new InviteCmd(o, e, role)),
@@ -561,7 +582,7 @@ const commands = [
     .map(([o, i, e]) => new SetupCmd(o, i, e)),
   fc.constantFrom('o1' as const, 'o2' as const, 'o3' as const).map((o) => new DisableCmd(o)),
 ]
-const sequences = fc.commands(commands, { maxCommands: 12 })
+const sequences = fc.commands(commands, { maxCommands: 12, size: 'large' })
 
 const property = fc.asyncProperty(sequences, async (cmds) => {
   const { real, model } = fresh()
@@ -579,7 +600,12 @@ describe('model-based sequences against the reference model and the 15 invariant
     console.info(`[model] seed ${seed}: replay with MODEL_SEED=${seed}`)
     const t0 = Date.now()
     await fc.assert(property, { numRuns: RUNS, seed, ...(path ? { path } : {}), endOnFailure: false })
-    console.info(`[model] ${RUNS} sequences in ${Date.now() - t0} ms`)
+    console.info(`[model] ${RUNS} sequences in ${Date.now() - t0} ms: ${JSON.stringify(stats)}`)
+    if (RUNS >= 1000) {
+      // every kind of step happened, so the invariants were checked on each
+      for (const k of ['signedIn', 'created', 'linked', 'pages', 'twoFactor', 'errors', 'invitesTaken', 'setups'] as const)
+        expect(stats[k], k).toBeGreaterThan(0)
+    }
   })
 
   // Registered only under `npm run fuzz` (never a skipped test in CI).
