@@ -335,3 +335,214 @@ describe('every public entry point refuses malformed input as INPUT_INVALID, wri
     expect(error).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'request' } })
   })
 })
+
+// Issue 12 item 8: hostile VALUES (not shapes) at every boundary: identity objects from a
+// provider, form posts and cookies through ssoflow/http's handler, pipeline handles and `next`
+// targets. Generators: huge strings, deep nesting, control and bidi characters, unpaired
+// surrogates, confusables, percent- and double-encoded redirects, `__proto__` keys. Always a
+// typed error or a safe default; never a throw, a 5xx, a write, or a polluted prototype.
+describe('hostile values at the boundaries (issue 12 item 8)', () => {
+  const RUNS = Number(process.env.FUZZ ? 2000 : 150)
+  const nasty = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: 'binary', maxLength: 40 }),
+    fc.constantFrom(
+      '',
+      ' ',
+      '\u0000',
+      'a\u0000b',
+      '\r\nSet-Cookie: x=1',
+      '\u202Eevil',
+      '\ud800',
+      '\udfff\ud800',
+      '\u212Aate@corp.example',
+      'v\u0430l@corp.example',
+      '"a@evil.example"@corp.example',
+      'a@corp.example,b@evil.example',
+      '%00',
+      '%2F%2Fevil.example',
+      '%252F%252Fevil.example',
+      '\\\\evil.example',
+      '/\\evil.example',
+      '//evil.example/%2e%2e',
+      'javascript:alert(1)',
+      'data:text/html,<script>alert(1)</script>',
+      'https://evil.example',
+      '/\t/evil.example',
+      '/%09/evil.example',
+      '/.//evil.example',
+      '/%5Cevil.example',
+      '__proto__',
+      'constructor',
+      'x'.repeat(300),
+      'x'.repeat(70_000),
+    ),
+  )
+  const hostileJson = fc.oneof(
+    fc.jsonValue({ maxDepth: 4 }),
+    fc.constant(JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}')),
+    fc.constant({ deep: JSON.parse(`${'{"a":'.repeat(200)}1${'}'.repeat(200)}`) }),
+  )
+  const hostileIdentity = fc.record(
+    {
+      id: fc.oneof(nasty, fc.record({ id: nasty, legacyId: fc.option(nasty) }), fc.integer(), fc.constant(null)),
+      email: fc.oneof(nasty, fc.constant(['a@corp.example']), fc.constant(null)),
+      emailVerified: fc.oneof(fc.boolean(), fc.constantFrom('true', 1, 'on', null)),
+      name: fc.oneof(nasty, fc.constant(null), fc.integer()),
+      data: hostileJson,
+    },
+    { requiredKeys: [] },
+  )
+  const notPolluted = () => {
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined()
+  }
+
+  it('identity objects: IDENTITY_INVALID or a page, never a throw or a write', async () => {
+    const { world, start, session } = await import('../login/harness.js')
+    const { parseIdentity } = await import('../../src/model/identity.js')
+    await fc.assert(
+      fc.asyncProperty(hostileIdentity, async (identity) => {
+        const parsed = parseIdentity(identity)
+        if (parsed.isErr()) expect(parsed.error.code).toBe('IDENTITY_INVALID')
+        const w = world()
+        const handle = await start(w)
+        const before = dataOfLogin(w.storage.snapshot())
+        const r = await w.login.finishLogin({ handle, session: session(), identity: identity as never })
+        if (r.isErr()) expect(['IDENTITY_INVALID', 'INPUT_INVALID']).toContain(r.error.code)
+        else expect(r.value.kind).toBe('confirmationRequired')
+        expect(dataOfLogin(w.storage.snapshot())).toEqual(before)
+        expect(w.signals.emitted).toEqual([])
+        notPolluted()
+      }),
+      { numRuns: RUNS },
+    )
+  })
+
+  it('pipeline handles: STATE_INVALID / INPUT_INVALID, nothing read past the MAC, nothing written', async () => {
+    const { world, start, session, ident } = await import('../login/harness.js')
+    const w = world()
+    const real = await start(w)
+    const [id, mac] = real.split('.')
+    const handles = fc.oneof(
+      nasty,
+      nasty.map((x) => `${id}.${x}`),
+      nasty.map((x) => `${x}.${mac}`),
+      nasty.map((x) => `${real}${x}`),
+      fc.constant(`${id}.${mac}.${mac}`),
+    )
+    const before = w.storage.snapshot()
+    await fc.assert(
+      fc.asyncProperty(handles, async (handle) => {
+        fc.pre(handle !== real)
+        const r = await w.login.finishLogin({ handle, session: session(), identity: ident({ id: 'x', email: 'x@corp.example' }) })
+        expect(r.isErr() && ['STATE_INVALID', 'INPUT_INVALID'].includes(r.error.code)).toBe(true)
+      }),
+      { numRuns: RUNS },
+    )
+    expect(w.storage.snapshot()).toEqual(before)
+  })
+
+  it('`next` targets: a same-origin relative path or the default landing page, whatever the encoding', async () => {
+    const { safeNext } = await import('../../src/core/redirect.js')
+    const base = 'https://app.example.com'
+    const nexts = fc.oneof(
+      nasty,
+      nasty.map((x) => `/${x}`),
+      fc.webUrl(),
+      fc.webPath(),
+      nasty.map((x) => {
+        try {
+          return encodeURIComponent(`//${x}`)
+        } catch {
+          return `//${x}` // an unpaired surrogate cannot be percent-encoded
+        }
+      }),
+    )
+    fc.assert(
+      fc.property(nexts, (next) => {
+        const out = safeNext(next, base)
+        if (out === null) return
+        expect(out.startsWith('/')).toBe(true)
+        expect(out.startsWith('//')).toBe(false)
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+        expect(out).not.toMatch(/[\\\u0000-\u001f]/)
+        expect(new URL(out, base).origin).toBe(base)
+        // decoding it again must not turn it into another origin either
+        let decoded = out
+        for (let i = 0; i < 3; i++)
+          decoded = (() => {
+            try {
+              return decodeURIComponent(decoded)
+            } catch {
+              return decoded
+            }
+          })()
+        expect(decoded.startsWith('//') || decoded.startsWith('/\\')).toBe(false)
+      }),
+      { numRuns: RUNS * 4 },
+    )
+  })
+
+  it('form posts and cookies through the HTTP handler: never a 5xx, never a write', async () => {
+    const { createWorld, BASE_PATH } = await import('../http/world.js')
+    const { Browser } = await import('../http/client.js')
+    const ORIGIN = 'https://app.example.com'
+    const world = createWorld(ORIGIN)
+    const before = dataOfLogin(world.storage.snapshot())
+    const b = new Browser(ORIGIN, (r) => world.handler.fetch(r, undefined))
+    const page = await (await b.get(`${BASE_PATH}/login/acme`)).text()
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? ''
+    const fields = fc.dictionary(
+      fc.oneof(nasty, fc.constantFrom('id', 'email', 'email_verified', 'name', 'op', 'csrf', '__proto__')),
+      nasty,
+      {
+        maxKeys: 6,
+      },
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fields,
+        fc.boolean(),
+        fc.option(nasty),
+        fc.constantFrom('callback', 'confirm', 'resume', 'login/acme', 'verify/x'),
+        async (form, withCsrf, cookie, route) => {
+          const body = new URLSearchParams()
+          for (const [k, v] of Object.entries(form)) body.append(k, v)
+          if (withCsrf) body.set('csrf', csrf)
+          const headers: Record<string, string> = {
+            'content-type': 'application/x-www-form-urlencoded',
+            origin: ORIGIN,
+            'sec-fetch-site': 'same-origin',
+          }
+          const res = await b.request(`${BASE_PATH}/${route}`, {
+            method: 'POST',
+            body: body.toString(),
+            headers:
+              cookie === null
+                ? headers
+                : {
+                    ...headers, // what a header can carry: visible ASCII and spaces
+                    cookie: `${b.cookieHeader(`${BASE_PATH}/`)}; ${cookie.replace(/[^\x20-\x7e]/g, '')}`,
+                  },
+          })
+          // a typed answer: 502 is the documented status of an identity the IdP step could not build
+          // (IDENTITY_INVALID); never 500 (a throw) nor 503 (an outage)
+          expect([500, 503]).not.toContain(res.status)
+          expect(res.status).toBeLessThan(504)
+          // nobody is signed up or linked by the fuzzed posts: no verified address, no account matched
+          expect(dataOfLogin(world.storage.snapshot()).users).toEqual(before.users)
+          expect(dataOfLogin(world.storage.snapshot()).members).toEqual(before.members)
+          notPolluted()
+        },
+      ),
+      { numRuns: RUNS },
+    )
+  })
+})
+
+/** A memory snapshot without pipeline states and one-time tokens (a page may store a link). */
+function dataOfLogin<T extends { pipelineStates: unknown; oneTimeTokens: unknown }>(s: T) {
+  const { pipelineStates: _p, oneTimeTokens: _t, ...rest } = s
+  return rest
+}
