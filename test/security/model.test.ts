@@ -103,7 +103,8 @@ function hostOverlay(storage: MemoryStorage, inactive: Set<string>): MemoryStora
     if (v === null || typeof v !== 'object' || v instanceof Date) return v
     const o = v as Record<string, unknown>
     if (typeof o.id === 'string' && 'isActive' in o && inactive.has(o.id)) return { ...o, isActive: false }
-    if ('user' in o || 'identity' in o) return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, mark(x)]))
+    // nested reads: { identity, user, member }, { provider, linked: { ... } }, { user, email }
+    if (Object.getPrototypeOf(o) === Object.prototype) return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, mark(x)]))
     return v
   }
   const wrap = <T extends object>(target: T): T =>
