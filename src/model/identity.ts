@@ -62,21 +62,11 @@ export const jsonObjectSchema: z.ZodType<JsonObject> = z
   .refine((v) => jsonWithinLimits(v), { message: `data exceeds ${LIMITS.dataBytes} bytes or depth ${LIMITS.dataDepth}` })
 
 const storable = { message: 'contains U+0000 or a lone surrogate' }
-// C0 and C1 control characters and DEL.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
+// C0 and C1 control characters and DEL (dropped from display names: threat 57).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/g
 
-// An external id is a lookup key: it must reach every database unchanged (PostgreSQL refuses
-// U+0000 in text; PostgreSQL and MariaDB store an unpaired surrogate as U+FFFD, so two subjects
-// would share one key), and no other control character belongs in one either.
-const idString = z
-  .string()
-  .min(1)
-  .max(LIMITS.id)
-  .refine(isStorableText, storable)
-  .refine((s) => !CONTROL.test(s), { message: 'id must not contain control characters' })
+const idString = z.string().min(1).max(LIMITS.id).refine(isStorableText, storable)
 
 /** A display name as stored: control characters dropped (U+0000 and lone surrogates are refused before). */
 function cleanName(name: string): string {

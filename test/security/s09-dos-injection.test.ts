@@ -39,10 +39,10 @@ async function accepted(identity: Parameters<typeof ident>[0]) {
 }
 
 describe('threat 55: oversized or deeply nested attributes', () => {
-  it('threat 55: the id at its limit passes, one over is IDENTITY_INVALID; control characters in the id are refused', async () => {
+  it('threat 55: the id at its limit passes, one over is IDENTITY_INVALID; U+0000 or a lone surrogate in the id is refused', async () => {
     expect((await accepted({ id: 'i'.repeat(LIMITS.id), email: 'a@corp.example' })).kind).toBe('signedIn')
     await refusedBeforeStorage({ id: 'i'.repeat(LIMITS.id + 1), email: 'a@corp.example' })
-    for (const id of ['a\u0000b', 'a\nb', 'a\u007fb']) await refusedBeforeStorage({ id, email: 'a@corp.example' })
+    for (const id of ['a\u0000b', 'a\ud800b']) await refusedBeforeStorage({ id, email: 'a@corp.example' })
   })
 
   it('threat 55: the email at its limit passes the size check, one over is IDENTITY_INVALID', async () => {
