@@ -150,7 +150,8 @@ describe('threat 36: timing-safe comparisons', () => {
     walk(join(import.meta.dirname, '../../src'))
     const secretish =
       /\b\w*(token|Token|hash|Hash|sig|Sig|csrf|Csrf|relayState|secret|Secret|nonce|Nonce|binding|Binding|mac|Mac)\w*(\.\w+)*\s*(===|!==)\s*(\S+)/
-    const benign = /^(null|undefined|'[^']*'|"[^"]*"|`[^`]*`|\d+|true|false)\b/
+    // a comparison with a literal (an empty form field, a flag) is not a secret comparison
+    const benign = /^(null|undefined|\d+|true|false)\b|^('[^']*'|"[^"]*"|`[^`]*`)/
     const hits: string[] = []
     for (const f of files) {
       readFileSync(f, 'utf8')
