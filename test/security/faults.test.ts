@@ -172,8 +172,8 @@ function stable(v: unknown): string {
 function shape(s: StorageSnapshot): unknown {
   // generated ids (ULIDs) and random usernames differ from run to run, at any depth
   const generated = (v: unknown): unknown =>
-    typeof v === 'string' && /^[0-9A-HJKMNP-TV-Z]{26}$|^[0-9a-f]{32}$/.test(v)
-      ? 'GENERATED'
+    typeof v === 'string'
+      ? v.replace(/[0-9A-HJKMNP-TV-Z]{26}|\b[0-9a-f]{32}\b/g, 'GENERATED')
       : Array.isArray(v)
         ? v.map(generated)
         : v !== null && typeof v === 'object' && !(v instanceof Date)
@@ -362,8 +362,10 @@ for (const backend of BACKENDS) {
         if (r.isErr()) throw new Error(r.error.code)
         const out = r.value as { kind: string; warnings?: readonly { code: string; reason?: string }[] }
         expect(['signedIn', 'setupComplete']).toContain(out.kind)
-        expect(out.warnings?.length).toBeGreaterThan(0)
-        expect(new Set(out.warnings?.map((x) => x.reason))).toEqual(new Set(expected))
+        if (path === newUser) {
+          expect(out.warnings?.length).toBeGreaterThan(0)
+          expect(new Set(out.warnings?.map((x) => x.reason))).toEqual(new Set(expected))
+        } else expect(out.warnings ?? []).toEqual([]) // setup's link mails are durable background work now
         const rows = await w.raw.snapshot()
         if (path === newUser) expect(rows.users).toHaveLength(1)
         else expect(rows.providers).toHaveLength(1)
