@@ -172,13 +172,18 @@ export function createRedisStateStore(redis: RedisLike, options: RedisStateStore
     async delete(id) {
       await redis.eval(DELETE, 1, stateKey(id))
     },
-    async deleteExpired(now) {
+    async deleteExpired(now, limit) {
+      // Bounded like the SQL stores' sweeps: stop once `limit` expired states are gone.
+      const max = limit ?? Number.POSITIVE_INFINITY
       let cursor = '0'
       let deleted = 0
       do {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${globEscape(prefix)}ps:*`, 'COUNT', 500)
         cursor = next
-        for (const key of keys) deleted += Number(await redis.eval(SWEEP, 1, key, now.getTime()))
+        for (const key of keys) {
+          if (deleted >= max) return deleted
+          deleted += Number(await redis.eval(SWEEP, 1, key, now.getTime()))
+        }
       } while (cursor !== '0')
       return deleted
     },
