@@ -447,39 +447,172 @@ export type RefreshOutcome =
  * @group Engine
  */
 export interface AuthPipeline {
-  /** Starts a login pipeline for an org that has a provider. */
+  /**
+   * Starts a login pipeline for an org that has a provider.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // GET /login/:org: the first step is usually a redirect to the IdP.
+   * const result = await sso.beginLogin({ organizationId, session, next: '/issues', loginHint: 'ada@acme.example' })
+   * if (result.isErr()) console.log(result.error.code) // PROVIDER_NOT_CONFIGURED, ORGANIZATION_NOT_FOUND, ...
+   * else if (result.value.kind === 'redirect') console.log(result.value.url, result.value.handle) // keep the handle in an HttpOnly cookie
+   * ```
+   */
   beginLogin(input: BeginLoginInput): ResultAsync<Step, AuthError>
-  /** Starts a setup pipeline (an admin configures the org's provider). */
+  /**
+   * Starts a setup pipeline (an admin configures the org's provider).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const result = await sso.beginSetup({ organizationId, providerKey: 'oidc', session })
+   * result.match(
+   *   (step) => console.log(step.kind), // 'render': the provider's form (view 'oidc-setup-form'), or 'redirect'
+   *   (error) => console.log(error.code), // NOT_AUTHENTICATED, NOT_AUTHORIZED, PROVIDER_EXISTS, ...
+   * )
+   * ```
+   */
   beginSetup(input: BeginSetupInput): ResultAsync<Step, AuthError>
-  /** Runs the current provider step with the request; the last step finishes the pipeline. */
+  /**
+   * Runs the current provider step with the request; the last step finishes the pipeline.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // The pipeline route (GET and POST): IdP callbacks and provider forms alike.
+   * const result = await sso.advance({ handle, session, request: { method: 'POST', query: {}, form: fields } })
+   * result.match(
+   *   (step) => console.log(step.kind), // 'redirect', 'render', 'signedIn', 'confirmationRequired', 'twoFactorRequired', 'setupComplete'
+   *   (error) => console.log(error.code, error.redirect), // e.g. STATE_EXPIRED, and which page to send the user to
+   * )
+   * ```
+   */
   advance(input: AdvanceInput): ResultAsync<Step, AuthError>
   /**
    * Starts a login pipeline from an unsolicited (IdP-initiated) response, when the org's provider
    * accepts them and its config enables them (else `UNSOLICITED_RESPONSE`, nothing written). Such
    * a pipeline never links or creates an account, never accepts an invite and never finishes a
    * setup: it signs in an identity that is already linked, or is refused (threat 39).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // POST /acs/:org with no pipeline cookie: an IdP-initiated SAML response.
+   * const result = await sso.beginUnsolicitedLogin({ organizationId, session, request: { method: 'POST', query: {}, form: fields } })
+   * result.match(
+   *   (step) => console.log(step.kind), // 'signedIn' for an identity already linked to an active member
+   *   (error) => console.log(error.code), // UNSOLICITED_RESPONSE when the org's config does not enable them
+   * )
+   * ```
    */
   beginUnsolicitedLogin(input: BeginUnsolicitedLoginInput): ResultAsync<Step, AuthError>
   /**
    * The document a provider serves to the IdP's administrator (SAML SP metadata) for an org.
    * Public data: no session needed. `PROVIDER_UNKNOWN` when the provider has none.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // GET /metadata/:org, for the IdP's administrator.
+   * const result = await sso.serviceMetadata({ organizationId, providerKey: 'saml' })
+   * const response = result.match(
+   *   (metadata) => new Response(metadata.body, { headers: { 'content-type': metadata.contentType } }),
+   *   (error) => new Response(error.message, { status: 404 }), // PROVIDER_UNKNOWN, ORGANIZATION_NOT_FOUND
+   * )
+   * ```
    */
   serviceMetadata(input: ServiceMetadataRequest): ResultAsync<ServiceMetadata, AuthError>
-  /** Finishes a login pipeline with the provider's identity (or the user's confirmation choice). */
+  /**
+   * Finishes a login pipeline with the provider's identity (or the user's confirmation choice).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // POST of a confirmation page (outcome `confirmationRequired`): the user's choice among `allowedOps`.
+   * const result = await sso.finishLogin({ handle, session, op: 'confirm' })
+   * if (result.isOk() && result.value.kind === 'signedIn') console.log(result.value.redirect, result.value.session)
+   * if (result.isOk() && result.value.kind === 'twoFactorRequired') {
+   *   // once the host's 2FA check passed for result.value.userId: finish again with the resume handle
+   *   const { userId, resumeHandle } = result.value
+   *   await sso.finishLogin({ handle: resumeHandle, session: { ...session, twoFactorUserId: userId } })
+   * }
+   * ```
+   */
   finishLogin(input: FinishLoginInput): ResultAsync<LoginOutcome, AuthError>
-  /** Finishes a setup pipeline. */
+  /**
+   * Finishes a setup pipeline.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // `advance` calls it after the provider's last step, with the identity the provider built; the
+   * // result below is what that `advance` returns. The config comes from the pipeline's stored state.
+   * const result = await sso.finishSetup({ handle, session, identity: { id: 'idp-user-42', email: 'admin@acme.example' } })
+   * if (result.isOk()) console.log(result.value.redirect, result.value.linkRequestsQueued) // then call runPendingWork
+   * else console.log(result.error.code) // UID_MISMATCH (another admin), PROVIDER_EXISTS, STATE_INVALID {reason: 'steps-incomplete'}
+   * ```
+   */
   finishSetup(input: FinishSetupInput): ResultAsync<SetupOutcome, AuthError>
-  /** Runs the login decision without writing anything and returns the trace. */
+  /**
+   * Runs the login decision without writing anything and returns the trace.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // What would this identity's login do? Nothing is written, no mail is sent.
+   * const result = await sso.explain({ handle, session, identity: { id: 'idp-user-42', email: 'ada@acme.example' } })
+   * if (result.isOk()) {
+   *   console.log(result.value.decision) // e.g. 'signIn:existing' or 'confirm:confirm-identity'
+   *   for (const entry of result.value.trace) console.log(entry.rule, entry.detail)
+   * }
+   * ```
+   */
   explain(input: FinishLoginInput): ResultAsync<Explanation, AuthError>
   /**
    * Disables SSO for the org. The "SSO was turned off" notices to its members are recorded as
    * background work in the same transaction (`unlinkMailsQueued: true`); `runPendingWork` sends them.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const result = await sso.disableProvider({ organizationId, session }) // an org owner or manager
+   * if (result.isOk()) await sso.runPendingWork() // or let the scheduled worker send the notices
+   * else console.log(result.error.code) // NOT_AUTHORIZED, PROVIDER_NOT_CONFIGURED, ...
+   * ```
    */
   disableProvider(input: AdminInput): ResultAsync<{ readonly kind: 'providerDisabled'; readonly unlinkMailsQueued: boolean }, AuthError>
   /**
    * Queues link requests to the members still unlinked, as background work sent by
    * `runPendingWork`. `queued: false` when a link-request mailing of this provider is still
    * pending (it covers this request: nothing is doubled).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const result = await sso.resendLinkRequests({ organizationId, session })
+   * if (result.isOk() && !result.value.queued) console.log('a mailing to the unlinked members is already pending')
+   * ```
    */
   resendLinkRequests(input: AdminInput): ResultAsync<{ readonly kind: 'linkRequestsQueued'; readonly queued: boolean }, AuthError>
   /**
@@ -489,18 +622,68 @@ export interface AuthPipeline {
    * mailer once (a worker that crashed mid-page makes the next one redo that page with the same
    * idempotency keys). Call it from a scheduler (cron, pg-boss, BullMQ: docs/operations.md) and
    * again at once while `more` is true.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // A scheduled job (cron, pg-boss, BullMQ): drain the outbox, a bounded amount per call.
+   * let report = await sso.runPendingWork({ limit: 20 })
+   * while (report.isOk() && report.value.more) report = await sso.runPendingWork({ limit: 20 })
+   * if (report.isOk()) console.log(report.value.mailsSent, report.value.mailsFailed, report.value.swept)
+   * ```
    */
   runPendingWork(input?: PendingWorkInput): ResultAsync<PendingWorkReport, AuthError>
-  /** Changes SSO settings. */
+  /**
+   * Changes SSO settings.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const result = await sso.updateSettings({ organizationId, session, settings: { requireSso: true, defaultRole: 'member' } })
+   * if (result.isOk()) console.log(result.value.changed) // e.g. ['requireSso']: only what changed, [] when nothing did
+   * ```
+   */
   updateSettings(
     input: AdminInput & { readonly settings: SettingsPatch },
   ): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
-  /** Checks one identity with its provider (periodic job). */
+  /**
+   * Checks one identity with its provider (periodic job).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   * declare const identityIds: string[] // your periodic job's batch
+   *
+   * for (const identityId of identityIds) {
+   *   const result = await sso.refreshIdentity({ identityId })
+   *   if (result.isOk() && result.value.kind === 'invalid') console.log(identityId, result.value.reason) // the member is marked ssoInvalid
+   * }
+   * ```
+   */
   refreshIdentity(input: { readonly identityId: string }): ResultAsync<RefreshOutcome, AuthError>
   /**
    * Checks an emailed account-verification link (spec 3.12) without consuming it. On success the
    * host stores `token` in the session as `verificationToken` and sends the user back to the org
    * login; the login pipeline consumes it (single use) when it links the account.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * declare const token: string // GET /verify/:token, the emailed one-time link
+   *
+   * const result = await sso.verifyAccountLink({ token, session })
+   * if (result.isOk()) {
+   *   // keep result.value.token in the session as `verificationToken`, then finish the login pipeline
+   *   await sso.finishLogin({ handle, session: { ...session, verificationToken: result.value.token } })
+   * }
+   * ```
    */
   verifyAccountLink(input: VerifyAccountLinkInput): ResultAsync<AccountLinkVerified, AuthError>
 }

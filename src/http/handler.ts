@@ -123,9 +123,35 @@ export interface SsoHandlerOptions<C = void> {
  * @group HTTP
  */
 export interface SsoHandler<C = void> {
-  /** Serves a request. Never throws: every failure is a page or a redirect with its code. */
+  /**
+   * Serves a request. Never throws: every failure is a page or a redirect with its code.
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(sso, { baseUrl: 'https://app.example.com', basePath: '/auth/sso', ... })
+   *
+   * const response = await handler.fetch(new Request('https://app.example.com/auth/sso/login/acme'))
+   * console.log(response.status, response.headers.get('location')) // 302 and the IdP's authorization URL (or an error page)
+   * ```
+   */
   fetch(request: Request, context: C): Promise<Response>
-  /** True when the request's path is under `basePath` (adapters mount the handler there). */
+  /**
+   * True when the request's path is under `basePath` (adapters mount the handler there).
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(...) with basePath '/auth/sso'
+   * declare function appRoutes(request: Request): Promise<Response> // the rest of your app
+   *
+   * export default {
+   *   fetch: (request: Request) => (handler.matches(request) ? handler.fetch(request) : appRoutes(request)),
+   * }
+   * handler.matches('/auth/sso/login/acme') // true
+   * handler.matches('/settings') // false
+   * ```
+   */
   matches(request: Request | URL | string): boolean
   readonly basePath: string
   /** The origin of `baseUrl` (adapters build request URLs on it, never on the `Host` header). */
@@ -134,13 +160,55 @@ export interface SsoHandler<C = void> {
   readonly maxBodyBytes: number
   /** Largest request body the handler reads on `POST /acs/:org`, in bytes (adapters may stop reading past it). */
   readonly maxAcsBodyBytes: number
-  /** The login start URL for an org slug (a "Sign in with SSO" link). */
+  /**
+   * The login start URL for an org slug (a "Sign in with SSO" link).
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(...) with basePath '/auth/sso'
+   *
+   * const href = handler.loginUrl('acme', { next: '/issues', loginHint: 'ada@acme.example' })
+   * // '/auth/sso/login/acme?next=%2Fissues&login_hint=ada%40acme.example': a "Sign in with SSO" link
+   * ```
+   */
   loginUrl(slug: string, options?: { readonly next?: string | undefined; readonly loginHint?: string | undefined }): string
-  /** The setup start URL for an org slug and provider key (an admin's "Configure SSO" link). */
+  /**
+   * The setup start URL for an org slug and provider key (an admin's "Configure SSO" link).
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(...) with basePath '/auth/sso'
+   *
+   * const href = handler.setupUrl('acme', 'oidc') // '/auth/sso/setup/acme?provider=oidc'
+   * ```
+   */
   setupUrl(slug: string, providerKey: string): string
-  /** The absolute URL of an org's assertion consumer service (`POST /acs/:org`), for the IdP's admin. */
+  /**
+   * The absolute URL of an org's assertion consumer service (`POST /acs/:org`), for the IdP's admin.
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(...) on https://app.example.com with basePath '/auth/sso'
+   *
+   * // Shown on the org's SAML settings page, to paste into the IdP's console:
+   * const acs = handler.acsUrl('acme') // 'https://app.example.com/auth/sso/acs/acme'
+   * ```
+   */
   acsUrl(slug: string): string
-  /** The absolute URL of an org's service metadata (`GET /metadata/:org`), for the IdP's admin. */
+  /**
+   * The absolute URL of an org's service metadata (`GET /metadata/:org`), for the IdP's admin.
+   *
+   * @example
+   * ```ts
+   * import type { SsoHandler } from 'ssoflow/http'
+   * declare const handler: SsoHandler // createSsoHandler(...) on https://app.example.com with basePath '/auth/sso'
+   *
+   * const metadata = handler.metadataUrl('acme') // 'https://app.example.com/auth/sso/metadata/acme'
+   * ```
+   */
   metadataUrl(slug: string): string
 }
 
@@ -149,6 +217,26 @@ export interface SsoHandler<C = void> {
  * `pipelineCallback` (every provider step and IdP redirect), `postCallback` (an IdP's form post,
  * the SAML ACS: `POST /acs/:org`, one per org slug) and `verifyAccount` (the emailed link).
  * `baseUrl` is passed through. Org URLs carry the org's slug: `resolveOrganization` maps it back.
+ *
+ * @example
+ * ```ts
+ * import { createAuthPipeline } from 'ssoflow'
+ * import { ssoHandlerUrls } from 'ssoflow/http'
+ *
+ * const http = { baseUrl: 'https://app.example.com', basePath: '/auth/sso' }
+ * const sso = createAuthPipeline({
+ *   ...ports,
+ *   providers: {},
+ *   secret,
+ *   urls: {
+ *     ...ssoHandlerUrls(http), // pipelineCallback: 'https://app.example.com/auth/sso/callback', postCallback, verifyAccount
+ *     orgLogin: (org) => `/login/${org.slug}`,
+ *     authSettings: (org) => `/settings/${org.slug}/auth`,
+ *     providerSettings: (org) => `/settings/${org.slug}/auth`,
+ *     afterLogin: (org) => `/orgs/${org.slug}/`,
+ *   },
+ * })
+ * ```
  * @group HTTP
  */
 export function ssoHandlerUrls(options: { readonly baseUrl: string; readonly basePath: string }): {
@@ -208,7 +296,24 @@ const STATUS: Partial<Record<AuthErrorCode, number>> = {
   STORAGE_UNAVAILABLE: 503,
 }
 
-/** The HTTP status the handler answers an error code with (400 unless listed). @group HTTP */
+/**
+ * The HTTP status the handler answers an error code with (400 unless listed).
+ *
+ * @example
+ * ```ts
+ * import { isAuthError } from 'ssoflow'
+ * import { statusFor } from 'ssoflow/http'
+ *
+ * // A JSON API route of the host that calls the engine: the same statuses as the handler's pages.
+ * function problem(error: unknown): Response {
+ *   if (!isAuthError(error)) return Response.json({ code: 'INTERNAL_ERROR' }, { status: 500 })
+ *   return Response.json({ code: error.code, message: error.message }, { status: statusFor(error.code) })
+ * }
+ * statusFor('NOT_AUTHORIZED') // 403
+ * statusFor('STATE_EXPIRED') // 400 (every code not listed)
+ * ```
+ * @group HTTP
+ */
 export function statusFor(code: AuthErrorCode): number {
   return STATUS[code] ?? 400
 }
@@ -917,6 +1022,20 @@ function objects(v: JsonValue | undefined, max: number): Record<string, JsonValu
  * `fields` (`name`, `label`, `type`, `required`, `value`, `options`, `hint`), and the OIDC setup
  * form's `errors` (`{ field, message }`, `field` null for the whole form), `suggestions`
  * (`{ field, value, message }`) and `notice`; a plain `error` string is a form-level error.
+ *
+ * @example
+ * ```ts
+ * import { providerForm, renderDefaultPage } from 'ssoflow/http'
+ *
+ * // Without the handler: show a provider step's `render` outcome (view + model) with the default page.
+ * const page = providerForm(
+ *   'oidc-setup-form',
+ *   { fields: [{ name: 'issuer', label: 'Issuer URL', type: 'url', required: true }], errors: [{ field: 'issuer', message: 'Not reachable' }] },
+ *   { action: '/auth/sso/', csrfField: 'csrf', csrf: 'token-bound-to-the-pipeline' },
+ * )
+ * if (page.page === 'provider-form') console.log(page.fields[0]?.error) // 'Not reachable'
+ * const html = renderDefaultPage(page, '/auth/sso/ssoflow.css')
+ * ```
  */
 export function providerForm(view: string, model: JsonObject, form: PageForm): SsoPage {
   const errors = objects(model.errors, 20)

@@ -103,6 +103,15 @@ const ESCAPES: Readonly<Record<string, string>> = {
 
 /**
  * Escapes text for HTML element content and quoted attribute values.
+ *
+ * @example
+ * ```ts
+ * import { escapeHtml, type SsoPage } from 'ssoflow/http'
+ *
+ * // A `render` hook of createSsoHandler: every value you print goes through escapeHtml.
+ * const render = (page: SsoPage) => (page.page === 'error' ? `<h1>Sorry</h1><p>${escapeHtml(page.message)}</p>` : undefined)
+ * escapeHtml('<b class="x">Acme & Co</b>') // '&lt;b class&#61;&quot;x&quot;&gt;Acme &amp; Co&lt;/b&gt;'
+ * ```
  * @group HTTP
  */
 export function escapeHtml(value: unknown): string {
@@ -256,7 +265,20 @@ function twoFactorBody(v: TwoFactorPageView): string {
 <p><a class="button primary" href="${e(safeHref(v.resumeUrl))}">Continue</a></p>`
 }
 
-/** The default title and HTML of a page. `stylesheet` is the URL of the handler's CSS. */
+/**
+ * The default title and HTML of a page. `stylesheet` is the URL of the handler's CSS.
+ *
+ * @example
+ * ```ts
+ * import { createSsoHandler, renderDefaultPage, type SsoPage } from 'ssoflow/http'
+ * import type { AuthPipeline } from 'ssoflow'
+ * declare const sso: AuthPipeline
+ *
+ * // A `render` hook that keeps the default pages and adds the app's banner above them.
+ * const render = (page: SsoPage) => renderDefaultPage(page, '/auth/sso/ssoflow.css').replace('<main', '<header>Acme</header><main')
+ * const handler = createSsoHandler(sso, { baseUrl: 'https://app.example.com', basePath: '/auth/sso', render, getSession: () => null, applySessionEffects: () => {} })
+ * ```
+ */
 export function renderDefaultPage(page: SsoPage, stylesheet: string): string {
   switch (page.page) {
     case 'confirmation': {
