@@ -100,8 +100,16 @@ export interface SsoHandlerOptions<C = void> {
   twoFactorUrl?: string | undefined
   /** The "start again" link of error pages when the org is not known. @defaultValue `'/'` */
   homeUrl?: string | undefined
-  /** Largest request body accepted, in bytes (every route but the ACS). @defaultValue 16384 */
+  /** Largest request body accepted, in bytes (every route but the ACS and `/callback`). @defaultValue 16384 */
   maxBodyBytes?: number | undefined
+  /**
+   * Largest body of a provider form posted to `/callback` (the setup forms), in bytes; also the
+   * largest single field. Sized for pasted IdP metadata: Microsoft Entra ID's federation
+   * metadata alone is 20-60 KiB. The post still needs this browser's pipeline cookie and its
+   * CSRF token, and the provider bounds what it parses (`ssoflow/saml`: `metadataFetch.maxBytes`).
+   * @defaultValue 262144 (256 KiB)
+   */
+  maxFormBytes?: number | undefined
   /**
    * Largest body accepted on `POST /acs/:org` (an IdP's form post carrying a base64
    * `SAMLResponse`), in bytes. The default fits `ssoflow/saml`'s default `maxResponseBytes`
@@ -156,8 +164,10 @@ export interface SsoHandler<C = void> {
   readonly basePath: string
   /** The origin of `baseUrl` (adapters build request URLs on it, never on the `Host` header). */
   readonly origin: string
-  /** Largest request body the handler reads on any route but the ACS, in bytes. */
+  /** Largest request body the handler reads on any route but the ACS and `/callback`, in bytes. */
   readonly maxBodyBytes: number
+  /** Largest request body the handler reads on `/callback` (provider forms such as pasted IdP metadata), in bytes. */
+  readonly maxFormBytes: number
   /** Largest request body the handler reads on `POST /acs/:org`, in bytes (adapters may stop reading past it). */
   readonly maxAcsBodyBytes: number
   /**
@@ -327,6 +337,8 @@ const REPOST_FIELD = 'ssoflow_repost'
 /** RelayState values longer than this are not ours (SAML bindings cap it at 80 bytes). */
 const MAX_RELAY_STATE = 1024
 const DEFAULT_ACS_BODY_BYTES = 1024 * 1024 + 8 * 1024
+/** Provider forms on `/callback`: room for pasted IdP metadata (Entra ID's is 20-60 KiB). */
+const DEFAULT_FORM_BYTES = 256 * 1024
 /** A (non-HTML) document's CSP: nothing may run or load. */
 const DOCUMENT_CSP = "default-src 'none'; frame-ancestors 'none'"
 
@@ -454,6 +466,9 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes <= 0)
     throw new SsoflowError('CONFIG_INVALID', 'maxBodyBytes must be a positive integer')
   const maxAcsBodyBytes = options.maxAcsBodyBytes ?? DEFAULT_ACS_BODY_BYTES
+  const maxFormBytes = options.maxFormBytes ?? DEFAULT_FORM_BYTES
+  if (!Number.isInteger(maxFormBytes) || maxFormBytes < maxBodyBytes)
+    throw new SsoflowError('CONFIG_INVALID', 'maxFormBytes must be an integer no smaller than maxBodyBytes')
   if (!Number.isInteger(maxAcsBodyBytes) || maxAcsBodyBytes <= 0)
     throw new SsoflowError('CONFIG_INVALID', 'maxAcsBodyBytes must be a positive integer')
   const metadataProvider = options.metadataProvider ?? 'saml'
@@ -681,6 +696,7 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
       path: ['callback'],
       name: 'callback',
       csrf: true,
+      body: { maxBodyBytes: maxFormBytes, maxValueLength: maxFormBytes },
       async handle(x, _params, body) {
         const handle = pipelineHandle(x)
         if (handle === null) return errorPage(x, authError('STATE_NOT_FOUND', { details: { reason: 'no-pipeline-cookie' } }))
@@ -952,6 +968,7 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
     basePath,
     origin,
     maxBodyBytes,
+    maxFormBytes,
     maxAcsBodyBytes,
     matches(input) {
       let pathname: string

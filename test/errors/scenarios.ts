@@ -1083,12 +1083,20 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
   BODY_TOO_LARGE: {
     redirect: 'root',
     scenarios: {
-      'handler: a form over 16 KiB': {
+      'handler: a confirmation form over 16 KiB': {
         flow: null,
         async arrange(h) {
           const w = web(h)
           await w.start()
-          return w.act('/sso/callback', FORM_POST(`email=${'a'.repeat(20_000)}`))
+          return w.act('/sso/confirm', FORM_POST(`op=newuser&pad=${'a'.repeat(20_000)}`))
+        },
+      },
+      'handler: a provider form over 256 KiB': {
+        flow: null,
+        async arrange(h) {
+          const w = web(h)
+          await w.start()
+          return w.act('/sso/callback', FORM_POST(`email=${'a'.repeat(300_000)}`))
         },
       },
     },

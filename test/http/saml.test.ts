@@ -161,6 +161,16 @@ function samlSuite(name: string, mount: AppMount): void {
         expect(again.nonce).not.toBe(nonce)
       })
 
+      it("setup: pasted metadata the size of Entra ID's (WS-Fed role descriptors, claim lists: > 40 KiB) fits the form (nothing created before the IdP answers)", async () => {
+        const b = withCookie(browser(), signIn(m.world, 'admin'))
+        const { action, csrf } = formOf(await (await b.get(`${BASE_PATH}/setup/beta?provider=saml`)).text())
+        const xml = entraSized(m.world.idp.metadata())
+        expect(xml.length).toBeGreaterThan(40 * 1024)
+        const toIdp = await b.post(action, { csrf, metadata_xml: xml, preset: 'entra' })
+        expect(toIdp.status, await toIdp.clone().text()).toBe(303)
+        expect(TestIdp.readRequest(toIdp.headers.get('location') ?? '').acsUrl).toBe(`${m.origin}${BASE_PATH}/acs/beta`)
+      })
+
       it('setup: the admin gives IdP metadata, signs in at the IdP, the ACS finishes the setup', async () => {
         const b = withCookie(browser(), signIn(m.world, 'admin'))
         const form = await b.get(`${BASE_PATH}/setup/beta?provider=saml`)
@@ -495,6 +505,30 @@ function samlSuite(name: string, mount: AppMount): void {
   })
 }
 
+/**
+ * IdP metadata padded the way Microsoft Entra ID's federation metadata is: WS-Federation role
+ * descriptors with their own signing keys and a long ClaimTypesOffered list (the IdP's real keys
+ * and endpoints are unchanged).
+ */
+function entraSized(metadata: string): string {
+  const cert = /<ds:X509Certificate>([^<]+)<\/ds:X509Certificate>/.exec(metadata)?.[1] ?? ''
+  const claims = Array.from(
+    { length: 90 },
+    (_, i) =>
+      `<auth:ClaimType Uri="http://schemas.example.test/claims/claim-${i}"><auth:DisplayName>Claim ${i}</auth:DisplayName><auth:Description>The claim number ${i} that Entra ID describes in its federation metadata.</auth:Description></auth:ClaimType>`,
+  ).join('')
+  const role = (type: string) =>
+    `<md:RoleDescriptor xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:fed="http://docs.oasis-open.org/wsfed/federation/200706" xmlns:auth="http://docs.oasis-open.org/wsfed/authorization/200706" xsi:type="fed:${type}" protocolSupportEnumeration="http://docs.oasis-open.org/wsfed/federation/200706">` +
+    `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`.repeat(
+      3,
+    ) +
+    `<fed:ClaimTypesOffered>${claims}</fed:ClaimTypesOffered></md:RoleDescriptor>`
+  return metadata.replace(
+    '<md:IDPSSODescriptor',
+    `${role('SecurityTokenServiceType')}${role('ApplicationServiceType')}<md:IDPSSODescriptor`,
+  )
+}
+
 for (const [name, mount] of ADAPTERS) samlSuite(name, mount)
 
 describe('the ACS body limit', () => {
@@ -503,6 +537,7 @@ describe('the ACS body limit', () => {
     const w = createSamlWorld('https://app.example.com')
     expect(samlAcsMaxBodyBytes()).toBeLessThanOrEqual(w.handler.maxAcsBodyBytes)
     expect(w.handler.maxBodyBytes).toBe(16 * 1024)
+    expect(w.handler.maxFormBytes).toBe(256 * 1024)
     expect(samlAcsMaxBodyBytes({ maxResponseBytes: 512 * 1024 })).toBeGreaterThan(w.handler.maxAcsBodyBytes)
   })
 })
