@@ -123,6 +123,16 @@ const RETRYABLE: ReadonlySet<AuthErrorCode> = new Set(['STORAGE_CONFLICT', 'STOR
 /**
  * Builds an {@link AuthError}. The `cause` is kept non-enumerable so that serializing the error
  * (JSON, structured logs that copy own enumerable props) never leaks tokens or provider bodies.
+ *
+ * @example
+ * ```ts
+ * import { authError } from 'ssoflow'
+ *
+ * // A custom provider step refusing a response: the cause is kept for logs but never serialized.
+ * const error = authError('PROVIDER_ERROR', { redirect: 'orgLogin', details: { stage: 'token' }, cause: new Error('HTTP 401 from the IdP') })
+ * error.message // 'The identity provider returned an error.' (the code's default, safe to show)
+ * JSON.stringify(error).includes('401') // false
+ * ```
  * @group Errors
  */
 export function authError(
@@ -150,6 +160,17 @@ export function authError(
 
 /**
  * Type guard for {@link AuthError}.
+ *
+ * @example
+ * ```ts
+ * import { isAuthError } from 'ssoflow'
+ *
+ * // The host's error handler: ssoflow's typed failures keep their code and safe message.
+ * function toProblem(error: unknown): { code: string; message: string } {
+ *   return isAuthError(error) ? { code: error.code, message: error.message } : { code: 'INTERNAL_ERROR', message: 'Something went wrong.' }
+ * }
+ * isAuthError({ kind: 'authError', code: 'NOT_A_CODE' }) // false: only the codes of ERROR_CODES
+ * ```
  * @group Errors
  */
 export function isAuthError(value: unknown): value is AuthError {

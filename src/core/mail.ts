@@ -29,6 +29,15 @@ const LINK_DOT = /(?<=\S)\.(?=\S)/g
  *
  * Idempotent. Used for every name the engine puts into mail data; the default renderer applies it
  * again to whatever a host passes.
+ *
+ * @example
+ * ```ts
+ * import { mailText } from 'ssoflow'
+ *
+ * // A host template putting an org name into a mail: no link, no markup, one bounded line.
+ * mailText('Acme\nVisit https://evil.example <now>') // 'Acme Visit https: //evil․example ‹now›'
+ * mailText('A'.repeat(150)).length // 100 (an ellipsis marks the cut)
+ * ```
  * @group Core
  */
 export function mailText(value: string, max: number = MAIL_NAME_MAX): string {
@@ -63,6 +72,20 @@ export interface RenderedMail {
  * The default plain-text renderer of the engine's mails. Every name goes through
  * {@link mailText} (again), so the only links in a rendered mail are the engine's own (`url`,
  * `loginUrl`). Hosts with their own templates should escape names for their format the same way.
+ *
+ * @example
+ * ```ts
+ * import { type MailerPort, renderPlainText } from 'ssoflow'
+ * declare const smtp: { sendMail(mail: { to: string; subject: string; text: string; headers: Record<string, string> }): Promise<unknown> } // e.g. nodemailer
+ *
+ * // A mailer port with the default plain-text templates.
+ * const mailer: MailerPort = {
+ *   async send(message) {
+ *     const { subject, text } = renderPlainText(message) // e.g. 'Confirm your account for Acme' and its body
+ *     await smtp.sendMail({ to: message.to, subject, text, headers: { 'Idempotency-Key': message.idempotencyKey } })
+ *   },
+ * }
+ * ```
  * @group Core
  */
 export function renderPlainText(message: MailMessage): RenderedMail {

@@ -59,6 +59,14 @@ export function normalizeEmail(email: string): string {
 
 /**
  * Compares two addresses under {@link normalizeEmail}.
+ *
+ * @example
+ * ```ts
+ * import { emailsEqual } from 'ssoflow'
+ *
+ * emailsEqual(' Ada@Acme.example', 'ada@acme.EXAMPLE') // true
+ * emailsEqual('ada+sso@acme.example', 'ada@acme.example') // false: plus-addressing is kept
+ * ```
  * @group Model
  */
 export function emailsEqual(a: string, b: string): boolean {
@@ -73,6 +81,14 @@ const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBF
 /**
  * True when `text` holds an unpaired surrogate (ill-formed Unicode), which a database would not
  * store as given. Linear time.
+ *
+ * @example
+ * ```ts
+ * import { hasUnpairedSurrogate } from 'ssoflow'
+ *
+ * hasUnpairedSurrogate('Ada \u{1F600}') // false: a complete pair
+ * hasUnpairedSurrogate('Ada \uD83D') // true: half of one, which a database would store as U+FFFD
+ * ```
  */
 export function hasUnpairedSurrogate(text: string): boolean {
   return UNPAIRED_SURROGATE.test(text)
@@ -88,6 +104,14 @@ const FORBIDDEN = /[\s\u0000-\u001f\u007f<>"(),;:\\[\]]/
  * whitespace, control characters, quotes, brackets, commas or semicolons, and well-formed Unicode
  * (no unpaired surrogate).
  *
+ * @example
+ * ```ts
+ * import { isValidEmail } from 'ssoflow'
+ *
+ * isValidEmail('ada@acme.example') // true
+ * isValidEmail('ada@acme.example.') // false: trailing dot
+ * isValidEmail('Ada <ada@acme.example>') // false: a display name is not an address
+ * ```
  * @group Model
  */
 export function isValidEmail(email: string): boolean {

@@ -15,6 +15,14 @@ export type JsonObject = { [key: string]: JsonValue }
  * refuses it in `text` and `jsonb`) and no lone surrogate (not valid UTF-8; `jsonb` refuses the
  * escape). Every string the IdP sends is checked at the boundary, so a storage adapter never
  * sees one that its database would refuse (that would be a retryable storage error, forever).
+ *
+ * @example
+ * ```ts
+ * import { isStorableText } from 'ssoflow'
+ *
+ * isStorableText('Zoë') // true
+ * isStorableText('a\u0000b') // false: PostgreSQL refuses U+0000 in text and jsonb
+ * ```
  * @group Model
  */
 export function isStorableText(text: string): boolean {
@@ -33,6 +41,16 @@ export function isStorableText(text: string): boolean {
 /**
  * Depth, byte-size and text check for untrusted JSON blobs: at most `maxDepth` levels, at most
  * `maxBytes` of JSON, and every key and string {@link isStorableText}.
+ *
+ * @example
+ * ```ts
+ * import { jsonWithinLimits } from 'ssoflow'
+ *
+ * // A custom provider checking the claims it keeps on the identity (64 KiB and 16 levels by default).
+ * jsonWithinLimits({ groups: ['eng', 'ops'], tid: 'a1b2' }) // true
+ * jsonWithinLimits({ blob: 'x'.repeat(100_000) }) // false: over 64 KiB
+ * jsonWithinLimits({ a: { b: { c: 1 } } }, 2) // false: deeper than 2 levels
+ * ```
  */
 export function jsonWithinLimits(value: unknown, maxDepth: number = LIMITS.dataDepth, maxBytes: number = LIMITS.dataBytes): boolean {
   const depthOk = (v: unknown, d: number): boolean => {
@@ -140,6 +158,16 @@ export const identityInputSchema = z.strictObject({
  * Turns validated input into an {@link Identity}. `emailVerified` is true only for boolean true.
  * Names lose their control characters (unpaired surrogates become U+FFFD), then names longer than
  * 200 characters are truncated (code-point safe).
+ *
+ * @example
+ * ```ts
+ * import { toIdentity } from 'ssoflow'
+ *
+ * // For input that is already validated (use parseIdentity for anything from a provider).
+ * const identity = toIdentity({ id: 'idp-42', email: 'Ada@Acme.example', emailVerified: 'true', name: 'Ada' })
+ * identity.emailNormalized // 'ada@acme.example'
+ * identity.emailVerified // false: only the boolean true counts
+ * ```
  */
 export function toIdentity(input: z.output<typeof identityInputSchema>): Identity {
   const rawId = input.id
@@ -162,6 +190,17 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
  * Validates an untrusted identity from a provider at the boundary: size limits, a valid email,
  * strict-boolean `emailVerified`, bounded JSON data. Never throws.
  *
+ * @example
+ * ```ts
+ * import { parseIdentity } from 'ssoflow'
+ *
+ * // A custom provider's buildIdentity, from the claims it received:
+ * const claims: unknown = { id: 'idp-42', email: ' Ada@Acme.example', emailVerified: true, name: 'Ada Lovelace' }
+ * parseIdentity(claims).match(
+ *   (identity) => console.log(identity.email, identity.emailNormalized), // 'Ada@Acme.example' 'ada@acme.example'
+ *   (error) => console.log(error.code, error.details), // IDENTITY_INVALID { issues: [{ path, message }] }
+ * )
+ * ```
  * @returns the normalized {@link Identity}, or `IDENTITY_INVALID` with the offending fields in
  *   `details.issues` (paths and messages only, never the values).
  * @group Model

@@ -116,6 +116,15 @@ const SENTENCES: Record<UrlRefusalReason, string> = {
 /**
  * A sentence for an admin (a setup form) saying why a URL was refused, from a `URL_NOT_ALLOWED`
  * error's `details.reason`. The error's own `message` stays the code's default.
+ *
+ * @example
+ * ```ts
+ * import { checkUrlSyntax, describeUrlRefusal } from 'ssoflow'
+ *
+ * // A setup form of the host: tell the admin what to change.
+ * const checked = checkUrlSyntax('http://idp.acme.example/metadata', {}, 'metadataUrl')
+ * if (checked.isErr()) console.log(describeUrlRefusal(checked.error)) // 'The URL must use https.'
+ * ```
  * @group Network
  */
 export function describeUrlRefusal(error: AuthError): string {
@@ -142,7 +151,18 @@ function isLocalhostName(hostname: string): boolean {
   return name === 'localhost' || name.endsWith('.localhost')
 }
 
-/** True for the names and literals the loopback opt-in covers. */
+/**
+ * True for the names and literals the loopback opt-in covers.
+ *
+ * @example
+ * ```ts
+ * import { isLoopbackHost } from 'ssoflow'
+ *
+ * isLoopbackHost('localhost') // true
+ * isLoopbackHost('127.0.0.2') // true
+ * isLoopbackHost('login.acme.example') // false
+ * ```
+ */
 export function isLoopbackHost(hostname: string): boolean {
   if (isLocalhostName(hostname)) return true
   return classifyAddress(hostname)?.range === 'loopback'
@@ -159,6 +179,15 @@ function allowed(policy: AddressPolicy, hostname: string, address: ClassifiedAdd
  * http to a loopback host under `dangerouslyAllowLoopback`); and when its host is an IP literal
  * (in any form: `0x7f.1`, `2130706433`, `[::ffff:127.0.0.1]`), the address is allowed.
  * `field` is copied into the error's details (which setup field or document attribute).
+ *
+ * @example
+ * ```ts
+ * import { checkUrlSyntax } from 'ssoflow'
+ *
+ * checkUrlSyntax('https://login.acme.example/', {}).isOk() // true (a name: checkUrl resolves it)
+ * const refused = checkUrlSyntax('https://[::ffff:169.254.169.254]/latest/meta-data', {}, 'issuer')
+ * if (refused.isErr()) console.log(refused.error.code, refused.error.details) // URL_NOT_ALLOWED { reason: 'address', field: 'issuer', range: 'metadata', ... }
+ * ```
  * @group Network
  */
 export function checkUrlSyntax(input: string | URL, policy: AddressPolicy, field?: string): Result<URL, AuthError> {
@@ -182,6 +211,16 @@ export function checkUrlSyntax(input: string | URL, policy: AddressPolicy, field
  * The address part of {@link checkUrlSyntax} alone (no scheme rule): `localhost` names and IP
  * literals must be allowed; other names pass (they are for the resolver). For transports such as
  * `ssoflow/node`'s pinned fetch, whose callers enforce the scheme.
+ *
+ * @example
+ * ```ts
+ * import { checkHostLiteral } from 'ssoflow'
+ *
+ * // A transport that enforces the scheme itself checks only the host part.
+ * checkHostLiteral('login.acme.example', {}).isOk() // true: names are left to the resolver
+ * checkHostLiteral('10.1.2.3', {}).isErr() // true: a private address
+ * checkHostLiteral('10.20.0.7', { allow: ({ address }) => address === '10.20.0.7' }).isOk() // true: the host allows its internal IdP
+ * ```
  * @group Network
  */
 export function checkHostLiteral(hostname: string, policy: AddressPolicy, field?: string): Result<string, AuthError> {
@@ -201,6 +240,15 @@ export function checkHostLiteral(hostname: string, policy: AddressPolicy, field?
 /**
  * Checks the addresses a host name resolved to: every one must be allowed (a name that resolves
  * to one public and one internal address is refused).
+ *
+ * @example
+ * ```ts
+ * import { checkResolvedAddresses } from 'ssoflow'
+ *
+ * // After the host's own DNS lookup: every address must be allowed.
+ * checkResolvedAddresses('login.acme.example', ['93.184.215.14'], {}).isOk() // true
+ * checkResolvedAddresses('login.acme.example', ['93.184.215.14', '10.0.0.5'], {}).isErr() // true: one of them is private
+ * ```
  * @group Network
  */
 export function checkResolvedAddresses(
@@ -228,6 +276,17 @@ export function checkResolvedAddresses(
  * This is resolve-then-check: a later fetch resolves the name again, and a name with a very
  * short TTL can answer differently the second time (DNS rebinding). A fetch whose connection is
  * pinned to the checked address (`policy.fetch`, from `ssoflow/node`) closes that gap.
+ *
+ * @example
+ * ```ts
+ * import { checkUrl, describeUrlRefusal } from 'ssoflow'
+ * import { nodeAddressPolicy } from 'ssoflow/node'
+ *
+ * // Before the host fetches a URL a tenant typed (a logo, a metadata URL, a webhook):
+ * const checked = await checkUrl('https://login.acme.example/metadata.xml', nodeAddressPolicy(), { field: 'metadataUrl' })
+ * if (checked.isErr()) console.log(describeUrlRefusal(checked.error)) // an internal address, or the name does not resolve
+ * else console.log(checked.value.url.href, checked.value.addresses) // the public addresses the name resolved to
+ * ```
  * @group Network
  */
 export async function checkUrl(

@@ -13,6 +13,26 @@ export interface AuditPort {
 
 /**
  * The default audit port: writes through `tx.appendAudit`, atomically with the flow.
+ *
+ * @example
+ * ```ts
+ * import { createAuthPipeline, storageAudit } from 'ssoflow'
+ *
+ * // The default audit port, decorated: entries still commit with the flow's transaction.
+ * const inTable = storageAudit()
+ * const sso = createAuthPipeline({
+ *   ...ports,
+ *   providers: {},
+ *   secret,
+ *   urls,
+ *   audit: {
+ *     async record(entry, tx) {
+ *       await inTable.record(entry, tx)
+ *       console.info('audit', entry.event, entry.organizationId) // a throw here rolls the flow back
+ *     },
+ *   },
+ * })
+ * ```
  * @group Ports
  */
 export function storageAudit(): AuditPort {

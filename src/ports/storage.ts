@@ -38,6 +38,18 @@ export class StorageConflictError extends Error {
 
 /**
  * Recognises a {@link StorageConflictError}, also across package copies (duck-typed).
+ *
+ * @example
+ * ```ts
+ * import { isStorageConflict, StorageConflictError } from 'ssoflow'
+ *
+ * // A wrapper around a storage port (metrics, tracing) lets conflicts through untouched: the engine
+ * // turns them into STORAGE_CONFLICT (or IDENTITY_CONFLICT for `user.email`).
+ * function countFailure(error: unknown): void {
+ *   if (!isStorageConflict(error)) console.warn('storage failure', error)
+ * }
+ * isStorageConflict(new StorageConflictError('auth_identity.provider_ident')) // true, also across package copies
+ * ```
  * @group Ports
  */
 export function isStorageConflict(error: unknown): error is StorageConflictError {
