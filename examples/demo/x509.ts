@@ -2,7 +2,7 @@
  * A self-signed X.509 certificate for the demo's SAML IdP, made at start with node:crypto: an RSA
  * key pair and a DER certificate built by hand (version 3, CN subject = issuer, SHA-256 signature),
  * checked by `crypto.X509Certificate`. A stand-in for the certificate Okta or Entra ID shows you.
- * (The same helper as test/helpers/x509.ts, kept here so that the demo does not import tests.)
+ * (The tests use it too, through test/helpers/x509.ts.)
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject, randomBytes, sign, X509Certificate } from 'node:crypto'
 
