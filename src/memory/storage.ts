@@ -257,31 +257,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
     const guard = (): void => {
       if (!isOpen()) throw new Error('memory storage: transaction handle used after the transaction ended')
     }
-    // One-time tokens live outside the table view (calls on the storage itself reach them
-    // directly); inside a transaction each change is applied at once and undone on rollback.
-    const txTokens: OneTimeTokenStore = {
-      async create(token) {
-        guard()
-        await tokens.create(token)
-        undo.push(() => {
-          oneTimeTokens.delete(token.hash)
-        })
-      },
-      async consume(hash, purpose, now) {
-        guard()
-        const taken = await tokens.consume(hash, purpose, now)
-        if (taken !== null) {
-          undo.push(() => {
-            if (!oneTimeTokens.has(taken.hash)) oneTimeTokens.set(taken.hash, copy(taken))
-          })
-        }
-        return taken
-      },
-      async peek(hash, purpose, now) {
-        guard()
-        return tokens.peek(hash, purpose, now)
-      },
-    }
+    const txTokens = undoableTokens(undo, guard)
     // Pipeline states too: a change made through the transaction is undone on rollback.
     const txStates: PipelineStateStore = {
       async create(state) {
