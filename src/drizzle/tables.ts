@@ -38,6 +38,15 @@ function checkPrefix(prefix: string): void {
  * `varchar … collate "C"` is declared by the migrations of `ssoflow/kysely`; with drizzle-kit,
  * add `COLLATE "C"` to the id, ident and email_normalized columns in the generated SQL (exact,
  * code-point comparisons and ordering).
+ *
+ * @example
+ * ```ts
+ * // src/db/schema.ts: drizzle-kit reads the schema file's top-level exports, so export each table.
+ * import { ssoflowPgTables } from 'ssoflow/drizzle'
+ *
+ * export const { users, organizations, userEmails, authProviders, authIdentities, members, auditLog, pipelineStates, oneTimeTokens } =
+ *   ssoflowPgTables('sso_') // tables sso_users, sso_organizations, ...
+ * ```
  * @group Drizzle
  */
 export function ssoflowPgTables(tablePrefix = 'ssoflow_') {
@@ -179,6 +188,19 @@ export function ssoflowPgTables(tablePrefix = 'ssoflow_') {
 /**
  * ssoflow's tables for SQLite (better-sqlite3, libsql). Booleans are integers 0/1, dates integer
  * epoch milliseconds, JSON text.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3'
+ * import { desc, eq } from 'drizzle-orm'
+ * import { drizzle } from 'drizzle-orm/better-sqlite3'
+ * import { ssoflowSqliteTables } from 'ssoflow/drizzle'
+ *
+ * // The org's SSO audit trail, newest first, with Drizzle's typed query builder.
+ * const sso = ssoflowSqliteTables() // ssoflow_audit_log, ...
+ * const db = drizzle(new Database('app.db'))
+ * const entries = db.select().from(sso.auditLog).where(eq(sso.auditLog.organizationId, 'org-acme')).orderBy(desc(sso.auditLog.createdAt)).limit(20).all()
+ * ```
  * @group Drizzle
  */
 export function ssoflowSqliteTables(tablePrefix = 'ssoflow_') {
@@ -321,6 +343,23 @@ export function ssoflowSqliteTables(tablePrefix = 'ssoflow_') {
 /**
  * ssoflow's tables for MySQL / MariaDB (mysql2). Create them with a no-pad binary collation
  * (`utf8mb4_0900_bin` on MySQL, `utf8mb4_nopad_bin` on MariaDB): exact comparisons.
+ *
+ * @example
+ * ```ts
+ * import { count, eq } from 'drizzle-orm'
+ * import { drizzle } from 'drizzle-orm/mysql2'
+ * import mysql from 'mysql2/promise'
+ * import { ssoflowMysqlTables } from 'ssoflow/drizzle'
+ *
+ * // How many members of an org have linked their identity (an admin dashboard).
+ * const sso = ssoflowMysqlTables('sso_')
+ * const db = drizzle(mysql.createPool({ uri: connectionString }))
+ * const [row] = await db
+ *   .select({ linked: count() })
+ *   .from(sso.authIdentities)
+ *   .innerJoin(sso.authProviders, eq(sso.authIdentities.authProviderId, sso.authProviders.id))
+ *   .where(eq(sso.authProviders.organizationId, 'org-acme'))
+ * ```
  * @group Drizzle
  */
 export function ssoflowMysqlTables(tablePrefix = 'ssoflow_') {

@@ -24,7 +24,29 @@ export interface ExpressContext<Req = NodeRequestLike, Res = NodeResponseLike> {
 
 /**
  * An Express middleware serving `handler` under its `basePath`; other paths go to `next()`.
- * Errors never reach Express's error handler: the handler answers every failure itself.
+ * Failures of a flow never reach Express's error handler: the handler answers them itself. Only
+ * a setup mistake (a body parser mounted before it) or a failure writing the response goes to
+ * `next(error)`.
+ *
+ * @example
+ * ```ts
+ * import express from 'express'
+ * import type { AuthPipeline, SessionEffect } from 'ssoflow'
+ * import { type ExpressContext, ssoExpress } from 'ssoflow/express'
+ * import { createSsoHandler, type HostSession } from 'ssoflow/http'
+ * declare const sso: AuthPipeline // createAuthPipeline(...)
+ * declare const mySessions: { read(req: express.Request): HostSession | null; apply(req: express.Request, effects: readonly SessionEffect[]): Promise<void> }
+ *
+ * const handler = createSsoHandler<ExpressContext<express.Request>>(sso, {
+ *   baseUrl: 'https://app.example.com',
+ *   basePath: '/auth/sso',
+ *   getSession: (_request, { req }) => mySessions.read(req),
+ *   applySessionEffects: (effects, { context: { req } }) => mySessions.apply(req, effects),
+ * })
+ * const app = express()
+ * app.use(ssoExpress(handler)) // serves /auth/sso/*, passes everything else on
+ * app.use(express.urlencoded()) // body parsers after it: the handler reads its forms itself
+ * ```
  * @group Frameworks
  */
 export function ssoExpress<Req extends NodeRequestLike, Res extends NodeResponseLike>(

@@ -30,6 +30,25 @@ export interface SsoFastifyOptions {
  * A Fastify plugin registering `GET` and `POST` on `handler.basePath` and everything under it.
  * It is encapsulated: its catch-all content-type parser (which hands the raw body stream to
  * the handler) does not leak into the rest of the app.
+ *
+ * @example
+ * ```ts
+ * import Fastify, { type FastifyRequest } from 'fastify'
+ * import type { AuthPipeline, SessionEffect } from 'ssoflow'
+ * import { type FastifyContext, ssoFastify } from 'ssoflow/fastify'
+ * import { createSsoHandler, type HostSession } from 'ssoflow/http'
+ * declare const sso: AuthPipeline // createAuthPipeline(...)
+ * declare const mySessions: { read(request: FastifyRequest): HostSession | null; apply(request: FastifyRequest, effects: readonly SessionEffect[]): Promise<void> }
+ *
+ * const handler = createSsoHandler<FastifyContext>(sso, {
+ *   baseUrl: 'https://app.example.com',
+ *   basePath: '/auth/sso',
+ *   getSession: (_request, { request }) => mySessions.read(request),
+ *   applySessionEffects: (effects, { context: { request } }) => mySessions.apply(request, effects),
+ * })
+ * const app = Fastify()
+ * await app.register(ssoFastify, { handler }) // GET and POST on /auth/sso and below; the rest of the app keeps its parsers
+ * ```
  * @group Frameworks
  */
 export async function ssoFastify(fastify: FastifyInstance, options: SsoFastifyOptions): Promise<void> {

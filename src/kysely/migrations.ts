@@ -469,6 +469,19 @@ async function run(db: AnyDb, options: KyselySchemaOptions, direction: 'up' | 'd
  * `<prefix>migrations`; concurrent runs (several app instances starting) are serialized by a
  * lock. On PostgreSQL and SQLite the run is one transaction. Throws when a migration fails.
  * (Hosts with their own Kysely `Migrator` can pass `ssoflowMigrations(options)` to it instead.)
+ *
+ * @example
+ * ```ts
+ * import { Kysely, PostgresDialect } from 'kysely'
+ * import pg from 'pg'
+ * import { createKyselyStorage, migrateSsoflow } from 'ssoflow/kysely'
+ *
+ * // At boot, before serving: safe when several instances start at once (a lock serializes them).
+ * const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString }) }) })
+ * const { executed } = await migrateSsoflow(db, { dialect: 'postgres' })
+ * console.log(executed) // e.g. ['0001_ssoflow_init', '0002_ssoflow_pending_work'] on a new database, [] afterwards
+ * const storage = createKyselyStorage(db, { dialect: 'postgres' })
+ * ```
  * @group Kysely
  */
 export function migrateSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<SsoflowMigrationResult> {
@@ -478,6 +491,18 @@ export function migrateSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions)
 /**
  * Reverts every applied ssoflow migration (drops ssoflow's tables, never host-owned ones). The
  * bookkeeping table `<prefix>migrations` stays (empty). Throws when a migration fails.
+ *
+ * @example
+ * ```ts
+ * import { Kysely, PostgresDialect } from 'kysely'
+ * import pg from 'pg'
+ * import { rollbackSsoflow } from 'ssoflow/kysely'
+ *
+ * // Removing ssoflow (or resetting a test database): drops ssoflow's tables, never the host's.
+ * const db = new Kysely({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString }) }) })
+ * const { executed } = await rollbackSsoflow(db, { dialect: 'postgres' })
+ * console.log(executed) // newest first, e.g. ['0002_ssoflow_pending_work', '0001_ssoflow_init']
+ * ```
  * @group Kysely
  */
 export function rollbackSsoflow<DB>(db: Kysely<DB>, options: KyselySchemaOptions): Promise<SsoflowMigrationResult> {

@@ -41,6 +41,17 @@ export interface NodeResolverOptions {
 /**
  * A {@link HostResolver} over `node:dns` `lookup` (the operating system's resolver, as Node's
  * own connections use it): every IPv4 and IPv6 address of the name.
+ *
+ * @example
+ * ```ts
+ * import { checkUrl } from 'ssoflow'
+ * import { nodeResolver } from 'ssoflow/node'
+ *
+ * const resolver = nodeResolver({ timeoutMs: 2000 })
+ * await resolver('localhost', {}) // every IPv4 and IPv6 address, e.g. ['127.0.0.1', '::1']
+ * // Resolve-then-check, without pinning (see nodeAddressPolicy for the pinned fetch):
+ * const checked = await checkUrl('https://login.acme.example/', { resolver })
+ * ```
  * @group Network
  */
 export function nodeResolver(options: NodeResolverOptions = {}): HostResolver {
@@ -102,6 +113,24 @@ function toHeaders(res: IncomingMessage): Headers {
  * with `UrlRefusedError` before any connection is attempted. TLS still verifies the certificate
  * against the host name. It is a transport: the scheme rule (https only) is the caller's
  * (`checkUrl` / `checkUrlSyntax`, which the OIDC provider runs before every request).
+ *
+ * @example
+ * ```ts
+ * import { checkUrlSyntax, UrlRefusedError } from 'ssoflow'
+ * import { createPinnedFetch, nodeResolver } from 'ssoflow/node'
+ *
+ * // The host fetching a URL a tenant typed (a SAML metadata URL) the way ssoflow's providers do.
+ * const policy = { resolver: nodeResolver() }
+ * const pinnedFetch = createPinnedFetch({ policy })
+ * const url = 'https://login.acme.example/metadata.xml'
+ * if (checkUrlSyntax(url, policy).isOk()) { // the scheme rule is the caller's
+ *   try {
+ *     const response = await pinnedFetch(url, { method: 'GET', headers: { accept: 'application/samlmetadata+xml' } })
+ *   } catch (error) {
+ *     if (error instanceof UrlRefusedError) console.log(error.error.code) // URL_NOT_ALLOWED: the name resolves to an internal address
+ *   }
+ * }
+ * ```
  * @group Network
  */
 export function createPinnedFetch(options: PinnedFetchOptions): OutboundFetch {
@@ -191,6 +220,17 @@ export interface NodeAddressPolicyOptions {
  * The address policy for Node: names resolved with {@link nodeResolver}, internal addresses
  * refused unless `allow` says otherwise, and (by default) connections pinned to the checked
  * addresses.
+ *
+ * @example
+ * ```ts
+ * import { oidcProvider } from 'ssoflow/oidc'
+ * import { nodeAddressPolicy } from 'ssoflow/node'
+ *
+ * // Internal addresses refused (threat 60), connections pinned to the checked addresses; one named
+ * // internal IdP allowed.
+ * const addressPolicy = nodeAddressPolicy({ allow: ({ hostname }) => hostname === 'sso.corp.internal' })
+ * const oidc = oidcProvider({ addressPolicy })
+ * ```
  * @group Network
  */
 export function nodeAddressPolicy(options: NodeAddressPolicyOptions = {}): AddressPolicy {

@@ -48,6 +48,17 @@ export function isClientAuthMethod(value: unknown): value is OidcClientAuthMetho
 
 /**
  * Reads a config object; null when malformed.
+ *
+ * @example
+ * ```ts
+ * import { parseOidcConfig } from 'ssoflow/oidc'
+ *
+ * // The org's SSO settings page: what the stored config says (never show the client secret).
+ * const provider = await storage.getAuthProvider(organizationId)
+ * const config = provider?.providerKey === 'oidc' ? parseOidcConfig(provider.config) : null
+ * if (config) console.log(config.issuer, config.clientId, config.clientAuth) // e.g. 'client_secret_basic'
+ * parseOidcConfig({ issuer: 'https://login.acme.example' }) // null: clientId, clientSecret and clientAuth are missing
+ * ```
  * @group Providers
  */
 export function parseOidcConfig(value: unknown): OidcConfig | null {

@@ -94,6 +94,21 @@ export function endpointFailure(e: unknown): { status: number; error: string | n
  * machine codes; the IdP's `error_description` is carried as `details.idpErrorDescription`
  * (plain text, control characters removed, at most 300 characters) and its raw body stays in
  * `cause`. An HTTP 5xx from the IdP is `PROVIDER_UNAVAILABLE` (retryable).
+ *
+ * @example
+ * ```ts
+ * import { mapOidcError } from 'ssoflow/oidc'
+ *
+ * // A host job calling the IdP itself (its userinfo endpoint), failing the way ssoflow's provider does.
+ * async function userinfo(url: string, accessToken: string) {
+ *   try {
+ *     return await fetch(url, { headers: { authorization: `Bearer ${accessToken}` }, signal: AbortSignal.timeout(5000) })
+ *   } catch (error) {
+ *     return mapOidcError(error, 'userinfo') // PROVIDER_UNAVAILABLE, details { stage: 'userinfo', reason: 'timeout' }
+ *   }
+ * }
+ * mapOidcError(new TypeError('fetch failed'), 'token').details // { stage: 'token', reason: 'network' }
+ * ```
  * @group Providers
  */
 export function mapOidcError(e: unknown, stage: string): AuthError {

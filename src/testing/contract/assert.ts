@@ -29,6 +29,19 @@ export function show(value: unknown): string {
 
 /**
  * Fails with `message` unless `condition` holds.
+ *
+ * @example
+ * ```ts
+ * import { assert, type ContractCase } from 'ssoflow/testing'
+ *
+ * // A case of your own, next to the contract suites: runs under any test runner.
+ * const noProvider: ContractCase = {
+ *   name: 'a fresh org has no provider',
+ *   async run() {
+ *     assert((await storage.getAuthProvider('org-fresh')) === null, 'no provider before setup')
+ *   },
+ * }
+ * ```
  * @group Testing
  */
 export function assert(condition: boolean, message: string): asserts condition {
@@ -39,6 +52,15 @@ export function assert(condition: boolean, message: string): asserts condition {
  * Structural equality: plain objects by own enumerable keys (order-insensitive, `undefined`
  * values count as absent), arrays by position, `Date` by epoch milliseconds, primitives by
  * `Object.is` except that `0` and `-0` are equal.
+ *
+ * @example
+ * ```ts
+ * import { deepEqual } from 'ssoflow/testing'
+ *
+ * deepEqual({ at: new Date(0), tags: ['a'] }, { tags: ['a'], at: new Date(0) }) // true: key order and Date identity do not matter
+ * deepEqual({ a: 1, b: undefined }, { a: 1 }) // true: undefined counts as absent
+ * deepEqual([1, 2], [2, 1]) // false
+ * ```
  * @group Testing
  */
 export function deepEqual(a: unknown, b: unknown): boolean {
@@ -61,6 +83,14 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 
 /**
  * Fails unless `actual` and `expected` are {@link deepEqual}.
+ *
+ * @example
+ * ```ts
+ * import { assertEqual } from 'ssoflow/testing'
+ *
+ * const provider = await storage.getAuthProvider('org-acme')
+ * assertEqual(provider?.providerKey, 'oidc', 'the org uses OIDC') // throws ContractAssertionError with expected and actual
+ * ```
  * @group Testing
  */
 export function assertEqual(actual: unknown, expected: unknown, message: string): void {
@@ -71,6 +101,15 @@ export function assertEqual(actual: unknown, expected: unknown, message: string)
 
 /**
  * Awaits `promise` and fails unless it rejects with a storage conflict naming `constraint`.
+ *
+ * @example
+ * ```ts
+ * import { assertConflict, makeProvider } from 'ssoflow/testing'
+ *
+ * // Your adapter must refuse a second provider for one org, whatever its database.
+ * const second = makeProvider({ id: 'ap-2', organizationId: 'org-acme', providerKey: 'oidc' })
+ * await assertConflict(storage.transaction((tx) => tx.createAuthProvider(second)), 'auth_provider.organization', 'one provider per org')
+ * ```
  * @group Testing
  */
 export async function assertConflict(promise: Promise<unknown>, constraint: UniqueConstraint, message: string): Promise<void> {

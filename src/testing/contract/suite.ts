@@ -55,6 +55,18 @@ export interface TestRunner {
 
 /**
  * Registers every case of `suite` with a test runner.
+ *
+ * @example
+ * ```ts
+ * import { describe, it } from 'vitest'
+ * import type { Clock } from 'ssoflow'
+ * import { type ContractStorage, fixedClock, registerSuite, storageContract } from 'ssoflow/testing'
+ * declare function createMyStorage(clock: Clock): Promise<ContractStorage> // your adapter, plus seedHostData for the suite
+ *
+ * // test/storage.contract.test.ts of your adapter: one vitest test per case of the suite.
+ * const clock = fixedClock()
+ * registerSuite(storageContract({ name: 'my storage', clock, createStorage: () => createMyStorage(clock) }), { describe, it })
+ * ```
  * @group Testing
  */
 export function registerSuite(suite: ContractSuite, runner: TestRunner): void {
