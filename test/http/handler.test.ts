@@ -291,7 +291,10 @@ describe('flows through the handler', () => {
           loginSteps: () => [
             {
               id: 'spy',
-              handle: async (ctx: StepContext) => (hints.push(ctx.loginHint), { type: 'redirect', url: 'https://idp.example/' }),
+              handle: async (ctx: StepContext) => {
+                hints.push(ctx.loginHint)
+                return { type: 'redirect', url: 'https://idp.example/' }
+              },
             },
           ],
           setupSteps: () => [],

@@ -164,7 +164,13 @@ describe("just-in-time new users (policy.newUser: 'create')", () => {
     const shape = (w: typeof created) => {
       const s = w.storage.snapshot()
       const ids = new Map<string, string>()
-      const alias = (v: string) => ids.get(v) ?? (ids.set(v, `id${ids.size}`), `id${ids.size - 1}`)
+      const alias = (v: string) => {
+        const known = ids.get(v)
+        if (known !== undefined) return known
+        const fresh = `id${ids.size}`
+        ids.set(v, fresh)
+        return fresh
+      }
       const known = new Set([...s.users, ...s.identities, ...s.members, ...s.audit].map((r) => r.id))
       return JSON.parse(
         JSON.stringify({ ...s, pipelineStates: [], oneTimeTokens: [], mail: w.mailer.sent, signals: w.signals.emitted }, (k, v) =>
