@@ -19,7 +19,7 @@ import { type Identity, parseIdentity } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User } from '../model/records.js'
 import { judgeEmail, type TrustJudgement } from '../model/trust.js'
-import type { LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
+import type { AuthIdentityPatch, LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { type PipelineState, storeExpiry } from '../state/codec.js'
 import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
@@ -530,11 +530,26 @@ function writesNothing(plan: LoginPlan): boolean {
 }
 
 /**
+ * The identity patch of a plan whose only write is the refresh of the linked identity's data and
+ * timestamps (no re-keying, no re-pointing, no membership, no verification link), else null.
+ */
+function refreshOnly(plan: LoginPlan, identityId: string): AuthIdentityPatch | null {
+  const d = plan.decision
+  if (d.kind !== 'signIn' || d.consumesVerification || plan.txEffects.length !== 1) return null
+  const effect = plan.txEffects[0]
+  if (effect?.type !== 'identity.update' || effect.id !== identityId) return null
+  const patch = effect.patch
+  return patch.userId === undefined && patch.ident === undefined ? patch : null
+}
+
+/**
  * Reads the facts and decides, inside the login transaction.
  *
  * A returning user first: when the adapter offers `tx.readLinkedIdentity`, one read gives the
  * provider row (held shared, threat 62) and the linked identity without the identity lock. A
- * plan that writes nothing but the state stands on it. Anything else (an unknown identity, a
+ * plan that writes nothing but the state stands on it; so does a plan whose only write is the
+ * identity row's refresh, when `tx.updateIdentityIfUnchanged` writes it over the row as read
+ * (a row changed since falls through to the lock). Anything else (an unknown identity, a
  * refresh, a new membership, a chosen op) takes the identity lock and reads again: every write
  * decision is made on data read under the lock (no lost update, one account per identity).
  */
@@ -554,6 +569,14 @@ async function decideInTx(
       const facts = await gather(tx, ctx, p, x, deciding, op, null, read.linked)
       const plan = decideLogin(facts, merge)
       if (writesNothing(plan)) return ok(plan)
+      // A returning user whose identity row alone is rewritten (OIDC: new IdP tokens on every
+      // login): one guarded write on the row as it was read, no identity lock. Changed since
+      // (a concurrent login refreshed it first): nothing written, the locked path below decides
+      // again on the row as committed, so no update is lost.
+      const patch = refreshOnly(plan, read.linked.identity.id)
+      if (patch && tx.updateIdentityIfUnchanged && (await tx.updateIdentityIfUnchanged(read.linked.identity, patch))) {
+        return ok({ ...plan, txEffects: [] })
+      }
     }
   }
   // Threat 62: the provider row is read again under a shared lock, in the statement that takes

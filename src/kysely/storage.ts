@@ -21,6 +21,7 @@ import type {
 } from '../model/records.js'
 import { type Clock, systemClock } from '../ports/clock.js'
 import type {
+  AuthIdentityPatch,
   LinkedIdentity,
   MemberRecipient,
   OneTimeTokenRecord,
@@ -421,6 +422,15 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     invite_status: m.inviteStatus,
     created_at: ms(m.createdAt),
   })
+  const identityPatchRow = (patch: AuthIdentityPatch): Row => {
+    const set: Row = {}
+    if (patch.userId !== undefined) set.user_id = patch.userId
+    if (patch.ident !== undefined) set.ident = patch.ident
+    if (patch.data !== undefined) set.data = JSON.stringify(patch.data)
+    if (patch.lastVerified !== undefined) set.last_verified = ms(patch.lastVerified)
+    if (patch.lastSynced !== undefined) set.last_synced = ms(patch.lastSynced)
+    return set
+  }
   const workRow = (w: PendingWork): Row => ({
     id: w.id,
     kind: w.kind,
@@ -707,13 +717,27 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         await write(conflicts.identities, () => q.insertInto(s.authIdentities).values(identityRow(identity)).execute())
       },
       updateIdentity(id, patch) {
-        const set: Row = {}
-        if (patch.userId !== undefined) set.user_id = patch.userId
-        if (patch.ident !== undefined) set.ident = patch.ident
-        if (patch.data !== undefined) set.data = JSON.stringify(patch.data)
-        if (patch.lastVerified !== undefined) set.last_verified = ms(patch.lastVerified)
-        if (patch.lastSynced !== undefined) set.last_synced = ms(patch.lastSynced)
-        return update(q, s.authIdentities, 'id', id, set, conflicts.identities)
+        return update(q, s.authIdentities, 'id', id, identityPatchRow(patch), conflicts.identities)
+      },
+      async updateIdentityIfUnchanged(expected, patch) {
+        const set = identityPatchRow(patch)
+        if (Object.keys(set).length === 0) return false
+        // One guarded statement: a concurrent writer holds the row until it commits, then the
+        // condition is checked against its committed row (MySQL counts changed rows: a patch
+        // that changes nothing reports false, and the engine takes the locked path).
+        const result = await write(conflicts.identities, () =>
+          q
+            .updateTable(s.authIdentities)
+            .set(set)
+            .where('id', '=', expected.id)
+            .where('user_id', '=', expected.userId)
+            .where('ident', '=', expected.ident)
+            .where('data', '=', JSON.stringify(expected.data))
+            .where('last_verified', '=', ms(expected.lastVerified))
+            .where('last_synced', '=', ms(expected.lastSynced))
+            .executeTakeFirst(),
+        )
+        return Number(result.numUpdatedRows) === 1
       },
       deleteIdentity: (id) => remove(q, s.authIdentities, 'id', id),
       async deleteIdentitiesForUser(authProviderId, userId, exceptId) {

@@ -353,6 +353,18 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           insertRow(view, 'identities', identity)
         }),
       updateIdentity: (id, patch) => write(() => updateIdentity(id, patch)),
+      updateIdentityIfUnchanged: (expected, patch) =>
+        write(() => {
+          const row = view.tables.identities.get(expected.id)
+          const unchanged =
+            row !== undefined &&
+            row.userId === expected.userId &&
+            row.ident === expected.ident &&
+            row.lastVerified.getTime() === expected.lastVerified.getTime() &&
+            row.lastSynced.getTime() === expected.lastSynced.getTime() &&
+            JSON.stringify(row.data) === JSON.stringify(expected.data)
+          return unchanged && Object.keys(definedOnly(patch)).length > 0 && updateIdentity(expected.id, patch)
+        }),
       deleteIdentity: (id) => write(() => deleteIdentitiesWhere((i) => i.id === id) > 0),
       deleteIdentitiesForUser: (authProviderId, userId, exceptId) =>
         write(() => deleteIdentitiesWhere((i) => i.authProviderId === authProviderId && i.userId === userId && i.id !== exceptId)),

@@ -234,9 +234,11 @@ export interface StorageTx extends StorageReader {
    * consistent read (one statement, or a serialised store).
    *
    * Engines use its answer only for a decision that writes nothing but the pipeline state (a
-   * returning user whose identity needs no refresh): reads alone cannot lose an update. Any
-   * decision that writes takes {@link StorageTx.lockIdentity} and reads again. Adapters without
-   * it get the locked path every time.
+   * returning user whose identity needs no refresh): reads alone cannot lose an update; or for
+   * the refresh of that identity row through {@link StorageTx.updateIdentityIfUnchanged}, a
+   * write guarded by the row as read. Any other decision that writes takes
+   * {@link StorageTx.lockIdentity} and reads again. Adapters without it get the locked path
+   * every time.
    */
   readLinkedIdentity?(authProviderId: string, ident: string, organizationId: string): Promise<LinkedIdentityRead>
   /**
@@ -274,6 +276,20 @@ export interface StorageTx extends StorageReader {
   createIdentity(identity: AuthIdentity): Promise<void>
   /** Same conflicts as create. Returns false when the row does not exist. */
   updateIdentity(id: string, patch: AuthIdentityPatch): Promise<boolean>
+  /**
+   * Optional, the returning login's refresh without the identity lock: updates identity
+   * `expected.id` with `patch` iff its stored `userId`, `ident`, `data`, `lastVerified` and
+   * `lastSynced` are still those of `expected` (the row as this transaction read it), in ONE
+   * guarded write acting on the row count (e.g. `update … where id = ? and user_id = ? and ident
+   * = ? and data = ? and last_verified = ? and last_synced = ?`; a read followed by an update by id
+   * is NOT enough). A concurrent transaction that changed the row and has not committed yet makes
+   * it wait (the row lock), then compare against the committed row. Returns false and changes
+   * nothing when the row is gone or differs (the engine then takes {@link StorageTx.lockIdentity}
+   * and decides again on a fresh read). `data` compares as stored (the adapter's own encoding of
+   * `expected.data`); a row stored in another encoding may compare unequal (false: a slower path,
+   * never a wrong one). Same conflicts as create.
+   */
+  updateIdentityIfUnchanged?(expected: AuthIdentity, patch: AuthIdentityPatch): Promise<boolean>
   deleteIdentity(id: string): Promise<boolean>
   /** Deletes the user's identities for a provider except `exceptId`; returns how many. */
   deleteIdentitiesForUser(authProviderId: string, userId: string, exceptId: string | null): Promise<number>

@@ -100,10 +100,11 @@ function barrier(count: number, ms = 10_000) {
  * The storage, with every login transaction stopped at the barrier right after its first read
  * (the lock-free provider + identity read): all callers have read before any decides.
  */
-function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>): StoragePort {
+function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, guarded: boolean[] = []): StoragePort {
   const transaction: StoragePort['transaction'] = (fn) =>
     storage.transaction((tx) => {
       const read = tx.readLinkedIdentity?.bind(tx)
+      const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
       let first = true
       const gated: StorageTx = Object.create(tx) as StorageTx
       Object.assign(gated, {
@@ -115,6 +116,14 @@ function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>): St
                 await gate.wait()
               }
               return out
+            }
+          : undefined,
+        // Records each guarded refresh's answer (true: written without the identity lock).
+        updateIdentityIfUnchanged: refresh
+          ? async (...args: Parameters<typeof refresh>) => {
+              const written = await refresh(...args)
+              guarded.push(written)
+              return written
             }
           : undefined,
         pipelineStates: tx.pipelineStates,
@@ -154,8 +163,9 @@ for (const target of TARGETS) {
         members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
       })
       const gate = barrier(CALLERS)
+      const guarded: boolean[] = []
       const options: AuthPipelineOptions = {
-        storage: withBarrier(fresh.storage, gate),
+        storage: withBarrier(fresh.storage, gate, guarded),
         mailer: createRecordingMailer(),
         signals: createRecordingSignals(),
         providers: { dummy: accumulatingProvider() },
@@ -163,7 +173,7 @@ for (const target of TARGETS) {
         urls,
         clock,
       }
-      return { ...fresh, gate, options, sso: createAuthPipeline(options) }
+      return { ...fresh, gate, guarded, options, sso: createAuthPipeline(options) }
     }
 
     /** A login pipeline whose provider step already ran, for `session`. */
@@ -214,6 +224,40 @@ for (const target of TARGETS) {
         // What must not change: no other row.
         expect(snap.users).toHaveLength(1)
         expect(snap.members).toHaveLength(1)
+      } finally {
+        await w.drop()
+      }
+    })
+
+    it(`${CALLERS} concurrent refreshes of one identity: one guarded write wins without the lock, the others decide again under it`, async () => {
+      const w = await setup()
+      try {
+        const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `refresh-${i}` }))
+        const handles = []
+        for (const session of sessions) handles.push(await stepsDone(w.options, session))
+        const before = await w.storage.snapshot()
+        const results = await Promise.all(
+          handles.map((handle, i) =>
+            w.sso.finishLogin({
+              handle,
+              session: sessions[i] as SessionInfo,
+              identity: { id: 'ext-1', email: USER.email, data: { seen: [`refresh-${i}`] } },
+            }),
+          ),
+        )
+        expect(w.gate.arrived).toBe(CALLERS)
+        for (const r of results) expect(r.isOk() && r.value.kind).toBe('signedIn')
+        // Every caller read the same row before any wrote: the first guarded write wins, the
+        // others find the row changed (after waiting for the winner's commit), write nothing
+        // there, and decide again under the identity lock on the committed row.
+        expect(w.guarded.filter((g) => g)).toHaveLength(1)
+        expect(w.guarded.filter((g) => !g)).toHaveLength(CALLERS - 1)
+        const snap = await w.storage.snapshot()
+        expect(snap.identities).toHaveLength(1)
+        expect(snap.identities[0]?.data).toEqual({ seen: ['refresh-0', 'refresh-1', 'refresh-2', 'refresh-3', 'seed'] })
+        expect(snap.identities[0]?.lastVerified).toEqual(new Date('2026-03-01T12:00:00.000Z'))
+        expect(snap.users).toEqual(before.users)
+        expect(snap.members).toEqual(before.members)
       } finally {
         await w.drop()
       }

@@ -1455,6 +1455,39 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     })
   })
 
+  test('updateIdentityIfUnchanged (when offered) writes only over the row as read; of concurrent writers one wins', async (s) => {
+    const probe = await run(s, async (tx) => tx.updateIdentityIfUnchanged !== undefined)
+    if (!probe) return
+    await base(s)
+    const identity = makeIdentity({ id: 'ident-g', authProviderId: PROV_A, userId: 'user-01', ident: 'ext-g', data: { t: 'a', n: [1] } })
+    await run(s, (tx) => tx.createIdentity(identity))
+    const guarded = (expected: typeof identity, patch: Parameters<NonNullable<StorageTx['updateIdentityIfUnchanged']>>[1]) =>
+      run(s, async (tx) => {
+        const write = tx.updateIdentityIfUnchanged
+        if (!write) throw new Error('unreachable')
+        return write(expected, patch)
+      })
+    const read = await s.getIdentityById('ident-g')
+    assert(read !== null, 'identity stored')
+    assertEqual(await guarded(read, { data: { t: 'b' }, lastVerified: EXACT }), true, 'unchanged row: written')
+    assertEqual(await s.getIdentityById('ident-g'), { ...identity, data: { t: 'b' }, lastVerified: EXACT }, 'the patch, nothing else')
+    assertEqual(await guarded(read, { data: { t: 'c' } }), false, 'a row changed since it was read: not written')
+    const now = await s.getIdentityById('ident-g')
+    assert(now !== null, 'identity still there')
+    assertEqual(await guarded({ ...now, lastSynced: EXACT }, { data: { t: 'c' } }), false, 'another lastSynced: not written')
+    assertEqual(await guarded({ ...now, userId: 'user-02' }, { data: { t: 'c' } }), false, 'another owner: not written')
+    assertEqual(await guarded({ ...now, data: { t: 'x' } }, { data: { t: 'c' } }), false, 'other data: not written')
+    assertEqual(await guarded({ ...now, id: 'nope' }, { data: { t: 'c' } }), false, 'a missing row: false')
+    assertEqual((await s.getIdentityById('ident-g'))?.data, { t: 'b' }, 'no refused write changed the row')
+    // Concurrent writers over the same read: exactly one wins; its write is the one stored.
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => guarded(now, { data: { t: `w${i}` }, lastVerified: new Date(EXACT.getTime() + 1 + i) })),
+    )
+    assertEqual(results.filter(Boolean).length, 1, 'one of the concurrent guarded writes wins')
+    const winner = results.indexOf(true)
+    assertEqual((await s.getIdentityById('ident-g'))?.data, { t: `w${winner}` }, "the winner's data is stored")
+  })
+
   test('setFlagsForOrganization touches only the given flags of that organization and counts changed rows', async (s) => {
     await base(s)
     const more = users(2, 'extra')

@@ -7,7 +7,9 @@
  * @module
  */
 import { z } from 'zod'
+import type { AuthIdentity } from '../../model/records.js'
 import type {
+  AuthIdentityPatch,
   MemberPage,
   OneTimeTokenRecord,
   OneTimeTokenStore,
@@ -367,6 +369,15 @@ function validatingTx(tx: StorageTx): StorageTx {
     appendAudit: (e) => tx.appendAudit(e),
     ...(tx.enqueueWork
       ? { enqueueWork: async (w: PendingWork) => b('enqueueWork', await (tx.enqueueWork?.(w) ?? Promise.resolve(false))) }
+      : {}),
+    ...(tx.updateIdentityIfUnchanged
+      ? {
+          updateIdentityIfUnchanged: async (expected: AuthIdentity, patch: AuthIdentityPatch) =>
+            b(
+              'updateIdentityIfUnchanged',
+              await (tx.updateIdentityIfUnchanged as NonNullable<StorageTx['updateIdentityIfUnchanged']>)(expected, patch),
+            ),
+        }
       : {}),
     ...(tx.oneTimeTokens ? { oneTimeTokens: validatingTokens(tx.oneTimeTokens, 'tx.') } : {}),
     ...(tx.pipelineStates ? { pipelineStates: validatingStates(tx.pipelineStates, 'tx.') } : {}),
