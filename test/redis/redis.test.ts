@@ -141,14 +141,16 @@ describe.skipIf(!REDIS_URL)('ssoflow/redis', () => {
     const c = fixedClock()
     const one = createRedisStateStore(redis, { prefix: `${base}a*[x]?:`, clock: c })
     const two = createRedisStateStore(redis, { prefix: `${base}a`, clock: c })
-    const soon = new Date(c.now().getTime() + 1_000)
+    // Redis expires keys on its own clock: "soon" must outlive a slow, loaded run (30 s), while
+    // the injected clock jumps past it.
+    const soon = new Date(c.now().getTime() + 30_000)
     const later = new Date(c.now().getTime() + 600_000)
     await one.pipelineStates.create({ id: 'x', version: 1, body: 'one', expiresAt: soon })
     await one.pipelineStates.create({ id: 'y', version: 1, body: 'one', expiresAt: later })
     await two.pipelineStates.create({ id: 'x', version: 1, body: 'two', expiresAt: soon })
     expect((await one.pipelineStates.load('x'))?.body).toBe('one')
     expect((await two.pipelineStates.load('x'))?.body).toBe('two')
-    c.advance(5_000)
+    c.advance(60_000)
     expect(await one.pipelineStates.load('x')).toBeNull()
     expect(await one.pipelineStates.deleteExpired(c.now())).toBe(1)
     expect(await redis.exists(`${base}a*[x]?:ps:y`)).toBe(1)
@@ -216,7 +218,7 @@ describe.skipIf(!REDIS_URL)('ssoflow/redis', () => {
       },
     }
     const store = createRedisStateStore(minimal, { prefix: newPrefix(), clock })
-    await store.pipelineStates.create({ id: 's', version: 1, body: '', expiresAt: new Date(clock.now().getTime() + 1000) })
+    await store.pipelineStates.create({ id: 's', version: 1, body: '', expiresAt: new Date(clock.now().getTime() + 60_000) })
     expect(await store.pipelineStates.load('s')).toMatchObject({ id: 's', version: 1, body: '' })
     await store.pipelineStates.delete('s')
     expect(await store.pipelineStates.load('s')).toBeNull()

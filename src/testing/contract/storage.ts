@@ -1077,14 +1077,16 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
 
   test('pipeline state: expired states are invisible, do not swap, and are swept', async (s) => {
     const t0 = clock.now().getTime()
-    await s.pipelineStates.create({ id: 'short', version: 1, body: 's', expiresAt: new Date(t0 + 1_000) })
-    await s.pipelineStates.create({ id: 'long', version: 1, body: 'l', expiresAt: new Date(t0 + 10_000) })
-    clock.advance(999)
+    // Expiries are 30 s or more of the injected clock: a store with native TTLs (Redis) also
+    // expires keys on its own clock, which a slow run must not reach.
+    await s.pipelineStates.create({ id: 'short', version: 1, body: 's', expiresAt: new Date(t0 + 30_000) })
+    await s.pipelineStates.create({ id: 'long', version: 1, body: 'l', expiresAt: new Date(t0 + 300_000) })
+    clock.advance(29_999)
     assert((await s.pipelineStates.load('short')) !== null, 'visible before expiry')
     clock.advance(2)
     assertEqual(await s.pipelineStates.load('short'), null, 'invisible after expiry')
     assertEqual(
-      await s.pipelineStates.compareAndSet('short', 1, { id: 'short', version: 2, body: 's2', expiresAt: new Date(t0 + 60_000) }),
+      await s.pipelineStates.compareAndSet('short', 1, { id: 'short', version: 2, body: 's2', expiresAt: new Date(t0 + 600_000) }),
       false,
       'an expired state does not swap',
     )
@@ -1093,7 +1095,7 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     assertEqual(await s.pipelineStates.deleteExpired(clock.now()), 1, 'deleteExpired removes exactly the expired state')
     assertEqual(await s.pipelineStates.deleteExpired(clock.now()), 0, 'nothing left to sweep')
     assertEqual((await s.pipelineStates.load('long'))?.body, 'l', 'the live state survives the sweep')
-    assertEqual(await s.pipelineStates.deleteExpired(new Date(t0 + 10_000)), 1, 'expiresAt equal to now counts as expired for the sweep')
+    assertEqual(await s.pipelineStates.deleteExpired(new Date(t0 + 300_000)), 1, 'expiresAt equal to now counts as expired for the sweep')
     assertEqual(await s.pipelineStates.load('long'), null, 'swept')
   })
 
@@ -1126,7 +1128,7 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
   })
 
   test('one-time token: expired tokens are invisible (expiresAt must be after now)', async (s) => {
-    const token = { hash: 'd'.repeat(64), purpose: 'verify-email', payload: '{}', expiresAt: at(1_000) }
+    const token = { hash: 'd'.repeat(64), purpose: 'verify-email', payload: '{}', expiresAt: at(30_000) }
     await s.oneTimeTokens.create(token)
     const exactly = token.expiresAt
     assertEqual(await s.oneTimeTokens.peek(token.hash, 'verify-email', exactly), null, 'peek at expiresAt')
@@ -1723,17 +1725,17 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
   test('housekeeping: deleteExpired of pipeline states and one-time tokens is bounded by limit', async (s) => {
     const t0 = clock.now().getTime()
     for (let i = 0; i < 5; i++) {
-      await s.pipelineStates.create({ id: `old-${i}`, version: 1, body: 'x', expiresAt: new Date(t0 + 1_000) })
+      await s.pipelineStates.create({ id: `old-${i}`, version: 1, body: 'x', expiresAt: new Date(t0 + 30_000) })
       await s.oneTimeTokens.create({
         hash: `${i}`.repeat(64),
         purpose: i % 2 === 0 ? 'single-use-response' : 'verify',
         payload: '{}',
-        expiresAt: new Date(t0 + 1_000),
+        expiresAt: new Date(t0 + 30_000),
       })
     }
-    await s.pipelineStates.create({ id: 'live', version: 1, body: 'x', expiresAt: new Date(t0 + 60_000) })
-    await s.oneTimeTokens.create({ hash: 'f'.repeat(64), purpose: 'verify', payload: '{}', expiresAt: new Date(t0 + 60_000) })
-    clock.advance(1_000)
+    await s.pipelineStates.create({ id: 'live', version: 1, body: 'x', expiresAt: new Date(t0 + 600_000) })
+    await s.oneTimeTokens.create({ hash: 'f'.repeat(64), purpose: 'verify', payload: '{}', expiresAt: new Date(t0 + 600_000) })
+    clock.advance(30_000)
     const now = clock.now()
     assertEqual(await s.pipelineStates.deleteExpired(now, 2), 2, 'states: at most the limit')
     assertEqual(await s.pipelineStates.deleteExpired(now, 2), 2, 'states: the next batch')
