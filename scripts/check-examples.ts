@@ -19,6 +19,9 @@
  * An untagged fence whose content looks like TypeScript (imports ssoflow, calls `sso.` or
  * `createAuthPipeline(`) is an error, and so is an `@example` without a ```ts fence.
  *
+ * It also checks that every function exported by an entry point of typedoc.json, and every method
+ * of `AuthPipeline` and `SsoHandler`, has an `@example` ({@link apiExamples}).
+ *
  * Usage: `npx tsx scripts/check-examples.ts [--against src|dist]`. Prints one line per problem,
  * `file:line:column message`, and exits 1 when there is any.
  *
@@ -316,6 +319,131 @@ export function formatProblems(problems: readonly ExampleProblem[]): string {
   return problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.message.replace(/\n/g, '\n    ')}`).join('\n')
 }
 
+/** A public function or method of the reference without an `@example` (issue 13: every one has one). */
+export interface MissingExample {
+  /** The entry point that exports it (`src/http/index.ts`), or the interface it belongs to. */
+  readonly entry: string
+  /** `createSsoHandler`, or `AuthPipeline.beginLogin` for a method. */
+  readonly name: string
+  readonly file: string
+  readonly line: number
+}
+
+/** What {@link apiExamples} looks at: the functions and methods it found and those without an example. */
+export interface ApiExamples {
+  /** Every function and method checked, as `name` (`AuthPipeline.beginLogin` for methods), sorted. */
+  readonly checked: readonly string[]
+  readonly missing: readonly MissingExample[]
+}
+
+/** The interfaces whose methods users call directly: each method needs an example too. */
+export const API_INTERFACES: readonly string[] = ['AuthPipeline', 'SsoHandler']
+
+/** The entry points of typedoc.json (the published reference). */
+export function typedocEntryPoints(root: string = ROOT): string[] {
+  const config = JSON.parse(readFileSync(path.join(root, 'typedoc.json'), 'utf8')) as { entryPoints: string[] }
+  return config.entryPoints
+}
+
+function hasTag(node: ts.Node, tag: string): boolean {
+  return ts.getJSDocTags(node).some((t) => t.tagName.text === tag)
+}
+
+/** A function as TypeDoc lists it: a function declaration, or a const initialized with a function. */
+function functionDeclarations(symbol: ts.Symbol): ts.Declaration[] {
+  return (symbol.declarations ?? []).filter(
+    (d) =>
+      ts.isFunctionDeclaration(d) ||
+      (ts.isVariableDeclaration(d) &&
+        d.initializer !== undefined &&
+        (ts.isArrowFunction(d.initializer) || ts.isFunctionExpression(d.initializer))),
+  )
+}
+
+/** A method of an interface: a method signature, or a property typed as a function. */
+function isMethodDeclaration(d: ts.Declaration): boolean {
+  return (
+    ts.isMethodSignature(d) ||
+    ts.isMethodDeclaration(d) ||
+    (ts.isPropertySignature(d) && d.type !== undefined && ts.isFunctionTypeNode(d.type))
+  )
+}
+
+/**
+ * Checks that every function exported by the entry points (typedoc.json's by default) and every
+ * method of {@link API_INTERFACES} has an `@example` in its TSDoc. Reads the sources with the
+ * TypeScript compiler API (exports resolved through re-exports; `@internal` ones are skipped, as
+ * TypeDoc skips them); no type check, so it takes a few seconds. Whether each example compiles is
+ * {@link checkExamples}'s job.
+ */
+export function apiExamples(
+  options: { readonly root?: string; readonly entryPoints?: readonly string[]; readonly interfaces?: readonly string[] } = {},
+): ApiExamples {
+  const root = options.root ?? ROOT
+  const entryPoints = options.entryPoints ?? typedocEntryPoints(root)
+  const interfaces = new Set(options.interfaces ?? API_INTERFACES)
+  // Only the package's own sources matter: no lib, no @types, and imports of other packages are
+  // left unresolved (their declarations are never read), which keeps this a parse-and-bind pass.
+  const compilerOptions: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    noEmit: true,
+    noLib: true,
+    types: [],
+  }
+  const host = ts.createCompilerHost(compilerOptions, true)
+  host.resolveModuleNameLiterals = (literals, containingFile) =>
+    literals.map((literal) =>
+      literal.text.startsWith('.')
+        ? ts.resolveModuleName(literal.text, containingFile, compilerOptions, host)
+        : { resolvedModule: undefined },
+    )
+  const program = ts.createProgram({ rootNames: entryPoints.map((e) => path.join(root, e)), options: compilerOptions, host })
+  const checker = program.getTypeChecker()
+  const seen = new Set<ts.Node>()
+  const checked: string[] = []
+  const missing: MissingExample[] = []
+  const visit = (entry: string, name: string, declarations: readonly ts.Declaration[]): void => {
+    const fresh = declarations.filter((d) => !seen.has(d))
+    if (fresh.length === 0 || declarations.some((d) => hasTag(d, 'internal'))) return
+    for (const d of fresh) seen.add(d)
+    checked.push(name)
+    if (declarations.some((d) => hasTag(d, 'example'))) return
+    const first = declarations[0] as ts.Declaration
+    const sf = first.getSourceFile()
+    missing.push({
+      entry,
+      name,
+      file: toPosix(path.relative(root, sf.fileName)),
+      line: sf.getLineAndCharacterOfPosition(first.getStart(sf)).line + 1,
+    })
+  }
+  for (const entry of entryPoints) {
+    const sf = program.getSourceFile(path.join(root, entry))
+    const moduleSymbol = sf && checker.getSymbolAtLocation(sf)
+    if (!moduleSymbol) throw new Error(`${entry}: not a module the compiler can read`)
+    for (const exported of checker.getExportsOfModule(moduleSymbol)) {
+      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
+      const functions = functionDeclarations(symbol)
+      if (functions.length > 0) visit(entry, exported.name, functions)
+      if (interfaces.has(exported.name) && symbol.flags & ts.SymbolFlags.Interface) {
+        for (const member of checker.getDeclaredTypeOfSymbol(symbol).getProperties()) {
+          const methods = (member.declarations ?? []).filter(isMethodDeclaration)
+          if (methods.length > 0) visit(exported.name, `${exported.name}.${member.name}`, methods)
+        }
+      }
+    }
+  }
+  missing.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line)
+  return { checked: checked.sort(), missing }
+}
+
+/** One line per missing example, `file:line name (entry) has no @example`. */
+export function formatMissing(missing: readonly MissingExample[]): string {
+  return missing.map((m) => `${m.file}:${m.line} ${m.name} (${m.entry}) has no @example`).join('\n')
+}
+
 const invokedDirectly = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)
 if (invokedDirectly) {
   const i = process.argv.indexOf('--against')
@@ -326,6 +454,12 @@ if (invokedDirectly) {
   }
   const started = Date.now()
   const { blocks, problems } = checkExamples({ against })
+  const api = apiExamples()
+  if (api.missing.length > 0) {
+    console.error(formatMissing(api.missing))
+    console.error(`\n${api.missing.length} public function(s) or method(s) without an @example (every one has one: issue 13).`)
+    process.exitCode = 1
+  }
   if (problems.length > 0) {
     console.error(formatProblems(problems))
     console.error(
@@ -333,5 +467,8 @@ if (invokedDirectly) {
     )
     process.exit(1)
   }
-  console.log(`${blocks.length} example blocks type-check against ${against} (${Date.now() - started} ms)`)
+  if (api.missing.length > 0) process.exit(1)
+  console.log(
+    `${blocks.length} example blocks type-check against ${against}; ${api.checked.length} public functions and methods have one (${Date.now() - started} ms)`,
+  )
 }
