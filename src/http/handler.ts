@@ -16,7 +16,7 @@ import { LIMITS } from '../model/limits.js'
 import { randomToken, timingSafeEqual } from '../state/crypto.js'
 import { MAX_URL_LENGTH, type ParseLimits, parseQuery, readForm } from './body.js'
 import { parseCookies, prefixedName, serializeCookie } from './cookies.js'
-import { DEFAULT_STYLESHEET, type PageField, type PageForm, renderDefaultPage, renderRepostPage, type SsoPage } from './pages.js'
+import { DEFAULT_STYLESHEET, type PageField, type PageForm, type ProviderFormPageView, renderDefaultPage, renderRepostPage, type SsoPage } from './pages.js'
 
 /**
  * What the host knows of the request's session, returned by `getSession`. The handler adds the
@@ -1050,11 +1050,12 @@ function objects(v: JsonValue | undefined, max: number): Record<string, JsonValu
  *   { fields: [{ name: 'issuer', label: 'Issuer URL', type: 'url', required: true }], errors: [{ field: 'issuer', message: 'Not reachable' }] },
  *   { action: '/auth/sso/', csrfField: 'csrf', csrf: 'token-bound-to-the-pipeline' },
  * )
- * if (page.page === 'provider-form') console.log(page.fields[0]?.error) // 'Not reachable'
+ * console.log(page.fields[0]?.error) // 'Not reachable'
  * const html = renderDefaultPage(page, '/auth/sso/ssoflow.css')
  * ```
+ * @group HTTP
  */
-export function providerForm(view: string, model: JsonObject, form: PageForm): SsoPage {
+export function providerForm(view: string, model: JsonObject, form: PageForm): ProviderFormPageView {
   const errors = objects(model.errors, 20)
   const suggestions = objects(model.suggestions, 20)
   const fields: PageField[] = []

@@ -278,6 +278,7 @@ function twoFactorBody(v: TwoFactorPageView): string {
  * const render = (page: SsoPage) => renderDefaultPage(page, '/auth/sso/ssoflow.css').replace('<main', '<header>Acme</header><main')
  * const handler = createSsoHandler(sso, { baseUrl: 'https://app.example.com', basePath: '/auth/sso', render, getSession: () => null, applySessionEffects: () => {} })
  * ```
+ * @group HTTP
  */
 export function renderDefaultPage(page: SsoPage, stylesheet: string): string {
   switch (page.page) {

@@ -89,6 +89,7 @@ const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBF
  * hasUnpairedSurrogate('Ada \u{1F600}') // false: a complete pair
  * hasUnpairedSurrogate('Ada \uD83D') // true: half of one, which a database would store as U+FFFD
  * ```
+ * @group Model
  */
 export function hasUnpairedSurrogate(text: string): boolean {
   return UNPAIRED_SURROGATE.test(text)

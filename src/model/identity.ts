@@ -51,6 +51,7 @@ export function isStorableText(text: string): boolean {
  * jsonWithinLimits({ blob: 'x'.repeat(100_000) }) // false: over 64 KiB
  * jsonWithinLimits({ a: { b: { c: 1 } } }, 2) // false: deeper than 2 levels
  * ```
+ * @group Model
  */
 export function jsonWithinLimits(value: unknown, maxDepth: number = LIMITS.dataDepth, maxBytes: number = LIMITS.dataBytes): boolean {
   const depthOk = (v: unknown, d: number): boolean => {

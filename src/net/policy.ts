@@ -162,6 +162,7 @@ function isLocalhostName(hostname: string): boolean {
  * isLoopbackHost('127.0.0.2') // true
  * isLoopbackHost('login.acme.example') // false
  * ```
+ * @group Network
  */
 export function isLoopbackHost(hostname: string): boolean {
   if (isLocalhostName(hostname)) return true
