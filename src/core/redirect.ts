@@ -11,9 +11,10 @@ import { LIMITS } from '../model/limits.js'
 // neither raw nor after percent-decoding.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\s\\\u2028\u2029\ufeff]/u
-// After percent-decoding, a plain space is tolerated (`?q=a%20b`); everything else above is not.
+// After percent-decoding, a plain space is tolerated (`?q=a%20b`); everything else above is not
+// (tab, line feed, vertical tab, form feed and carriage return are inside \u0000-\u001f).
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const FORBIDDEN_DECODED = /[\u0000-\u001f\u007f-\u009f\t\n\v\f\r\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f\u3000\\\ufeff]/u
+const FORBIDDEN_DECODED = /[\u0000-\u001f\u007f-\u009f\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f\u3000\\\ufeff]/u
 
 /** Decodes percent-escapes repeatedly (at most a few rounds); null when malformed. */
 function fullyDecode(value: string): string | null {
