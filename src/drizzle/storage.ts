@@ -7,7 +7,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { type AnyColumn, getTableColumns, getTableName, type SQL, sql, type Table } from 'drizzle-orm'
 import { normalizeEmail } from '../model/email.js'
-import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, Organization, User, UserEmail } from '../model/records.js'
+import type {
+  AuditEntry,
+  AuthIdentity,
+  AuthProvider,
+  Member,
+  MemberFlags,
+  Organization,
+  OrganizationDomain,
+  User,
+  UserEmail,
+} from '../model/records.js'
 import { type Clock, systemClock } from '../ports/clock.js'
 import {
   type OneTimeTokenRecord,
@@ -214,6 +224,7 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
     audit: id(`${prefix}audit_log`),
     states: id(`${prefix}pipeline_states`),
     tokens: id(`${prefix}one_time_tokens`),
+    domains: id(`${prefix}organization_domains`),
   }
 
   // ---- the users and organizations tables: ssoflow's, or the host's ----
@@ -262,6 +273,8 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
     [`${prefix}members_token_uq`, 'member.invite_token'],
     [`${prefix}pipeline_states_pk`, 'pipeline_state.id'],
     [`${prefix}one_time_tokens_pk`, 'one_time_token.hash'],
+    [`${prefix}org_domains_org_domain_uq`, 'organization_domain.organization_domain'],
+    [`${prefix}org_domains_verified_uq`, 'organization_domain.verified'],
   ])
   if (U.indexes.username) byIndex.set(U.indexes.username, 'user.username')
   if (U.indexes.email) byIndex.set(U.indexes.email, 'user.email')
@@ -284,6 +297,10 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
     ] as Candidate[],
     states: [{ constraint: 'pipeline_state.id', columns: ['id'], primary: true }] as Candidate[],
     tokens: [{ constraint: 'one_time_token.hash', columns: ['hash'], primary: true }] as Candidate[],
+    domains: [
+      { constraint: 'organization_domain.organization_domain', columns: ['organization_id', 'domain'] },
+      { constraint: 'organization_domain.verified', columns: ['verified_domain'] },
+    ] as Candidate[],
     none: [] as Candidate[],
   }
   function conflictOf(error: unknown, candidates: readonly Candidate[]): StorageConflictError | null {
@@ -469,7 +486,25 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
   })
   const page = (after: string | null | undefined) => (after == null ? sql`` : sql` and ${id('id')} > ${after}`)
 
+  const domainFrom = (r: Row): OrganizationDomain => ({
+    id: toStr(r.id),
+    organizationId: toStr(r.organization_id),
+    domain: toStr(r.domain),
+    verificationToken: toStr(r.verification_token),
+    verifiedAt: orNull(r.verified_at, toDate),
+    createdAt: toDate(r.created_at),
+  })
+  const DOMAIN_COLS = sql`id, organization_id, domain, verification_token, verified_at, created_at`
+
   const reader: StorageReader = {
+    async listOrganizationDomains(orgId) {
+      return (await rows(sql`select ${DOMAIN_COLS} from ${T.domains} where organization_id = ${orgId} order by domain`)).map(domainFrom)
+    },
+    async findVerifiedDomains(domain) {
+      return (await rows(sql`select ${DOMAIN_COLS} from ${T.domains} where verified_domain = ${domain} order by organization_id`)).map(
+        domainFrom,
+      )
+    },
     getOrganization: (orgId) => first(sql`select ${orgSelect} from ${O.table} where ${O.expr.id} = ${orgId}`, orgFrom),
     getAuthProvider: (orgId) => first(sql`select * from ${T.providers} where organization_id = ${orgId}`, providerFrom),
     getAuthProviderById: (pid) => first(sql`select * from ${T.providers} where id = ${pid}`, providerFrom),
@@ -782,6 +817,27 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
             ${JSON.stringify(e.data)}, ${e.createdAt.getTime()})`,
       )
     },
+    async createOrganizationDomain(d) {
+      const verified = d.verifiedAt === null ? null : d.domain
+      await run(
+        sql`insert into ${T.domains} (id, organization_id, domain, verified_domain, verification_token, verified_at, created_at)
+          values (${d.id}, ${d.organizationId}, ${d.domain}, ${verified}, ${d.verificationToken}, ${ms(d.verifiedAt) ?? null},
+            ${d.createdAt.getTime()})`,
+        C.domains,
+      )
+    },
+    async verifyOrganizationDomain(domainId, verifiedAt) {
+      // `verified_domain = domain` in the same statement: the unique index decides races.
+      const changed = await run(
+        sql`update ${T.domains} set verified_at = ${verifiedAt.getTime()}, verified_domain = domain where id = ${domainId}`,
+        C.domains,
+      )
+      if (changed > 0 || dialect !== 'mysql') return changed > 0
+      return (await rows(sql`select 1 as x from ${T.domains} where id = ${domainId}`)).length > 0
+    },
+    async deleteOrganizationDomain(domainId) {
+      return (await run(sql`delete from ${T.domains} where id = ${domainId}`)) > 0
+    },
     // Token calls run on the transaction's connection (see `exec`): atomic with it.
     oneTimeTokens,
     // Pipeline states too: the engine settles the state inside the login transaction.
@@ -881,6 +937,7 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
         for (const p of data.providers ?? []) await t.createAuthProvider(p)
         for (const i of data.identities ?? []) await t.createIdentity(i)
         for (const m of data.members ?? []) await t.createMember(m)
+        for (const d of data.domains ?? []) await t.createOrganizationDomain?.(d)
       })
     },
     async snapshot() {
@@ -916,6 +973,7 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
         oneTimeTokens: (await rows(sql`select * from ${T.tokens}`)).map(tokenFrom).sort(byKey((t) => t.hash)),
         // No outbox in this adapter (the engine mails inside the request): always empty.
         pendingWork: [],
+        domains: (await rows(sql`select ${DOMAIN_COLS} from ${T.domains}`)).map(domainFrom).sort(byId),
       }
     },
   }

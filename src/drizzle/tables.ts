@@ -182,6 +182,24 @@ export function ssoflowPgTables(tablePrefix = 'ssoflow_') {
       },
       (t) => [index(`${p}one_time_tokens_exp_ix`).on(t.expiresAt)],
     ),
+    // Verified domains (issue 13; `ssoflow/kysely` migration 0003): `verified_domain` is the
+    // domain while verified, NULL otherwise; its unique index = one verified org per domain.
+    organizationDomains: pgTable(
+      `${p}organization_domains`,
+      {
+        id: varchar('id', { length: 255 }).primaryKey(),
+        organizationId: varchar('organization_id', { length: 255 }).notNull(),
+        domain: varchar('domain', { length: 253 }).notNull(),
+        verifiedDomain: varchar('verified_domain', { length: 253 }),
+        verificationToken: varchar('verification_token', { length: 64 }).notNull(),
+        verifiedAt: ms('verified_at'),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [
+        uniqueIndex(`${p}org_domains_org_domain_uq`).on(t.organizationId, t.domain),
+        uniqueIndex(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
+      ],
+    ),
   }
 }
 
@@ -336,6 +354,22 @@ export function ssoflowSqliteTables(tablePrefix = 'ssoflow_') {
         expiresAt: ms('expires_at').notNull(),
       },
       (t) => [liteIndex(`${p}one_time_tokens_exp_ix`).on(t.expiresAt)],
+    ),
+    organizationDomains: sqliteTable(
+      `${p}organization_domains`,
+      {
+        id: liteText('id').primaryKey(),
+        organizationId: liteText('organization_id').notNull(),
+        domain: liteText('domain').notNull(),
+        verifiedDomain: liteText('verified_domain'),
+        verificationToken: liteText('verification_token').notNull(),
+        verifiedAt: ms('verified_at'),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [
+        liteUnique(`${p}org_domains_org_domain_uq`).on(t.organizationId, t.domain),
+        liteUnique(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
+      ],
     ),
   }
 }
@@ -495,6 +529,22 @@ export function ssoflowMysqlTables(tablePrefix = 'ssoflow_') {
         expiresAt: ms('expires_at').notNull(),
       },
       (t) => [myIndex(`${p}one_time_tokens_exp_ix`).on(t.expiresAt)],
+    ),
+    organizationDomains: mysqlTable(
+      `${p}organization_domains`,
+      {
+        id: str('id', 255).primaryKey(),
+        organizationId: str('organization_id', 255).notNull(),
+        domain: str('domain', 253).notNull(),
+        verifiedDomain: str('verified_domain', 253),
+        verificationToken: str('verification_token', 64).notNull(),
+        verifiedAt: ms('verified_at'),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [
+        myUnique(`${p}org_domains_org_domain_uq`).on(t.organizationId, t.domain),
+        myUnique(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
+      ],
     ),
   }
 }

@@ -50,7 +50,7 @@ const READER = [
 const STATES = ['create', 'load', 'compareAndSet', 'delete', 'deleteExpired'] as const
 const TOKENS = ['create', 'consume', 'peek'] as const
 /** Optional reader methods (the engine falls back when an adapter lacks them). */
-type OptionalReader = 'getOrganizationWithProvider' | 'listMemberRecipients'
+type OptionalReader = 'getOrganizationWithProvider' | 'listMemberRecipients' | 'listOrganizationDomains' | 'findVerifiedDomains'
 const TOKENS_OPTIONAL = ['deleteExpired'] as const
 const WORK = ['claim', 'advance', 'complete'] as const
 const readerMethods: Exact<Omit<StorageReader, OptionalReader>, typeof READER> = READER

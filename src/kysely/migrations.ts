@@ -306,6 +306,41 @@ async function downPendingWork(db: AnyDb, s: ResolvedSchema): Promise<void> {
   } else await db.schema.dropIndex(s.index.membersOrgId).ifExists().execute()
 }
 
+/**
+ * Step 3 (issue 13): the domains organizations claim (`<prefix>organization_domains`), for
+ * home-realm discovery. `verified_domain` is the domain while the row is verified and NULL
+ * otherwise; its unique index is "at most one organization has a domain verified" on every
+ * dialect (MySQL / MariaDB have no partial indexes; NULLs never collide in a unique index).
+ * Idempotent like the other steps.
+ */
+async function upDomains(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boolean } = { catalog: true }): Promise<void> {
+  const t = await typesFor(db, s)
+  const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
+  const i = s.index
+  const w = COLUMN_LIMITS.organization_domains
+  await end(
+    db.schema
+      .createTable(s.organizationDomains)
+      .ifNotExists()
+      .addColumn('id', t.str(w.id), (c) => c.notNull())
+      .addColumn('organization_id', t.str(w.organization_id), (c) => c.notNull())
+      .addColumn('domain', t.str(w.domain), (c) => c.notNull())
+      .addColumn('verified_domain', t.str(w.verified_domain))
+      .addColumn('verification_token', t.str(w.verification_token), (c) => c.notNull())
+      .addColumn('verified_at', t.ms)
+      .addColumn('created_at', t.ms, (c) => c.notNull())
+      .addPrimaryKeyConstraint(i.domainsPk, ['id']),
+  ).execute()
+  await createIndexOnce(db, s, options.catalog, i.domainsOrgDomain, s.organizationDomains, (b) =>
+    b.columns(['organization_id', 'domain']).unique(),
+  )
+  await createIndexOnce(db, s, options.catalog, i.domainsVerified, s.organizationDomains, (b) => b.columns(['verified_domain']).unique())
+}
+
+async function downDomains(db: AnyDb, s: ResolvedSchema): Promise<void> {
+  await db.schema.dropTable(s.organizationDomains).ifExists().execute()
+}
+
 async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
   const tables = [s.oneTimeTokens, s.pipelineStates, s.auditLog, s.members, s.authIdentities, s.authProviders, s.userEmails]
   if (!s.users.hostOwned) tables.push(s.users.table)
@@ -339,6 +374,10 @@ export function ssoflowMigrations(options: KyselySchemaOptions): Record<string, 
     '0002_ssoflow_pending_work': {
       up: (db: AnyDb) => upPendingWork(db, schema),
       down: (db: AnyDb) => downPendingWork(db, schema),
+    },
+    '0003_ssoflow_domains': {
+      up: (db: AnyDb) => upDomains(db, schema),
+      down: (db: AnyDb) => downDomains(db, schema),
     },
   }
 }
@@ -570,6 +609,7 @@ export async function ssoflowSchemaSql(options: SchemaSqlOptions): Promise<strin
   })
   await up(db, schema, { catalog: false })
   await upPendingWork(db, schema, { catalog: false })
+  await upDomains(db, schema, { catalog: false })
   await db.destroy()
   return statements
 }

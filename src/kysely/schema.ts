@@ -111,6 +111,8 @@ export interface ResolvedSchema {
   readonly pipelineStates: string
   readonly oneTimeTokens: string
   readonly pendingWork: string
+  /** Claimed domains (issue 13, migration 0003). */
+  readonly organizationDomains: string
   /** Index/constraint name -> the port's constraint. */
   readonly constraintByIndex: ReadonlyMap<string, UniqueConstraint>
   /** Index names by role (used by the migrations). */
@@ -145,6 +147,9 @@ export type IndexRole =
   | 'pendingWorkKey'
   | 'pendingWorkAvailable'
   | 'membersOrgId'
+  | 'domainsPk'
+  | 'domainsOrgDomain'
+  | 'domainsVerified'
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,23}$/
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -206,6 +211,9 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     pendingWorkKey: `${prefix}pending_work_key_uq`,
     pendingWorkAvailable: `${prefix}pending_work_avail_ix`,
     membersOrgId: `${prefix}members_org_id_ix`,
+    domainsPk: `${prefix}org_domains_pk`,
+    domainsOrgDomain: `${prefix}org_domains_org_domain_uq`,
+    domainsVerified: `${prefix}org_domains_verified_uq`,
   }
   const constraintByIndex = new Map<string, UniqueConstraint>([
     [index.usersUsername, 'user.username'],
@@ -218,6 +226,8 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     [index.membersToken, 'member.invite_token'],
     [index.pipelineStatesPk, 'pipeline_state.id'],
     [index.oneTimeTokensPk, 'one_time_token.hash'],
+    [index.domainsOrgDomain, 'organization_domain.organization_domain'],
+    [index.domainsVerified, 'organization_domain.verified'],
   ])
   const hostUsername = options.tables?.users?.uniqueIndexes?.username
   if (hostUsername) constraintByIndex.set(hostUsername, 'user.username')
@@ -236,6 +246,7 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     pipelineStates: `${prefix}pipeline_states`,
     oneTimeTokens: `${prefix}one_time_tokens`,
     pendingWork: `${prefix}pending_work`,
+    organizationDomains: `${prefix}organization_domains`,
     constraintByIndex,
     index,
   }

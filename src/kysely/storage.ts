@@ -38,6 +38,7 @@ import type {
   UserEmailMatch,
 } from '../ports/storage.js'
 import { type ConflictCandidate, toConflict } from './conflicts.js'
+import { allDomains, domainReads, domainWrites } from './domains.js'
 import { type KyselySchemaOptions, resolveSchema, type SqlDialect } from './schema.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
@@ -465,6 +466,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       return r ? map(r) : null
     }
     return {
+      ...domainReads(s, q),
       getOrganization: (id) =>
         one(
           q
@@ -646,6 +648,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     }
     return {
       ...reader(q),
+      ...domainWrites(s, q, write),
       async lockIdentity(authProviderId, ident) {
         const text = `${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`
         if (dialect === 'postgres') {
@@ -1066,6 +1069,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       for (const p of data.providers ?? []) await tx.createAuthProvider(p)
       for (const i of data.identities ?? []) await tx.createIdentity(i)
       for (const m of data.members ?? []) await tx.createMember(m)
+      for (const d of data.domains ?? []) await tx.createOrganizationDomain?.(d)
     })
   }
 
@@ -1079,7 +1083,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       <T>(key: (t: T) => string) =>
       (a: T, b: T) =>
         key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0
-    const [orgs, users, emails, members, providers, identities, audit, states, tokens, work] = await Promise.all([
+    const [orgs, users, emails, members, providers, identities, audit, states, tokens, work, domains] = await Promise.all([
       all(s.organizations.table, 'o', O),
       all(s.users.table, 'u', U),
       all(s.userEmails, 'e', EMAIL_COLS),
@@ -1093,6 +1097,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         .selectFrom(s.pendingWork)
         .select([...WORK_COLUMNS])
         .execute() as Promise<Row[]>,
+      allDomains(s, db),
     ])
     const id = (x: { id: string }) => x.id
     return {
@@ -1106,6 +1111,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       pipelineStates: states.map(stateFrom).sort(byKey(id)),
       oneTimeTokens: tokens.map(tokenFrom).sort(byKey((t) => t.hash)),
       pendingWork: work.map(workFrom).sort(byKey(id)),
+      domains,
     }
   }
 

@@ -1,5 +1,5 @@
 import { normalizeEmail } from '../model/email.js'
-import type { AuthIdentity, AuthProvider, Member, User, UserEmail } from '../model/records.js'
+import type { AuthIdentity, AuthProvider, Member, OrganizationDomain, User, UserEmail } from '../model/records.js'
 import { type Clock, systemClock } from '../ports/clock.js'
 import {
   type MemberPage,
@@ -17,7 +17,7 @@ import {
   type StorageTx,
   type StoredPipelineState,
 } from '../ports/storage.js'
-import { byId, copy, definedOnly, emptyTables, insertRow, type Tables, TableView, unique, userEmailKey } from './tables.js'
+import { byId, compare, copy, definedOnly, emptyTables, insertRow, type Tables, TableView, unique, userEmailKey } from './tables.js'
 
 /**
  * Options of {@link createMemoryStorage}.
@@ -203,6 +203,14 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
           membersPage(t, organizationId, page).map(
             (member): MemberRecipient => ({ member, user: member.userId === null ? null : (t.users.get(member.userId) ?? null) }),
           ),
+        ),
+      listOrganizationDomains: (organizationId) =>
+        read((t) => [...t.domains.values()].filter((d) => d.organizationId === organizationId).sort((a, b) => compare(a.domain, b.domain))),
+      findVerifiedDomains: (domain) =>
+        read((t) =>
+          [...t.domains.values()]
+            .filter((d) => d.domain === domain && d.verifiedAt !== null)
+            .sort((a, b) => compare(a.organizationId, b.organizationId)),
         ),
       listIdentities: (authProviderId, page) =>
         read((t) =>
@@ -439,6 +447,26 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         write(() => {
           insertRow(view, 'audit', entry)
         }),
+      createOrganizationDomain: (domain) =>
+        write((t) => {
+          unique.domain(t, domain)
+          insertRow(view, 'domains', domain)
+        }),
+      verifyOrganizationDomain: (id, verifiedAt) =>
+        write((t) => {
+          const old = t.domains.get(id)
+          if (old === undefined) return false
+          const next: OrganizationDomain = { ...old, verifiedAt: new Date(verifiedAt.getTime()) }
+          unique.domain(t, next)
+          view.writable('domains').set(id, next)
+          return true
+        }),
+      deleteOrganizationDomain: (id) =>
+        write((t) => {
+          if (!t.domains.has(id)) return false
+          view.writable('domains').delete(id)
+          return true
+        }),
       enqueueWork: (work) =>
         write((t) => {
           for (const other of t.work.values()) if (other.key === work.key) return false
@@ -659,6 +687,10 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         unique.identity(view.tables, identity)
         insertRow(view, 'identities', identity)
       }
+      for (const domain of data.domains ?? []) {
+        unique.domain(view.tables, domain)
+        insertRow(view, 'domains', domain)
+      }
       committed = view.tables
     },
 
@@ -676,6 +708,7 @@ export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryS
         pipelineStates: sorted(pipelineStates),
         oneTimeTokens: copy([...oneTimeTokens.values()].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0))),
         pendingWork: sorted(t.work),
+        domains: sorted(t.domains),
       }
     },
   }

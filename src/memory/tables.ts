@@ -1,4 +1,4 @@
-import type { AuditEntry, AuthIdentity, AuthProvider, Member, Organization, User, UserEmail } from '../model/records.js'
+import type { AuditEntry, AuthIdentity, AuthProvider, Member, Organization, OrganizationDomain, User, UserEmail } from '../model/records.js'
 import { type PendingWork, StorageConflictError } from '../ports/storage.js'
 
 /**
@@ -18,6 +18,8 @@ export interface Tables {
   readonly audit: ReadonlyMap<string, AuditEntry>
   /** Pending background work (the outbox), by id. */
   readonly work: ReadonlyMap<string, PendingWork>
+  /** Claimed domains (issue 13), by id. */
+  readonly domains: ReadonlyMap<string, OrganizationDomain>
 }
 
 /** Name of a table of {@link Tables}. @internal */
@@ -36,6 +38,7 @@ export function emptyTables(): Tables {
     identities: new Map(),
     audit: new Map(),
     work: new Map(),
+    domains: new Map(),
   }
 }
 
@@ -112,6 +115,13 @@ export const unique = {
       if (other.userId === row.userId) conflict('auth_identity.provider_user')
     }
   },
+  domain(t: Tables, row: OrganizationDomain): void {
+    for (const other of t.domains.values()) {
+      if (other.id === row.id || other.domain !== row.domain) continue
+      if (other.organizationId === row.organizationId) conflict('organization_domain.organization_domain')
+      if (row.verifiedAt !== null && other.verifiedAt !== null) conflict('organization_domain.verified')
+    }
+  },
   member(t: Tables, row: Member): void {
     for (const other of t.members.values()) {
       if (other.id === row.id) continue
@@ -125,7 +135,7 @@ export const unique = {
 }
 
 /** Inserts a new row by id; a duplicate id is a programmer error. @internal */
-export function insertRow<K extends 'organizations' | 'users' | 'members' | 'providers' | 'identities' | 'audit' | 'work'>(
+export function insertRow<K extends 'organizations' | 'users' | 'members' | 'providers' | 'identities' | 'audit' | 'work' | 'domains'>(
   view: TableView,
   name: K,
   row: Row<K> & { readonly id: string },
@@ -141,6 +151,11 @@ export function definedOnly<T extends object>(patch: T): Partial<T> {
     if (value !== undefined) (out as Record<string, unknown>)[key] = value
   }
   return out
+}
+
+/** Compares two strings in code-unit order. @internal */
+export function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /** Compares by `id` in code-unit order (what `ORDER BY id COLLATE "C"` gives). @internal */

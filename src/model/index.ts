@@ -1,3 +1,4 @@
+export * from './domain.js'
 export * from './email.js'
 export * from './identity.js'
 export * from './limits.js'

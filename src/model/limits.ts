@@ -36,6 +36,8 @@ export const LIMITS = {
   tokenHash: 128,
   /** Maximum length of a one-time token's purpose, an audit event name. */
   tag: 64,
+  /** Maximum length of a normalized domain (a DNS host name: 253 characters). */
+  domain: 253,
   /** Maximum length of a member's invite status. */
   inviteStatus: 32,
 } as const
@@ -73,6 +75,13 @@ export const COLUMN_LIMITS = {
     target_id: LIMITS.id,
     target_user_id: LIMITS.id,
     ip: LIMITS.ip,
+  },
+  organization_domains: {
+    id: LIMITS.id,
+    organization_id: LIMITS.id,
+    domain: LIMITS.domain,
+    verified_domain: LIMITS.domain,
+    verification_token: LIMITS.tag,
   },
   pipeline_states: { id: LIMITS.id },
   one_time_tokens: { hash: LIMITS.tokenHash, purpose: LIMITS.tag },

@@ -1,10 +1,21 @@
-import type { AuditEntry, AuthIdentity, AuthProvider, Member, MemberFlags, Organization, User, UserEmail } from '../model/records.js'
+import type {
+  AuditEntry,
+  AuthIdentity,
+  AuthProvider,
+  Member,
+  MemberFlags,
+  Organization,
+  OrganizationDomain,
+  User,
+  UserEmail,
+} from '../model/records.js'
 
 /**
  * Names of the unique constraints a storage adapter must enforce (spec 1.2), plus `user.email`:
  * the name an adapter reports when a host's own unique index on its users' address fires (ssoflow
  * needs no such index, but a host's users table may have one). The engine turns `user.email`
- * into a non-retryable `IDENTITY_CONFLICT`; every other name into a retryable `STORAGE_CONFLICT`.
+ * into a non-retryable `IDENTITY_CONFLICT`; `organization_domain.verified` (a domain verified by
+ * another organization) into `DOMAIN_TAKEN`; every other name into a retryable `STORAGE_CONFLICT`.
  * @group Ports
  */
 export type UniqueConstraint =
@@ -19,6 +30,10 @@ export type UniqueConstraint =
   | 'user_email.user_email'
   | 'pipeline_state.id'
   | 'one_time_token.hash'
+  /** An organization claims a domain once: unique on (organization, domain). */
+  | 'organization_domain.organization_domain'
+  /** At most one organization has a domain verified: unique on the domain among verified rows. */
+  | 'organization_domain.verified'
 
 /**
  * Thrown by storage adapters when a write violates a unique constraint. It is the only error a
@@ -178,6 +193,19 @@ export interface StorageReader {
   listMemberRecipients?(organizationId: string, page: MemberPage): Promise<readonly MemberRecipient[]>
   /** Identities of a provider, ordered by id, paged (`after` exclusive). */
   listIdentities(authProviderId: string, page: { after?: string | null | undefined; limit: number }): Promise<readonly AuthIdentity[]>
+  /**
+   * Verified domains (issue 13), optional with {@link StorageReader.findVerifiedDomains} and the
+   * three domain writes of {@link StorageTx}: the domains an organization claims, verified or
+   * not, ordered by `domain`. Without the domain members, the engine's domain calls and
+   * `beginLogin({ email })` answer `CONFIG_INVALID` (`details.reason: 'domains-not-supported'`).
+   */
+  listOrganizationDomains?(organizationId: string): Promise<readonly OrganizationDomain[]>
+  /**
+   * The VERIFIED rows of a normalized domain (exact comparison), ordered by organization id:
+   * home-realm discovery's one read. At most one when the adapter enforces
+   * `organization_domain.verified`; the engine treats more than one (a host's own data) like none.
+   */
+  findVerifiedDomains?(domain: string): Promise<readonly OrganizationDomain[]>
 }
 
 /** Fields of an identity that can change. */
@@ -319,6 +347,22 @@ export interface StorageTx extends StorageReader {
   updateOrganization(id: string, patch: OrganizationPatch): Promise<boolean>
   /** Appends an audit row (the default audit port writes here, atomically with the flow). */
   appendAudit(entry: AuditEntry): Promise<void>
+  /**
+   * Claims a domain for an organization (optional, see
+   * {@link StorageReader.listOrganizationDomains}). Conflicts:
+   * `organization_domain.organization_domain`; `organization_domain.verified` when the row is
+   * inserted verified (seeding, imports) and another organization has the domain verified.
+   */
+  createOrganizationDomain?(domain: OrganizationDomain): Promise<void>
+  /**
+   * Marks row `id` verified at `verifiedAt`. Returns false when the row does not exist.
+   * Conflicts: `organization_domain.verified` when another organization's row for the same domain
+   * is verified; of N concurrent transactions verifying one domain for N organizations, exactly
+   * one commits (a unique index, not a read-then-write check).
+   */
+  verifyOrganizationDomain?(id: string, verifiedAt: Date): Promise<boolean>
+  /** Deletes row `id`; false when it does not exist. */
+  deleteOrganizationDomain?(id: string): Promise<boolean>
   /**
    * Records background work (the outbox) atomically with the decision that causes it: it is
    * claimable once this transaction commits and never exists if it rolls back.
@@ -533,6 +577,8 @@ export interface StorageSeedData {
   readonly members?: readonly Member[] | undefined
   readonly providers?: readonly AuthProvider[] | undefined
   readonly identities?: readonly AuthIdentity[] | undefined
+  /** Claimed (and verified) domains, when the adapter stores domains. */
+  readonly domains?: readonly OrganizationDomain[] | undefined
 }
 
 /**
@@ -552,4 +598,6 @@ export interface StorageSnapshot {
   oneTimeTokens: OneTimeTokenRecord[]
   /** Pending background work, by id. */
   pendingWork: PendingWork[]
+  /** Claimed domains, by id (adapters that store domains). */
+  domains?: OrganizationDomain[]
 }

@@ -352,7 +352,11 @@ for (const target of DATABASES) {
       const prefix = `${uniqueName('m')}_`
       const naming = { dialect: database.dialect, tablePrefix: prefix }
       expect(await listTables(database, prefix)).toEqual([])
-      expect((await migrateSsoflow(database.db, naming)).executed).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
+      expect((await migrateSsoflow(database.db, naming)).executed).toEqual([
+        '0001_ssoflow_init',
+        '0002_ssoflow_pending_work',
+        '0003_ssoflow_domains',
+      ])
       expect((await migrateSsoflow(database.db, naming)).executed).toEqual([])
       expect(await listTables(database, prefix)).toEqual(
         [
@@ -362,6 +366,7 @@ for (const target of DATABASES) {
           'members',
           'migrations',
           'one_time_tokens',
+          'organization_domains',
           'organizations',
           'pending_work',
           'pipeline_states',
@@ -369,15 +374,23 @@ for (const target of DATABASES) {
           'users',
         ].map((t) => `${prefix}${t}`),
       )
-      expect((await rollbackSsoflow(database.db, naming)).executed).toEqual(['0002_ssoflow_pending_work', '0001_ssoflow_init'])
+      expect((await rollbackSsoflow(database.db, naming)).executed).toEqual([
+        '0003_ssoflow_domains',
+        '0002_ssoflow_pending_work',
+        '0001_ssoflow_init',
+      ])
       expect(await listTables(database, prefix)).toEqual([`${prefix}migrations`])
       // Concurrent runs (several app instances starting) apply the migration exactly once.
       const runs = await Promise.all(Array.from({ length: 4 }, () => migrateSsoflow(database.db, naming)))
-      expect(runs.flatMap((r) => r.executed)).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
+      expect(runs.flatMap((r) => r.executed)).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work', '0003_ssoflow_domains'])
       await rollbackSsoflow(database.db, naming)
       await database.db.schema.dropTable(`${prefix}migrations`).execute()
       expect(await listTables(database, prefix)).toEqual([])
-      expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual(['0001_ssoflow_init', '0002_ssoflow_pending_work'])
+      expect(Object.keys(ssoflowMigrations({ dialect: database.dialect }))).toEqual([
+        '0001_ssoflow_init',
+        '0002_ssoflow_pending_work',
+        '0003_ssoflow_domains',
+      ])
     })
 
     if (target.name === 'pglite' || target.name === 'postgres') {
@@ -432,6 +445,7 @@ for (const target of DATABASES) {
       } finally {
         await rollbackSsoflow(database.db, naming).catch(() => {})
         for (const t of [
+          'organization_domains',
           'pending_work',
           'one_time_tokens',
           'pipeline_states',

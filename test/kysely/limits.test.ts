@@ -48,6 +48,9 @@ const EVENTS = [
   'sso.disable',
   'sso.edit',
   'org.edit',
+  'domain.add',
+  'domain.verify',
+  'domain.remove',
 ] as const satisfies readonly AuditEvent[]
 // Fails to compile when an audit event is added without being listed above.
 const eventsCovered: [Exclude<AuditEvent, (typeof EVENTS)[number]>] extends [never] ? true : false = true
@@ -104,6 +107,15 @@ const SOURCES: { readonly [T in Table]: { readonly [C in keyof (typeof COLUMN_LI
     target_id: { kind: 'copy', of: ['auth_identities', 'id'] },
     target_user_id: { kind: 'copy', of: ['users', 'id'] },
     ip: { kind: 'boundary', via: 'session.ip' },
+  },
+  organization_domains: {
+    id: { kind: 'generated', max: ULID },
+    organization_id: { kind: 'copy', of: ['organizations', 'id'] },
+    // normalizeDomain's output: a DNS host name of at most 253 characters.
+    domain: { kind: 'generated', max: LIMITS.domain },
+    verified_domain: { kind: 'copy', of: ['organization_domains', 'domain'] },
+    // randomToken(32): 43 base64url characters.
+    verification_token: { kind: 'generated', max: 43 },
   },
   pipeline_states: { id: { kind: 'generated', max: 32 } },
   one_time_tokens: {

@@ -38,6 +38,7 @@ const TABLES = [
   'members',
   'migrations',
   'one_time_tokens',
+  'organization_domains',
   'organizations',
   'pending_work',
   'pipeline_states',
@@ -62,6 +63,28 @@ async function expectComplete(database: TestDatabase, db: AnyKysely, prefix: str
   // The unique indexes are there: a second provider for the org is a conflict.
   await expect(storage.transaction((tx) => tx.createAuthProvider(makeProvider({ id: 'p2', organizationId: 'o1' })))).rejects.toMatchObject({
     constraint: 'auth_provider.organization',
+  })
+  // Migration 0003's unique indexes: one claim per (org, domain), one verified org per domain.
+  const t0 = new Date('2026-01-01T00:00:00.000Z')
+  const claim = (id: string, organizationId: string) => ({
+    id,
+    organizationId,
+    domain: 'acme.test',
+    verificationToken: `tok-${id}`,
+    verifiedAt: null,
+    createdAt: t0,
+  })
+  await storage.seed({ organizations: [makeOrganization({ id: 'o2' })] })
+  await storage.transaction(async (tx) => {
+    await tx.createOrganizationDomain?.(claim('d1', 'o1'))
+    await tx.createOrganizationDomain?.(claim('d2', 'o2'))
+    await tx.verifyOrganizationDomain?.('d1', t0)
+  })
+  await expect(storage.transaction(async (tx) => tx.createOrganizationDomain?.(claim('d3', 'o1')))).rejects.toMatchObject({
+    constraint: 'organization_domain.organization_domain',
+  })
+  await expect(storage.transaction(async (tx) => tx.verifyOrganizationDomain?.('d2', t0))).rejects.toMatchObject({
+    constraint: 'organization_domain.verified',
   })
 }
 

@@ -8,7 +8,7 @@
 import { normalizeEmail } from '../../model/email.js'
 import { type JsonObject, type JsonValue, jsonWithinLimits } from '../../model/identity.js'
 import { LIMITS } from '../../model/limits.js'
-import type { AuthIdentity, Member, Organization, User, UserEmail } from '../../model/records.js'
+import type { AuthIdentity, Member, Organization, OrganizationDomain, User, UserEmail } from '../../model/records.js'
 import {
   isStorageConflict,
   type MemberPage,
@@ -139,6 +139,10 @@ const run = <T>(s: StoragePort, fn: (tx: StorageTx) => Promise<T>): Promise<T> =
  * - a host's unique index on the users' address, if any, is reported as `user.email`;
  * - pipeline states: create/load/compareAndSet/delete/deleteExpired with expiry by the clock;
  *   one-time tokens: create/peek/consume, purpose-bound, expiry by `now`, single use;
+ * - when offered (optional): verified domains (`listOrganizationDomains`, `findVerifiedDomains`,
+ *   `tx.createOrganizationDomain`, `tx.verifyOrganizationDomain`, `tx.deleteOrganizationDomain`):
+ *   one claim per (organization, domain), at most one verified organization per domain, also
+ *   under N concurrent verifications (exactly one commits);
  * - when offered (optional): `tx.pipelineStates` and `tx.oneTimeTokens` roll back with the
  *   transaction; `getOrganizationWithProvider` and `tx.readLinkedIdentity` answer as the reads
  *   they combine.
@@ -1720,6 +1724,119 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     const got = claims.filter((c): c is PendingWork => c !== null).map((c) => c.id)
     assertEqual(got.length, items, 'every item claimed once, the other callers got null')
     assertEqual(new Set(got).size, items, 'no item claimed twice')
+  })
+
+  // ---------------------------------------------------------------- verified domains (issue 13)
+  // Optional port members, all or none: an adapter without them passes these cases trivially
+  // (the engine then answers its domain calls with CONFIG_INVALID).
+
+  const domains = (s: StorageReader) => {
+    const list = s.listOrganizationDomains?.bind(s)
+    const find = s.findVerifiedDomains?.bind(s)
+    if (!list || !find) throw new Error('the adapter has some domain members but not listOrganizationDomains and findVerifiedDomains')
+    return { list, find }
+  }
+  const domainTx = (tx: StorageTx) => {
+    const create = tx.createOrganizationDomain?.bind(tx)
+    const verify = tx.verifyOrganizationDomain?.bind(tx)
+    const remove = tx.deleteOrganizationDomain?.bind(tx)
+    if (!create || !verify || !remove) throw new Error('the adapter lists domains but its transactions cannot write them')
+    return { create, verify, remove }
+  }
+  const claim = (id: string, organizationId: string, domain: string, extra: Partial<OrganizationDomain> = {}): OrganizationDomain => ({
+    id,
+    organizationId,
+    domain,
+    verificationToken: `token-${id}`,
+    verifiedAt: null,
+    createdAt: EXACT,
+    ...extra,
+  })
+
+  test('domains: claim, list, verify, find, remove; one claim per org, one verified org per domain', async (s) => {
+    if (!s.listOrganizationDomains) return
+    await base(s)
+    const { list, find } = domains(s)
+    await run(s, async (tx) => {
+      await domainTx(tx).create(claim('dom-a2', ORG_A, 'beta.test'))
+      await domainTx(tx).create(claim('dom-a1', ORG_A, 'acme.test'))
+      await domainTx(tx).create(claim('dom-b1', ORG_B, 'acme.test'))
+    })
+    assertEqual(await list(ORG_A), [claim('dom-a1', ORG_A, 'acme.test'), claim('dom-a2', ORG_A, 'beta.test')], 'listed by domain')
+    assertEqual(await list('nope'), [], 'an org without domains')
+    assertEqual(await find('acme.test'), [], 'claimed, not verified: not found')
+    await assertConflict(
+      run(s, (tx) => domainTx(tx).create(claim('dom-a3', ORG_A, 'acme.test'))),
+      'organization_domain.organization_domain',
+      'a second claim of one domain by one org',
+    )
+    const when = at(1_000)
+    assertEqual(await run(s, (tx) => domainTx(tx).verify('dom-a1', when)), true, 'verified')
+    assertEqual(await find('acme.test'), [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })], 'found once verified')
+    assertEqual(
+      await run(s, (tx) => find('acme.test')),
+      [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })],
+      'inside a transaction',
+    )
+    assertEqual(await find('ACME.test'), [], 'exact comparison (case)')
+    assertEqual(await find('acme.test '), [], 'exact comparison (trailing space)')
+    await assertConflict(
+      run(s, (tx) => domainTx(tx).verify('dom-b1', when)),
+      'organization_domain.verified',
+      'another org verifying a verified domain',
+    )
+    assertEqual((await list(ORG_B))[0]?.verifiedAt, null, 'the losing verification rolled back')
+    await s.seedHostData({ organizations: [makeOrganization({ id: 'org-c' })] })
+    await assertConflict(
+      run(s, (tx) => domainTx(tx).create(claim('dom-c', 'org-c', 'acme.test', { verifiedAt: when }))),
+      'organization_domain.verified',
+      'a claim inserted verified for a domain another org has verified',
+    )
+    assertEqual(await run(s, (tx) => domainTx(tx).verify('nope', when)), false, 'verify: no row')
+    assertEqual(await run(s, (tx) => domainTx(tx).remove('nope')), false, 'remove: no row')
+    const boom = new Error('rollback (contract)')
+    await rejection(
+      run(s, async (tx) => {
+        await domainTx(tx).create(claim('dom-x', ORG_B, 'gamma.test'))
+        throw boom
+      }),
+      'a throwing transaction',
+    )
+    assertEqual(
+      (await list(ORG_B)).map((d) => d.id),
+      ['dom-b1'],
+      'a claim in a rolled-back transaction is gone',
+    )
+    assertEqual(await run(s, (tx) => domainTx(tx).remove('dom-a1')), true, 'removed')
+    assertEqual(await find('acme.test'), [], 'gone')
+    assertEqual(await run(s, (tx) => domainTx(tx).verify('dom-b1', when)), true, 'the domain is free for another org')
+    assertEqual(
+      (await find('acme.test')).map((d) => d.organizationId),
+      [ORG_B],
+      'now verified by org B',
+    )
+  })
+
+  test(`domains: ${n} organizations verifying one domain concurrently, exactly one wins`, async (s) => {
+    if (!s.listOrganizationDomains) return
+    const orgs = Array.from({ length: n }, (_, i) => `org-race-${String(i).padStart(3, '0')}`)
+    await s.seedHostData({ organizations: orgs.map((id) => makeOrganization({ id })) })
+    await run(s, async (tx) => {
+      for (const [i, org] of orgs.entries()) await domainTx(tx).create(claim(`dom-${i}`, org, 'race.test'))
+    })
+    const results = await Promise.allSettled(orgs.map((_, i) => run(s, (tx) => domainTx(tx).verify(`dom-${i}`, at(i)))))
+    const won = results.filter((r) => r.status === 'fulfilled')
+    assertEqual(won.length, 1, 'exactly one verification commits')
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        assert(
+          isStorageConflict(r.reason) && r.reason.constraint === 'organization_domain.verified',
+          `a losing verification is the organization_domain.verified conflict, got ${String(r.reason)}`,
+        )
+      }
+    }
+    const verified = await domains(s).find('race.test')
+    assertEqual(verified.length, 1, 'one verified row')
   })
 
   test('housekeeping: deleteExpired of pipeline states and one-time tokens is bounded by limit', async (s) => {

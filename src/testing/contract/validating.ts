@@ -113,6 +113,15 @@ const work = z.object({
   createdAt: date,
 })
 
+const orgDomain = z.object({
+  id,
+  organizationId: id,
+  domain: z.string().min(1),
+  verificationToken: z.string(),
+  verifiedAt: date.nullable(),
+  createdAt: date,
+})
+
 type Check<T> = (value: T) => string | null
 
 function validated<T>(method: string, schema: z.ZodType, value: T, ...checks: Check<T>[]): T {
@@ -291,6 +300,29 @@ function validatingReader(r: StorageReader, where: string): StorageReader {
             ),
         }))(r.listMemberRecipients.bind(r))
       : {}),
+    ...(r.listOrganizationDomains
+      ? ((list: NonNullable<StorageReader['listOrganizationDomains']>) => ({
+          listOrganizationDomains: async (orgId: string) =>
+            validated(
+              m('listOrganizationDomains'),
+              z.array(orgDomain),
+              await list(orgId),
+              (v) => v.map((x) => same('organizationId', x.organizationId, orgId)).find((p) => p !== null) ?? null,
+            ),
+        }))(r.listOrganizationDomains.bind(r))
+      : {}),
+    ...(r.findVerifiedDomains
+      ? ((find: NonNullable<StorageReader['findVerifiedDomains']>) => ({
+          findVerifiedDomains: async (domain: string) =>
+            validated(
+              m('findVerifiedDomains'),
+              z.array(orgDomain),
+              await find(domain),
+              (v) => v.map((x) => same('domain', x.domain, domain)).find((p) => p !== null) ?? null,
+              (v) => (v.some((x) => x.verifiedAt === null) ? 'returned a domain that is not verified' : null),
+            ),
+        }))(r.findVerifiedDomains.bind(r))
+      : {}),
     listIdentities: async (p, page) =>
       validated(
         m('listIdentities'),
@@ -367,6 +399,19 @@ function validatingTx(tx: StorageTx): StorageTx {
     deleteAuthProvider: async (i) => b('deleteAuthProvider', await tx.deleteAuthProvider(i)),
     updateOrganization: async (i, patch) => b('updateOrganization', await tx.updateOrganization(i, patch)),
     appendAudit: (e) => tx.appendAudit(e),
+    ...(tx.createOrganizationDomain ? { createOrganizationDomain: tx.createOrganizationDomain.bind(tx) } : {}),
+    ...(tx.verifyOrganizationDomain
+      ? {
+          verifyOrganizationDomain: async (i: string, at: Date) =>
+            b('verifyOrganizationDomain', await (tx.verifyOrganizationDomain?.(i, at) ?? Promise.resolve(false))),
+        }
+      : {}),
+    ...(tx.deleteOrganizationDomain
+      ? {
+          deleteOrganizationDomain: async (i: string) =>
+            b('deleteOrganizationDomain', await (tx.deleteOrganizationDomain?.(i) ?? Promise.resolve(false))),
+        }
+      : {}),
     ...(tx.enqueueWork
       ? { enqueueWork: async (w: PendingWork) => b('enqueueWork', await (tx.enqueueWork?.(w) ?? Promise.resolve(false))) }
       : {}),
@@ -469,6 +514,8 @@ const CONSTRAINTS: ReadonlySet<string> = new Set<UniqueConstraint>([
   'user_email.user_email',
   'pipeline_state.id',
   'one_time_token.hash',
+  'organization_domain.organization_domain',
+  'organization_domain.verified',
 ])
 
 /**
