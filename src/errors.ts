@@ -38,6 +38,15 @@ export const ERROR_CODES = {
   PROVIDER_RESPONSE_INVALID: 'The identity provider returned an invalid response.',
   URL_NOT_ALLOWED: 'This address is not allowed for an identity provider.',
   ORGANIZATION_NOT_FOUND: 'The organization does not exist.',
+  // verified domains and home-realm discovery (issue 13)
+  /**
+   * `beginLogin({ email })`: no organization has the address's domain verified (or, from a
+   * host's own data, more than one has: the same answer, so nothing is revealed). Admin calls:
+   * the organization has not claimed that domain.
+   */
+  DOMAIN_UNKNOWN: 'Single sign-on is not set up for this email address. Sign in another way or ask your administrator.',
+  /** `verifyDomain`: another organization has this domain verified. */
+  DOMAIN_TAKEN: 'This domain is already verified by another organization.',
   // signed IdP responses (SAML)
   SAML_RESPONSE_INVALID: 'The identity provider sent a malformed sign-in response.',
   SAML_METADATA_INVALID: 'The identity provider metadata is invalid.',

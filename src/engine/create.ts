@@ -1,6 +1,7 @@
 import { err, errAsync, ResultAsync } from 'neverthrow'
 import type { AuthError } from '../errors.js'
 import { resolveContext } from './context.js'
+import { createDomainApi } from './domains.js'
 import { parseInput } from './inputs.js'
 import { createLoginApi } from './login.js'
 import { createSetupApi } from './setup.js'
@@ -44,6 +45,7 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
   const login = createLoginApi(ctx)
   const setup = createSetupApi(ctx, { finishLogin: login.finishLogin })
   const work = createWorkApi(ctx)
+  const domains = createDomainApi(ctx)
   const finish = { finishLogin: login.finishLogin, finishSetup: setup.finishSetup, finishLoginAfterSteps: login.finishAfterSteps }
   const methods: AuthPipeline = {
     beginLogin: steps.beginLogin,
@@ -58,6 +60,10 @@ export function createAuthPipeline(options: AuthPipelineOptions): AuthPipeline {
     resendLinkRequests: setup.resendLinkRequests,
     updateSettings: setup.updateSettings,
     refreshIdentity: setup.refreshIdentity,
+    addDomain: domains.addDomain,
+    verifyDomain: domains.verifyDomain,
+    removeDomain: domains.removeDomain,
+    listDomains: domains.listDomains,
     verifyAccountLink: login.verifyAccountLink,
     runPendingWork: (input) =>
       new ResultAsync(work.runPendingWork(input ?? {}).catch((cause: unknown) => err<PendingWorkReport, AuthError>(storageFailure(cause)))),

@@ -101,14 +101,24 @@ const admin = { organizationId: id, session: sessionSchema }
 
 /** The input schema of every public entry point, by method name. */
 export const INPUT_SCHEMAS = {
-  beginLogin: z.object({
-    organizationId: id,
-    session: sessionSchema,
-    next: z.string().max(LIMITS.next).nullish(),
-    referrer: z.string().max(LIMITS.id).nullish(),
-    // Only a hint for the IdP: one that is too long or has control characters is dropped, not an error.
-    loginHint: z.string().max(8192).nullish(),
-  }),
+  beginLogin: z
+    .object({
+      // Exactly one of organizationId and email (home-realm discovery, issue 13).
+      organizationId: id.optional(),
+      email: z.string().max(LIMITS.email).optional(),
+      session: sessionSchema,
+      next: z.string().max(LIMITS.next).nullish(),
+      referrer: z.string().max(LIMITS.id).nullish(),
+      // Only a hint for the IdP: one that is too long or has control characters is dropped, not an error.
+      loginHint: z.string().max(8192).nullish(),
+    })
+    .superRefine((v, ctx) => {
+      if (v.organizationId === undefined && v.email === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['organizationId'], message: 'expected organizationId or email' })
+      } else if (v.organizationId !== undefined && v.email !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['email'], message: 'expected organizationId or email, not both' })
+      }
+    }),
   beginSetup: z.object({ organizationId: id, providerKey: id, session: sessionSchema }),
   advance: z.object({ handle: z.string().max(256), request: requestSchema, session: sessionSchema }),
   beginUnsolicitedLogin: z.object({ organizationId: id, session: sessionSchema, request: requestSchema }),
@@ -117,6 +127,10 @@ export const INPUT_SCHEMAS = {
   explain: z.object({ handle: z.string().max(256), identity: identitySchema.optional(), session: sessionSchema, op }),
   finishSetup: z.object({ handle: z.string().max(256), identity: identitySchema, session: sessionSchema, data: dataSchema.optional() }),
   disableProvider: z.object(admin),
+  addDomain: z.object({ ...admin, domain: z.string().max(LIMITS.email) }),
+  verifyDomain: z.object({ ...admin, domain: z.string().max(LIMITS.email) }),
+  removeDomain: z.object({ ...admin, domain: z.string().max(LIMITS.email) }),
+  listDomains: z.object(admin),
   resendLinkRequests: z.object(admin),
   updateSettings: z.object({
     ...admin,
@@ -151,6 +165,10 @@ const FLOWS: Readonly<Record<keyof AuthPipeline, ErrorRedirectHint>> = {
   disableProvider: 'authSettings',
   resendLinkRequests: 'authSettings',
   updateSettings: 'authSettings',
+  addDomain: 'authSettings',
+  verifyDomain: 'authSettings',
+  removeDomain: 'authSettings',
+  listDomains: 'authSettings',
   // The org of these is not in the input: it is known only from a state, link or identity.
   advance: 'root',
   serviceMetadata: 'root',

@@ -21,6 +21,7 @@ import { checkState, type Flow, type PipelineState, redirectFor, stepFingerprint
 import { randomToken } from '../state/crypto.js'
 import { authorizeSsoAdmin } from './authorize.js'
 import type { EngineContext } from './context.js'
+import { type Discovered, discover } from './domains.js'
 import type { LoginHandoff } from './login.js'
 import { buildState, createState, type OpenedState, openState, storeNewState, transitionState } from './pipeline-state.js'
 import { withRedirect } from './redirect.js'
@@ -363,9 +364,17 @@ export function createStepApi(ctx: EngineContext): StepApi {
     run(async () => {
       const redirect: ErrorRedirectHint = 'orgLogin'
       if (typeof input !== 'object' || input === null) return err(inputInvalid('input', 'root'))
-      if (!isId(input.organizationId)) return err(inputInvalid('organizationId', 'root'))
+      // Home-realm discovery (issue 13): the org whose verified domain is the email's.
+      let discovery: Discovered | null = null
+      if (typeof input.email === 'string') {
+        if (!validSession(input.session)) return err(inputInvalid('session', 'root'))
+        const found = await discover(ctx, input.email)
+        if (found.isErr()) return err(found.error)
+        discovery = found.value
+      }
+      const organizationId = discovery?.organizationId ?? input.organizationId
+      if (!isId(organizationId)) return err(inputInvalid('organizationId', 'root'))
       if (!validSession(input.session)) return err(inputInvalid('session', redirect))
-      const organizationId = input.organizationId
       const both = await read(() => readOrganizationWithProvider(ctx.storage, organizationId), 'root')
       if (both.isErr()) return err(both.error)
       if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
@@ -375,12 +384,17 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const provider = ctx.providers.get(row.value.providerKey)
       if (!provider) return err(authError('PROVIDER_UNKNOWN', { redirect }))
       const referrer = typeof input.referrer === 'string' && input.referrer.length <= LIMITS.id ? input.referrer : null
-      return start(
+      const loginHint = discovery !== null ? boundedHint(input.email) : boundedHint(input.loginHint)
+      const step = await start(
         'login',
         { organization: org.value, row: row.value, provider, steps: provider.loginSteps(row.value.config), config: row.value.config },
         input.session,
-        { next: safeNext(input.next, ctx.urls.baseUrl), referrer, loginHint: boundedHint(input.loginHint) },
+        { next: safeNext(input.next, ctx.urls.baseUrl), referrer, loginHint },
       )
+      if (discovery === null || step.isErr()) return step
+      const { domain, trace } = discovery
+      const found = { domain, organizationId, trace }
+      return ok(step.value.kind === 'redirect' || step.value.kind === 'render' ? { ...step.value, discovery: found } : step.value)
     }, 'orgLogin')
 
   const beginSetup = (input: BeginSetupInput): ResultAsync<Step, AuthError> =>

@@ -340,14 +340,66 @@ export interface SetupPolicyChange {
  * @group Outcomes
  */
 export type Step =
-  | { readonly kind: 'redirect'; readonly url: string; readonly handle: string }
-  | { readonly kind: 'render'; readonly view: string; readonly model: JsonObject; readonly handle: string }
+  | {
+      readonly kind: 'redirect'
+      readonly url: string
+      readonly handle: string
+      /** `beginLogin({ email })` only: how home-realm discovery chose the organization. */
+      readonly discovery?: Discovery | undefined
+    }
+  | {
+      readonly kind: 'render'
+      readonly view: string
+      readonly model: JsonObject
+      readonly handle: string
+      /** `beginLogin({ email })` only: how home-realm discovery chose the organization. */
+      readonly discovery?: Discovery | undefined
+    }
   | LoginOutcome
   | SetupOutcome
 
-/** Input of `beginLogin`. @group Engine */
-export interface BeginLoginInput {
+/**
+ * How `beginLogin({ email })` found the organization (home-realm discovery): the normalized
+ * domain, the organization that has it verified, and the trace of the rule.
+ * @group Outcomes
+ */
+export interface Discovery {
+  readonly domain: string
   readonly organizationId: string
+  readonly trace: readonly TraceEntry[]
+}
+
+/**
+ * Input of `beginLogin`: the organization by id, or (home-realm discovery, issue 13) by the
+ * user's email address: `{ email, session }` begins the login of the ONE organization that has
+ * the address's domain verified and passes the address to the IdP as the login hint. Exactly
+ * one of `organizationId` and `email`.
+ * @group Engine
+ */
+export type BeginLoginInput = BeginLoginByOrganization | BeginLoginByEmail
+
+/** `beginLogin` for a known organization. @group Engine */
+export interface BeginLoginByOrganization extends BeginLoginCommon {
+  readonly organizationId: string
+  readonly email?: undefined
+}
+
+/**
+ * `beginLogin` from an email address (home-realm discovery). The domain is normalized
+ * (`normalizeDomain`: lowercase, IDN to A-labels; a trailing dot, no domain or an empty local
+ * part is `INPUT_INVALID` with `details.field: 'email'`); no organization with that domain
+ * verified, or more than one, is `DOMAIN_UNKNOWN` (the same answer, nothing else revealed).
+ * Nothing is written on any error. The address becomes the login hint (`loginHint` is ignored).
+ * @group Engine
+ */
+export interface BeginLoginByEmail extends BeginLoginCommon {
+  /** The address the user typed, at most 320 characters. */
+  readonly email: string
+  readonly organizationId?: undefined
+}
+
+/** Fields of every `beginLogin` input. @group Engine */
+export interface BeginLoginCommon {
   readonly session: SessionInfo
   /** Where to land after login; honoured only for same-origin relative paths. */
   readonly next?: string | null | undefined
@@ -427,6 +479,56 @@ export interface AdminInput {
   readonly session: SessionInfo
 }
 
+/** Input of the domain admin calls that name a domain (`addDomain`, `verifyDomain`, `removeDomain`). @group Engine */
+export interface DomainInput extends AdminInput {
+  /** The domain, e.g. `acme.com` (normalized like `normalizeDomain`: an IDN is stored as A-labels). */
+  readonly domain: string
+}
+
+/**
+ * A domain of an organization as the admin API shows it, with the DNS record the domain's owner
+ * publishes to prove it (the host checks it, e.g. with `resolveTxt`, before `verifyDomain`).
+ * @group Outcomes
+ */
+export interface DomainView {
+  readonly domain: string
+  readonly verified: boolean
+  /** ISO time of verification, or null. */
+  readonly verifiedAt: string | null
+  readonly createdAt: string
+  /** The TXT record to publish: `{ name: '_ssoflow-challenge.<domain>', value: 'ssoflow-domain-verification=<token>' }`. */
+  readonly dnsRecord: { readonly type: 'TXT'; readonly name: string; readonly value: string }
+}
+
+/** Outcome of `addDomain`. @group Outcomes */
+export interface DomainAdded {
+  readonly kind: 'domainAdded'
+  readonly domain: DomainView
+  /** False when the organization had already claimed the domain (nothing written). */
+  readonly created: boolean
+}
+
+/** Outcome of `verifyDomain`. @group Outcomes */
+export interface DomainVerified {
+  readonly kind: 'domainVerified'
+  readonly domain: DomainView
+  /** False when it was already verified by this organization (nothing written). */
+  readonly changed: boolean
+}
+
+/** Outcome of `removeDomain`. @group Outcomes */
+export interface DomainRemoved {
+  readonly kind: 'domainRemoved'
+  readonly domain: string
+}
+
+/** Outcome of `listDomains`. @group Outcomes */
+export interface DomainList {
+  readonly kind: 'domains'
+  /** By domain. */
+  readonly domains: readonly DomainView[]
+}
+
 /** Settings an admin may change. @group Engine */
 export interface SettingsPatch {
   /** Require SSO (the inverse of allowUnlinked). */
@@ -448,7 +550,8 @@ export type RefreshOutcome =
  */
 export interface AuthPipeline {
   /**
-   * Starts a login pipeline for an org that has a provider.
+   * Starts a login pipeline for an org that has a provider, named by id or found from the user's
+   * email address (home-realm discovery: {@link BeginLoginByEmail}).
    *
    * @example
    * ```ts
@@ -459,6 +562,10 @@ export interface AuthPipeline {
    * const result = await sso.beginLogin({ organizationId, session, next: '/issues', loginHint: 'ada@acme.example' })
    * if (result.isErr()) console.log(result.error.code) // PROVIDER_NOT_CONFIGURED, ORGANIZATION_NOT_FOUND, ...
    * else if (result.value.kind === 'redirect') console.log(result.value.url, result.value.handle) // keep the handle in an HttpOnly cookie
+   *
+   * // "Sign in with your work email": the organization whose verified domain is the address's.
+   * const byEmail = await sso.beginLogin({ email: 'ada@acme.example', session })
+   * if (byEmail.isErr()) console.log(byEmail.error.code) // DOMAIN_UNKNOWN (no SSO for this address), INPUT_INVALID
    * ```
    */
   beginLogin(input: BeginLoginInput): ResultAsync<Step, AuthError>
@@ -650,6 +757,76 @@ export interface AuthPipeline {
   updateSettings(
     input: AdminInput & { readonly settings: SettingsPatch },
   ): ResultAsync<{ readonly kind: 'settingsUpdated'; readonly changed: readonly string[] }, AuthError>
+  /**
+   * Claims a domain for the organization (issue 13), for home-realm discovery once verified.
+   * Returns the DNS TXT record the domain's owner publishes; adding a domain the organization
+   * already claims returns it again (`created: false`). Admin rights as `disableProvider`; one
+   * transaction with a `domain.add` audit entry. A malformed domain (a trailing dot, an IP
+   * address...) is `INPUT_INVALID` with `details.field: 'domain'`.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const added = await sso.addDomain({ organizationId, session, domain: 'acme.example' })
+   * if (added.isOk()) {
+   *   const { name, value } = added.value.domain.dnsRecord
+   *   console.log(`Publish a TXT record ${name} with the value ${value}`) // _ssoflow-challenge.acme.example
+   * }
+   * ```
+   */
+  addDomain(input: DomainInput): ResultAsync<DomainAdded, AuthError>
+  /**
+   * Marks a claimed domain verified: the host calls it after ITS OWN ownership check (the DNS TXT
+   * record of `addDomain`). `DOMAIN_TAKEN` when another organization has the domain verified (also
+   * when two verify it concurrently: exactly one wins); `DOMAIN_UNKNOWN` when this organization
+   * has not claimed it. Audit entry `domain.verify`.
+   *
+   * @example
+   * ```ts
+   * import { resolveTxt } from 'node:dns/promises'
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * // Your own ownership check first: the TXT record addDomain asked for.
+   * const listed = await sso.listDomains({ organizationId, session })
+   * const record = listed.isOk() ? listed.value.domains.find((d) => d.domain === 'acme.example')?.dnsRecord : undefined
+   * const published = record ? (await resolveTxt(record.name).catch(() => [])).map((parts) => parts.join('')) : []
+   * if (record && published.includes(record.value)) {
+   *   const verified = await sso.verifyDomain({ organizationId, session, domain: 'acme.example' })
+   *   if (verified.isErr()) console.log(verified.error.code) // DOMAIN_TAKEN: another organization has it
+   * }
+   * ```
+   */
+  verifyDomain(input: DomainInput): ResultAsync<DomainVerified, AuthError>
+  /**
+   * Removes a claimed domain (verified or not); `DOMAIN_UNKNOWN` when not claimed. Audit entry
+   * `domain.remove`. Logins by email for that domain end with `DOMAIN_UNKNOWN` from then on.
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const removed = await sso.removeDomain({ organizationId, session, domain: 'acme.example' })
+   * if (removed.isOk()) console.log(`${removed.value.domain} no longer routes logins`)
+   * ```
+   */
+  removeDomain(input: DomainInput): ResultAsync<DomainRemoved, AuthError>
+  /**
+   * The organization's claimed domains with their DNS records (admin rights; reads only).
+   *
+   * @example
+   * ```ts
+   * import type { AuthPipeline } from 'ssoflow'
+   * declare const sso: AuthPipeline // createAuthPipeline(...)
+   *
+   * const listed = await sso.listDomains({ organizationId, session })
+   * if (listed.isOk()) for (const d of listed.value.domains) console.log(d.domain, d.verified ? 'verified' : d.dnsRecord.value)
+   * ```
+   */
+  listDomains(input: AdminInput): ResultAsync<DomainList, AuthError>
   /**
    * Checks one identity with its provider (periodic job).
    *

@@ -213,6 +213,26 @@ const SPECS: Readonly<Record<keyof AuthPipeline, Spec>> = {
       ...sessionFields(),
     ],
   },
+  addDomain: {
+    flow: 'authSettings',
+    valid: () => ({ organizationId: ACME, session: owner, domain: 'acme.example' }),
+    fields: [{ path: ['organizationId'], valid: V.id }, { path: ['domain'], valid: str(0, 320) }, ...sessionFields()],
+  },
+  verifyDomain: {
+    flow: 'authSettings',
+    valid: () => ({ organizationId: ACME, session: owner, domain: 'acme.example' }),
+    fields: [{ path: ['organizationId'], valid: V.id }, { path: ['domain'], valid: str(0, 320) }, ...sessionFields()],
+  },
+  removeDomain: {
+    flow: 'authSettings',
+    valid: () => ({ organizationId: ACME, session: owner, domain: 'acme.example' }),
+    fields: [{ path: ['organizationId'], valid: V.id }, { path: ['domain'], valid: str(0, 320) }, ...sessionFields()],
+  },
+  listDomains: {
+    flow: 'authSettings',
+    valid: () => ({ organizationId: ACME, session: owner }),
+    fields: [{ path: ['organizationId'], valid: V.id }, ...sessionFields()],
+  },
   refreshIdentity: {
     flow: 'root',
     valid: () => ({ identityId: 'i-suspended' }),

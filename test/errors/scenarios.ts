@@ -753,6 +753,45 @@ export const ERROR_TABLE: Readonly<Record<AuthErrorCode, Row>> = {
       },
     },
   },
+  DOMAIN_UNKNOWN: {
+    redirect: 'flow, else root',
+    scenarios: {
+      'beginLogin({ email }) for a domain no organization has verified': {
+        flow: null,
+        arrange: async (h) => () => h.sso.beginLogin({ email: 'ada@nobody.example', session: h.session() }),
+      },
+      'beginLogin({ email }) for a domain only claimed, not verified': {
+        flow: null,
+        async arrange(h) {
+          await h.sso.addDomain({ organizationId: ACME, session: h.session('owner'), domain: 'acme.example' })
+          return () => h.sso.beginLogin({ email: 'ada@acme.example', session: h.session() })
+        },
+      },
+      'verifyDomain for a domain the organization has not claimed': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.verifyDomain({ organizationId: ACME, session: h.session('owner'), domain: 'acme.example' }),
+      },
+      'removeDomain for a domain the organization has not claimed': {
+        flow: 'setup',
+        arrange: async (h) => () => h.sso.removeDomain({ organizationId: ACME, session: h.session('owner'), domain: 'acme.example' }),
+      },
+    },
+  },
+  DOMAIN_TAKEN: {
+    redirect: 'authSettings',
+    scenarios: {
+      'verifyDomain for a domain another organization has verified': {
+        flow: 'setup',
+        async arrange(h) {
+          const owner = h.session('owner')
+          await h.sso.addDomain({ organizationId: BARE, session: owner, domain: 'acme.example' })
+          await h.sso.verifyDomain({ organizationId: BARE, session: owner, domain: 'acme.example' })
+          await h.sso.addDomain({ organizationId: ACME, session: owner, domain: 'acme.example' })
+          return () => h.sso.verifyDomain({ organizationId: ACME, session: owner, domain: 'acme.example' })
+        },
+      },
+    },
+  },
   ORGANIZATION_NOT_FOUND: {
     redirect: 'root',
     scenarios: {
