@@ -1774,7 +1774,7 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     assertEqual(await run(s, (tx) => domainTx(tx).verify('dom-a1', when)), true, 'verified')
     assertEqual(await find('acme.test'), [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })], 'found once verified')
     assertEqual(
-      await run(s, (tx) => find('acme.test')),
+      await run(s, () => find('acme.test')),
       [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })],
       'inside a transaction',
     )
