@@ -16,7 +16,15 @@ import { LIMITS } from '../model/limits.js'
 import { randomToken, timingSafeEqual } from '../state/crypto.js'
 import { MAX_URL_LENGTH, type ParseLimits, parseQuery, readForm } from './body.js'
 import { parseCookies, prefixedName, serializeCookie } from './cookies.js'
-import { DEFAULT_STYLESHEET, type PageField, type PageForm, type ProviderFormPageView, renderDefaultPage, renderRepostPage, type SsoPage } from './pages.js'
+import {
+  DEFAULT_STYLESHEET,
+  type PageField,
+  type PageForm,
+  type ProviderFormPageView,
+  renderDefaultPage,
+  renderRepostPage,
+  type SsoPage,
+} from './pages.js'
 
 /**
  * What the host knows of the request's session, returned by `getSession`. The handler adds the
@@ -282,6 +290,9 @@ const STATUS: Partial<Record<AuthErrorCode, number>> = {
   PROVIDER_UNAVAILABLE: 502,
   PROVIDER_RESPONSE_INVALID: 502,
   ORGANIZATION_NOT_FOUND: 404,
+  // Home-realm discovery: one answer for an unknown, unverified or ambiguous domain.
+  DOMAIN_UNKNOWN: 404,
+  DOMAIN_TAKEN: 409,
   PROVIDER_NOT_CONFIGURED: 404,
   PROVIDER_UNKNOWN: 404,
   ROUTE_NOT_FOUND: 404,
@@ -408,6 +419,7 @@ interface Route<C> {
  * | route | what it does |
  * | --- | --- |
  * | `GET /login/:org?next=&login_hint=` (or `email=`) | starts a login for the org slug |
+ * | `GET /login?email=&next=` | starts a login for the organization whose verified domain is the address's (home-realm discovery); one `DOMAIN_UNKNOWN` page (404) for an unknown, unverified or ambiguous domain |
  * | `GET /setup/:org?provider=` | starts SSO setup (the signed-in admin) |
  * | `GET, POST /callback` | every provider step and IdP callback (`urls.pipelineCallback`) |
  * | `POST /acs/:org` | an IdP's form post (SAML ACS, `urls.postCallback`), re-posted same-origin first |
@@ -670,6 +682,24 @@ export function createSsoHandler<C = void>(sso: AuthPipeline, options: SsoHandle
         const session = await sessionOf(x)
         const q = query.value
         return respond(x, sso.beginLogin({ organizationId, session, next: q.next ?? null, loginHint: q.login_hint ?? q.email ?? null }))
+      },
+    },
+    {
+      // "Sign in with your work email" (issue 13): the org is found from the address's verified
+      // domain. Every failure to find exactly one org is the same DOMAIN_UNKNOWN page.
+      method: 'GET',
+      path: ['login'],
+      name: 'login',
+      csrf: false,
+      async handle(x) {
+        const query = parseQuery(x.url)
+        if (query.isErr()) return errorPage(x, query.error)
+        const q = query.value
+        if (typeof q.email !== 'string' || q.email.trim() === '') {
+          return errorPage(x, authError('INPUT_INVALID', { message: 'Enter your work email address.', details: { field: 'email' } }))
+        }
+        const session = await sessionOf(x)
+        return respond(x, sso.beginLogin({ email: q.email, session, next: q.next ?? null }))
       },
     },
     {

@@ -254,6 +254,36 @@ export function conformanceSuite(name: string, mount: Mount): void {
       expect(ok.status).toBe(200)
     })
 
+    it('GET /login?email=: the org of the verified domain; one DOMAIN_UNKNOWN page for unknown and unverified domains', async () => {
+      const b = browser()
+      const found = await b.get(`${BASE_PATH}/login?email=${encodeURIComponent('Pat@ACME.test')}`)
+      expect(found.status).toBe(200)
+      expect(formOf(await found.text()).csrf).toMatch(/^[A-Za-z0-9_-]{22,64}$/)
+      expect(b.cookie('ssoflow-pipeline')).toBeDefined()
+
+      const before = snapshot()
+      const pages: { status: number; code: string | null; text: string }[] = []
+      for (const email of ['ada@nobody.test', 'ada@claimed.test']) {
+        const fresh = browser()
+        const res = await fresh.get(`${BASE_PATH}/login?email=${encodeURIComponent(email)}`)
+        const text = await res.text()
+        pages.push({ status: res.status, code: errorCode(text), text })
+        expect(fresh.cookie('ssoflow-pipeline'), email).toBeUndefined()
+      }
+      expect(pages[0]?.status).toBe(404)
+      expect(pages[0]?.code).toBe('DOMAIN_UNKNOWN')
+      // No enumeration: the unverified (claimed) domain gets exactly the unknown domain's page.
+      expect(pages[1]).toEqual(pages[0])
+      expect(snapshot()).toBe(before)
+
+      for (const email of ['ada@acme.test.', 'ada', '@acme.test', '']) {
+        const res = await browser().get(`${BASE_PATH}/login?email=${encodeURIComponent(email)}`)
+        expect(res.status, email).toBe(400)
+        expect(errorCode(await res.text()), email).toBe('INPUT_INVALID')
+      }
+      expect(snapshot()).toBe(before)
+    })
+
     it('unknown org slugs, routes and methods: 404/405 pages with their codes', async () => {
       const b = browser()
       const org = await b.get(`${BASE_PATH}/login/no-such-org`)

@@ -72,6 +72,25 @@ export function createWorld(
       }),
     ],
     providers: options.withProvider === false ? [] : [makeProvider({ id: 'ap-acme', organizationId: ORG_ID, providerKey: 'dummy' })],
+    // Home-realm discovery: acme.test is verified by Acme; claimed.test is only claimed.
+    domains: [
+      {
+        id: 'dom-acme',
+        organizationId: ORG_ID,
+        domain: 'acme.test',
+        verificationToken: 't1',
+        verifiedAt: new Date(),
+        createdAt: new Date(),
+      },
+      {
+        id: 'dom-claimed',
+        organizationId: ORG_ID,
+        domain: 'claimed.test',
+        verificationToken: 't2',
+        verifiedAt: null,
+        createdAt: new Date(),
+      },
+    ],
   })
   const sso = createAuthPipeline({
     storage,

@@ -1773,11 +1773,7 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     const when = at(1_000)
     assertEqual(await run(s, (tx) => domainTx(tx).verify('dom-a1', when)), true, 'verified')
     assertEqual(await find('acme.test'), [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })], 'found once verified')
-    assertEqual(
-      await run(s, () => find('acme.test')),
-      [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })],
-      'inside a transaction',
-    )
+    assertEqual(await run(s, () => find('acme.test')), [claim('dom-a1', ORG_A, 'acme.test', { verifiedAt: when })], 'inside a transaction')
     assertEqual(await find('ACME.test'), [], 'exact comparison (case)')
     assertEqual(await find('acme.test '), [], 'exact comparison (trailing space)')
     await assertConflict(
