@@ -1,7 +1,7 @@
 /**
  * `ssoflow/kysely`: the storage port on Kysely 0.28 for PostgreSQL (pg), PGlite, SQLite
  * (better-sqlite3) and MySQL/MariaDB (mysql2), with prefix-aware migrations and a mapping layer
- * onto host-owned users/organizations tables.
+ * onto host-owned users, organizations and memberships tables.
  *
  * @module ssoflow/kysely
  */
@@ -21,7 +21,17 @@ export {
   ssoflowSchemaSql,
 } from './migrations.js'
 export { createPGliteDialect, type PGliteLike } from './pglite.js'
-export type { HostTableMapping, KyselySchemaOptions, OrganizationColumn, SqlDialect, UserColumn } from './schema.js'
+export type {
+  HostTableMapping,
+  KyselySchemaOptions,
+  MemberColumn,
+  MemberReadOnlyField,
+  MemberSideField,
+  MemberTableMapping,
+  OrganizationColumn,
+  SqlDialect,
+  UserColumn,
+} from './schema.js'
 export {
   createKyselyStorage,
   type KyselySeedData,

@@ -197,31 +197,34 @@ async function up(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boo
   await index(i.authIdentitiesUser, s.authIdentities, (b) => b.columns(['auth_provider_id', 'user_id']).unique())
   await index(i.authIdentitiesUserId, s.authIdentities, (b) => b.columns(['user_id']))
 
-  await end(
-    db.schema
-      .createTable(s.members)
-      .ifNotExists()
-      .addColumn('id', t.str(w.members.id), (c) => c.notNull())
-      .addColumn('organization_id', t.str(w.members.organization_id), (c) => c.notNull())
-      .addColumn('user_id', t.str(w.members.user_id))
-      .addColumn('email', t.str(w.members.email))
-      .addColumn('email_normalized', t.str(w.members.email_normalized))
-      .addColumn('role', t.str(w.members.role), (c) => c.notNull())
-      .addColumn('flag_sso_linked', t.bool, (c) => c.notNull())
-      .addColumn('flag_sso_invalid', t.bool, (c) => c.notNull())
-      .addColumn('flag_member_limit_restricted', t.bool, (c) => c.notNull())
-      .addColumn('flag_idp_provisioned', t.bool, (c) => c.notNull())
-      .addColumn('flag_idp_role_restricted', t.bool, (c) => c.notNull())
-      .addColumn('invite_token_hash', t.str(w.members.invite_token_hash))
-      .addColumn('invite_expires_at', t.ms)
-      .addColumn('invite_status', t.str(w.members.invite_status), (c) => c.notNull())
-      .addColumn('created_at', t.ms, (c) => c.notNull())
-      .addPrimaryKeyConstraint(i.membersPk, ['id']),
-  ).execute()
-  await index(i.membersOrgUser, s.members, (b) => b.columns(['organization_id', 'user_id']).unique())
-  await index(i.membersOrgEmail, s.members, (b) => b.columns(['organization_id', 'email_normalized']).unique())
-  await index(i.membersToken, s.members, (b) => b.columns(['invite_token_hash']).unique())
-  await index(i.membersUser, s.members, (b) => b.columns(['user_id']))
+  // A host-owned memberships table (tables.members) is the host's: not created here.
+  if (!s.member.hostOwned) {
+    await end(
+      db.schema
+        .createTable(s.members)
+        .ifNotExists()
+        .addColumn('id', t.str(w.members.id), (c) => c.notNull())
+        .addColumn('organization_id', t.str(w.members.organization_id), (c) => c.notNull())
+        .addColumn('user_id', t.str(w.members.user_id))
+        .addColumn('email', t.str(w.members.email))
+        .addColumn('email_normalized', t.str(w.members.email_normalized))
+        .addColumn('role', t.str(w.members.role), (c) => c.notNull())
+        .addColumn('flag_sso_linked', t.bool, (c) => c.notNull())
+        .addColumn('flag_sso_invalid', t.bool, (c) => c.notNull())
+        .addColumn('flag_member_limit_restricted', t.bool, (c) => c.notNull())
+        .addColumn('flag_idp_provisioned', t.bool, (c) => c.notNull())
+        .addColumn('flag_idp_role_restricted', t.bool, (c) => c.notNull())
+        .addColumn('invite_token_hash', t.str(w.members.invite_token_hash))
+        .addColumn('invite_expires_at', t.ms)
+        .addColumn('invite_status', t.str(w.members.invite_status), (c) => c.notNull())
+        .addColumn('created_at', t.ms, (c) => c.notNull())
+        .addPrimaryKeyConstraint(i.membersPk, ['id']),
+    ).execute()
+    await index(i.membersOrgUser, s.members, (b) => b.columns(['organization_id', 'user_id']).unique())
+    await index(i.membersOrgEmail, s.members, (b) => b.columns(['organization_id', 'email_normalized']).unique())
+    await index(i.membersToken, s.members, (b) => b.columns(['invite_token_hash']).unique())
+    await index(i.membersUser, s.members, (b) => b.columns(['user_id']))
+  }
 
   await end(
     db.schema
@@ -294,11 +297,15 @@ async function upPendingWork(db: AnyDb, s: ResolvedSchema, options: { readonly c
   ).execute()
   await createIndexOnce(db, s, options.catalog, i.pendingWorkKey, s.pendingWork, (b) => b.columns(['work_key']).unique())
   await createIndexOnce(db, s, options.catalog, i.pendingWorkAvailable, s.pendingWork, (b) => b.columns(['available_at', 'id']))
-  await createIndexOnce(db, s, options.catalog, i.membersOrgId, s.members, (b) => b.columns(['organization_id', 'id']))
+  // (On a host-owned memberships table, the host keeps its own (organization, id) index.)
+  if (!s.member.hostOwned) {
+    await createIndexOnce(db, s, options.catalog, i.membersOrgId, s.members, (b) => b.columns(['organization_id', 'id']))
+  }
 }
 
 async function downPendingWork(db: AnyDb, s: ResolvedSchema): Promise<void> {
   await db.schema.dropTable(s.pendingWork).ifExists().execute()
+  if (s.member.hostOwned) return
   if (s.dialect === 'mysql') {
     const { rows } = await sql<{ n: unknown }>`select count(*) as n from information_schema.statistics
       where table_schema = database() and table_name = ${s.members} and index_name = ${s.index.membersOrgId}`.execute(db)
@@ -342,10 +349,48 @@ async function downDomains(db: AnyDb, s: ResolvedSchema): Promise<void> {
 }
 
 async function down(db: AnyDb, s: ResolvedSchema): Promise<void> {
-  const tables = [s.oneTimeTokens, s.pipelineStates, s.auditLog, s.members, s.authIdentities, s.authProviders, s.userEmails]
+  const tables = [s.oneTimeTokens, s.pipelineStates, s.auditLog, s.authIdentities, s.authProviders, s.userEmails]
+  if (!s.member.hostOwned) tables.push(s.members)
   if (!s.users.hostOwned) tables.push(s.users.table)
   if (!s.organizations.hostOwned) tables.push(s.organizations.table)
   for (const table of tables) await db.schema.dropTable(table).ifExists().execute()
+}
+
+/**
+ * Step 4 (issue 19), only when `tables.members.sideTable` lists fields: the side table
+ * `<prefix>member_flags` for the member fields the host's memberships table has no column for,
+ * one row per membership keyed by its id (every field column nullable: a membership the host
+ * created has no row until ssoflow writes one, and reads as flags off, no invite). Its unique
+ * indexes enforce `member.organization_email` and `member.invite_token` for the fields kept
+ * there. Idempotent like the other steps. (Step 3 belongs to another table.)
+ */
+async function upMemberFlags(db: AnyDb, s: ResolvedSchema, options: { readonly catalog: boolean } = { catalog: true }): Promise<void> {
+  const t = await typesFor(db, s)
+  const end = <B extends { modifyEnd(e: Expression<unknown>): B }>(b: B): B => (t.tableEnd ? b.modifyEnd(t.tableEnd) : b)
+  const i = s.index
+  const w = COLUMN_LIMITS.members
+  await end(
+    db.schema
+      .createTable(s.member.sideTable)
+      .ifNotExists()
+      .addColumn('member_id', t.str(w.id), (c) => c.notNull())
+      .addColumn('organization_id', t.str(w.organization_id), (c) => c.notNull())
+      .addColumn('email', t.str(w.email))
+      .addColumn('email_normalized', t.str(w.email_normalized))
+      .addColumn('flag_sso_linked', t.bool)
+      .addColumn('flag_sso_invalid', t.bool)
+      .addColumn('flag_member_limit_restricted', t.bool)
+      .addColumn('flag_idp_provisioned', t.bool)
+      .addColumn('flag_idp_role_restricted', t.bool)
+      .addColumn('invite_token_hash', t.str(w.invite_token_hash))
+      .addColumn('invite_expires_at', t.ms)
+      .addColumn('invite_status', t.str(w.invite_status))
+      .addPrimaryKeyConstraint(i.memberFlagsPk, ['member_id']),
+  ).execute()
+  await createIndexOnce(db, s, options.catalog, i.memberFlagsOrgEmail, s.member.sideTable, (b) =>
+    b.columns(['organization_id', 'email_normalized']).unique(),
+  )
+  await createIndexOnce(db, s, options.catalog, i.memberFlagsToken, s.member.sideTable, (b) => b.columns(['invite_token_hash']).unique())
 }
 
 /**
@@ -379,6 +424,17 @@ export function ssoflowMigrations(options: KyselySchemaOptions): Record<string, 
       up: (db: AnyDb) => upDomains(db, schema),
       down: (db: AnyDb) => downDomains(db, schema),
     },
+    // Only when the host's memberships table keeps some fields in ssoflow's side table.
+    ...(schema.member.side.size > 0
+      ? {
+          '0004_ssoflow_member_flags': {
+            up: (db: AnyDb) => upMemberFlags(db, schema),
+            down: async (db: AnyDb) => {
+              await db.schema.dropTable(schema.member.sideTable).ifExists().execute()
+            },
+          },
+        }
+      : {}),
   }
 }
 
@@ -610,6 +666,7 @@ export async function ssoflowSchemaSql(options: SchemaSqlOptions): Promise<strin
   await up(db, schema, { catalog: false })
   await upPendingWork(db, schema, { catalog: false })
   await upDomains(db, schema, { catalog: false })
+  if (schema.member.side.size > 0) await upMemberFlags(db, schema, { catalog: false })
   await db.destroy()
   return statements
 }

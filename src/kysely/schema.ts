@@ -20,6 +20,77 @@ export type UserColumn = 'id' | 'username' | 'email' | 'name' | 'isActive' | 'is
 export type OrganizationColumn = 'id' | 'slug' | 'name' | 'defaultRole' | 'require2fa'
 
 /**
+ * Canonical fields of the host-ownable memberships table: a {@link Member}'s fields, its five
+ * flags one field each.
+ */
+export type MemberColumn =
+  | 'id'
+  | 'organizationId'
+  | 'userId'
+  | 'email'
+  | 'emailNormalized'
+  | 'role'
+  | 'ssoLinked'
+  | 'ssoInvalid'
+  | 'memberLimitRestricted'
+  | 'idpProvisioned'
+  | 'idpRoleRestricted'
+  | 'inviteTokenHash'
+  | 'inviteExpiresAt'
+  | 'inviteStatus'
+  | 'createdAt'
+
+/**
+ * Member fields that may live in ssoflow's side table (`<prefix>member_flags`) when the host's
+ * memberships table has no column for them: the flags and the invite fields.
+ */
+export type MemberSideField = Exclude<MemberColumn, 'id' | 'organizationId' | 'userId' | 'role' | 'createdAt'>
+
+/**
+ * Flags the host may derive itself (a generated column, a flag its own code maintains): ssoflow
+ * reads them and never writes them. `ssoLinked` and `ssoInvalid` are ssoflow's to write.
+ */
+export type MemberReadOnlyField = 'memberLimitRestricted' | 'idpProvisioned' | 'idpRoleRestricted'
+
+/**
+ * Maps ssoflow's memberships (roles, flags, invites) onto the host's own memberships table. The
+ * host's rows are the one source of truth: ssoflow reads and writes the mapped columns of
+ * `table`; the fields listed in `sideTable` live in ssoflow's side table `<prefix>member_flags`
+ * (one row per membership, keyed by the membership id, created by the migrations only when
+ * this list is not empty); the fields listed in `readOnly` are read and never written.
+ * `id`, `organizationId`, `userId`, `role` and `createdAt` must be columns of `table`.
+ *
+ * @example
+ * ```ts
+ * import type { MemberTableMapping } from 'ssoflow/kysely'
+ *
+ * const members: MemberTableMapping = {
+ *   table: 'app_members',
+ *   columns: { id: 'member_id', organizationId: 'org_id', userId: 'account_id', role: 'member_role', createdAt: 'joined_at' },
+ *   // No room for ssoflow's flags and invite fields in app_members: keep them in sso_member_flags.
+ *   sideTable: ['ssoLinked', 'ssoInvalid', 'memberLimitRestricted', 'idpProvisioned', 'idpRoleRestricted',
+ *               'email', 'emailNormalized', 'inviteTokenHash', 'inviteExpiresAt', 'inviteStatus'],
+ *   uniqueIndexes: { organizationUser: 'app_members_org_account_key' },
+ * }
+ * ```
+ * @group Kysely
+ */
+export interface MemberTableMapping extends Omit<HostTableMapping<MemberColumn>, 'uniqueIndexes'> {
+  /** Fields the host table has no column for, kept in `<prefix>member_flags`. @defaultValue [] */
+  readonly sideTable?: readonly MemberSideField[] | undefined
+  /** Columns ssoflow reads but never writes (flags the host derives). @defaultValue [] */
+  readonly readOnly?: readonly MemberReadOnlyField[] | undefined
+  /**
+   * Names of the host's unique indexes on the table, so that a violation maps to the port's
+   * constraint: `organizationUser` (organization, user) -> `member.organization_user`,
+   * `organizationEmail` (organization, normalized invite address) ->
+   * `member.organization_email`, `inviteToken` -> `member.invite_token`. Indexes on fields kept in
+   * the side table are ssoflow's own and need no name here.
+   */
+  readonly uniqueIndexes?: Partial<Record<'organizationUser' | 'organizationEmail' | 'inviteToken', string>> | undefined
+}
+
+/**
  * Maps one of ssoflow's logical tables onto a table the host owns. ssoflow reads (and, for
  * users, inserts SSO-created rows into) the given columns only; other columns of the host table
  * need defaults. The migrations do not create a mapped table.
@@ -64,6 +135,8 @@ export interface KyselySchemaOptions {
     | {
         readonly users?: HostTableMapping<UserColumn> | undefined
         readonly organizations?: HostTableMapping<OrganizationColumn> | undefined
+        /** The host's own memberships table: see {@link MemberTableMapping}. */
+        readonly members?: MemberTableMapping | undefined
       }
     | undefined
 }
@@ -87,6 +160,50 @@ const DEFAULT_COLUMNS = {
     defaultRole: 'default_role',
     require2fa: 'require_2fa',
   } satisfies Record<OrganizationColumn, string>,
+  members: {
+    id: 'id',
+    organizationId: 'organization_id',
+    userId: 'user_id',
+    email: 'email',
+    emailNormalized: 'email_normalized',
+    role: 'role',
+    ssoLinked: 'flag_sso_linked',
+    ssoInvalid: 'flag_sso_invalid',
+    memberLimitRestricted: 'flag_member_limit_restricted',
+    idpProvisioned: 'flag_idp_provisioned',
+    idpRoleRestricted: 'flag_idp_role_restricted',
+    inviteTokenHash: 'invite_token_hash',
+    inviteExpiresAt: 'invite_expires_at',
+    inviteStatus: 'invite_status',
+    createdAt: 'created_at',
+  } satisfies Record<MemberColumn, string>,
+}
+
+/** Default (ssoflow) column names of the member fields; the side table uses them too. Internal. */
+export const MEMBER_DEFAULT_COLUMNS: Readonly<Record<MemberColumn, string>> = DEFAULT_COLUMNS.members
+
+const SIDE_FIELDS: readonly MemberSideField[] = [
+  'email',
+  'emailNormalized',
+  'ssoLinked',
+  'ssoInvalid',
+  'memberLimitRestricted',
+  'idpProvisioned',
+  'idpRoleRestricted',
+  'inviteTokenHash',
+  'inviteExpiresAt',
+  'inviteStatus',
+]
+const READ_ONLY_FIELDS: readonly MemberReadOnlyField[] = ['memberLimitRestricted', 'idpProvisioned', 'idpRoleRestricted']
+
+/** The resolved memberships table (ssoflow's or the host's) and its side table. Internal. */
+export interface ResolvedMembers extends ResolvedTable<MemberColumn> {
+  /** Fields kept in the side table (empty: no side table). */
+  readonly side: ReadonlySet<MemberColumn>
+  /** Fields never written. */
+  readonly readOnly: ReadonlySet<MemberColumn>
+  /** `<prefix>member_flags`. */
+  readonly sideTable: string
 }
 
 /** A resolved logical table: physical name and columns. Internal. */
@@ -103,6 +220,8 @@ export interface ResolvedSchema {
   readonly prefix: string
   readonly users: ResolvedTable<UserColumn>
   readonly organizations: ResolvedTable<OrganizationColumn>
+  /** The memberships table, resolved (host mapping, side table). */
+  readonly member: ResolvedMembers
   readonly userEmails: string
   readonly authProviders: string
   readonly authIdentities: string
@@ -150,6 +269,9 @@ export type IndexRole =
   | 'domainsPk'
   | 'domainsOrgDomain'
   | 'domainsVerified'
+  | 'memberFlagsPk'
+  | 'memberFlagsOrgEmail'
+  | 'memberFlagsToken'
 
 const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,23}$/
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/
@@ -170,6 +292,31 @@ function resolveHost<C extends string>(
     columns[field] = column
   }
   return { table: mapping.table, columns, nativeDates: mapping.dates === 'native', hostOwned: true }
+}
+
+function resolveMembers(mapping: MemberTableMapping | undefined, prefix: string): ResolvedMembers {
+  const base = resolveHost(
+    'members',
+    DEFAULT_COLUMNS.members,
+    mapping && { table: mapping.table, columns: mapping.columns, dates: mapping.dates },
+    `${prefix}members`,
+  )
+  const side = new Set<MemberColumn>()
+  const readOnly = new Set<MemberColumn>()
+  for (const field of mapping?.sideTable ?? []) {
+    if (!SIDE_FIELDS.includes(field)) throw new TypeError(`tables.members.sideTable: ${String(field)} cannot live in the side table`)
+    if (mapping?.columns?.[field] !== undefined) throw new TypeError(`tables.members: ${field} is both a column and in sideTable`)
+    side.add(field)
+  }
+  for (const field of mapping?.readOnly ?? []) {
+    if (!READ_ONLY_FIELDS.includes(field)) throw new TypeError(`tables.members.readOnly: ${String(field)} cannot be read only`)
+    if (side.has(field)) throw new TypeError(`tables.members: ${field} is both in sideTable and readOnly`)
+    readOnly.add(field)
+  }
+  if (side.has('email') !== side.has('emailNormalized')) {
+    throw new TypeError('tables.members: email and emailNormalized live together (both columns or both in sideTable)')
+  }
+  return { ...base, side, readOnly, sideTable: `${prefix}member_flags` }
 }
 
 /**
@@ -214,6 +361,9 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     domainsPk: `${prefix}org_domains_pk`,
     domainsOrgDomain: `${prefix}org_domains_org_domain_uq`,
     domainsVerified: `${prefix}org_domains_verified_uq`,
+    memberFlagsPk: `${prefix}member_flags_pk`,
+    memberFlagsOrgEmail: `${prefix}member_flags_org_email_uq`,
+    memberFlagsToken: `${prefix}member_flags_token_uq`,
   }
   const constraintByIndex = new Map<string, UniqueConstraint>([
     [index.usersUsername, 'user.username'],
@@ -228,11 +378,19 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     [index.oneTimeTokensPk, 'one_time_token.hash'],
     [index.domainsOrgDomain, 'organization_domain.organization_domain'],
     [index.domainsVerified, 'organization_domain.verified'],
+    [index.memberFlagsOrgEmail, 'member.organization_email'],
+    [index.memberFlagsToken, 'member.invite_token'],
   ])
   const hostUsername = options.tables?.users?.uniqueIndexes?.username
   if (hostUsername) constraintByIndex.set(hostUsername, 'user.username')
   const hostEmail = options.tables?.users?.uniqueIndexes?.email
   if (hostEmail) constraintByIndex.set(hostEmail, 'user.email')
+  const memberMapping = options.tables?.members
+  const member = resolveMembers(memberMapping, prefix)
+  const memberIndexes = memberMapping?.uniqueIndexes ?? {}
+  if (memberIndexes.organizationUser) constraintByIndex.set(memberIndexes.organizationUser, 'member.organization_user')
+  if (memberIndexes.organizationEmail) constraintByIndex.set(memberIndexes.organizationEmail, 'member.organization_email')
+  if (memberIndexes.inviteToken) constraintByIndex.set(memberIndexes.inviteToken, 'member.invite_token')
   return {
     dialect: options.dialect,
     prefix,
@@ -241,7 +399,8 @@ export function resolveSchema(options: KyselySchemaOptions): ResolvedSchema {
     userEmails: `${prefix}user_emails`,
     authProviders: `${prefix}auth_providers`,
     authIdentities: `${prefix}auth_identities`,
-    members: `${prefix}members`,
+    member,
+    members: member.table,
     auditLog: `${prefix}audit_log`,
     pipelineStates: `${prefix}pipeline_states`,
     oneTimeTokens: `${prefix}one_time_tokens`,

@@ -23,6 +23,7 @@ import { type Clock, systemClock } from '../ports/clock.js'
 import type {
   AuthIdentityPatch,
   LinkedIdentity,
+  MemberPatch,
   MemberRecipient,
   OneTimeTokenRecord,
   OneTimeTokenStore,
@@ -39,7 +40,7 @@ import type {
 } from '../ports/storage.js'
 import { type ConflictCandidate, toConflict } from './conflicts.js'
 import { allDomains, domainReads, domainWrites } from './domains.js'
-import { type KyselySchemaOptions, resolveSchema, type SqlDialect } from './schema.js'
+import { type KyselySchemaOptions, MEMBER_DEFAULT_COLUMNS, type MemberColumn, resolveSchema, type SqlDialect } from './schema.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
 type Db = Kysely<any>
@@ -110,30 +111,15 @@ const IDENTITY_COLS = {
   lastSynced: 'last_synced',
   createdAt: 'created_at',
 }
-const MEMBER_COLS = {
-  id: 'id',
-  organizationId: 'organization_id',
-  userId: 'user_id',
-  email: 'email',
-  emailNormalized: 'email_normalized',
-  role: 'role',
-  ssoLinked: 'flag_sso_linked',
-  ssoInvalid: 'flag_sso_invalid',
-  memberLimitRestricted: 'flag_member_limit_restricted',
-  idpProvisioned: 'flag_idp_provisioned',
-  idpRoleRestricted: 'flag_idp_role_restricted',
-  inviteTokenHash: 'invite_token_hash',
-  inviteExpiresAt: 'invite_expires_at',
-  inviteStatus: 'invite_status',
-  createdAt: 'created_at',
-}
-const FLAG_COLS: Record<keyof MemberFlags, string> = {
-  ssoLinked: MEMBER_COLS.ssoLinked,
-  ssoInvalid: MEMBER_COLS.ssoInvalid,
-  memberLimitRestricted: MEMBER_COLS.memberLimitRestricted,
-  idpProvisioned: MEMBER_COLS.idpProvisioned,
-  idpRoleRestricted: MEMBER_COLS.idpRoleRestricted,
-}
+/** The member fields in a fixed order; flags by field name. */
+const MEMBER_FIELDS = Object.keys(MEMBER_DEFAULT_COLUMNS) as MemberColumn[]
+const FLAG_FIELDS: readonly (keyof MemberFlags & MemberColumn)[] = [
+  'ssoLinked',
+  'ssoInvalid',
+  'memberLimitRestricted',
+  'idpProvisioned',
+  'idpRoleRestricted',
+]
 const AUDIT_COLS = {
   id: 'id',
   event: 'event',
@@ -231,10 +217,21 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
   const cur = (): Db => active.getStore() ?? db
   const U = s.users.columns
   const O = s.organizations.columns
+  // Memberships: ssoflow's table, or the host's with some fields in the side table (`mf`).
+  const MT = s.member
+  const MC = MT.columns
+  const hasSide = MT.side.size > 0
+  const inSide = (f: MemberColumn): boolean => MT.side.has(f)
+  /** Where a member field is read: `m.<host column>` or `mf.<side column>`. */
+  const mref = (f: MemberColumn): string => (inSide(f) ? `mf.${MEMBER_DEFAULT_COLUMNS[f]}` : `m.${MC[f]}`)
+  /** Every member field as `<where> as <out><field>`. */
+  const memberCols = (out: string): string[] => MEMBER_FIELDS.map((f) => `${mref(f)} as ${out}${f}`)
+  /** Adds the side table's left join to a query over `<members> as m`. */
+  // biome-ignore lint/suspicious/noExplicitAny: the query builder's type does not matter here
+  const withSide = <Q>(qb: Q): Q => (hasSide ? (qb as any).leftJoin(`${MT.sideTable} as mf`, 'mf.member_id', `m.${MC.id}`) : qb)
 
   const bool = (v: boolean): boolean | number => (dialect === 'postgres' ? v : v ? 1 : 0)
   const ms = (d: Date): number => d.getTime()
-  const msOrNull = (d: Date | null): number | null => (d === null ? null : d.getTime())
   const userDate = (d: Date): Date | number => (s.users.nativeDates ? new Date(d.getTime()) : d.getTime())
 
   const conflicts = {
@@ -250,7 +247,11 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       { constraint: 'auth_identity.provider_user', columns: ['auth_provider_id', 'user_id'] },
     ] as ConflictCandidate[],
     members: [
-      { constraint: 'member.organization_user', columns: ['organization_id', 'user_id'] },
+      { constraint: 'member.organization_user', columns: [MC.organizationId, MC.userId] },
+      ...(inSide('emailNormalized') ? [] : [{ constraint: 'member.organization_email', columns: [MC.organizationId, MC.emailNormalized] }]),
+      ...(inSide('inviteTokenHash') ? [] : [{ constraint: 'member.invite_token', columns: [MC.inviteTokenHash] }]),
+    ] as ConflictCandidate[],
+    memberSide: [
       { constraint: 'member.organization_email', columns: ['organization_id', 'email_normalized'] },
       { constraint: 'member.invite_token', columns: ['invite_token_hash'] },
     ] as ConflictCandidate[],
@@ -337,6 +338,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     email: toStrOrNull(r[`${p}email`]),
     emailNormalized: toStrOrNull(r[`${p}emailNormalized`]),
     role: toStr(r[`${p}role`]),
+    // A side-table field of a membership the host created itself has no side row yet: null.
     flags: {
       ssoLinked: toBool(r[`${p}ssoLinked`]),
       ssoInvalid: toBool(r[`${p}ssoInvalid`]),
@@ -346,7 +348,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     },
     inviteTokenHash: toStrOrNull(r[`${p}inviteTokenHash`]),
     inviteExpiresAt: toDateOrNull(r[`${p}inviteExpiresAt`]),
-    inviteStatus: toStr(r[`${p}inviteStatus`]) as InviteStatus,
+    inviteStatus: (toStrOrNull(r[`${p}inviteStatus`]) ?? 'approved') as InviteStatus,
     createdAt: toDate(r[`${p}createdAt`]),
   })
   const auditFrom = (r: Row, p: string): AuditEntry => ({
@@ -406,23 +408,6 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     last_synced: ms(i.lastSynced),
     created_at: ms(i.createdAt),
   })
-  const memberRow = (m: Member): Row => ({
-    id: m.id,
-    organization_id: m.organizationId,
-    user_id: m.userId,
-    email: m.email,
-    email_normalized: m.emailNormalized,
-    role: m.role,
-    flag_sso_linked: bool(m.flags.ssoLinked),
-    flag_sso_invalid: bool(m.flags.ssoInvalid),
-    flag_member_limit_restricted: bool(m.flags.memberLimitRestricted),
-    flag_idp_provisioned: bool(m.flags.idpProvisioned),
-    flag_idp_role_restricted: bool(m.flags.idpRoleRestricted),
-    invite_token_hash: m.inviteTokenHash,
-    invite_expires_at: msOrNull(m.inviteExpiresAt),
-    invite_status: m.inviteStatus,
-    created_at: ms(m.createdAt),
-  })
   const identityPatchRow = (patch: AuthIdentityPatch): Row => {
     const set: Row = {}
     if (patch.userId !== undefined) set.user_id = patch.userId
@@ -431,6 +416,33 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     if (patch.lastVerified !== undefined) set.last_verified = ms(patch.lastVerified)
     if (patch.lastSynced !== undefined) set.last_synced = ms(patch.lastSynced)
     return set
+  }
+  /** A member field's value as stored in the host table (`'host'`) or the side table. */
+  const memberValue = (v: unknown, where: 'host' | 'side'): unknown => {
+    if (typeof v === 'boolean') return bool(v)
+    if (v instanceof Date) return where === 'host' && MT.nativeDates ? new Date(v.getTime()) : v.getTime()
+    return v
+  }
+  const memberFieldsOf = (m: Member): [MemberColumn, unknown][] =>
+    MEMBER_FIELDS.map((f) => [f, FLAG_FIELDS.includes(f as keyof MemberFlags) ? m.flags[f as keyof MemberFlags] : m[f as keyof Member]])
+  const patchFieldsOf = (patch: MemberPatch): [MemberColumn, unknown][] => {
+    const out: [MemberColumn, unknown][] = []
+    for (const f of ['userId', 'email', 'emailNormalized', 'role', 'inviteTokenHash', 'inviteExpiresAt', 'inviteStatus'] as const) {
+      if (patch[f] !== undefined) out.push([f, patch[f]])
+    }
+    for (const f of FLAG_FIELDS) if (patch.flags?.[f] !== undefined) out.push([f, patch.flags[f]])
+    return out
+  }
+  /** Splits member fields into the host row and the side row (read-only fields dropped). */
+  const splitMember = (fields: readonly [MemberColumn, unknown][]): { host: Row; side: Row } => {
+    const host: Row = {}
+    const side: Row = {}
+    for (const [f, v] of fields) {
+      if (MT.readOnly.has(f)) continue
+      if (inSide(f)) side[MEMBER_DEFAULT_COLUMNS[f]] = memberValue(v, 'side')
+      else host[MC[f]] = memberValue(v, 'host')
+    }
+    return { host, side }
   }
   const workRow = (w: PendingWork): Row => ({
     id: w.id,
@@ -456,9 +468,21 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
     created_at: ms(a.createdAt),
   })
 
+  /** Accepted members whose `ssoLinked` is off (a side table's missing row counts as off). */
+  // biome-ignore lint/suspicious/noExplicitAny: any select over `<members> as m`
+  const unlinked = <Q extends { where: (...a: any[]) => any }>(query: Q): Q =>
+    query
+      .where(`m.${MC.userId}`, 'is not', null)
+      // biome-ignore lint/suspicious/noExplicitAny: expression builder of a dynamic table
+      .where((eb: any) =>
+        inSide('ssoLinked')
+          ? eb.or([eb(mref('ssoLinked'), 'is', null), eb(mref('ssoLinked'), '=', bool(false))])
+          : eb(mref('ssoLinked'), '=', bool(false)),
+      )
+
   // ---- reads, on the storage or on a transaction ----
   function reader(q: Db): StorageReader {
-    const selectMembers = () => q.selectFrom(`${s.members} as m`).select(cols('m', MEMBER_COLS, 'm_'))
+    const selectMembers = () => withSide(q.selectFrom(`${s.members} as m`)).select(memberCols('m_'))
     const selectIdentities = () => q.selectFrom(`${s.authIdentities} as i`).select(cols('i', IDENTITY_COLS, 'i_'))
     const selectProviders = () => q.selectFrom(`${s.authProviders} as p`).select(cols('p', PROVIDER_COLS, 'p_'))
     const one = async <T>(rows: Promise<Row | undefined>, map: (r: Row) => T): Promise<T | null> => {
@@ -506,8 +530,11 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         const row = (await q
           .selectFrom(`${s.authIdentities} as i`)
           .innerJoin(`${s.users.table} as u`, `u.${U.id}`, 'i.user_id')
-          .leftJoin(`${s.members} as m`, (join) => join.onRef('m.user_id', '=', 'i.user_id').on('m.organization_id', '=', organizationId))
-          .select([...cols('i', IDENTITY_COLS, 'i_'), ...cols('u', U, 'u_'), ...cols('m', MEMBER_COLS, 'm_')])
+          .leftJoin(`${s.members} as m`, (join) =>
+            join.onRef(`m.${MC.userId}`, '=', 'i.user_id').on(`m.${MC.organizationId}`, '=', organizationId),
+          )
+          .$call(withSide)
+          .select([...cols('i', IDENTITY_COLS, 'i_'), ...cols('u', U, 'u_'), ...memberCols('m_')])
           .where('i.auth_provider_id', '=', authProviderId)
           .where('i.ident', '=', ident)
           .executeTakeFirst()) as Row | undefined
@@ -539,40 +566,39 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         return rows.map((r) => ({ user: userFrom(r, 'u_'), email: emailFrom(r, 'e_') }))
       },
       getMember: (organizationId, userId) =>
-        one(selectMembers().where('m.organization_id', '=', organizationId).where('m.user_id', '=', userId).executeTakeFirst(), (r) =>
-          memberFrom(r, 'm_'),
+        one(
+          selectMembers().where(`m.${MC.organizationId}`, '=', organizationId).where(`m.${MC.userId}`, '=', userId).executeTakeFirst(),
+          (r) => memberFrom(r, 'm_'),
         ),
-      getMemberById: (id) => one(selectMembers().where('m.id', '=', id).executeTakeFirst(), (r) => memberFrom(r, 'm_')),
+      getMemberById: (id) => one(selectMembers().where(`m.${MC.id}`, '=', id).executeTakeFirst(), (r) => memberFrom(r, 'm_')),
       getInviteByEmail: (organizationId, emailNormalized) =>
         one(
           selectMembers()
-            .where('m.organization_id', '=', organizationId)
-            .where('m.email_normalized', '=', emailNormalized)
-            .where('m.user_id', 'is', null)
+            .where(`m.${MC.organizationId}`, '=', organizationId)
+            .where(mref('emailNormalized'), '=', emailNormalized)
+            .where(`m.${MC.userId}`, 'is', null)
             .executeTakeFirst(),
           (r) => memberFrom(r, 'm_'),
         ),
       async listMembers(organizationId, page) {
-        let query = selectMembers().where('m.organization_id', '=', organizationId)
-        if (page.after !== null && page.after !== undefined) query = query.where('m.id', '>', page.after)
-        if (page.unlinkedOnly) query = query.where('m.user_id', 'is not', null).where('m.flag_sso_linked', '=', bool(false))
+        let query = selectMembers().where(`m.${MC.organizationId}`, '=', organizationId)
+        if (page.after !== null && page.after !== undefined) query = query.where(`m.${MC.id}`, '>', page.after)
+        if (page.unlinkedOnly) query = unlinked(query)
         const rows = (await query
-          .orderBy('m.id')
+          .orderBy(`m.${MC.id}`)
           .limit(Math.max(0, Math.floor(page.limit)))
           .execute()) as Row[]
         return rows.map((r) => memberFrom(r, 'm_'))
       },
       async listMemberRecipients(organizationId, page): Promise<readonly MemberRecipient[]> {
         // One query per page: the members and their users (a left join; null for invites).
-        let query = q
-          .selectFrom(`${s.members} as m`)
-          .leftJoin(`${s.users.table} as u`, `u.${U.id}`, 'm.user_id')
-          .select([...cols('m', MEMBER_COLS, 'm_'), ...cols('u', U, 'u_')])
-          .where('m.organization_id', '=', organizationId)
-        if (page.after !== null && page.after !== undefined) query = query.where('m.id', '>', page.after)
-        if (page.unlinkedOnly) query = query.where('m.user_id', 'is not', null).where('m.flag_sso_linked', '=', bool(false))
+        let query = withSide(q.selectFrom(`${s.members} as m`).leftJoin(`${s.users.table} as u`, `u.${U.id}`, `m.${MC.userId}`))
+          .select([...memberCols('m_'), ...cols('u', U, 'u_')])
+          .where(`m.${MC.organizationId}`, '=', organizationId)
+        if (page.after !== null && page.after !== undefined) query = query.where(`m.${MC.id}`, '>', page.after)
+        if (page.unlinkedOnly) query = unlinked(query)
         const rows = (await query
-          .orderBy('m.id')
+          .orderBy(`m.${MC.id}`)
           .limit(Math.max(0, Math.floor(page.limit)))
           .execute()) as Row[]
         return rows.map((r) => ({
@@ -631,6 +657,40 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
 
   // ---- writes, inside a transaction ----
   function txFor(q: Db, locks: string[]): StorageTx {
+    /**
+     * Writes `side` (side-table columns) for the memberships the `filter`ed select over
+     * `<members> as m` finds: `insert … select` from the host rows, updating the side rows that
+     * exist (one statement; nothing is written for a membership the host table lacks). Returns
+     * the driver's count of inserted or updated rows.
+     */
+    // biome-ignore lint/suspicious/noExplicitAny: a select over the dynamic members table
+    async function upsertSide(side: Row, filter: (select: any) => any): Promise<number> {
+      const columns = Object.keys(side)
+      // PostgreSQL types an untyped parameter in a select list as text: cast to the column's type.
+      const typed = (column: string, value: unknown) => {
+        if (dialect !== 'postgres') return sql`${value}`
+        const type = column.startsWith('flag_') ? 'boolean' : column === 'invite_expires_at' ? 'bigint' : 'varchar'
+        return sql`cast(${value} as ${sql.raw(type)})`
+      }
+      const select = filter(
+        q
+          .selectFrom(`${s.members} as m`)
+          .select([
+            sql.ref(`m.${MC.id}`).as('member_id'),
+            sql.ref(`m.${MC.organizationId}`).as('organization_id'),
+            ...columns.map((c) => typed(c, side[c]).as(c)),
+          ]),
+      )
+      const insert = q
+        .insertInto(MT.sideTable)
+        .columns(['member_id', 'organization_id', ...columns])
+        .expression(select)
+      const upsert =
+        dialect === 'mysql' ? insert.onDuplicateKeyUpdate(side) : insert.onConflict((oc) => oc.column('member_id').doUpdateSet(side))
+      const result = await write(conflicts.memberSide, () => upsert.executeTakeFirst())
+      return Number(result.numInsertedOrUpdatedRows ?? 0)
+    }
+
     /** A transaction-scoped lock on a 64-bit hash of `text` (see `lockIdentity` / `lockEmail`). */
     async function lockHash(text: string, what: string): Promise<void> {
       const key = fnv1a64(text)
@@ -684,7 +744,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
           ...ref('p', PROVIDER_COLS, 'p_'),
           ...ref('i', IDENTITY_COLS, 'i_'),
           ...ref('u', U, 'u_'),
-          ...ref('m', MEMBER_COLS, 'm_'),
+          ...MEMBER_FIELDS.map((f) => sql`${sql.ref(mref(f))} as ${sql.ref(`m_${f}`)}`),
         ])
         const providerJoin =
           dialect === 'postgres'
@@ -698,7 +758,8 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
           ${providerJoin}
           left join (${sql.table(s.authIdentities)} as i inner join ${sql.table(s.users.table)} as u on ${sql.ref(`u.${U.id}`)} = i.user_id)
             on i.auth_provider_id = ${authProviderId} and i.ident = ${ident}
-          left join ${sql.table(s.members)} as m on m.user_id = i.user_id and m.organization_id = ${organizationId}`.execute(q)
+          left join ${sql.table(s.members)} as m on ${sql.ref(`m.${MC.userId}`)} = i.user_id and ${sql.ref(`m.${MC.organizationId}`)} = ${organizationId}
+          ${hasSide ? sql`left join ${sql.table(MT.sideTable)} as mf on mf.member_id = ${sql.ref(`m.${MC.id}`)}` : sql``}`.execute(q)
         const row = rows[0]
         if (!row) return { provider: null, linked: null }
         const present = (v: unknown) => v !== null && v !== undefined
@@ -754,60 +815,111 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         )
       },
       async createMember(member) {
-        await write(conflicts.members, () => q.insertInto(s.members).values(memberRow(member)).execute())
-      },
-      updateMember(id, patch) {
-        const set: Row = {}
-        if (patch.userId !== undefined) set.user_id = patch.userId
-        if (patch.email !== undefined) set.email = patch.email
-        if (patch.emailNormalized !== undefined) set.email_normalized = patch.emailNormalized
-        if (patch.role !== undefined) set.role = patch.role
-        if (patch.flags !== undefined) {
-          for (const [flag, column] of Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]) {
-            const value = patch.flags[flag]
-            if (value !== undefined) set[column] = bool(value)
-          }
+        const { host, side } = splitMember(memberFieldsOf(member))
+        await write(conflicts.members, () => q.insertInto(s.members).values(host).execute())
+        if (hasSide) {
+          const row = { member_id: member.id, organization_id: member.organizationId, ...side }
+          await write(conflicts.memberSide, () => q.insertInto(MT.sideTable).values(row).execute())
         }
-        if (patch.inviteTokenHash !== undefined) set.invite_token_hash = patch.inviteTokenHash
-        if (patch.inviteExpiresAt !== undefined) set.invite_expires_at = msOrNull(patch.inviteExpiresAt)
-        if (patch.inviteStatus !== undefined) set.invite_status = patch.inviteStatus
-        return update(q, s.members, 'id', id, set, conflicts.members)
+      },
+      async updateMember(id, patch) {
+        const { host, side } = splitMember(patchFieldsOf(patch))
+        const toSide = Object.keys(side).length > 0
+        if (Object.keys(host).length === 0 && !toSide) return exists(q, s.members, MC.id, id)
+        if (Object.keys(host).length > 0) {
+          if (!(await update(q, s.members, MC.id, id, host, conflicts.members))) return false
+          if (toSide) await upsertSide(side, (select) => select.where(`m.${MC.id}`, '=', id))
+          return true
+        }
+        // Side fields only (a link fix-up): one statement, inserted from the host row.
+        const written = await upsertSide(side, (select) => select.where(`m.${MC.id}`, '=', id))
+        return written > 0 || (dialect === 'mysql' && (await exists(q, s.members, MC.id, id)))
       },
       async acceptInvite(id, acceptance) {
-        const set: Row = {
-          user_id: acceptance.userId,
-          email: null,
-          email_normalized: null,
-          invite_token_hash: null,
-          invite_expires_at: null,
-        }
-        for (const [flag, column] of Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]) set[column] = bool(acceptance.flags[flag])
+        const { host, side } = splitMember([
+          ['userId', acceptance.userId],
+          ['email', null],
+          ['emailNormalized', null],
+          ['inviteTokenHash', null],
+          ['inviteExpiresAt', null],
+          ...FLAG_FIELDS.map((f): [MemberColumn, unknown] => [f, acceptance.flags[f]]),
+        ])
         // One guarded statement (threat 49): a concurrent acceptance blocks on the row lock, then
-        // re-checks the condition against the committed row and updates nothing.
+        // re-checks the condition against the committed row and updates nothing. With the invite
+        // status in the side table the guard reads it there (a missing row is 'approved').
         const result = await write(conflicts.members, () =>
           q
             .updateTable(s.members)
-            .set(set)
-            .where('id', '=', id)
-            .where('user_id', 'is', null)
-            .where('invite_status', '=', 'approved')
+            .set(host)
+            .where(MC.id, '=', id)
+            .where(MC.userId, 'is', null)
+            .where((eb) =>
+              inSide('inviteStatus')
+                ? eb.not(
+                    eb.exists(
+                      eb
+                        .selectFrom(`${MT.sideTable} as mf`)
+                        .select(sql<number>`1`.as('x'))
+                        .whereRef('mf.member_id', '=', `${s.members}.${MC.id}`)
+                        .where('mf.invite_status', '<>', 'approved'),
+                    ),
+                  )
+                : eb(MC.inviteStatus, '=', 'approved'),
+            )
             .executeTakeFirst(),
         )
-        return Number(result.numUpdatedRows) === 1
+        const accepted = Number(result.numUpdatedRows) === 1
+        if (accepted && Object.keys(side).length > 0) await upsertSide(side, (select) => select.where(`m.${MC.id}`, '=', id))
+        return accepted
       },
-      deleteMember: (id) => remove(q, s.members, 'id', id),
+      async deleteMember(id) {
+        const removed = await remove(q, s.members, MC.id, id)
+        if (removed && hasSide) await q.deleteFrom(MT.sideTable).where('member_id', '=', id).execute()
+        return removed
+      },
       async setFlagsForOrganization(organizationId, flags) {
-        const entries = (Object.entries(FLAG_COLS) as [keyof MemberFlags, string][]).filter(([flag]) => flags[flag] !== undefined)
-        if (entries.length === 0) return 0
-        const set: Row = {}
-        for (const [flag, column] of entries) set[column] = bool(flags[flag] === true)
-        const result = await q
-          .updateTable(s.members)
-          .set(set)
-          .where('organization_id', '=', organizationId)
-          .where((eb) => eb.or(entries.map(([flag, column]) => eb(column, '<>', bool(flags[flag] === true)))))
-          .executeTakeFirst()
-        return Number(result.numUpdatedRows)
+        const given = FLAG_FIELDS.filter((f) => flags[f] !== undefined && !MT.readOnly.has(f))
+        if (given.length === 0) return 0
+        const value = (f: keyof MemberFlags) => bool(flags[f] === true)
+        const hostFlags = given.filter((f) => !inSide(f))
+        const sideFlags = given.filter((f) => inSide(f))
+        const hostSet: Row = {}
+        for (const f of hostFlags) hostSet[MC[f]] = value(f)
+        if (sideFlags.length === 0) {
+          const result = await q
+            .updateTable(s.members)
+            .set(hostSet)
+            .where(MC.organizationId, '=', organizationId)
+            .where((eb) => eb.or(hostFlags.map((f) => eb(MC[f], '<>', value(f)))))
+            .executeTakeFirst()
+          return Number(result.numUpdatedRows)
+        }
+        // Flags in the side table: count the members whose flags differ (a missing side row reads
+        // as all off), then write the host's columns and upsert the side rows of those members.
+        // biome-ignore lint/suspicious/noExplicitAny: expression builder of a dynamic table
+        const differs = (fields: readonly (keyof MemberFlags)[]) => (eb: any) =>
+          eb.or(
+            fields.map((f) => (inSide(f) ? eb(eb.fn.coalesce(mref(f), eb.val(bool(false))), '<>', value(f)) : eb(mref(f), '<>', value(f)))),
+          )
+        const counted = (await withSide(q.selectFrom(`${s.members} as m`))
+          .select(sql<number>`count(*)`.as('n'))
+          .where(`m.${MC.organizationId}`, '=', organizationId)
+          .where(differs(given))
+          .executeTakeFirst()) as Row | undefined
+        const changed = Number(counted?.n ?? 0)
+        if (changed === 0) return 0
+        if (hostFlags.length > 0) {
+          await q
+            .updateTable(s.members)
+            .set(hostSet)
+            .where(MC.organizationId, '=', organizationId)
+            .where((eb) => eb.or(hostFlags.map((f) => eb(MC[f], '<>', value(f)))))
+            .execute()
+        }
+        const side: Row = {}
+        for (const f of sideFlags) side[MEMBER_DEFAULT_COLUMNS[f]] = value(f)
+        await upsertSide(side, (select) => withSide(select).where(`m.${MC.organizationId}`, '=', organizationId).where(differs(sideFlags)))
+        return changed
       },
       async createAuthProvider(provider) {
         await write(conflicts.providers, () => q.insertInto(s.authProviders).values(providerRow(provider)).execute())
@@ -1087,7 +1199,9 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       all(s.organizations.table, 'o', O),
       all(s.users.table, 'u', U),
       all(s.userEmails, 'e', EMAIL_COLS),
-      all(s.members, 'm', MEMBER_COLS),
+      withSide(db.selectFrom(`${s.members} as m`))
+        .select(memberCols('m_'))
+        .execute() as Promise<Row[]>,
       all(s.authProviders, 'p', PROVIDER_COLS),
       all(s.authIdentities, 'i', IDENTITY_COLS),
       all(s.auditLog, 'a', AUDIT_COLS),
