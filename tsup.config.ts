@@ -15,6 +15,7 @@ const SUBPATHS = [
   'oidc',
   'kysely',
   'drizzle',
+  'prisma',
   'redis',
   'node',
   'http',

@@ -32,6 +32,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
       './oidc',
       './kysely',
       './drizzle',
+      './prisma',
       './redis',
       './node',
       './http',
@@ -69,10 +70,11 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.type).toBe('module')
     expect(pkg.sideEffects).toBe(false)
     expect(pkg.engines.node).toBe('>=20')
-    expect(pkg.files.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist'])
+    expect(pkg.files.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'prisma'])
     expect(Object.keys(pkg.dependencies).sort()).toEqual(['oauth4webapi', 'ulid', 'zod'])
     expect(Object.keys(pkg.peerDependencies).sort()).toEqual([
       '@node-saml/node-saml',
+      '@prisma/client',
       '@xmldom/xmldom',
       'drizzle-orm',
       'express',
@@ -93,7 +95,10 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.peerDependencies['@node-saml/node-saml']).toBe('^5.1.0')
     expect(pkg.peerDependencies['xml-crypto']).toBe('^6.1.2')
     expect(pkg.peerDependencies['@xmldom/xmldom']).toBe('^0.8.15')
+    // ssoflow/prisma types the client structurally; the peer states the supported major.
+    expect(pkg.peerDependencies['@prisma/client']).toBe('>=7.0.0 <8.0.0')
     expect(pkg.peerDependenciesMeta).toEqual({
+      '@prisma/client': { optional: true },
       'drizzle-orm': { optional: true },
       express: { optional: true },
       fastify: { optional: true },

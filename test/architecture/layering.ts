@@ -35,7 +35,7 @@ export const NODE_GLOBALS: ReadonlySet<string> = new Set([
  * Layers (folders under src/, or `providers/<name>`) that are Node-only and may use Node built-ins
  * and globals; everything else must run on any runtime.
  */
-export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'drizzle', 'redis', 'node', 'saml', 'providers/saml'])
+export const NODE_FOLDERS: ReadonlySet<string> = new Set(['kysely', 'drizzle', 'prisma', 'redis', 'node', 'saml', 'providers/saml'])
 
 /** Layers that form the pure core: nothing from the shell, adapters or test kit. */
 const PURE_LAYERS: ReadonlySet<string> = new Set(['core', 'model', 'state'])
@@ -46,6 +46,7 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
   'testing',
   'kysely',
   'drizzle',
+  'prisma',
   'redis',
   'memory',
   'dummy',
@@ -60,7 +61,8 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
 /** Packages that only one adapter folder may import (by layer folder). */
 const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   oauth4webapi: ['oidc', 'providers/oidc'],
-  kysely: ['kysely'],
+  // ssoflow/prisma runs the Kysely storage over the host's Prisma client (src/prisma/dialect.ts).
+  kysely: ['kysely', 'prisma'],
   'drizzle-orm': ['drizzle'],
   ioredis: ['redis'],
   hono: ['hono'],
