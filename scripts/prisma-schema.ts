@@ -87,7 +87,7 @@ function fieldType(column: Column, provider: Provider): { type: string; native: 
   else if (column.type === 'bigint') type = 'BigInt'
   else if (column.type === 'integer' || column.type === 'int') type = 'Int'
   else throw new Error(`unmapped column type ${column.type}`)
-  return { type: `${type}${column.nullable ? '?' : ''}`, native: provider === 'mysql' && native ? native : null }
+  return { type: `${type}${column.nullable ? '?' : ''}`, native: provider !== 'sqlite' && native ? native : null }
 }
 
 function render(tables: readonly Table[], provider: Provider): string {

@@ -53,7 +53,11 @@ export interface PrismaTransactionLike {
  * @group Prisma
  */
 export interface PrismaClientLike extends PrismaTransactionLike {
-  $transaction<R>(fn: (tx: never) => Promise<R>, options?: { maxWait?: number; timeout?: number; isolationLevel?: never }): Promise<R>
+  /**
+   * Prisma's overloaded `$transaction`; ssoflow calls its interactive form,
+   * `$transaction(async (tx) => …, { maxWait, timeout, isolationLevel })`.
+   */
+  $transaction(...args: never[]): Promise<unknown>
 }
 
 /** The runtime shape of `$transaction` (the public type hides the transaction client's type). */

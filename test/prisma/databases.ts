@@ -48,7 +48,7 @@ async function openPostgres(): Promise<PrismaTestDatabase> {
   await admin.connect()
   await admin.query(`create schema ${schema}`)
   const client = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: DATABASE_URL, options: `-c search_path=${schema}`, max: 10 }),
+    adapter: new PrismaPg({ connectionString: DATABASE_URL, options: `-c search_path=${schema}`, max: 10 }, { schema }),
   })
   return {
     name: 'postgres',
