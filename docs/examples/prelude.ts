@@ -15,6 +15,7 @@
  * example itself.
  */
 import type { AuthPipelineOptions, Clock, MailMessage, SessionEffect, SessionInfo, StoragePort, StorageSeedData, UrlConfig } from 'ssoflow'
+import type { PrismaClientLike } from 'ssoflow/prisma'
 import type { ContractSuite } from 'ssoflow/testing'
 
 /** The request of the example web framework (Express-like). */
@@ -84,6 +85,8 @@ declare global {
   var fields: Record<string, string>
   /** A PostgreSQL connection string. */
   var connectionString: string
+  /** The app's generated PrismaClient (Prisma 7, with a driver adapter). */
+  var prisma: PrismaClientLike
   /** A storage adapter's contract suite: `storageContract({ name, clock, createStorage })`. */
   var mySuite: ContractSuite
   /** Deno's test registration (for examples that show the Deno runner). */
