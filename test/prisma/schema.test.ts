@@ -81,7 +81,15 @@ for (const target of PRISMA_DATABASES) {
           data: {},
           createdAt: clock.now(),
         })
-        if (!tx.enqueueWork) throw new Error('enqueueWork missing')
+        if (!tx.enqueueWork || !tx.createOrganizationDomain) throw new Error('enqueueWork or createOrganizationDomain missing')
+        await tx.createOrganizationDomain({
+          id: 'd1',
+          organizationId: org.id,
+          domain: 'example.com',
+          verificationToken: 't1',
+          verifiedAt: null,
+          createdAt: clock.now(),
+        })
         await tx.enqueueWork({
           id: 'w1',
           kind: 'mail',
@@ -125,6 +133,9 @@ for (const target of PRISMA_DATABASES) {
       expect(await read('ssoflowMember')).toMatchObject([{ id: 'm1', organizationId: 'org1', userId: 'u1', flagSsoLinked: false }])
       expect(await read('ssoflowAuditLog')).toMatchObject([{ id: 'a1', event: 'sso-identity.link' }])
       expect(await read('ssoflowPendingWork')).toMatchObject([{ id: 'w1', workKey: 'k1', attempts: 0 }])
+      expect(await read('ssoflowOrganizationDomain')).toMatchObject([
+        { id: 'd1', organizationId: 'org1', domain: 'example.com', verifiedAt: null },
+      ])
       expect(await read('ssoflowPipelineState')).toMatchObject([{ id: 's1', version: 1 }])
       expect(await read('ssoflowOneTimeToken')).toMatchObject([{ hash: 'h1', purpose: 'p' }])
     })
