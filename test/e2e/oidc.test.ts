@@ -248,6 +248,31 @@ describe('OIDC against a real OpenID provider on loopback', () => {
     expect(storage.snapshot().users).toEqual(usersBefore)
   })
 
+  it('home-realm discovery: beginLogin({ email }) sends login_hint; the OP signs in that account; an unverified domain is DOMAIN_UNKNOWN', async () => {
+    // The OP signs in the account its login_hint names (no account picked by the test).
+    op.accounts.set('dana@acme.test', { sub: 'op-dana', email: 'dana@acme.test', email_verified: true, name: 'Dana' })
+    await sso.addDomain({ organizationId: ORG, session: adminSession, domain: 'acme.test' })
+    const beforeVerify = storage.snapshot()
+    await rejectsWithoutWrites('DOMAIN_UNKNOWN', () => sso.beginLogin({ email: 'dana@acme.test', session: { id: 'browser-dana-0' } }))
+    expect(storage.snapshot()).toEqual(beforeVerify)
+    ;(await sso.verifyDomain({ organizationId: ORG, session: adminSession, domain: 'acme.test' }))._unsafeUnwrap()
+
+    const session: SessionInfo = { id: 'browser-dana-1' }
+    const begun = (await sso.beginLogin({ email: 'dana@acme.test', session }))._unsafeUnwrap()
+    const toIdp = expectRedirect(begun)
+    expect(begun.kind === 'redirect' && begun.discovery?.organizationId).toBe(ORG)
+    const authUrl = new URL(toIdp.url)
+    expect(authUrl.origin).toBe(op.issuer)
+    expect(authUrl.searchParams.get('login_hint')).toBe('dana@acme.test')
+    op.nextLogin = null
+    const callback = await new Browser().follow(authUrl.href, CALLBACK)
+    const outcome = await complete((await sso.advance({ handle: toIdp.handle, session, request: get(callback) }))._unsafeUnwrap(), session)
+    expect(outcome).toMatchObject({ kind: 'signedIn', organizationId: ORG })
+    // The OP signed in the account login_hint named: a new user with Dana's address.
+    const user = storage.snapshot().users.find((u) => u.id === (outcome.kind === 'signedIn' ? outcome.userId : null))
+    expect(user?.email).toBe('dana@acme.test')
+  })
+
   it('refreshIdentity uses the stored refresh token at the real IdP; a revoked/unknown token makes the identity invalid', async () => {
     const before = storage.snapshot().identities.find((i) => i.ident === 'op-alice')
     expect(typeof before?.data.refresh_token).toBe('string')
