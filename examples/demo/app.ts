@@ -190,6 +190,20 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       member('member_gina', 'user_gina', 'owner', null, GLOBEX_ID),
       member('member_hana', null, 'member', 'hana@globex.test', GLOBEX_ID),
     ],
+    // Verified domains (home-realm discovery): "Sign in with your work email" on the home page
+    // finds Acme from acme.test and Globex from globex.test. A real host verifies them with
+    // sso.addDomain + its own DNS check + sso.verifyDomain.
+    domains: [
+      { id: 'dom_acme', organizationId: ORG_ID, domain: 'acme.test', verificationToken: 'demo-acme', verifiedAt: epoch, createdAt: epoch },
+      {
+        id: 'dom_globex',
+        organizationId: GLOBEX_ID,
+        domain: 'globex.test',
+        verificationToken: 'demo-globex',
+        verifiedAt: epoch,
+        createdAt: epoch,
+      },
+    ],
   })
 
   // ---- ports: an outbox for mail, signals into the decision log
@@ -285,7 +299,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     onResult(event) {
       if (event.route === 'stylesheet') return
       const step = event.step
-      const trace = step && 'trace' in step ? step.trace : []
+      const trace = step && 'trace' in step ? step.trace : step && 'discovery' in step && step.discovery ? step.discovery.trace : []
       decisions.unshift({ at: new Date(), route: event.route, status: event.status, outcome: outcomeOf(step, event.error), trace })
       if (decisions.length > 60) decisions.length = 60
     },
@@ -362,6 +376,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       .filter((m) => m.userId === null)
       .map((m) => `<tr><td colspan="2">${e(m.email)}</td><td>invited (${e(m.role)})</td><td>-</td><td>-</td></tr>`)
     const body = `<h1>ssoflow demo: SSO for Acme Inc.</h1>
+<form method="get" action="${BASE_PATH}/login">
+<label for="work-email">Sign in with your work email</label><input id="work-email" name="email" type="email" placeholder="you@acme.test or you@globex.test" autocomplete="email" required>
+<p><button type="submit" class="primary">Continue with SSO</button> <span class="muted">Your organization is found from its verified domain (acme.test: OpenID Connect, globex.test: SAML), once its SSO is configured.</span></p>
+</form>
 <div class="grid">
 <section>
 <h2>What to try</h2>

@@ -163,6 +163,34 @@ describe.skipIf(!available)('the demo in Chromium', () => {
     expectNoConsoleErrors()
   }, 120_000)
 
+  it('home-realm discovery: the work-email form finds Acme by its verified domain; an unknown domain is one generic page', async () => {
+    await forgetEverything()
+    await page.goto(demo.url)
+    await page.getByLabel('Sign in with your work email').fill('erin@acme.test')
+    await shot('discovery-home')
+    await page.getByRole('button', { name: 'Continue with SSO' }).click()
+    await page.waitForURL((u) => u.href.startsWith(demo.op.issuer))
+    // The address reached the IdP as login_hint: the Demo IdP's form is prefilled with it.
+    await expect.poll(() => page.getByLabel('Email').inputValue()).toBe('erin@acme.test')
+    await atIdp('erin@acme.test', 'discovery')
+    await page.waitForURL(`${demo.url}/`)
+    await expect.poll(() => page.textContent('header')).toContain('Erin Newcomer')
+    await expect.poll(() => page.textContent('main')).toContain('discovery.verified-domain')
+    await shot('discovery-signed-in')
+    expectNoConsoleErrors()
+
+    await forgetEverything()
+    await page.goto(demo.url)
+    await page.getByLabel('Sign in with your work email').fill('erin@nowhere.test')
+    await page.getByRole('button', { name: 'Continue with SSO' }).click()
+    await page.waitForURL((u) => u.pathname === '/auth/sso/login')
+    await expect.poll(() => page.textContent('body')).toContain('Single sign-on is not set up for this email address.')
+    await shot('discovery-unknown-domain')
+    // (Chromium logs the 404 status of the error page itself as a console error.)
+    errors = errors.filter((line) => !line.includes('404'))
+    expectNoConsoleErrors()
+  }, 120_000)
+
   it('an invited person joins through the invite link', async () => {
     await forgetEverything()
     await page.goto(demo.inviteUrl)
@@ -287,6 +315,19 @@ describe.skipIf(!available)('the demo in Chromium', () => {
     await expect.poll(() => page.locator('.kind').first().textContent()).toBe('signedIn')
     await expectRepost()
     await shot('saml-returning-signed-in')
+    expectNoConsoleErrors()
+  }, 120_000)
+
+  it('SAML org: the work-email form finds Globex by its verified domain', async () => {
+    await forgetEverything()
+    await page.goto(demo.url)
+    await page.getByLabel('Sign in with your work email').fill('ivan@globex.test')
+    await page.getByRole('button', { name: 'Continue with SSO' }).click()
+    await atSamlIdp('ivan@globex.test', 'saml-discovery')
+    await page.waitForURL(`${demo.url}/`)
+    await expect.poll(() => page.textContent('header')).toContain('Ivan Newcomer')
+    await expect.poll(() => page.textContent('main')).toContain('globex.test is verified by organization org_globex')
+    await shot('saml-discovery-signed-in')
     expectNoConsoleErrors()
   }, 120_000)
 
