@@ -73,9 +73,11 @@ section('npm pack file list')
 const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', tmp, '--loglevel=error'], { cwd: ROOT }))[0]
 const tarball = path.join(tmp, packed.filename)
 const files = packed.files.map((f) => f.path)
-const stray = files.filter((f) => !f.startsWith('dist/') && !ALLOWED_TOP.has(f))
+// prisma/: ssoflow's tables as Prisma models, for hosts to copy into their schema (docs/prisma.md).
+const PRISMA_MODELS = ['prisma/ssoflow.postgresql.prisma', 'prisma/ssoflow.mysql.prisma', 'prisma/ssoflow.sqlite.prisma']
+const stray = files.filter((f) => !f.startsWith('dist/') && !ALLOWED_TOP.has(f) && !PRISMA_MODELS.includes(f))
 if (stray.length > 0) fail(`unexpected files in the tarball: ${stray.join(', ')}`)
-for (const must of ALLOWED_TOP) if (!files.includes(must)) fail(`${must} is missing from the tarball`)
+for (const must of [...ALLOWED_TOP, ...PRISMA_MODELS]) if (!files.includes(must)) fail(`${must} is missing from the tarball`)
 if (files.some((f) => f.endsWith('.test.js') || f.includes('/test/'))) fail('tests leaked into the tarball')
 console.log(`smoke:   ${files.length} files, ${(packed.size / 1024).toFixed(1)} KiB packed`)
 
