@@ -131,6 +131,8 @@ const SPECS: Readonly<Record<keyof AuthPipeline, Spec>> = {
     valid: () => ({ organizationId: ACME, session, next: '/x', referrer: 'r' }),
     fields: [
       { path: ['organizationId'], valid: V.id },
+      // Exactly one of organizationId and email: next to an organizationId, any email is refused.
+      { path: ['email'], valid: (v: unknown) => v === undefined },
       { path: ['next'], valid: V.optNext },
       { path: ['referrer'], valid: V.optReferrer },
       ...sessionFields(),
