@@ -66,6 +66,48 @@ for (const database of DATABASES) {
       return { storage, mailer, signals, sso: createAuthPipeline(options), ctx: resolveContext(options), drop: fresh.drop }
     }
 
+    it('verified domains: two orgs verifying one domain concurrently, exactly one wins (DOMAIN_TAKEN), one audit entry', async () => {
+      const w = await world()
+      try {
+        expect((await w.sso.addDomain({ organizationId: 'org-1', session: session('admin'), domain: 'race.example' })).isOk()).toBe(true)
+        expect((await w.sso.addDomain({ organizationId: 'org-2', session: session('admin2'), domain: 'race.example' })).isOk()).toBe(true)
+        const results = await Promise.all([
+          w.sso.verifyDomain({ organizationId: 'org-1', session: session('admin'), domain: 'race.example' }),
+          w.sso.verifyDomain({ organizationId: 'org-2', session: session('admin2'), domain: 'race.example' }),
+        ])
+        expect(results.filter((r) => r.isOk())).toHaveLength(1)
+        for (const r of results.filter((x) => x.isErr())) expect(r._unsafeUnwrapErr().code).toBe('DOMAIN_TAKEN')
+        const snap = await w.storage.snapshot()
+        const verified = snap.domains?.filter((d) => d.verifiedAt !== null) ?? []
+        expect(verified).toHaveLength(1)
+        expect(snap.audit.filter((a) => a.event === 'domain.verify')).toHaveLength(1)
+        // Discovery on SQL: the winner's login starts (no provider yet: PROVIDER_NOT_CONFIGURED).
+        const found = await w.sso.beginLogin({ email: 'ada@race.example', session: session(null) })
+        expect(found.isErr() && found.error.code).toBe('PROVIDER_NOT_CONFIGURED')
+        const [org, user] = verified[0]?.organizationId === 'org-1' ? ['org-1', 'admin'] : ['org-2', 'admin2']
+        expect((await w.sso.removeDomain({ organizationId: org, session: session(user), domain: 'race.example' })).isOk()).toBe(true)
+        const gone = await w.sso.beginLogin({ email: 'ada@race.example', session: session(null) })
+        expect(gone.isErr() && gone.error.code).toBe('DOMAIN_UNKNOWN')
+      } finally {
+        await w.drop()
+      }
+    })
+
+    it('verified domains: a failing audit write rolls the domain change back', async () => {
+      const w = await world(new Set(['domain.verify']))
+      try {
+        expect((await w.sso.addDomain({ organizationId: 'org-1', session: session('admin'), domain: 'acme.example' })).isOk()).toBe(true)
+        const before = await w.storage.snapshot()
+        const result = await w.sso.verifyDomain({ organizationId: 'org-1', session: session('admin'), domain: 'acme.example' })
+        expect(result.isErr() && result.error.code).toBe('STORAGE_UNAVAILABLE')
+        const after = await w.storage.snapshot()
+        expect(after.domains).toEqual(before.domains)
+        expect(after.audit).toEqual(before.audit)
+      } finally {
+        await w.drop()
+      }
+    })
+
     it('five admins finishing concurrently: one provider, one identity, one sso.enable, one signal', async () => {
       const w = await world()
       try {
