@@ -20,7 +20,7 @@ export type UserColumn = 'id' | 'username' | 'email' | 'name' | 'isActive' | 'is
 export type OrganizationColumn = 'id' | 'slug' | 'name' | 'defaultRole' | 'require2fa'
 
 /**
- * Canonical fields of the host-ownable memberships table: a {@link Member}'s fields, its five
+ * Canonical fields of the host-ownable memberships table: a `Member`'s fields, its five
  * flags one field each.
  */
 export type MemberColumn =
