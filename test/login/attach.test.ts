@@ -169,3 +169,88 @@ describe('attach guards through finishLogin', () => {
     expect(w.storage.snapshot().identities).toEqual(before.identities)
   })
 })
+
+// Mutation testing (issue 12 item 4): the plan's flags, its trace (what `explain()` shows), the
+// error redirects and details, and when the previous owner's membership is (not) touched.
+describe('planAttach: exact plans', () => {
+  it('errors carry the caller’s redirect (orgLogin by default) and the re-key reason', () => {
+    const mismatch = planAttach(facts({ sessionUserId: 'other' }), planIds([]))._unsafeUnwrapErr()
+    expect([mismatch.code, mismatch.redirect]).toEqual(['SESSION_USER_MISMATCH', 'orgLogin'])
+    expect(planAttach(facts({ sessionUserId: 'other', redirect: 'authSettings' }), planIds([]))._unsafeUnwrapErr().redirect).toBe(
+      'authSettings',
+    )
+    const mine = makeIdentity({ id: 'mine', authProviderId: PROVIDER.id, userId: 's', ident: 'ext-old' })
+    const conflict = planAttach(facts({ byUser: mine, allowRekey: false, redirect: 'authSettings' }), planIds([]))._unsafeUnwrapErr()
+    expect([conflict.code, conflict.redirect, conflict.details]).toEqual([
+      'IDENTITY_CONFLICT',
+      'authSettings',
+      { reason: 'rekey-requires-session' },
+    ])
+  })
+
+  it('an anonymous attach (no session user) is allowed', () => {
+    expect(planAttach(facts({ sessionUserId: null }), planIds(['i1', 'a1'])).isOk()).toBe(true)
+  })
+
+  it('new link: the identity, flags and trace', () => {
+    const plan = planAttach(facts(), planIds(['i1', 'a1']))._unsafeUnwrap()
+    expect(plan.identity).toEqual({
+      id: 'i1',
+      authProviderId: PROVIDER.id,
+      userId: 's',
+      ident: 'ext-x',
+      data: { t: 1 },
+      lastVerified: NOW,
+      lastSynced: NOW,
+      createdAt: NOW,
+    })
+    expect([plan.isNew, plan.rekeyed, plan.previousOwnerId]).toEqual([true, false, null])
+    expect(plan.trace).toEqual([{ rule: 'attach.new', detail: 'new identity linked to user s' }])
+  })
+
+  it('refresh: the identity, flags and trace', () => {
+    const row = makeIdentity({ id: 'ai', authProviderId: PROVIDER.id, userId: 's', ident: 'ext-x' })
+    const plan = planAttach(facts({ byIdent: row }), planIds([]))._unsafeUnwrap()
+    expect(plan.identity).toEqual({ ...row, data: { t: 1 }, lastVerified: NOW, lastSynced: NOW })
+    expect([plan.isNew, plan.rekeyed, plan.previousOwnerId]).toEqual([false, false, null])
+    expect(plan.trace).toEqual([{ rule: 'attach.refresh', detail: 'identity ai already belongs to the target: refreshed' }])
+  })
+
+  it('re-point: the identity, flags and trace', () => {
+    const row = makeIdentity({ id: 'ai', authProviderId: PROVIDER.id, userId: 'old', ident: 'ext-x' })
+    const plan = planAttach(facts({ byIdent: row }), planIds([]))._unsafeUnwrap()
+    expect(plan.identity).toEqual({ ...row, userId: 's', data: { t: 1 }, lastVerified: NOW, lastSynced: NOW })
+    expect([plan.isNew, plan.rekeyed, plan.previousOwnerId]).toEqual([false, false, 'old'])
+    expect(plan.trace).toEqual([
+      {
+        rule: 'attach.repoint',
+        detail:
+          "identity ai moves from user old to s; the target's other identities for this provider are deleted and the previous owner's membership is marked ssoInvalid",
+      },
+    ])
+  })
+
+  it("re-point: the previous owner's membership is updated only when it is theirs and not already unlinked and invalid", () => {
+    const row = makeIdentity({ id: 'ai', authProviderId: PROVIDER.id, userId: 'old', ident: 'ext-x' })
+    const member = (userId: string, ssoLinked: boolean, ssoInvalid: boolean) =>
+      makeMember({ id: 'm-old', organizationId: ORG.id, userId, flags: { ...NO_FLAGS, ssoLinked, ssoInvalid } })
+    const updates = (prev: ReturnType<typeof member>) =>
+      planAttach(facts({ byIdent: row, previousOwnerMember: prev }), planIds([]))
+        ._unsafeUnwrap()
+        .txEffects.filter((e) => e.type === 'member.update').length
+    expect(updates(member('old', false, true))).toBe(0) // already unlinked and invalid: no write
+    expect(updates(member('someone-else', true, false))).toBe(0) // not the previous owner's
+    expect(updates(member('old', true, true))).toBe(1)
+    expect(updates(member('old', false, false))).toBe(1)
+  })
+
+  it('re-key: the identity, flags and trace', () => {
+    const mine = makeIdentity({ id: 'mine', authProviderId: PROVIDER.id, userId: 's', ident: 'ext-old' })
+    const plan = planAttach(facts({ byUser: mine }), planIds([]))._unsafeUnwrap()
+    expect(plan.identity).toEqual({ ...mine, ident: 'ext-x', data: { t: 1 }, lastVerified: NOW, lastSynced: NOW })
+    expect([plan.isNew, plan.rekeyed, plan.previousOwnerId]).toEqual([false, true, null])
+    expect(plan.trace).toEqual([
+      { rule: 'attach.rekey', detail: "the target's identity mine gets the new external id (the IdP changed it)" },
+    ])
+  })
+})
