@@ -123,3 +123,32 @@ describe('safeNext', () => {
     )
   })
 })
+
+// Mutation testing (issue 12 item 4): the length limit on both sides of normalisation, the number
+// of decoding rounds, and the base URL's scheme.
+describe('safeNext: limits', () => {
+  it('the limit applies to the value given, even when it normalises to something short', () => {
+    const long = `/${'./'.repeat(1100)}a` // 2,202 characters that normalise to `/a`
+    expect(long.length).toBeGreaterThan(2048)
+    expect(safeNext(long, BASE)).toBeNull()
+    expect(safeNext(`/${'./'.repeat(1000)}a`, BASE)).toBe('/a')
+  })
+
+  it('and to the normalised path, which percent-encoding can make longer', () => {
+    const grows = `/${'é'.repeat(1000)}` // 1,001 characters; the path is `/` and 1,000 × `%C3%A9`
+    expect(safeNext(grows, BASE)).toBeNull()
+    expect(safeNext(`/${'é'.repeat(300)}`, BASE)).toBe(`/${'%C3%A9'.repeat(300)}`)
+  })
+
+  it('three rounds of percent-encoding are decoded and checked; a fourth is refused as hostile', () => {
+    expect(safeNext('/%252541', BASE)).toBe('/%252541') // %2525 → %25 → % : three rounds to `/A`
+    expect(safeNext('/%25252541', BASE)).toBeNull() // still changing after four rounds
+  })
+
+  it('the base URL must be http or https', () => {
+    expect(safeNext('/a', 'http://localhost:3000')).toBe('/a')
+    expect(safeNext('/a', 'https://app.example.com')).toBe('/a')
+    expect(safeNext('/a', 'ftp://app.example.com')).toBeNull()
+    expect(safeNext('/a', 'not a url')).toBeNull()
+  })
+})
