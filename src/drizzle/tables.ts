@@ -44,8 +44,18 @@ function checkPrefix(prefix: string): void {
  * // src/db/schema.ts: drizzle-kit reads the schema file's top-level exports, so export each table.
  * import { ssoflowPgTables } from 'ssoflow/drizzle'
  *
- * export const { users, organizations, userEmails, authProviders, authIdentities, members, auditLog, pipelineStates, oneTimeTokens } =
- *   ssoflowPgTables('sso_') // tables sso_users, sso_organizations, ...
+ * export const {
+ *   users,
+ *   organizations,
+ *   userEmails,
+ *   authProviders,
+ *   authIdentities,
+ *   members,
+ *   auditLog,
+ *   pipelineStates,
+ *   oneTimeTokens,
+ *   pendingWork,
+ * } = ssoflowPgTables('sso_') // tables sso_users, sso_organizations, ...
  * ```
  * @group Drizzle
  */
@@ -145,6 +155,7 @@ export function ssoflowPgTables(tablePrefix = 'ssoflow_') {
         uniqueIndex(`${p}members_org_email_uq`).on(t.organizationId, t.emailNormalized),
         uniqueIndex(`${p}members_token_uq`).on(t.inviteTokenHash),
         index(`${p}members_user_ix`).on(t.userId),
+        index(`${p}members_org_id_ix`).on(t.organizationId, t.id),
       ],
     ),
     auditLog: pgTable(
@@ -199,6 +210,22 @@ export function ssoflowPgTables(tablePrefix = 'ssoflow_') {
         uniqueIndex(`${p}org_domains_org_domain_uq`).on(t.organizationId, t.domain),
         uniqueIndex(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
       ],
+    ),
+    pendingWork: pgTable(
+      `${p}pending_work`,
+      {
+        id: varchar('id', { length: 255 }).primaryKey(),
+        kind: varchar('kind', { length: 64 }).notNull(),
+        organizationId: varchar('organization_id', { length: 255 }).notNull(),
+        workKey: varchar('work_key', { length: 320 }).notNull(),
+        payload: text('payload').notNull(),
+        afterId: varchar('after_id', { length: 255 }),
+        attempts: integer('attempts').notNull(),
+        availableAt: ms('available_at').notNull(),
+        claimToken: varchar('claim_token', { length: 64 }),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [uniqueIndex(`${p}pending_work_key_uq`).on(t.workKey), index(`${p}pending_work_avail_ix`).on(t.availableAt, t.id)],
     ),
   }
 }
@@ -318,6 +345,7 @@ export function ssoflowSqliteTables(tablePrefix = 'ssoflow_') {
         liteUnique(`${p}members_org_email_uq`).on(t.organizationId, t.emailNormalized),
         liteUnique(`${p}members_token_uq`).on(t.inviteTokenHash),
         liteIndex(`${p}members_user_ix`).on(t.userId),
+        liteIndex(`${p}members_org_id_ix`).on(t.organizationId, t.id),
       ],
     ),
     auditLog: sqliteTable(
@@ -370,6 +398,22 @@ export function ssoflowSqliteTables(tablePrefix = 'ssoflow_') {
         liteUnique(`${p}org_domains_org_domain_uq`).on(t.organizationId, t.domain),
         liteUnique(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
       ],
+    ),
+    pendingWork: sqliteTable(
+      `${p}pending_work`,
+      {
+        id: liteText('id').primaryKey(),
+        kind: liteText('kind').notNull(),
+        organizationId: liteText('organization_id').notNull(),
+        workKey: liteText('work_key').notNull(),
+        payload: liteText('payload').notNull(),
+        afterId: liteText('after_id'),
+        attempts: liteInteger('attempts').notNull(),
+        availableAt: ms('available_at').notNull(),
+        claimToken: liteText('claim_token'),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [liteUnique(`${p}pending_work_key_uq`).on(t.workKey), liteIndex(`${p}pending_work_avail_ix`).on(t.availableAt, t.id)],
     ),
   }
 }
@@ -493,6 +537,7 @@ export function ssoflowMysqlTables(tablePrefix = 'ssoflow_') {
         myUnique(`${p}members_org_email_uq`).on(t.organizationId, t.emailNormalized),
         myUnique(`${p}members_token_uq`).on(t.inviteTokenHash),
         myIndex(`${p}members_user_ix`).on(t.userId),
+        myIndex(`${p}members_org_id_ix`).on(t.organizationId, t.id),
       ],
     ),
     auditLog: mysqlTable(
@@ -546,5 +591,153 @@ export function ssoflowMysqlTables(tablePrefix = 'ssoflow_') {
         myUnique(`${p}org_domains_verified_uq`).on(t.verifiedDomain),
       ],
     ),
+    pendingWork: mysqlTable(
+      `${p}pending_work`,
+      {
+        id: str('id', 255).primaryKey(),
+        kind: str('kind', 64).notNull(),
+        organizationId: str('organization_id', 255).notNull(),
+        workKey: str('work_key', 320).notNull(),
+        payload: myText('payload').notNull(),
+        afterId: str('after_id', 255),
+        attempts: myInt('attempts').notNull(),
+        availableAt: ms('available_at').notNull(),
+        claimToken: str('claim_token', 64),
+        createdAt: ms('created_at').notNull(),
+      },
+      (t) => [myUnique(`${p}pending_work_key_uq`).on(t.workKey), myIndex(`${p}pending_work_avail_ix`).on(t.availableAt, t.id)],
+    ),
   }
+}
+
+/**
+ * ssoflow's side table for PostgreSQL, `<prefix>member_flags`: the member fields a host's own
+ * memberships table (`tables.members`) has no column for, one row per membership keyed by its
+ * id. Add it to your drizzle-kit schema only when you map memberships and leave fields out.
+ *
+ * @example
+ * ```ts
+ * // src/db/schema.ts: the host's own memberships table replaces ssoflow's; the side table joins.
+ * import { ssoflowPgMemberFlags, ssoflowPgTables } from 'ssoflow/drizzle'
+ *
+ * const { members: _ownTable, ...sso } = ssoflowPgTables('sso_')
+ * export const { users, organizations, userEmails, authProviders, authIdentities, auditLog, pipelineStates, oneTimeTokens, pendingWork } = sso
+ * export const memberFlags = ssoflowPgMemberFlags('sso_') // sso_member_flags
+ * ```
+ * @group Drizzle
+ */
+export function ssoflowPgMemberFlags(tablePrefix = 'ssoflow_') {
+  checkPrefix(tablePrefix)
+  const p = tablePrefix
+  const ms = (name: string) => bigint(name, { mode: 'number' })
+  return pgTable(
+    `${p}member_flags`,
+    {
+      memberId: varchar('member_id', { length: 255 }).primaryKey(),
+      organizationId: varchar('organization_id', { length: 255 }).notNull(),
+      email: varchar('email', { length: 320 }),
+      emailNormalized: varchar('email_normalized', { length: 320 }),
+      flagSsoLinked: boolean('flag_sso_linked'),
+      flagSsoInvalid: boolean('flag_sso_invalid'),
+      flagMemberLimitRestricted: boolean('flag_member_limit_restricted'),
+      flagIdpProvisioned: boolean('flag_idp_provisioned'),
+      flagIdpRoleRestricted: boolean('flag_idp_role_restricted'),
+      inviteTokenHash: varchar('invite_token_hash', { length: 128 }),
+      inviteExpiresAt: ms('invite_expires_at'),
+      inviteStatus: varchar('invite_status', { length: 32 }),
+    },
+    (t) => [
+      uniqueIndex(`${p}member_flags_org_email_uq`).on(t.organizationId, t.emailNormalized),
+      uniqueIndex(`${p}member_flags_token_uq`).on(t.inviteTokenHash),
+    ],
+  )
+}
+
+/**
+ * ssoflow's side table `<prefix>member_flags` for SQLite (see {@link ssoflowPgMemberFlags}).
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3'
+ * import { eq } from 'drizzle-orm'
+ * import { drizzle } from 'drizzle-orm/better-sqlite3'
+ * import { ssoflowSqliteMemberFlags } from 'ssoflow/drizzle'
+ *
+ * // Which memberships of an org have linked SSO (a host report over the side table).
+ * const memberFlags = ssoflowSqliteMemberFlags('sso_')
+ * const db = drizzle(new Database('app.db'))
+ * const linked = db.select({ id: memberFlags.memberId }).from(memberFlags).where(eq(memberFlags.flagSsoLinked, true)).all()
+ * console.log(linked.length)
+ * ```
+ * @group Drizzle
+ */
+export function ssoflowSqliteMemberFlags(tablePrefix = 'ssoflow_') {
+  checkPrefix(tablePrefix)
+  const p = tablePrefix
+  const bool = (name: string) => liteInteger(name, { mode: 'boolean' })
+  return sqliteTable(
+    `${p}member_flags`,
+    {
+      memberId: liteText('member_id').primaryKey(),
+      organizationId: liteText('organization_id').notNull(),
+      email: liteText('email'),
+      emailNormalized: liteText('email_normalized'),
+      flagSsoLinked: bool('flag_sso_linked'),
+      flagSsoInvalid: bool('flag_sso_invalid'),
+      flagMemberLimitRestricted: bool('flag_member_limit_restricted'),
+      flagIdpProvisioned: bool('flag_idp_provisioned'),
+      flagIdpRoleRestricted: bool('flag_idp_role_restricted'),
+      inviteTokenHash: liteText('invite_token_hash'),
+      inviteExpiresAt: liteInteger('invite_expires_at'),
+      inviteStatus: liteText('invite_status'),
+    },
+    (t) => [
+      liteUnique(`${p}member_flags_org_email_uq`).on(t.organizationId, t.emailNormalized),
+      liteUnique(`${p}member_flags_token_uq`).on(t.inviteTokenHash),
+    ],
+  )
+}
+
+/**
+ * ssoflow's side table `<prefix>member_flags` for MySQL / MariaDB (see {@link ssoflowPgMemberFlags}).
+ *
+ * @example
+ * ```ts
+ * import { eq } from 'drizzle-orm'
+ * import { drizzle } from 'drizzle-orm/mysql2'
+ * import mysql from 'mysql2/promise'
+ * import { ssoflowMysqlMemberFlags } from 'ssoflow/drizzle'
+ *
+ * // When the host deletes a membership, it deletes its side row in the same transaction.
+ * const memberFlags = ssoflowMysqlMemberFlags('sso_')
+ * const db = drizzle(mysql.createPool({ uri: connectionString }))
+ * await db.delete(memberFlags).where(eq(memberFlags.memberId, 'member-42'))
+ * ```
+ * @group Drizzle
+ */
+export function ssoflowMysqlMemberFlags(tablePrefix = 'ssoflow_') {
+  checkPrefix(tablePrefix)
+  const p = tablePrefix
+  const str = (name: string, length: number) => myVarchar(name, { length })
+  return mysqlTable(
+    `${p}member_flags`,
+    {
+      memberId: str('member_id', 255).primaryKey(),
+      organizationId: str('organization_id', 255).notNull(),
+      email: str('email', 320),
+      emailNormalized: str('email_normalized', 320),
+      flagSsoLinked: myBoolean('flag_sso_linked'),
+      flagSsoInvalid: myBoolean('flag_sso_invalid'),
+      flagMemberLimitRestricted: myBoolean('flag_member_limit_restricted'),
+      flagIdpProvisioned: myBoolean('flag_idp_provisioned'),
+      flagIdpRoleRestricted: myBoolean('flag_idp_role_restricted'),
+      inviteTokenHash: str('invite_token_hash', 128),
+      inviteExpiresAt: myBigint('invite_expires_at', { mode: 'number' }),
+      inviteStatus: str('invite_status', 32),
+    },
+    (t) => [
+      myUnique(`${p}member_flags_org_email_uq`).on(t.organizationId, t.emailNormalized),
+      myUnique(`${p}member_flags_token_uq`).on(t.inviteTokenHash),
+    ],
+  )
 }

@@ -12,7 +12,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { createPool } from 'mysql2'
 import pg from 'pg'
 import { createDrizzleStorage, type DrizzleDialect, type DrizzleStorage, type DrizzleStorageOptions } from '../../src/drizzle/index.js'
-import { ssoflowSchemaSql } from '../../src/kysely/index.js'
+import { type KyselySchemaOptions, ssoflowSchemaSql } from '../../src/kysely/index.js'
 import { DATABASE_URL, MYSQL_URL, uniqueName } from '../helpers/databases.js'
 
 /** One opened database with a Drizzle instance and a raw statement runner. */
@@ -109,10 +109,14 @@ export const DRIZZLE_DATABASES: readonly { name: string; open: () => Promise<Dri
 export async function freshDrizzleStorage(
   database: DrizzleTestDatabase,
   extra: Partial<DrizzleStorageOptions> = {},
+  /** The same mapping for the DDL (host tables are not created; a side table is, when asked). */
+  schemaTables?: KyselySchemaOptions['tables'],
+  /** The table prefix, when the caller made host tables with it. */
+  tablePrefix?: string,
 ): Promise<{ storage: DrizzleStorage; prefix: string; drop(): Promise<void> }> {
-  const prefix = `${uniqueName('d')}_`
+  const prefix = tablePrefix ?? `${uniqueName('d')}_`
   const mysqlFlavor = database.dialect === 'mysql' ? await mysqlFlavorOf(database) : undefined
-  const statements = await ssoflowSchemaSql({ dialect: database.dialect, tablePrefix: prefix, mysqlFlavor })
+  const statements = await ssoflowSchemaSql({ dialect: database.dialect, tablePrefix: prefix, mysqlFlavor, tables: schemaTables })
   for (const statement of statements) await database.exec(statement)
   const storage = createDrizzleStorage(database.db, { dialect: database.dialect, tablePrefix: prefix, ...extra })
   const tables = [
@@ -125,6 +129,8 @@ export async function freshDrizzleStorage(
     'audit_log',
     'pipeline_states',
     'one_time_tokens',
+    'pending_work',
+    'member_flags',
   ]
   return {
     storage,

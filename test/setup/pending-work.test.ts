@@ -14,8 +14,27 @@ import type { AuthPipeline, SessionInfo } from '../../src/engine/types.js'
 import type { MailerPort, MailMessage } from '../../src/ports/mailer.js'
 import type { PendingWorkStore, StoragePort } from '../../src/ports/storage.js'
 import { makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
+import { DRIZZLE_DATABASES, freshDrizzleStorage } from '../drizzle/databases.js'
 import { reportSkip } from '../helpers/databases.js'
-import { BACKENDS, makeWorld, type OpenBackend, until, type World } from '../helpers/worlds.js'
+import { BACKENDS, type Backend, makeWorld, type OpenBackend, until, type World } from '../helpers/worlds.js'
+
+/** `ssoflow/drizzle` over the same databases (its outbox, issue 19). */
+const DRIZZLE_BACKENDS: readonly Backend[] = DRIZZLE_DATABASES.map((d) => ({
+  name: `drizzle/${d.name}`,
+  enabled: d.enabled,
+  variable: d.variable,
+  async open(): Promise<OpenBackend> {
+    const database = await d.open()
+    return {
+      database: null,
+      async fresh(clock) {
+        const f = await freshDrizzleStorage(database, { clock })
+        return { storage: f.storage, drop: f.drop, lockWaits: async () => 0 }
+      },
+      close: () => database.close(),
+    }
+  },
+}))
 
 const MEMBERS = 7
 /** Who gets link requests or notices: every active member without ssoLinked, owners included. */
@@ -50,7 +69,7 @@ async function seed(w: World): Promise<void> {
   })
 }
 
-/** The storage's outbox (memory and Kysely have one). */
+/** The storage's outbox (memory, Kysely and Drizzle have one). */
 function outboxOf(storage: StoragePort): PendingWorkStore {
   if (!storage.pendingWork) throw new Error('this storage has no outbox')
   return storage.pendingWork
@@ -90,7 +109,7 @@ function heldMailer(to: MailerPort): { mailer: MailerPort; reached: Promise<void
 
 const keys = (messages: readonly MailMessage[]) => messages.map((m) => m.idempotencyKey).sort()
 
-for (const backend of BACKENDS) {
+for (const backend of [...BACKENDS, ...DRIZZLE_BACKENDS]) {
   if (!backend.enabled) {
     reportSkip(`pending work on ${backend.name}`, backend.variable ?? '')
     continue
@@ -135,7 +154,7 @@ for (const backend of BACKENDS) {
           finished = true
           return r._unsafeUnwrap()
         })
-        if (backend.name === 'postgres' || backend.name === 'mysql') await until(() => finished, 'the concurrent drain finished')
+        if (/(^|\/)(postgres|mysql)$/.test(backend.name)) await until(() => finished, 'the concurrent drain finished')
         else {
           for (let i = 0; i < 50; i++) await new Promise((r) => setTimeout(r, 1))
           expect(finished).toBe(false)
