@@ -560,7 +560,7 @@ export interface StoragePort extends StorageReader {
   readonly oneTimeTokens: OneTimeTokenStore
   /**
    * The outbox's worker side (background mail, see {@link PendingWork}). Optional, with
-   * {@link StorageTx.enqueueWork}; the memory and Kysely adapters have both.
+   * {@link StorageTx.enqueueWork}; the memory, Kysely and Drizzle adapters have both.
    */
   readonly pendingWork?: PendingWorkStore | undefined
 }
