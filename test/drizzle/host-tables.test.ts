@@ -254,6 +254,8 @@ for (const target of DRIZZLE_DATABASES) {
             'members_org_user_uq',
             'members_org_email_uq',
             'members_token_uq',
+            'org_domains_org_domain_uq',
+            'org_domains_verified_uq',
             'pending_work_key_uq',
           ]
             .map((n) => `${prefix}${n}`)
