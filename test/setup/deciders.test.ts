@@ -13,6 +13,7 @@ import { REDACTED, redactConfigDefault } from '../../src/core/setup/redact.js'
 import { decideRefresh, type RefreshCheck } from '../../src/core/setup/refresh.js'
 import type { JsonObject } from '../../src/model/identity.js'
 import { toIdentity } from '../../src/model/identity.js'
+import { LIMITS } from '../../src/model/limits.js'
 import type { Member, MemberFlags } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/fixtures.js'
 
@@ -319,5 +320,85 @@ describe('decideRefresh (pure)', () => {
       check: { kind: 'ok', data: {} },
     })
     expect(plan.outcome.kind).toBe('identityDeleted')
+  })
+})
+
+// Mutation testing (issue 12 item 4): the exact plans, errors and traces of the admin deciders.
+describe('decideDisable / decideSettings: exact plans', () => {
+  const organization = makeOrganization({ id: 'org-1', defaultRole: 'member' })
+  const provider = makeProvider({ id: 'p1', organizationId: 'org-1', providerKey: 'okta', allowUnlinked: true, scimEnabled: false })
+  const actor = { userId: 'admin', ip: '198.51.100.7' }
+  const settings = (change: Parameters<typeof decideSettings>[0]['change'], p: typeof provider | null = provider) =>
+    decideSettings({ now: NOW, auditId: 'a', actor, organization, provider: p, change })
+
+  it('disable: the audit entry and the trace', () => {
+    const plan = decideDisable({ now: NOW, auditId: 'a', actor, organization, provider, redactedConfig: { k: REDACTED } })._unsafeUnwrap()
+    expect(plan.txEffects[0]).toEqual({
+      type: 'audit.record',
+      entry: {
+        id: 'a',
+        event: 'sso.disable',
+        actorUserId: 'admin',
+        organizationId: 'org-1',
+        targetId: 'p1',
+        targetUserId: null,
+        ip: '198.51.100.7',
+        data: { provider: 'okta', config: { k: REDACTED } },
+        createdAt: NOW,
+      },
+    })
+    expect(plan.trace).toEqual([
+      { rule: 'admin.disable', detail: 'disable provider okta: clear member link flags, delete identities and provider' },
+    ])
+    const none = decideDisable({ now: NOW, auditId: 'a', actor, organization, provider: null, redactedConfig: {} })._unsafeUnwrapErr()
+    expect(none.redirect).toBe('authSettings')
+  })
+
+  it("settings: no provider, or another org's: PROVIDER_NOT_CONFIGURED to the settings page", () => {
+    for (const p of [null, makeProvider({ id: 'p2', organizationId: 'org-2' })]) {
+      const e = settings({ requireSso: true }, p)._unsafeUnwrapErr()
+      expect([e.code, e.redirect]).toEqual(['PROVIDER_NOT_CONFIGURED', 'authSettings'])
+    }
+  })
+
+  it('settings: a value of the wrong type or an invalid role is INPUT_INVALID naming the field', () => {
+    const field = (change: Record<string, unknown>) => {
+      const e = settings(change as Parameters<typeof settings>[0])._unsafeUnwrapErr()
+      return [e.code, e.redirect, e.details]
+    }
+    expect(field({ requireSso: 'yes' })).toEqual(['INPUT_INVALID', 'authSettings', { field: 'requireSso' }])
+    expect(field({ scimEnabled: 1 })).toEqual(['INPUT_INVALID', 'authSettings', { field: 'scimEnabled' }])
+    for (const role of [7, '', 'a'.repeat(LIMITS.role + 1), 'has space'])
+      expect(field({ defaultRole: role })).toEqual(['INPUT_INVALID', 'authSettings', { field: 'defaultRole' }])
+    expect(settings({ defaultRole: 'a'.repeat(LIMITS.role) }).isOk()).toBe(true)
+    expect(settings({ defaultRole: 'org:admin.v2_x-y' }).isOk()).toBe(true)
+  })
+
+  it('settings: each change writes only its own record, audited as "to X"', () => {
+    const sso = settings({ requireSso: true })._unsafeUnwrap()
+    expect(sso.txEffects.slice(0, -1)).toEqual([{ type: 'provider.update', id: 'p1', patch: { allowUnlinked: false } }])
+    const scim = settings({ scimEnabled: true })._unsafeUnwrap()
+    expect(scim.txEffects.slice(0, -1)).toEqual([{ type: 'provider.update', id: 'p1', patch: { scimEnabled: true } }])
+    const audit = scim.txEffects.at(-1)
+    expect(audit?.type === 'audit.record' && audit.entry.data).toEqual({ scimEnabled: 'to true' })
+    const role = settings({ defaultRole: 'admin' })._unsafeUnwrap()
+    expect(role.txEffects.slice(0, -1)).toEqual([{ type: 'organization.update', id: 'org-1', patch: { defaultRole: 'admin' } }])
+    expect(role.trace).toEqual([{ rule: 'admin.settings.changed', detail: 'changed: defaultRole' }])
+    const all = settings({ requireSso: true, scimEnabled: true, defaultRole: 'admin' })._unsafeUnwrap()
+    expect(all.trace).toEqual([{ rule: 'admin.settings.changed', detail: 'changed: requireSso, scimEnabled, defaultRole' }])
+    const allAudit = all.txEffects.at(-1)
+    expect(allAudit?.type === 'audit.record' && allAudit.entry.data).toEqual({
+      requireSso: 'to true',
+      scimEnabled: 'to true',
+      defaultRole: 'to admin',
+    })
+  })
+
+  it('settings: nothing changed, nothing written, and the trace says so', () => {
+    expect(settings({ requireSso: false, scimEnabled: false, defaultRole: 'member' })._unsafeUnwrap()).toEqual({
+      changed: [],
+      txEffects: [],
+      trace: [{ rule: 'admin.settings.unchanged', detail: 'no setting changed; nothing written' }],
+    })
   })
 })
