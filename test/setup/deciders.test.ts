@@ -402,3 +402,49 @@ describe('decideDisable / decideSettings: exact plans', () => {
     })
   })
 })
+
+describe('decideSetup: exact errors and traces', () => {
+  it('every refusal goes back to the settings page', () => {
+    const f = facts()
+    const refusals = [
+      facts({ initiatorUserId: 'other' }),
+      { ...f, admin: { ...f.admin, member: { ...f.admin.member, organizationId: 'org-2' } } },
+      // a membership row of another user is not the admin's membership
+      { ...f, admin: { ...f.admin, member: { ...f.admin.member, userId: 'someone' } } },
+      facts({ existingProvider: makeProvider({ id: 'old', organizationId: 'org-1' }) }),
+    ]
+    expect(refusals.map((r) => decideSetup(r)._unsafeUnwrapErr()).map((e) => [e.code, e.redirect])).toEqual([
+      ['UID_MISMATCH', 'authSettings'],
+      ['UID_MISMATCH', 'authSettings'],
+      ['UID_MISMATCH', 'authSettings'],
+      ['PROVIDER_EXISTS', 'authSettings'],
+    ])
+  })
+
+  it('an org requiring 2FA, an unlinked admin: the policy change and every trace entry', () => {
+    const plan = decideSetup(facts())._unsafeUnwrap()
+    expect(plan.policyChanges).toEqual([
+      { setting: 'require2fa', from: true, to: false, reason: 'SSO and required 2FA are mutually exclusive' },
+    ])
+    expect(plan.txEffects[0]).toEqual({ type: 'organization.update', id: 'org-1', patch: { require2fa: false } })
+    expect(plan.txEffects[2]).toMatchObject({ type: 'provider.create', provider: { allowUnlinked: false, scimEnabled: false } })
+    expect(plan.trace.map((t) => [t.rule, t.detail])).toEqual([
+      ['setup.target.admin', 'the identity is linked to the admin who started and finishes setup; the IdP email is ignored'],
+      ['setup.require2fa.off', 'the org required 2FA: turned off (audited as org.edit)'],
+      ['setup.provider.create', 'provider dummy created'],
+      ['attach.new', 'new identity linked to user admin'],
+      ['setup.member.link-fixup', "the admin's membership: ssoLinked on, ssoInvalid off"],
+      ...plan.trace.slice(5).map((t) => [t.rule, t.detail]),
+    ])
+  })
+
+  it('no 2FA requirement, an already linked admin: no policy change, no member write, and the trace says so', () => {
+    const f = facts({ organization: makeOrganization({ id: 'org-1', require2fa: false }) })
+    const linked = { ...f, admin: { ...f.admin, member: { ...f.admin.member, flags: { ...f.admin.member.flags, ssoLinked: true } } } }
+    const plan = decideSetup(linked)._unsafeUnwrap()
+    expect(plan.policyChanges).toEqual([])
+    expect(plan.txEffects.map((e) => e.type)).not.toContain('member.update')
+    expect(plan.trace.map((t) => t.rule)).not.toContain('setup.require2fa.off')
+    expect(plan.trace).toContainEqual({ rule: 'setup.member.already-linked', detail: "the admin's membership is already linked: no write" })
+  })
+})
