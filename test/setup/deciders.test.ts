@@ -448,3 +448,51 @@ describe('decideSetup: exact errors and traces', () => {
     expect(plan.trace).toContainEqual({ rule: 'setup.member.already-linked', detail: "the admin's membership is already linked: no write" })
   })
 })
+
+describe('decideRefresh: exact outcomes and traces', () => {
+  const identity = makeIdentity({ id: 'i1', authProviderId: 'p1', userId: 'u1' })
+  const member = (flags: Partial<MemberFlags>) =>
+    makeMember({
+      id: 'm1',
+      organizationId: 'org-1',
+      userId: 'u1',
+      flags: { ...makeMember({ id: 'x', organizationId: 'o' }).flags, ...flags },
+    })
+  const refresh = (check: RefreshCheck, flags: Partial<MemberFlags> | null) =>
+    decideRefresh({ now: NOW, identity, member: flags ? member(flags) : null, check })
+
+  it('each outcome with its reason and trace', () => {
+    const gone = refresh({ kind: 'ok', data: {} }, null)
+    expect([gone.outcome, gone.trace]).toEqual([
+      { kind: 'identityDeleted' },
+      [{ rule: 'refresh.no-membership', detail: 'the identity user is not a member of the org: identity deleted' }],
+    ])
+    const invalid = refresh({ kind: 'invalid', reason: 'gone at the IdP' }, { ssoLinked: true })
+    expect([invalid.outcome, invalid.trace]).toEqual([
+      { kind: 'invalid', reason: 'gone at the IdP' },
+      [{ rule: 'refresh.invalid', detail: 'the provider rejected the identity: member unlinked and marked invalid' }],
+    ])
+    const error = refresh({ kind: 'error', reason: 'timeout' }, { ssoLinked: true })
+    expect([error.outcome, error.trace]).toEqual([
+      { kind: 'error', reason: 'timeout' },
+      [{ rule: 'refresh.error', detail: 'the provider check failed: member marked invalid, link flag kept' }],
+    ])
+    const ok = refresh({ kind: 'ok', data: { b: 2 } }, { ssoLinked: true })
+    expect([ok.outcome, ok.trace]).toEqual([
+      { kind: 'valid' },
+      [{ rule: 'refresh.ok', detail: 'the provider confirmed the identity: member linked and valid' }],
+    ])
+  })
+
+  it('member flags are written only when one of the wanted flags differs', () => {
+    const writes = (check: RefreshCheck, flags: Partial<MemberFlags>) =>
+      refresh(check, flags).txEffects.filter((e) => e.type === 'member.update').length
+    expect(writes({ kind: 'error', reason: 'r' }, { ssoLinked: false, ssoInvalid: true })).toBe(0)
+    expect(writes({ kind: 'error', reason: 'r' }, { ssoLinked: true, ssoInvalid: true })).toBe(0)
+    expect(writes({ kind: 'error', reason: 'r' }, { ssoLinked: true, ssoInvalid: false })).toBe(1)
+    expect(writes({ kind: 'ok', data: {} }, { ssoLinked: true, ssoInvalid: false })).toBe(0)
+    expect(writes({ kind: 'ok', data: {} }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
+    expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: false, ssoInvalid: true })).toBe(0)
+    expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
+  })
+})
