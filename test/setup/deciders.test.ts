@@ -6,12 +6,14 @@ import {
   linkRequestKey,
   needsLinkRequest,
   planLinkRequests,
+  planUnlinkNotices,
   RESEND_WINDOW_MS,
   resendLinkRequestKey,
+  unlinkNoticeKey,
 } from '../../src/core/setup/link-requests.js'
 import { REDACTED, redactConfigDefault } from '../../src/core/setup/redact.js'
 import { decideRefresh, type RefreshCheck } from '../../src/core/setup/refresh.js'
-import type { JsonObject } from '../../src/model/identity.js'
+import type { JsonObject, JsonValue } from '../../src/model/identity.js'
 import { toIdentity } from '../../src/model/identity.js'
 import { LIMITS } from '../../src/model/limits.js'
 import type { Member, MemberFlags } from '../../src/model/records.js'
@@ -494,5 +496,49 @@ describe('decideRefresh: exact outcomes and traces', () => {
     expect(writes({ kind: 'ok', data: {} }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
     expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: false, ssoInvalid: true })).toBe(0)
     expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
+  })
+})
+
+describe('redactConfigDefault and planUnlinkNotices: edges', () => {
+  it('keeps plain values of every JSON type as they are', () => {
+    const config: JsonObject = { s: 'text', n: 1, b: false, z: null, list: ['a', 1, null, { k: 'v' }], nested: { s: 'x' } }
+    expect(redactConfigDefault(config)).toEqual(config)
+  })
+
+  it('anything nested deeper than 32 levels (objects or arrays) is redacted whole', () => {
+    const nest = (levels: number, leaf: JsonValue, asArray = false): JsonValue => {
+      let value = leaf
+      for (let i = 0; i < levels; i++) value = asArray ? [value] : { a: value }
+      return value
+    }
+    // A top-level value nested 32 levels deep keeps its leaf; 33 levels deep, the leaf becomes REDACTED.
+    expect(redactConfigDefault({ a: nest(32, 'leaf') })).toEqual({ a: nest(32, 'leaf') })
+    expect(redactConfigDefault({ a: nest(33, 'leaf') })).toEqual({ a: nest(33, REDACTED) })
+    expect(redactConfigDefault({ a: nest(32, 'leaf', true) })).toEqual({ a: nest(32, 'leaf', true) })
+    expect(redactConfigDefault({ a: nest(33, 'leaf', true) })).toEqual({ a: nest(33, REDACTED, true) })
+  })
+
+  it('unlink notices: every accepted member with their active user, exactly; nobody else', () => {
+    const u = (id: string, isActive = true) => makeUser({ id, isActive })
+    const m = (id: string, userId: string | null): Member =>
+      makeMember({ id, organizationId: 'org-1', userId, email: userId ? null : `${id}@x.io` })
+    const recipients = [
+      { member: m('m1', 'u1'), user: u('u1') },
+      { member: m('m3', null), user: u('u3') },
+      { member: m('m4', 'u4'), user: null },
+      { member: m('m5', 'u5'), user: u('u5', false) },
+      { member: m('m6', 'u6'), user: u('someone-else') },
+    ]
+    expect(planUnlinkNotices({ recipients, authProviderId: 'p1', organizationName: 'Acme <x>', providerName: 'Okta' })).toEqual([
+      {
+        type: 'mail.send',
+        message: {
+          template: 'ssoUnlinked',
+          to: 'u1@example.com',
+          data: { organizationName: 'Acme \u2039x\u203A', providerName: 'Okta' },
+          idempotencyKey: unlinkNoticeKey('p1', 'm1'),
+        },
+      },
+    ])
   })
 })
