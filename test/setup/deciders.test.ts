@@ -496,6 +496,10 @@ describe('decideRefresh: exact outcomes and traces', () => {
     expect(writes({ kind: 'ok', data: {} }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
     expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: false, ssoInvalid: true })).toBe(0)
     expect(writes({ kind: 'invalid', reason: 'r' }, { ssoLinked: true, ssoInvalid: true })).toBe(1)
+    // nothing to change: the identity's timestamps are the only write
+    expect(refresh({ kind: 'error', reason: 'r' }, { ssoLinked: true, ssoInvalid: true }).txEffects).toEqual([
+      { type: 'identity.update', id: 'i1', patch: { lastVerified: NOW, lastSynced: NOW } },
+    ])
   })
 })
 
