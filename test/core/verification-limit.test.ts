@@ -73,3 +73,18 @@ describe('planVerificationSend', () => {
     })
   })
 })
+
+describe('planVerificationSend: times measured from the record, not from zero', () => {
+  const T = 5_000_000
+  it('the resend wait counts from the last mail', () => {
+    const current = record({ windowStart: T, lastByProvider: { ap1: T } })
+    expect(planVerificationSend(current, input(T + RESEND - 1))).toEqual({ kind: 'wait' })
+    expect(planVerificationSend(current, input(T + RESEND)).kind).toBe('send')
+  })
+
+  it('the cap window counts from its start', () => {
+    const full = record({ windowStart: T, count: 3, lastByProvider: {} })
+    expect(planVerificationSend(full, input(T + VERIFICATION_WINDOW_MS - 1)).kind).toBe('capped')
+    expect(planVerificationSend(full, input(T + VERIFICATION_WINDOW_MS)).kind).toBe('send')
+  })
+})
