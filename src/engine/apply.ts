@@ -3,7 +3,7 @@ import { type AuthError, authError } from '../errors.js'
 import type { AuditPort } from '../ports/audit.js'
 import type { MailerPort } from '../ports/mailer.js'
 import type { SignalPort } from '../ports/signals.js'
-import type { StorageTx } from '../ports/storage.js'
+import type { NewRows, StorageTx } from '../ports/storage.js'
 import { GuardedWriteLost } from './transaction.js'
 
 function providerGone(): AuthError {
@@ -11,12 +11,42 @@ function providerGone(): AuthError {
 }
 
 /**
+ * How many leading effects are inserts (a new account: user, identity, membership, audit entry)
+ * that one `tx.createRows` call writes, when the adapter offers it (one statement on
+ * PostgreSQL): 0 when fewer than two. Audit entries join only when the audit port is the default
+ * one (`tx.appendAudit`): a host's audit port is always called.
+ */
+function leadingCreates(tx: StorageTx, effects: readonly TxEffect[], auditInStorage: boolean): number {
+  if (!tx.createRows) return 0
+  let n = 0
+  for (const e of effects) {
+    if (e.type === 'user.create' || e.type === 'identity.create' || e.type === 'member.create') n++
+    else if (e.type === 'audit.record' && auditInStorage) n++
+    else break
+  }
+  return n < 2 ? 0 : n
+}
+
+function rowsOf(effects: readonly TxEffect[]): NewRows {
+  const rows: { -readonly [K in keyof NewRows]: NewRows[K][number][] } = { users: [], identities: [], members: [], audit: [] }
+  for (const e of effects) {
+    if (e.type === 'user.create') rows.users.push({ user: e.user, email: e.email })
+    else if (e.type === 'identity.create') rows.identities.push(e.identity)
+    else if (e.type === 'member.create') rows.members.push(e.member)
+    else if (e.type === 'audit.record') rows.audit.push(e.entry)
+  }
+  return rows
+}
+
+/**
  * Applies transaction effects in order, one port call each. Throws what the port throws, and
  * {@link GuardedWriteLost} when a guarded write (invite acceptance) matched no row (the
  * surrounding transaction rolls back).
  */
-export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: readonly TxEffect[]): Promise<void> {
-  for (const effect of effects) {
+export async function applyTxEffects(tx: StorageTx, audit: AuditPort, effects: readonly TxEffect[], auditInStorage = false): Promise<void> {
+  const batched = leadingCreates(tx, effects, auditInStorage)
+  if (batched > 0) await tx.createRows?.(rowsOf(effects.slice(0, batched)))
+  for (const effect of batched > 0 ? effects.slice(batched) : effects) {
     switch (effect.type) {
       case 'user.create':
         await tx.createUser(effect.user, effect.email)

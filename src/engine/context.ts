@@ -26,6 +26,8 @@ export interface EngineContext {
   readonly mailer: MailerPort
   readonly signals: SignalPort
   readonly audit: AuditPort
+  /** True when `audit` is the default port (rows through `tx.appendAudit`, batchable with inserts). */
+  readonly auditInStorage: boolean
   readonly providers: ReadonlyMap<string, Provider>
   readonly keyring: Keyring
   readonly urls: UrlConfig
@@ -78,6 +80,7 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     mailer: options.mailer,
     signals: options.signals,
     audit: options.audit ?? storageAudit(),
+    auditInStorage: options.audit === undefined,
     providers,
     keyring,
     urls: options.urls,

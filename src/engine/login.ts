@@ -303,6 +303,18 @@ async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Pr
   return ok({ now, sessionInviteHash, verification, memberLimitReached })
 }
 
+/**
+ * What the login transaction already read before gathering: the linked identity (the lock-free
+ * read, or the sign-up read under the locks), and from the sign-up read the active accounts with
+ * the identity's address and the organization's invite for it; `emailLocked` when the lock of
+ * the identity's address is already held.
+ */
+interface Prefetched {
+  readonly linked: LinkedIdentity | null
+  readonly signUp?: { readonly emailMatches: readonly UserEmailMatch[]; readonly invite: Member | null } | undefined
+  readonly emailLocked?: boolean | undefined
+}
+
 /** Reads the facts (inside the transaction for finishLogin, from storage for explain). */
 async function gather(
   reader: StorageReader,
@@ -312,11 +324,11 @@ async function gather(
   session: SessionInfo,
   op: LoginChoice | null,
   lockEmail: ((emailNormalized: string) => Promise<void>) | null,
-  preRead?: LinkedIdentity,
+  pre?: Prefetched,
 ): Promise<LoginFacts> {
   const { identity, organization: org, providerRow } = p
   const state = p.opened.state
-  let linkedRaw = preRead ?? (await reader.getLinkedIdentity(providerRow.id, identity.id, org.id))
+  let linkedRaw = pre ? pre.linked : await reader.getLinkedIdentity(providerRow.id, identity.id, org.id)
   let via: LinkedFacts['via'] = 'ident'
   if (!linkedRaw && identity.legacyId) {
     linkedRaw = await reader.getLinkedIdentity(providerRow.id, identity.legacyId, org.id)
@@ -361,6 +373,8 @@ async function gather(
   if (linkedRaw) {
     members.set(linkedRaw.user.id, linkedRaw.member)
   }
+  // The sign-up read answered the invite for the identity's address (same organization).
+  if (pre?.signUp) invitesByEmail.set(identity.emailNormalized, pre.signUp.invite)
   if (linkedRaw?.user.isActive) {
     // Hot path: a returning user. Only a missing membership needs more reads.
     if (!linkedRaw.member) {
@@ -375,11 +389,12 @@ async function gather(
     if (
       op !== 'newuser' &&
       lockEmail &&
+      !pre?.emailLocked &&
       mayCreateAtOnce({ policy: ctx.policy, op, session: { userId: sid }, sessionUser, linked: linkedRaw })
     ) {
       await lockEmail(identity.emailNormalized)
     }
-    emailMatches = await reader.findUsersByEmail(identity.emailNormalized)
+    emailMatches = pre?.signUp ? pre.signUp.emailMatches : await reader.findUsersByEmail(identity.emailNormalized)
     if (sessionUser) await loadMember(sessionUser.id)
     for (const m of emailMatches.slice(0, 50)) await loadMember(m.user.id)
     const target = resolveTarget({ sessionUser, emailMatches, members })
@@ -562,11 +577,18 @@ async function decideInTx(
   op: LoginChoice | null,
   merge: MergeIdentityData,
 ): Promise<Result<LoginPlan, AuthError>> {
+  // A login that may create a user: op=newuser, or policy.newUser 'create' for an anonymous
+  // visitor whose identity the lock-free read did not find (threats 10, 52: serialized on the
+  // address as well as on the identity).
+  let mayCreate = op === 'newuser'
   if (tx.readLinkedIdentity && op === null) {
     const read = await tx.readLinkedIdentity(p.providerRow.id, p.identity.id, p.organization.id)
     if (!sameProvider(read.provider, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
+    mayCreate =
+      read.linked === null &&
+      mayCreateAtOnce({ policy: ctx.policy, op, session: { userId: deciding.userId ?? null }, sessionUser: null, linked: null })
     if (read.linked?.user.isActive) {
-      const facts = await gather(tx, ctx, p, x, deciding, op, null, read.linked)
+      const facts = await gather(tx, ctx, p, x, deciding, op, null, { linked: read.linked })
       const plan = decideLogin(facts, merge)
       if (writesNothing(plan)) return ok(plan)
       // A returning user whose identity row alone is rewritten (OIDC: new IdP tokens on every
@@ -582,12 +604,20 @@ async function decideInTx(
   // Threat 62: the provider row is read again under a shared lock, in the statement that takes
   // the identity lock. Disabled or replaced since the pipeline loaded it: nothing is written; a
   // disable that starts now waits for this transaction.
-  const current = await tx.lockIdentity(p.providerRow.id, p.identity.id)
+  // A login that may create a user takes the address lock with it (one round trip where the
+  // adapter offers it), before the "an active account already has this email" read; then the
+  // identity, the address's accounts and its invite in one read of their own (after the locks).
+  const email = p.identity.emailNormalized
+  const lockBoth = mayCreate && tx.lockIdentityAndEmail
+  const current = lockBoth ? await lockBoth(p.providerRow.id, p.identity.id, email) : await tx.lockIdentity(p.providerRow.id, p.identity.id)
   if (!sameProvider(current, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
-  // Only a new-user confirmation creates a user: serialize it on the address before the "an
-  // active account already has this email" read (threats 10, 52). Not on other paths.
-  if (op === 'newuser') await tx.lockEmail(p.identity.emailNormalized)
-  const facts = await gather(tx, ctx, p, x, deciding, op, (e) => tx.lockEmail(e))
+  if (mayCreate && !lockBoth) await tx.lockEmail(email)
+  let pre: Prefetched | undefined
+  if (mayCreate && tx.readSignUp) {
+    const read = await tx.readSignUp(p.providerRow.id, p.identity.id, p.organization.id, email)
+    pre = { linked: read.linked, signUp: { emailMatches: read.emailMatches, invite: read.invite }, emailLocked: true }
+  }
+  const facts = await gather(tx, ctx, p, x, deciding, op, (e) => tx.lockEmail(e), pre)
   return ok(decideLogin(facts, merge))
 }
 
@@ -676,7 +706,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
           const consumed = await tokens.store.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
           if (!consumed) return err(E('VERIFICATION_INVALID'))
         }
-        await applyTxEffects(tx, ctx.audit, plan.txEffects)
+        await applyTxEffects(tx, ctx.audit, plan.txEffects, ctx.auditInStorage)
         if (inTx && tx.pipelineStates) {
           // One final decision per state: the state is settled in this transaction, by
           // compare-and-set on the version this request read. A concurrent finisher that settled

@@ -5,7 +5,7 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { type Kysely, sql } from 'kysely'
+import { type Kysely, type QueryCreator, sql } from 'kysely'
 import { normalizeEmail } from '../model/email.js'
 import type { JsonObject } from '../model/identity.js'
 import type {
@@ -25,11 +25,13 @@ import type {
   LinkedIdentity,
   MemberPatch,
   MemberRecipient,
+  NewRows,
   OneTimeTokenRecord,
   OneTimeTokenStore,
   PendingWork,
   PendingWorkStore,
   PipelineStateStore,
+  SignUpRead,
   StoragePort,
   StorageReader,
   StorageSeedData,
@@ -256,9 +258,12 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       { constraint: 'member.invite_token', columns: ['invite_token_hash'] },
     ] as ConflictCandidate[],
     states: [{ constraint: 'pipeline_state.id', columns: ['id'], primary: true }] as ConflictCandidate[],
+    newRows: [] as ConflictCandidate[],
     tokens: [{ constraint: 'one_time_token.hash', columns: ['hash'], primary: true }] as ConflictCandidate[],
     none: [] as ConflictCandidate[],
   }
+
+  conflicts.newRows = [...conflicts.users, ...conflicts.userEmails, ...conflicts.identities, ...conflicts.members, ...conflicts.memberSide]
 
   // The first write that failed in each open transaction. PostgreSQL aborts a transaction on any
   // failed statement and answers its COMMIT with a silent ROLLBACK: a callback that caught the
@@ -706,28 +711,106 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       }
       // sqlite: transactions are serialized by the driver's single connection.
     }
+    /** MySQL: `GET_LOCK` on several hashes in one statement, in order (each released after commit). */
+    async function mysqlLocks(texts: readonly string[]): Promise<void> {
+      const names = texts
+        .map((text) => `${s.prefix}${fnv1a64(text).toString(16).padStart(16, '0')}`)
+        .filter((name, i, all) => !locks.includes(name) && all.indexOf(name) === i)
+      if (names.length === 0) return
+      const got = sql.join(names.map((name, i) => sql`get_lock(${name}, ${lockTimeout}) as ${sql.ref(`got${i}`)}`))
+      const { rows } = await sql<Row>`select ${got}`.execute(q)
+      const row = rows[0] ?? {}
+      let timedOut = false
+      names.forEach((name, i) => {
+        if (Number(row[`got${i}`]) === 1) locks.push(name)
+        else timedOut = true
+      })
+      if (timedOut) throw new Error('ssoflow: timed out waiting for the identity or email lock')
+    }
+    const identityLockText = (authProviderId: string, ident: string) => `${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`
+    // Another key space than identities ("email:" never starts with a digit).
+    const emailLockText = (emailNormalized: string) => `${s.prefix}email:${emailNormalized}`
+    /**
+     * PostgreSQL, one round trip: the advisory locks on `texts`, in order, and the provider row
+     * under FOR KEY SHARE (a disable's FOR UPDATE and DELETE wait for it; a settings UPDATE does
+     * not). The lateral join keeps the locks taken when the provider row does not exist.
+     */
+    async function pgLockWithProvider(texts: readonly string[], authProviderId: string): Promise<AuthProvider | null> {
+      const locks = sql.join(
+        texts.map(
+          (text, i) =>
+            sql`pg_advisory_xact_lock(cast(${BigInt.asIntN(64, fnv1a64(text)).toString()} as bigint)) as ${sql.ref(`locked${i}`)}`,
+        ),
+      )
+      const columns = sql.join(Object.entries(PROVIDER_COLS).map(([f, c]) => sql`p.${sql.ref(c)} as ${sql.ref(`p_${f}`)}`))
+      const { rows } = await sql<Row>`select ${locks}, ${columns}
+            from (values (1)) as one left join lateral (
+              select * from ${sql.table(s.authProviders)} where id = ${authProviderId} for key share
+            ) as p on true`.execute(q)
+      const row = rows[0]
+      return row && row.p_id !== null && row.p_id !== undefined ? providerFrom(row, 'p_') : null
+    }
+    const ref = (alias: string, map: Readonly<Record<string, string>>, out: string) =>
+      Object.entries(map).map(([f, c]) => sql`${sql.ref(`${alias}.${c}`)} as ${sql.ref(`${out}${f}`)}`)
+    const present = (v: unknown) => v !== null && v !== undefined
+    async function readSignUp(authProviderId: string, ident: string, organizationId: string, emailNormalized: string): Promise<SignUpRead> {
+      // One statement: the identity + user + membership join, the active users with this
+      // address (one row each), and the organization's pending invite for it.
+      const columns = sql.join([
+        ...ref('i', IDENTITY_COLS, 'i_'),
+        ...ref('u', U, 'u_'),
+        ...MEMBER_FIELDS.map((f) => sql`${sql.ref(`m.${MC[f]}`)} as ${sql.ref(`m_${f}`)}`),
+        ...ref('eu', U, 'eu_'),
+        ...ref('e', EMAIL_COLS, 'e_'),
+        ...MEMBER_FIELDS.map((f) => sql`${sql.ref(`v.${MC[f]}`)} as ${sql.ref(`v_${f}`)}`),
+      ])
+      const from = dialect === 'postgres' ? sql`from (values (1)) as one` : sql`from (select 1 as one) as one`
+      const { rows } = await sql<Row>`select ${columns}
+        ${from}
+        left join (${sql.table(s.authIdentities)} as i inner join ${sql.table(s.users.table)} as u on ${sql.ref(`u.${U.id}`)} = i.user_id)
+          on i.auth_provider_id = ${authProviderId} and i.ident = ${ident}
+        left join ${sql.table(s.members)} as m on ${sql.ref(`m.${MC.userId}`)} = i.user_id and ${sql.ref(`m.${MC.organizationId}`)} = ${organizationId}
+        left join (${sql.table(s.userEmails)} as e inner join ${sql.table(s.users.table)} as eu on ${sql.ref(`eu.${U.id}`)} = e.user_id)
+          on e.email_normalized = ${emailNormalized} and ${sql.ref(`eu.${U.isActive}`)} = ${bool(true)}
+        left join ${sql.table(s.members)} as v
+          on ${sql.ref(`v.${MC.organizationId}`)} = ${organizationId} and ${sql.ref(`v.${MC.emailNormalized}`)} = ${emailNormalized}
+          and ${sql.ref(`v.${MC.userId}`)} is null
+        order by ${sql.ref(`eu.${U.id}`)}`.execute(q)
+      const first = rows[0]
+      return {
+        linked:
+          first && present(first.i_id)
+            ? {
+                identity: identityFrom(first, 'i_'),
+                user: userFrom(first, 'u_'),
+                member: present(first.m_id) ? memberFrom(first, 'm_') : null,
+              }
+            : null,
+        emailMatches: rows.filter((r) => present(r.eu_id)).map((r) => ({ user: userFrom(r, 'eu_'), email: emailFrom(r, 'e_') })),
+        invite: first && present(first.v_id) ? memberFrom(first, 'v_') : null,
+      }
+    }
     return {
       ...reader(q),
       ...domainWrites(s, q, write),
       async lockIdentity(authProviderId, ident) {
-        const text = `${s.prefix}${authProviderId.length}:${authProviderId}:${ident}`
-        if (dialect === 'postgres') {
-          // One round trip: the identity's advisory lock and the provider row under FOR KEY SHARE
-          // (a disable's FOR UPDATE and DELETE wait for it; a settings UPDATE does not). The
-          // lateral join keeps the lock taken when the provider row does not exist.
-          const signed = BigInt.asIntN(64, fnv1a64(text)).toString()
-          const columns = sql.join(Object.entries(PROVIDER_COLS).map(([f, c]) => sql`p.${sql.ref(c)} as ${sql.ref(`p_${f}`)}`))
-          const { rows } = await sql<Row>`select pg_advisory_xact_lock(cast(${signed} as bigint)) as locked, ${columns}
-            from (values (1)) as one left join lateral (
-              select * from ${sql.table(s.authProviders)} where id = ${authProviderId} for key share
-            ) as p on true`.execute(q)
-          const row = rows[0]
-          return row && row.p_id !== null && row.p_id !== undefined ? providerFrom(row, 'p_') : null
-        }
+        const text = identityLockText(authProviderId, ident)
+        if (dialect === 'postgres') return pgLockWithProvider([text], authProviderId)
         await lockHash(text, 'identity')
         // MySQL: a second statement; SQLite: transactions are serial, a read suffices.
         return lockProvider(q, 'p.id', authProviderId, 'share')
       },
+      async lockIdentityAndEmail(authProviderId, ident, emailNormalized) {
+        const texts = [identityLockText(authProviderId, ident), emailLockText(emailNormalized)]
+        if (dialect === 'postgres') return pgLockWithProvider(texts, authProviderId)
+        if (dialect === 'mysql') await mysqlLocks(texts)
+        // MySQL: the provider row's locking read after the locks; SQLite: transactions are
+        // serial, a read suffices.
+        return lockProvider(q, 'p.id', authProviderId, 'share')
+      },
+      // Not with a host membership table that keeps fields in the side table (the engine then reads
+      // the identity, the address and the invite apart).
+      ...(hasSide ? {} : { readSignUp }),
       async readLinkedIdentity(authProviderId, ident, organizationId) {
         if (dialect === 'mysql') {
           // The provider row's locking read, then the join (a disable waits for the shared row
@@ -738,8 +821,6 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         // One statement: the provider row (PostgreSQL: under FOR KEY SHARE, as lockIdentity holds
         // it, without the advisory lock; SQLite: transactions are serial, a read suffices) and
         // the identity + user + membership join.
-        const ref = (alias: string, map: Readonly<Record<string, string>>, out: string) =>
-          Object.entries(map).map(([f, c]) => sql`${sql.ref(`${alias}.${c}`)} as ${sql.ref(`${out}${f}`)}`)
         const columns = sql.join([
           ...ref('p', PROVIDER_COLS, 'p_'),
           ...ref('i', IDENTITY_COLS, 'i_'),
@@ -762,7 +843,6 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
           ${hasSide ? sql`left join ${sql.table(MT.sideTable)} as mf on mf.member_id = ${sql.ref(`m.${MC.id}`)}` : sql``}`.execute(q)
         const row = rows[0]
         if (!row) return { provider: null, linked: null }
-        const present = (v: unknown) => v !== null && v !== undefined
         return {
           provider: present(row.p_id) ? providerFrom(row, 'p_') : null,
           linked: present(row.i_id)
@@ -771,8 +851,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         }
       },
       lockAuthProvider: (organizationId, mode) => lockProvider(q, 'p.organization_id', organizationId, mode),
-      // Another key space than identities ("email:" never starts with a digit).
-      lockEmail: (emailNormalized) => lockHash(`${s.prefix}email:${emailNormalized}`, 'email'),
+      lockEmail: (emailNormalized) => lockHash(emailLockText(emailNormalized), 'email'),
       async createUser(user, primaryEmail) {
         await write(conflicts.users, () => q.insertInto(s.users.table).values(userRow(user)).execute())
         await write(conflicts.userEmails, () => q.insertInto(s.userEmails).values(emailRow(primaryEmail)).execute())
@@ -780,6 +859,40 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       async createIdentity(identity) {
         await write(conflicts.identities, () => q.insertInto(s.authIdentities).values(identityRow(identity)).execute())
       },
+      // PostgreSQL: one statement, every insert but the last in a data-modifying CTE (no foreign
+      // keys between these tables; a unique violation anywhere fails the whole statement).
+      ...(dialect === 'postgres'
+        ? {
+            async createRows(rows: NewRows) {
+              const inserts: [string, Row[]][] = [
+                [s.users.table, rows.users.map((r) => userRow(r.user))],
+                [s.userEmails, rows.users.map((r) => emailRow(r.email))],
+                [s.authIdentities, rows.identities.map(identityRow)],
+                [s.members, rows.members.map((m) => splitMember(memberFieldsOf(m)).host)],
+                [
+                  MT.sideTable,
+                  hasSide
+                    ? rows.members.map((m) => ({
+                        member_id: m.id,
+                        organization_id: m.organizationId,
+                        ...splitMember(memberFieldsOf(m)).side,
+                      }))
+                    : [],
+                ],
+                [s.auditLog, rows.audit.map(auditRow)],
+              ]
+              const parts = inserts.filter(([, values]) => values.length > 0)
+              const last = parts.pop()
+              if (!last) return
+              // biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
+              let creator: QueryCreator<any> = q
+              parts.forEach(([table, values], i) => {
+                creator = creator.with(`w${i}`, (c) => c.insertInto(table).values(values))
+              })
+              await write(conflicts.newRows, () => creator.insertInto(last[0]).values(last[1]).execute())
+            },
+          }
+        : {}),
       updateIdentity(id, patch) {
         return update(q, s.authIdentities, 'id', id, identityPatchRow(patch), conflicts.identities)
       },
@@ -975,9 +1088,10 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
           .setIsolationLevel('read committed')
           .execute((trx) => inside(trx, () => fn(trx, locks)))
       } finally {
-        for (const name of locks) {
+        if (locks.length > 0) {
           try {
-            await sql`select release_lock(${name})`.execute(conn)
+            // One statement for all of them.
+            await sql`select ${sql.join(locks.map((name) => sql`release_lock(${name})`))}`.execute(conn)
           } catch {
             // The connection is gone: the server released the session's locks.
           }

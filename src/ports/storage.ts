@@ -99,6 +99,32 @@ export interface LinkedIdentity {
 }
 
 /**
+ * What a sign-up decides on, read in one round trip under the identity and address locks
+ * ({@link StorageTx.readSignUp}).
+ * @group Ports
+ */
+export interface SignUpRead {
+  /** As {@link StorageReader.getLinkedIdentity} answers. */
+  readonly linked: LinkedIdentity | null
+  /** As {@link StorageReader.findUsersByEmail} answers for the address (ordered by user id). */
+  readonly emailMatches: readonly UserEmailMatch[]
+  /** As {@link StorageReader.getInviteByEmail} answers for the organization and the address. */
+  readonly invite: Member | null
+}
+
+/**
+ * New rows written together ({@link StorageTx.createRows}): users with their primary address,
+ * identities, members and audit entries.
+ * @group Ports
+ */
+export interface NewRows {
+  readonly users: readonly { readonly user: User; readonly email: UserEmail }[]
+  readonly identities: readonly AuthIdentity[]
+  readonly members: readonly Member[]
+  readonly audit: readonly AuditEntry[]
+}
+
+/**
  * An organization with its provider row (at most one), read in one round trip.
  * @group Ports
  */
@@ -294,6 +320,21 @@ export interface StorageTx extends StorageReader {
    */
   lockEmail(emailNormalized: string): Promise<void>
   /**
+   * Optional: {@link StorageTx.lockIdentity} then {@link StorageTx.lockEmail}, in one round trip
+   * where the store allows it (one statement on PostgreSQL), returning what `lockIdentity`
+   * returns. Both locks are held when it returns, with the guarantees of the two methods. The
+   * engine takes it for a login that may create a user (`policy.newUser: 'create'`, `op=newuser`).
+   */
+  lockIdentityAndEmail?(authProviderId: string, ident: string, emailNormalized: string): Promise<AuthProvider | null>
+  /**
+   * Optional: {@link StorageReader.getLinkedIdentity}, {@link StorageReader.findUsersByEmail}
+   * and {@link StorageReader.getInviteByEmail} for one identity and one address, as ONE
+   * consistent read (one statement, or a serialised store). The engine calls it after the
+   * identity and address locks, in a statement of its own (a read in the statement that waited
+   * for a lock could miss what the lock holder committed).
+   */
+  readSignUp?(authProviderId: string, ident: string, organizationId: string, emailNormalized: string): Promise<SignUpRead>
+  /**
    * Creates a user and its primary address. Conflicts: `user.username`; `user.email` when the
    * host's users table has a unique index on the address (an inactive user may hold it: the
    * email lookup skips inactive users). Report a host index on the address as `user.email`, never
@@ -302,6 +343,13 @@ export interface StorageTx extends StorageReader {
   createUser(user: User, primaryEmail: UserEmail): Promise<void>
   /** Conflicts: `auth_identity.provider_ident`, `auth_identity.provider_user`. */
   createIdentity(identity: AuthIdentity): Promise<void>
+  /**
+   * Optional: writes `rows` as {@link StorageTx.createUser}, {@link StorageTx.createIdentity},
+   * {@link StorageTx.createMember} and {@link StorageTx.appendAudit} would, one call each, but in
+   * one round trip where the store allows it (one statement on PostgreSQL). Same conflicts; on a
+   * conflict nothing of `rows` is written. The engine uses it for a new account's rows.
+   */
+  createRows?(rows: NewRows): Promise<void>
   /** Same conflicts as create. Returns false when the row does not exist. */
   updateIdentity(id: string, patch: AuthIdentityPatch): Promise<boolean>
   /**

@@ -249,6 +249,9 @@ export function engineSuite(adapter: EngineAdapter): void {
             return original((tx) => {
               const stale = Object.create(tx) as typeof tx
               stale.getLinkedIdentity = async () => null
+              // The sign-up read (adapters that offer it) reads the identity too.
+              const readSignUp = tx.readSignUp?.bind(tx)
+              if (readSignUp) stale.readSignUp = async (...args) => ({ ...(await readSignUp(...args)), linked: null })
               return fn(stale)
             })
           }

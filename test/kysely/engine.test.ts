@@ -55,8 +55,11 @@ engineSuite({
 /** `select <columns> from t ...` -> `select … from t ...`, for a readable log. */
 function abbreviate(text: string): string {
   return text
-    .replace(/^select (pg_advisory_xact_lock\(.*?\)) as locked, .*? from /is, 'select $1, p.* from ')
-    .replace(/^select (?!pg_advisory_xact_lock\(cast\(\$1 as bigint\)\), p\.\*).*? from /is, 'select … from ')
+    .replace(
+      /^select ((?:pg_advisory_xact_lock\(cast\(\$\d+ as bigint\)\) as "locked\d+", )+).*? from /is,
+      (_m, locks: string) => `select ${locks.replace(/ as "locked\d+"/g, '')}p.* from `,
+    )
+    .replace(/^select (?!pg_advisory_xact_lock\(cast\(\$\d+ as bigint\)\), ).*? from /is, 'select … from ')
     .replace(/ values \(.*\)$/is, ' values (…)')
     .replace(/ set .*? where /is, ' set … where ')
     .replace(/\s+/g, ' ')
@@ -138,8 +141,9 @@ for (const target of DATABASES) {
         )
         expect(page.kind).toBe('confirmationRequired')
         const before = await w.storage.snapshot()
-        // The user, address and identity rows are written; the membership insert loses the connection.
-        failOn = /^insert into \S*members/i
+        // The user, address and identity rows are written; the membership insert loses the connection
+        // (PostgreSQL: the account's rows are one statement, a CTE that ends with the audit insert).
+        failOn = /insert into \S*members/i
         const failed = await w.sso.finishLogin({ handle: handleOf(page), session, op: 'newuser' })
         expect(failOn).toBeNull()
         expect(failed.isErr()).toBe(true)
@@ -435,7 +439,8 @@ for (const target of DATABASES) {
         // Locks per path: no identity lock on the hot path (its decision writes nothing but the
         // state); the identity lock on every path that writes; the email lock (threats 10, 52)
         // only where a user may be created. SQLite serializes transactions and takes no lock.
-        const lockCount = (name: string) => at(name).statements.filter((st) => /pg_advisory_xact_lock|get_lock\(/i.test(st)).length
+        const lockCount = (name: string) =>
+          at(name).statements.reduce((n, st) => n + (st.match(/pg_advisory_xact_lock|get_lock\(/gi)?.length ?? 0), 0)
         const one = target.name === 'sqlite' ? 0 : 1
         expect(lockCount('linked: finishLogin alone')).toBe(0)
         expect(lockCount('linked: callback (advance + finishLogin)')).toBe(0)
@@ -446,37 +451,40 @@ for (const target of DATABASES) {
         expect(lockCount('new user: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
         expect(lockCount('jit: callback (account created)')).toBe(2 * one)
         expect(lockCount('invite: confirm POST (finishLogin op=newuser)')).toBe(2 * one)
-        // The budgets of docs/round-trips.md on PostgreSQL / PGlite, as upper bounds: the test
-        // fails when a path grows.
-        const totals: Record<string, number> = {
-          beginLogin: 2,
-          'linked: callback (advance + finishLogin)': 6,
-          'linked: finishLogin alone': 6,
-          'stale: beginLogin': 2,
-          'stale: callback (identity refreshed)': 7,
-          'jit: beginLogin': 2,
-          'redirecting: beginLogin (step 0 binds and redirects)': 2,
-          'jit: callback (account created)': 16,
-          'new user: callback (confirmation page)': 10,
-          'new user: confirm POST (finishLogin op=newuser)': 15,
-          'attach: callback (signed-in member, linked at once)': 16,
-          'invite: callback (confirmation page)': 11,
-          'invite: confirm POST (finishLogin op=newuser)': 16,
+        // The budgets of docs/round-trips.md per database, as upper bounds: the test fails when a
+        // path grows. PostgreSQL / PGlite: the sign-up's locks in one statement, its reads in one,
+        // its inserts in one (a data-modifying CTE). SQLite: no lock statements, one insert per
+        // row. MySQL / MariaDB: SET TRANSACTION ISOLATION LEVEL before BEGIN, the provider row's
+        // locking read apart, one insert per row, one RELEASE_LOCK statement after COMMIT.
+        const budgets: Record<string, readonly [pg: number, sqlite: number, mysql: number]> = {
+          beginLogin: [2, 2, 2],
+          'linked: callback (advance + finishLogin)': [6, 6, 8],
+          'linked: finishLogin alone': [6, 6, 8],
+          'stale: beginLogin': [2, 2, 2],
+          'stale: callback (identity refreshed)': [7, 7, 9],
+          'jit: beginLogin': [2, 2, 2],
+          'redirecting: beginLogin (step 0 binds and redirects)': [2, 2, 2],
+          'jit: callback (account created)': [9, 13, 17],
+          'new user: callback (confirmation page)': [10, 10, 14],
+          'new user: confirm POST (finishLogin op=newuser)': [8, 12, 15],
+          'attach: callback (signed-in member, linked at once)': [15, 16, 20],
+          'invite: callback (confirmation page)': [11, 11, 15],
+          'invite: confirm POST (finishLogin op=newuser)': [11, 13, 16],
         }
-        // (MySQL: 10, see below.)
-        expect(at('beginLogin').total + hot.total).toBeLessThanOrEqual(target.name === 'mysql' ? 10 : 8)
-        // MySQL: SET TRANSACTION ISOLATION LEVEL before BEGIN and the provider row's locking read
-        // apart from the identity join (+2 on the hot path); on a locked path the provider read
-        // after GET_LOCK and one RELEASE_LOCK per lock after COMMIT. SQLite: no lock statements,
-        // otherwise the same.
-        const extra = (name: string): number => {
-          if (target.name !== 'mysql' || /beginLogin/.test(name)) return 0
-          return lockCount(name) === 0 ? 2 : 3 + lockCount(name)
-        }
-        for (const [name, bound] of Object.entries(totals)) {
+        const column = target.name === 'mysql' ? 2 : target.name === 'sqlite' ? 1 : 0
+        // Start + callback: a returning user at most 8 on PostgreSQL (issue 10), a returning OIDC
+        // user (identity row rewritten) 9, a just-in-time sign-up at most 12.
+        expect(at('beginLogin').total + hot.total).toBeLessThanOrEqual([8, 8, 10][column] as number)
+        expect(at('stale: beginLogin').total + at('stale: callback (identity refreshed)').total).toBeLessThanOrEqual(
+          [9, 9, 11][column] as number,
+        )
+        expect(at('jit: beginLogin').total + at('jit: callback (account created)').total).toBeLessThanOrEqual(
+          [11, 15, 19][column] as number,
+        )
+        for (const [name, bound] of Object.entries(budgets)) {
           const measured = report[name] as ReturnType<typeof classify> | undefined
           expect(measured, name).toBeDefined()
-          if (measured) expect(measured.total, name).toBeLessThanOrEqual(bound + extra(name))
+          if (measured) expect(measured.total, name).toBeLessThanOrEqual(bound[column] as number)
         }
       } finally {
         await w.drop()

@@ -882,6 +882,114 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
     assertEqual((await s.findUsersByEmail(address)).length, 1, 'exactly one active user has the address')
   })
 
+  test(`${n} concurrent sign-ups through the optional sign-up calls (both locks, one read, one write, when offered): one account, each read consistent`, async (s) => {
+    const probe = await run(s, async (tx) => ({
+      lock: tx.lockIdentityAndEmail !== undefined,
+      read: tx.readSignUp !== undefined,
+      rows: tx.createRows !== undefined,
+    }))
+    if (!probe.lock && !probe.read && !probe.rows) return
+    await base(s)
+    const address = normalizeEmail('joiner@example.com')
+    const provA = await s.getAuthProviderById(PROV_A)
+    // The reads answer as the three reads they combine, before and after an account exists.
+    await run(s, async (tx) => {
+      if (tx.lockIdentityAndEmail) assertEqual(await tx.lockIdentityAndEmail(PROV_A, 'joiner', address), provA, 'returns the provider row')
+      if (tx.lockIdentityAndEmail)
+        assertEqual(await tx.lockIdentityAndEmail('nope', 'joiner', address), null, 'null for an absent provider')
+      if (tx.readSignUp) {
+        assertEqual(await tx.readSignUp(PROV_A, 'joiner', ORG_A, address), { linked: null, emailMatches: [], invite: null }, 'nothing yet')
+      }
+    })
+    const invite = makeMember({ id: 'mem-inv', organizationId: ORG_A, email: 'joiner@example.com', emailNormalized: address })
+    const other = makeUser({ id: 'user-other', email: 'Joiner@Example.com' })
+    await run(s, async (tx) => {
+      await tx.createMember(invite)
+      await tx.createUser(other, primaryEmailOf(other))
+      await tx.createIdentity(makeIdentity({ id: 'ident-o', authProviderId: PROV_A, userId: other.id, ident: 'other' }))
+      await tx.createMember(makeMember({ id: 'mem-o', organizationId: ORG_A, userId: other.id }))
+    })
+    if (probe.read) {
+      await run(s, async (tx) => {
+        const read = tx.readSignUp
+        if (!read) throw new Error('unreachable')
+        for (const [ident, org] of [
+          ['other', ORG_A],
+          ['other', ORG_B],
+          ['joiner', ORG_A],
+        ] as const) {
+          assertEqual(
+            await read(PROV_A, ident, org, address),
+            {
+              linked: await tx.getLinkedIdentity(PROV_A, ident, org),
+              emailMatches: await tx.findUsersByEmail(address),
+              invite: await tx.getInviteByEmail(org, address),
+            },
+            `readSignUp(${ident}, ${org}) answers as getLinkedIdentity, findUsersByEmail and getInviteByEmail`,
+          )
+        }
+      })
+    }
+    // Racing sign-ups for one identity and one address: one creates the account.
+    const racers = users(n, 'joiner')
+    const results = await Promise.allSettled(
+      racers.map((u, i) =>
+        run(s, async (tx) => {
+          if (tx.lockIdentityAndEmail) await tx.lockIdentityAndEmail(PROV_A, 'joiner-ext', 'joiner-race@example.com')
+          else {
+            await tx.lockIdentity(PROV_A, 'joiner-ext')
+            await tx.lockEmail('joiner-race@example.com')
+          }
+          const seen = tx.readSignUp
+            ? await tx.readSignUp(PROV_A, 'joiner-ext', ORG_A, 'joiner-race@example.com')
+            : {
+                linked: await tx.getLinkedIdentity(PROV_A, 'joiner-ext', ORG_A),
+                emailMatches: await tx.findUsersByEmail('joiner-race@example.com'),
+              }
+          if (seen.linked !== null || seen.emailMatches.length > 0) return 'found'
+          const user = { ...u, email: 'joiner-race@example.com' }
+          const rows = {
+            users: [{ user, email: primaryEmailOf(user) }],
+            identities: [makeIdentity({ id: `ident-j${i}`, authProviderId: PROV_A, userId: u.id, ident: 'joiner-ext' })],
+            members: [makeMember({ id: `mem-j${i}`, organizationId: ORG_A, userId: u.id })],
+            audit: [],
+          }
+          if (tx.createRows) await tx.createRows(rows)
+          else {
+            await tx.createUser(user, primaryEmailOf(user))
+            await tx.createIdentity(rows.identities[0] as AuthIdentity)
+            await tx.createMember(rows.members[0] as Member)
+          }
+          return 'created'
+        }),
+      ),
+    )
+    const failures = results.filter((r) => r.status === 'rejected')
+    assertEqual(failures.length, 0, `no transaction fails (first failure: ${show(failures[0])})`)
+    assertEqual(results.filter((r) => r.status === 'fulfilled' && r.value === 'created').length, 1, 'exactly one account created')
+    const made = await s.findUsersByEmail('joiner-race@example.com')
+    assertEqual(made.length, 1, 'one user with the address')
+    assertEqual((await s.getLinkedIdentity(PROV_A, 'joiner-ext', ORG_A))?.user.id, made[0]?.user.id, 'its identity and membership')
+    if (probe.rows) {
+      // createRows is all or nothing: a conflicting identity leaves no user, address or member behind.
+      const late = makeUser({ id: 'user-late', email: 'late@example.com' })
+      await assertConflict(
+        run(s, async (tx) =>
+          tx.createRows?.({
+            users: [{ user: late, email: primaryEmailOf(late) }],
+            identities: [makeIdentity({ id: 'ident-late', authProviderId: PROV_A, userId: late.id, ident: 'joiner-ext' })],
+            members: [makeMember({ id: 'mem-late', organizationId: ORG_A, userId: late.id })],
+            audit: [],
+          }),
+        ),
+        'auth_identity.provider_ident',
+        'createRows with a taken identity',
+      )
+      assertEqual(await s.getUser(late.id), null, 'no user left behind')
+      assertEqual(await s.getMemberById('mem-late'), null, 'no member left behind')
+    }
+  })
+
   test(`${n} concurrent blind creates of one identity: one commits, the rest conflict`, async (s) => {
     await base(s)
     const racers = users(n, 'racer')

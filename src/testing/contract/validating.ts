@@ -11,6 +11,7 @@ import type { AuthIdentity } from '../../model/records.js'
 import type {
   AuthIdentityPatch,
   MemberPage,
+  NewRows,
   OneTimeTokenRecord,
   OneTimeTokenStore,
   PendingWork,
@@ -415,6 +416,39 @@ function validatingTx(tx: StorageTx): StorageTx {
     ...(tx.enqueueWork
       ? { enqueueWork: async (w: PendingWork) => b('enqueueWork', await (tx.enqueueWork?.(w) ?? Promise.resolve(false))) }
       : {}),
+    ...(tx.lockIdentityAndEmail
+      ? {
+          lockIdentityAndEmail: async (p: string, ident: string, email: string) =>
+            validated(
+              'tx.lockIdentityAndEmail',
+              provider.nullable(),
+              await (tx.lockIdentityAndEmail as NonNullable<StorageTx['lockIdentityAndEmail']>)(p, ident, email),
+              (v) => v && same('id', v.id, p),
+            ),
+        }
+      : {}),
+    ...(tx.readSignUp
+      ? {
+          readSignUp: async (p: string, ident: string, orgId: string, email: string) =>
+            validated(
+              'tx.readSignUp',
+              z.object({ linked: linked.nullable(), emailMatches: z.array(match), invite: member.nullable() }),
+              await (tx.readSignUp as NonNullable<StorageTx['readSignUp']>)(p, ident, orgId, email),
+              (v) =>
+                v.linked &&
+                (same('identity.authProviderId', v.linked.identity.authProviderId, p) ??
+                  same('identity.ident', v.linked.identity.ident, ident)),
+              (v) => (v.linked?.member ? same('member.organizationId', v.linked.member.organizationId, orgId) : null),
+              (v) =>
+                v.emailMatches.map((m) => same('email.emailNormalized', m.email.emailNormalized, email)).find((x) => x !== null) ?? null,
+              (v) =>
+                v.invite
+                  ? (same('invite.organizationId', v.invite.organizationId, orgId) ?? same('invite.userId', v.invite.userId, null))
+                  : null,
+            ),
+        }
+      : {}),
+    ...(tx.createRows ? { createRows: (rows: NewRows) => (tx.createRows as NonNullable<StorageTx['createRows']>)(rows) } : {}),
     ...(tx.updateIdentityIfUnchanged
       ? {
           updateIdentityIfUnchanged: async (expected: AuthIdentity, patch: AuthIdentityPatch) =>
