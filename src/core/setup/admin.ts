@@ -105,7 +105,7 @@ const ROLE = /^[A-Za-z0-9_.:-]+$/
  * Changes SSO settings (spec 3.13): Require SSO (stored as `allowUnlinked = !requireSso`),
  * the SCIM flag, and the org's default role. Writes only changed fields and one `sso.edit`
  * audit entry listing each change as `"to X"`; writes nothing when nothing changed. A default
- * role must be 1-255 characters of `[A-Za-z0-9_.:-]` (`INPUT_INVALID`).
+ * role must be 1-64 characters (`LIMITS.role`) of `[A-Za-z0-9_.:-]` (`INPUT_INVALID`).
  * @group Core
  */
 export function decideSettings(facts: SettingsFacts): Result<SettingsPlan, AuthError> {
