@@ -70,7 +70,7 @@ function accumulatingProvider() {
  * `count` parties meet; each waits until all arrived. A party that never comes makes the others
  * fail after `ms` (a barrier that deadlocks the database would otherwise hang the test).
  */
-function barrier(count: number, ms = 10_000) {
+function barrier(count: number, ms = 20_000) {
   let arrived = 0
   let open: () => void = () => {}
   const all = new Promise<void>((resolve) => {
@@ -216,7 +216,7 @@ for (const target of TARGETS) {
         )
         // Every caller reached the barrier: the race really happened.
         expect(w.gate.arrived).toBe(CALLERS)
-        for (const r of results) expect(r.isOk() && r.value.kind).toBe('signedIn')
+        for (const r of results) expect(r.isOk() ? r.value.kind : `${r.error.code}: ${r.error.message}`).toBe('signedIn')
         const snap = await w.storage.snapshot()
         // Each login merged its data into what the previous one wrote.
         expect(snap.identities).toHaveLength(1)
@@ -246,7 +246,7 @@ for (const target of TARGETS) {
           ),
         )
         expect(w.gate.arrived).toBe(CALLERS)
-        for (const r of results) expect(r.isOk() && r.value.kind).toBe('signedIn')
+        for (const r of results) expect(r.isOk() ? r.value.kind : `${r.error.code}: ${r.error.message}`).toBe('signedIn')
         // Every caller read the same row before any wrote: the first guarded write wins, the
         // others find the row changed (after waiting for the winner's commit), write nothing
         // there, and decide again under the identity lock on the committed row.
