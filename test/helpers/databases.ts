@@ -165,11 +165,14 @@ export async function openMysql(options: { connectionLimit?: number } = {}): Pro
 
 export type Opener = () => Promise<TestDatabase>
 
+/** `SSOFLOW_TEST_MEMORY_ONLY=1` (the mutation runs, `vitest.stryker.config.ts`): no SQL backend. */
+const MEMORY_ONLY = process.env.SSOFLOW_TEST_MEMORY_ONLY === '1'
+
 /** The databases to test: embedded always, servers when their URL is set. */
 export const DATABASES: readonly { readonly name: string; readonly open: Opener; readonly enabled: boolean; readonly variable?: string }[] =
   [
-    { name: 'pglite', open: openPGlite, enabled: true },
-    { name: 'sqlite', open: openSqlite, enabled: true },
+    { name: 'pglite', open: openPGlite, enabled: !MEMORY_ONLY },
+    { name: 'sqlite', open: openSqlite, enabled: !MEMORY_ONLY },
     { name: 'postgres', open: () => openPostgres(), enabled: DATABASE_URL !== '', variable: 'DATABASE_URL' },
     { name: 'mysql', open: () => openMysql(), enabled: MYSQL_URL !== '', variable: 'MYSQL_URL' },
   ]
