@@ -4,61 +4,14 @@ import { describe, expect, it } from 'vitest'
 import { twoFactorPlan, verifiedEmailsFor } from '../../src/core/login/common.js'
 import { decideLogin } from '../../src/core/login/decide.js'
 import type { LoginFacts } from '../../src/core/login/facts.js'
-import { parseIdentity } from '../../src/model/identity.js'
 import { NO_FLAGS, type User } from '../../src/model/records.js'
-import type { TrustJudgement } from '../../src/model/trust.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { ident, ORG, PROVIDER } from '../login/harness.js'
-
-const identity = (email = 'ada@corp.example', emailVerified = true) =>
-  parseIdentity(ident({ id: 'ext-ada', email, emailVerified }))._unsafeUnwrap()
-
-function facts(partial: Partial<LoginFacts> = {}): LoginFacts {
-  return {
-    now: new Date('2026-03-01T12:00:00.000Z'),
-    ids: ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'],
-    newUsername: '0'.repeat(32),
-    organization: ORG,
-    provider: { id: PROVIDER.id, key: 'dummy', displayName: 'IdP' },
-    pipeline: { id: 'p1', referrer: null, verificationSentAt: null, initiatorUserId: null },
-    identity: identity(),
-    op: null,
-    session: { userId: null, twoFactorUserId: null, ip: null },
-    sessionUser: null,
-    linked: null,
-    emailMatches: [],
-    members: new Map(),
-    identitiesByUser: new Map(),
-    identitiesOfUser: new Map(),
-    invitesByEmail: new Map(),
-    verifiedAddresses: new Map(),
-    sessionInvite: null,
-    verification: null,
-    memberLimitReached: false,
-    loginUrl: '/login',
-    newVerification: { tokenHash: 'h'.repeat(64), url: 'https://app/verify' },
-    verificationSends: null,
-    policy: {
-      verificationTtlSeconds: 600,
-      verificationResendSeconds: 600,
-      verificationDailyLimit: 5,
-      newUser: 'confirm',
-      identitiesOnClaim: 'keep',
-    },
-    ...partial,
-  }
-}
+import { ORG, PROVIDER } from '../login/harness.js'
+import { facts, identity, trust } from './login-facts.js'
 
 const ada = makeUser({ id: 'ada', email: 'ada@corp.example' })
 const row = makeIdentity({ id: 'ai-ada', authProviderId: PROVIDER.id, userId: 'ada', ident: 'ext-ada' })
 const member = makeMember({ id: 'm-ada', organizationId: ORG.id, userId: 'ada', flags: { ...NO_FLAGS, ssoLinked: true } })
-const trust = (over: Partial<TrustJudgement> = {}): TrustJudgement => ({
-  policy: 'strict',
-  emailVerified: true,
-  inviteMatch: true,
-  reason: 'the IdP says so',
-  ...over,
-})
 const rules = (f: LoginFacts) => decideLogin(f).trace.map((t) => t.rule)
 
 describe('decideLogin: the first trace entries', () => {
