@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     include: [
       'test/core/**/*.test.ts',
+      'test/engine/**/*.test.ts',
       'test/state/**/*.test.ts',
       'test/model/**/*.test.ts',
       'test/login/**/*.test.ts',
