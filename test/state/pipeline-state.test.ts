@@ -218,6 +218,93 @@ describe('pipeline state: compare-and-set', () => {
   })
 })
 
+describe('pipeline state: a write whose answer was lost', () => {
+  it('the write happened (read back exactly): accepted as ours', async () => {
+    const { ctx, opened, states, handle } = await setup()
+    const cas = states.compareAndSet.bind(states)
+    const lossy = {
+      ...ctx,
+      states: {
+        ...ctx.states,
+        compareAndSet: async (...a: Parameters<typeof cas>) => {
+          await cas(...a)
+          throw new Error('connection reset')
+        },
+      },
+    }
+    const next = (await transitionState(lossy, opened, { ...opened.state, step: 3 }))._unsafeUnwrap()
+    expect(next.version).toBe(2)
+    expect((await openState(ctx, handle, 'session-1'))._unsafeUnwrap()).toMatchObject({ version: 2, state: { step: 3 } })
+  })
+
+  it('not written, written by another with the same version, or unreadable: STORAGE_UNAVAILABLE to the flow page', async () => {
+    const { ctx, opened, states, id } = await setup()
+    const failing = (before: () => Promise<void>, load = ctx.states.load) => ({
+      ...ctx,
+      states: {
+        ...ctx.states,
+        load,
+        compareAndSet: async () => {
+          await before()
+          throw new Error('connection reset')
+        },
+      },
+    })
+    const notWritten = await transitionState(
+      failing(async () => {}),
+      opened,
+      { ...opened.state, step: 3 },
+    )
+    expect(notWritten._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    const other = await transitionState(
+      failing(async () => {
+        // Another writer's version 2 (another body) landed.
+        const row = states.rows.get(id)!
+        states.rows.set(id, { ...row, version: 2, body: encodeState({ ...opened.state, step: 9 }) })
+      }),
+      opened,
+      { ...opened.state, step: 3 },
+    )
+    expect(other._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
+    const row = states.rows.get(id)!
+    states.rows.set(id, { ...row, version: 1, body: encodeState({ ...opened.state, step: 3 }) })
+    const sameBodyOldVersion = await transitionState(
+      failing(async () => {}),
+      opened,
+      { ...opened.state, step: 3 },
+    )
+    expect(sameBodyOldVersion._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
+    const unreadable = await transitionState(
+      failing(
+        async () => {},
+        async () => Promise.reject(new Error('down')),
+      ),
+      opened,
+      { ...opened.state, step: 3 },
+    )
+    expect(unreadable._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
+  })
+
+  it('a state that cannot be stored: STORAGE_UNAVAILABLE to the flow page, nothing stored', async () => {
+    const h = harness({ dummy: dummyProvider() })
+    const broken = { ...h.ctx, states: { ...h.ctx.states, create: async () => Promise.reject(new Error('down')) } }
+    expect((await createState(broken, init))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    expect((await createState(broken, { ...init, flow: 'setup' }))._unsafeUnwrapErr().redirect).toBe('authSettings')
+    expect(h.states.rows.size).toBe(0)
+  })
+
+  it('a new state: step, data and expiry from the policy; the initiation only when given', async () => {
+    const h = harness({ dummy: dummyProvider() })
+    const now = h.clock.now().getTime()
+    const plain = (await createState(h.ctx, init))._unsafeUnwrap().opened.state
+    expect(plain).toMatchObject({ step: 0, data: {}, phase: 'open', identity: null, verificationSentAt: null, createdAt: now })
+    expect(plain.expiresAt).toBe(now + h.ctx.policy.stateTtlSeconds * 1000)
+    expect('initiation' in plain).toBe(false)
+    const given = (await createState(h.ctx, { ...init, step: 2, data: { a: 'b' } }))._unsafeUnwrap().opened.state
+    expect(given).toMatchObject({ step: 2, data: { a: 'b' } })
+  })
+})
+
 describe('handles: property', () => {
   it('any mutation of a valid handle is rejected with STATE_INVALID', async () => {
     const { ctx, handle } = await setup()
