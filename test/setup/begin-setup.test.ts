@@ -3,7 +3,7 @@ import type { BeginSetupInput } from '../../src/engine/types.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import type { Provider } from '../../src/providers/types.js'
 import { makeProvider } from '../../src/testing/fixtures.js'
-import { expectCode, makeWorld, session, type WorldOptions } from './harness.js'
+import { defaultRows, expectCode, makeWorld, session, type WorldOptions } from './harness.js'
 
 /** A provider that counts how often its setup step runs. */
 function countingProvider(key: string): { provider: Provider; runs: () => number } {
@@ -87,6 +87,18 @@ describe('beginSetup (issue 4, deliverable 1; spec 2.7)', () => {
     })
     const { w } = world({ hooks: { authorize: () => true } })
     expect((await w.sso.beginSetup({ organizationId: 'org-1', providerKey: 'counted', session: session('plain') })).isOk()).toBe(true)
+  })
+
+  it('a suspended owner -> USER_SUSPENDED', async () => {
+    const rows = defaultRows()
+    const users = rows.users.map((u) => (u.id === 'admin' ? { ...u, isSuspended: true } : u))
+    await rejectsWithoutState({ session: session('admin') }, 'USER_SUSPENDED', { users })
+  })
+
+  it('only `true` from the authorize hook allows: a truthy non-boolean -> NOT_AUTHORIZED', async () => {
+    await rejectsWithoutState({ session: session('admin') }, 'NOT_AUTHORIZED', {
+      hooks: { authorize: (() => 'yes') as never },
+    })
   })
 
   it('unknown provider key -> PROVIDER_UNKNOWN', async () => {
