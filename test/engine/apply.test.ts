@@ -4,7 +4,7 @@
 // PostgreSQL: the memory store does not offer it), guarded writes that lost, after-commit
 // failures as warnings, and the one-time tokens a failed transaction puts back. Issue 12 item 4.
 import { err, ok } from 'neverthrow'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { TxEffect } from '../../src/core/effects.js'
 import { applyTxEffects, runAfterCommit } from '../../src/engine/apply.js'
 import type { EngineContext } from '../../src/engine/context.js'
@@ -296,6 +296,22 @@ describe('runAfterCommit: a failed or silent port is a warning', () => {
   })
 })
 
+describe('runAfterCommit: no timer left behind', () => {
+  it('an answered port clears its timeout (a host process is not kept alive for afterCommitTimeoutMs)', async () => {
+    vi.useFakeTimers()
+    try {
+      const warnings = await runAfterCommit(
+        { mailer: { send: async () => {} }, signals: { emit: async () => {} }, policy: { afterCommitTimeoutMs: 10_000 } },
+        [{ type: 'signal.emit', signal: { name: 'sso.linked' } as never }],
+      )
+      expect(warnings).toEqual([])
+      expect(vi.getTimerCount()).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})
+
 describe('storageFailure and inTransaction', () => {
   it("a conflict on the host's users' address is IDENTITY_CONFLICT (not retryable), any other conflict STORAGE_CONFLICT", () => {
     const taken = new StorageConflictError('user.email')
@@ -312,7 +328,7 @@ describe('storageFailure and inTransaction', () => {
       details: { constraint: 'auth_identity.provider_ident' },
     })
     // A conflict from another package copy (duck-typed).
-    expect(storageFailure({ conflict: true, constraint: 'member.org_user' })).toMatchObject({ code: 'STORAGE_CONFLICT', redirect: 'root' })
+    expect(storageFailure({ conflict: true, constraint: 'member.organization_user' })).toMatchObject({ code: 'STORAGE_CONFLICT', redirect: 'root' })
     expect(storageFailure(new Error('connection reset'))).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'root', retryable: true })
     expect(storageFailure(new Error('connection reset'), 'authSettings')).toMatchObject({ redirect: 'authSettings' })
   })
@@ -335,6 +351,10 @@ describe('storageFailure and inTransaction', () => {
       'orgLogin',
     )
     expect(thrown._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    const thrownRoot = await inTransaction(storage, async () => {
+      throw new StorageConflictError('member.organization_user')
+    })
+    expect(thrownRoot._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_CONFLICT', redirect: 'root' })
     const fine = await inTransaction(storage, async (tx) => {
       await tx.createUser(newUser, { userId: 'u1', email: 'a@example.test', isPrimary: true, isVerified: true } as never)
       return ok(42)
