@@ -22,7 +22,7 @@ import { judgeEmail, type TrustJudgement } from '../model/trust.js'
 import type { AuthIdentityPatch, LinkedIdentity, OneTimeTokenStore, StorageReader, StorageTx, UserEmailMatch } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { type PipelineState, storeExpiry } from '../state/codec.js'
-import { randomToken, sha256Hex, timingSafeEqual } from '../state/crypto.js'
+import { fillRandom, randomToken, sha256Hex, timingSafeEqual, toHex } from '../state/crypto.js'
 import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { claimState, encodeAndRemember, type OpenedState, openState, transitionState } from './pipeline-state.js'
@@ -73,11 +73,7 @@ function parseBinding(payload: string): VerificationBinding | null {
 }
 
 function hex(bytes: number): string {
-  const buf = new Uint8Array(bytes)
-  crypto.getRandomValues(buf)
-  let out = ''
-  for (const b of buf) out += b.toString(16).padStart(2, '0')
-  return out
+  return toHex(fillRandom(new Uint8Array(bytes)))
 }
 
 function sameIdentity(a: Identity, b: Identity): boolean {
@@ -114,10 +110,10 @@ const sendsSchema = z.strictObject({
   tokenHash: z.string().max(128).nullable(),
 })
 
-const sendsKey = (userId: string): Promise<string> => sha256Hex(`ssoflow:verification-sends:${userId}`)
+const sendsKey = (userId: string): string => sha256Hex(`ssoflow:verification-sends:${userId}`)
 
 async function loadSends(ctx: EngineContext, userId: string, now: Date): Promise<VerificationSends | null> {
-  const row = await ctx.tokens.peek(await sendsKey(userId), VERIFICATION_SENDS_PURPOSE, now)
+  const row = await ctx.tokens.peek(sendsKey(userId), VERIFICATION_SENDS_PURPOSE, now)
   if (!row) return null
   try {
     const parsed = sendsSchema.safeParse(JSON.parse(row.payload))
@@ -135,7 +131,7 @@ async function loadSends(ctx: EngineContext, userId: string, now: Date): Promise
  */
 async function storeVerification(tokens: OneTimeTokenStore, v: VerificationIssue, now: Date): Promise<void> {
   if (v.revokeTokenHash !== null) await tokens.consume(v.revokeTokenHash, ACCOUNT_VERIFICATION_PURPOSE, now)
-  const key = await sendsKey(v.binding.userId)
+  const key = sendsKey(v.binding.userId)
   // Replace the record: consume whatever row is there, live or expired (an expired row left by
   // no sweep would make the insert conflict), then insert the new one.
   await tokens.consume(key, VERIFICATION_SENDS_PURPOSE, new Date(0))
@@ -273,7 +269,7 @@ async function newAccountValues(
   const token = randomToken(32)
   return {
     newUsername: hex(16),
-    newVerification: { tokenHash: await sha256Hex(token), url: ctx.urls.verifyAccount(token, p.organization) },
+    newVerification: { tokenHash: sha256Hex(token), url: ctx.urls.verifyAccount(token, p.organization) },
   }
 }
 
@@ -288,12 +284,12 @@ async function extras(ctx: EngineContext, p: Prepared, session: SessionInfo): Pr
   let verification: VerificationBinding | null = null
   const vt = session.verificationToken
   if (typeof vt === 'string' && vt.length > 0 && vt.length <= 256) {
-    const rec = await fromStorage(async () => ctx.tokens.peek(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, now), 'orgLogin')
+    const rec = await fromStorage(async () => ctx.tokens.peek(sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, now), 'orgLogin')
     if (rec.isErr()) return err(rec.error)
     verification = rec.value ? parseBinding(rec.value.payload) : null
   }
   const invite = session.invite
-  const sessionInviteHash = invite && typeof invite.token === 'string' ? await sha256Hex(invite.token) : null
+  const sessionInviteHash = invite && typeof invite.token === 'string' ? sha256Hex(invite.token) : null
   let memberLimitReached = false
   try {
     memberLimitReached = (await ctx.hooks.isMemberLimitReached(p.organization)) === true
@@ -703,7 +699,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
         if (plan.decision.kind === 'signIn' && plan.decision.consumesVerification) {
           // Consumed in this transaction: a rollback puts the link back (see txTokens).
           const vt = session.verificationToken ?? ''
-          const consumed = await tokens.store.consume(await sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
+          const consumed = await tokens.store.consume(sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
           if (!consumed) return err(E('VERIFICATION_INVALID'))
         }
         await applyTxEffects(tx, ctx.audit, plan.txEffects, ctx.auditInStorage)
@@ -866,7 +862,7 @@ async function verifyLink(
   // The organization is known only once the link is: errors go to the root.
   const token = input.token
   if (typeof token !== 'string' || token.length === 0 || token.length > 256) return err(authError('VERIFICATION_INVALID'))
-  const rec = await fromStorage(async () => ctx.tokens.peek(await sha256Hex(token), ACCOUNT_VERIFICATION_PURPOSE, ctx.clock.now()), 'root')
+  const rec = await fromStorage(async () => ctx.tokens.peek(sha256Hex(token), ACCOUNT_VERIFICATION_PURPOSE, ctx.clock.now()), 'root')
   if (rec.isErr()) return err(rec.error)
   const binding = rec.value ? parseBinding(rec.value.payload) : null
   if (!binding) return err(authError('VERIFICATION_INVALID'))

@@ -60,8 +60,8 @@ export async function buildState(ctx: EngineContext, init: NewStateInit): Promis
   const now = ctx.clock.now().getTime()
   const id = newStateId()
   const { sessionId, step, initiation, ...rest } = init
-  // Two WebCrypto jobs at once: one thread hop of latency instead of two.
-  const [binding, handle] = await Promise.all([sessionBinding(sessionId), signHandle(ctx.keyring, id)])
+  const binding = sessionBinding(sessionId)
+  const handle = signHandle(ctx.keyring, id)
   const state: PipelineState = {
     v: 1,
     id,
@@ -110,9 +110,8 @@ export async function openState(
   sessionId: string,
   expect: Omit<StateExpectations, 'now' | 'sessionBinding'> = {},
 ): Promise<Result<OpenedState, AuthError>> {
-  // The session binding's hash runs while the handle is verified and the state loaded.
   const binding = sessionBinding(sessionId)
-  const id = await verifyHandle(ctx.keyring, handle)
+  const id = verifyHandle(ctx.keyring, handle)
   if (id.isErr()) return err(id.error)
   let stored: StoredPipelineState | null
   try {
@@ -126,7 +125,7 @@ export async function openState(
   const checked = checkState(decoded.value, {
     ...expect,
     now: ctx.clock.now(),
-    sessionBinding: await binding,
+    sessionBinding: binding,
   })
   if (checked.isErr()) return err(checked.error)
   return ok({ state: checked.value, version: stored.version })

@@ -149,7 +149,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
       if (state.step < steps.length) {
         return err(authError('STATE_INVALID', { redirect: REDIRECT, details: { reason: 'steps-incomplete' } }))
       }
-      const fingerprint = await stepFingerprint(provider.key, 'setup', steps)
+      const fingerprint = stepFingerprint(provider.key, 'setup', steps)
       const current = checkState(state, { now: ctx.clock.now(), fingerprint })
       if (current.isErr()) return err(toSettings(current.error))
       const identity = parseIdentity(input.identity)

@@ -48,7 +48,7 @@ export async function recordSingleUse(
   use: SingleUse,
   redirect: ErrorRedirectHint,
 ): Promise<Result<void, AuthError>> {
-  const hash = await sha256Hex(`ssoflow:single-use:${providerKey}\u0000${use.key}`)
+  const hash = sha256Hex(`ssoflow:single-use:${providerKey}\u0000${use.key}`)
   const floor = ctx.clock.now().getTime() + 60_000
   try {
     await ctx.tokens.create({ hash, purpose: SINGLE_USE_PURPOSE, payload: '{}', expiresAt: new Date(Math.max(use.expiresAt, floor)) })

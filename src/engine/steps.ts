@@ -102,7 +102,7 @@ export async function memoStepFingerprint(ctx: EngineContext, key: string, flow:
   const memoKey = `${flow}\u0000${key}\u0000${ids.join('\u0000')}`
   const known = ctx.memo.get(memoKey)
   if (known !== undefined) return known
-  const fingerprint = await stepFingerprint(key, flow, ids)
+  const fingerprint = stepFingerprint(key, flow, ids)
   if (ctx.memo.size < 1000) ctx.memo.set(memoKey, fingerprint)
   return fingerprint
 }
@@ -544,7 +544,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
         const recorded = await spend(use, provider.key, stepId, redirect)
         if (recorded.isErr()) return err(recorded.error)
       }
-      const fingerprint = await stepFingerprint(provider.key, 'login', stepIds(steps))
+      const fingerprint = stepFingerprint(provider.key, 'login', stepIds(steps))
       const created = await createState(ctx, {
         flow: 'login',
         organizationId,

@@ -19,6 +19,7 @@ import { planLinkRequests, planUnlinkNotices } from '../core/setup/link-requests
 import type { AuthError } from '../errors.js'
 import type { AuthProvider, Organization } from '../model/records.js'
 import type { MemberPage, MemberRecipient, PendingWork, StorageTx } from '../ports/storage.js'
+import { fillRandom, toHex } from '../state/crypto.js'
 import { type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { fromStorage } from './transaction.js'
@@ -166,9 +167,7 @@ function planPage(item: PendingWork, payload: WorkPayload, recipients: readonly 
 }
 
 function randomToken(): string {
-  const bytes = new Uint8Array(16)
-  crypto.getRandomValues(bytes)
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+  return toHex(fillRandom(new Uint8Array(16)))
 }
 
 /** The drain: `runPendingWork` of {@link AuthPipeline}. Internal. */

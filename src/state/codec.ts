@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { type AuthError, authError, type ErrorRedirectHint } from '../errors.js'
 import { type Identity, type JsonObject, jsonObjectSchema } from '../model/identity.js'
 import { LIMITS } from '../model/limits.js'
-import { fromBase64Url, type Keyring, sha256Hex, timingSafeEqual } from './crypto.js'
+import { fillRandom, fromBase64Url, type Keyring, sha256Hex, timingSafeEqual, toBase64Url } from './crypto.js'
 
 /** Current codec version. Bump (and keep a migration) when the shape changes. */
 export const STATE_VERSION = 1
@@ -188,13 +188,13 @@ export function checkState(state: PipelineState, expect: StateExpectations): Res
 }
 
 /** SHA-256 hex of the host session id, stored instead of the id itself. */
-export function sessionBinding(sessionId: string): Promise<string> {
+export function sessionBinding(sessionId: string): string {
   return sha256Hex(`ssoflow:session:${sessionId}`)
 }
 
 /** Fingerprint of a provider's step list (hash of the ordered step ids). */
-export async function stepFingerprint(providerKey: string, flow: Flow, stepIds: readonly string[]): Promise<string> {
-  return (await sha256Hex(`${providerKey}|${flow}|${stepIds.join('\u0000')}`)).slice(0, 32)
+export function stepFingerprint(providerKey: string, flow: Flow, stepIds: readonly string[]): string {
+  return sha256Hex(`${providerKey}|${flow}|${stepIds.join('\u0000')}`).slice(0, 32)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -204,25 +204,21 @@ const HANDLE_ID_BYTES = 24 // 192 bits of randomness
 
 /** Creates a new random state id (192 bits, base64url). */
 export function newStateId(): string {
-  const buf = new Uint8Array(HANDLE_ID_BYTES)
-  crypto.getRandomValues(buf)
-  let bin = ''
-  for (const b of buf) bin += String.fromCharCode(b)
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  return toBase64Url(fillRandom(new Uint8Array(HANDLE_ID_BYTES)))
 }
 
 /**
  * Signs a state id into the handle the host keeps in a cookie: `<id>.<hmac>`.
  */
-export async function signHandle(keyring: Keyring, id: string): Promise<string> {
-  return `${id}.${await keyring.sign('pipeline-handle', id)}`
+export function signHandle(keyring: Keyring, id: string): string {
+  return `${id}.${keyring.sign('pipeline-handle', id)}`
 }
 
 /**
  * Verifies a handle's shape and signature (constant time) and returns the state id.
  * Rejects: wrong type or size, truncated, malformed, or forged → STATE_INVALID.
  */
-export async function verifyHandle(keyring: Keyring, handle: unknown): Promise<Result<string, AuthError>> {
+export function verifyHandle(keyring: Keyring, handle: unknown): Result<string, AuthError> {
   if (typeof handle !== 'string' || handle.length === 0 || handle.length > 256) {
     return err(authError('STATE_INVALID', { details: { reason: 'handle-shape' } }))
   }
@@ -236,7 +232,7 @@ export async function verifyHandle(keyring: Keyring, handle: unknown): Promise<R
   if (!idBytes || idBytes.byteLength !== HANDLE_ID_BYTES) {
     return err(authError('STATE_INVALID', { details: { reason: 'handle-shape' } }))
   }
-  if (!(await keyring.verify('pipeline-handle', id, sig))) {
+  if (!keyring.verify('pipeline-handle', id, sig)) {
     return err(authError('STATE_INVALID', { details: { reason: 'handle-signature' } }))
   }
   return ok(id)

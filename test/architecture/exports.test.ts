@@ -71,7 +71,7 @@ describe('package.json exports, tsup entries and TypeDoc entry points agree', ()
     expect(pkg.sideEffects).toBe(false)
     expect(pkg.engines.node).toBe('>=20')
     expect(pkg.files.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'prisma'])
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['oauth4webapi', 'ulid', 'zod'])
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@noble/hashes', 'oauth4webapi', 'ulid', 'zod'])
     expect(Object.keys(pkg.peerDependencies).sort()).toEqual([
       '@node-saml/node-saml',
       '@prisma/client',

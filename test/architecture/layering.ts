@@ -61,6 +61,8 @@ const FORBIDDEN_FOR_PURE: ReadonlySet<string> = new Set([
 /** Packages that only one adapter folder may import (by layer folder). */
 const PACKAGE_OWNERS: Readonly<Record<string, readonly string[]>> = {
   oauth4webapi: ['oidc', 'providers/oidc'],
+  // SHA-256, HMAC and HKDF for the state codec and the engine (src/state/crypto.ts only).
+  '@noble/hashes': ['state'],
   // ssoflow/prisma runs the Kysely storage over the host's Prisma client (src/prisma/dialect.ts).
   kysely: ['kysely', 'prisma'],
   'drizzle-orm': ['drizzle'],

@@ -18,7 +18,7 @@ import { LIMITS } from '../../model/limits.js'
 import type { AuthIdentity } from '../../model/records.js'
 import type { TrustPolicy } from '../../model/trust.js'
 import { type AddressPolicy, checkUrlSyntax, describeUrlRefusal } from '../../net/policy.js'
-import { timingSafeEqual } from '../../state/crypto.js'
+import { pkceChallenge, timingSafeEqual } from '../../state/crypto.js'
 import type { Provider, ProviderStep, RefreshResult, StepContext, StepResult } from '../types.js'
 import { mapClaims, needsUserinfo, type OidcUserinfoMode, type UserinfoStatus } from './claims.js'
 import { attemptOrder, clientAuthFor, type FailedAttempt, isClientAuthFailure, isInvalidGrant } from './client-auth.js'
@@ -444,7 +444,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
       let verifier: string | null = null
       if (discovered.pkce) {
         verifier = ctx.random()
-        url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier))
+        url.searchParams.set('code_challenge', pkceChallenge(verifier))
         url.searchParams.set('code_challenge_method', 'S256')
       }
       for (const [name, value] of Object.entries(preset.authorizeParams)) url.searchParams.set(name, value)
