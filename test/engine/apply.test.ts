@@ -328,7 +328,10 @@ describe('storageFailure and inTransaction', () => {
       details: { constraint: 'auth_identity.provider_ident' },
     })
     // A conflict from another package copy (duck-typed).
-    expect(storageFailure({ conflict: true, constraint: 'member.organization_user' })).toMatchObject({ code: 'STORAGE_CONFLICT', redirect: 'root' })
+    expect(storageFailure({ conflict: true, constraint: 'member.organization_user' })).toMatchObject({
+      code: 'STORAGE_CONFLICT',
+      redirect: 'root',
+    })
     expect(storageFailure(new Error('connection reset'))).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'root', retryable: true })
     expect(storageFailure(new Error('connection reset'), 'authSettings')).toMatchObject({ redirect: 'authSettings' })
   })
