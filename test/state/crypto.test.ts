@@ -3,7 +3,16 @@
 // verify after it (and on every runtime), and to RFC 7636's PKCE vector.
 import * as oauth from 'oauth4webapi'
 import { describe, expect, it } from 'vitest'
-import { createKeyring, fillRandom, fromBase64Url, pkceChallenge, randomToken, sha256Hex, timingSafeEqual, toHex } from '../../src/state/crypto.js'
+import {
+  createKeyring,
+  fillRandom,
+  fromBase64Url,
+  pkceChallenge,
+  randomToken,
+  sha256Hex,
+  timingSafeEqual,
+  toHex,
+} from '../../src/state/crypto.js'
 
 const enc = new TextEncoder()
 const SECRET = 'a-secret-of-at-least-thirty-two-bytes!!'
