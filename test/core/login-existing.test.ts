@@ -78,6 +78,11 @@ describe('existing identity: the refresh window (policy.identityRefreshSeconds)'
       [{ a: [1] }, { a: [1, 2] }],
       [{ a: [1, 2] }, { a: [2, 1] }],
       [{ a: [{ b: 1 }] }, { a: [{ b: 2 }] }],
+      [{ a: [1, 2] }, { a: [1, 3] }],
+      [{ a: 1 }, { a: {} }],
+      [{ a: {} }, { a: 1 }],
+      [{ a: 'xy' }, { a: { 0: 'x', 1: 'y' } }],
+      [{ a: { 0: 'x', 1: 'y' } }, { a: 'xy' }],
       [{ a: [] }, { a: {} }],
       [{ a: {} }, { a: [] }],
       [{ a: { 0: 1 } }, { a: [1] }],
@@ -87,6 +92,12 @@ describe('existing identity: the refresh window (policy.identityRefreshSeconds)'
       [{ a: { x: 1 } }, { a: 'x' }],
     ]
     for (const [next, stored] of changed) expect(isFresh(next, stored), JSON.stringify([next, stored])).toBe(false)
+  })
+
+  it('a `__proto__` key in the IdP data is data: compared as an own key, never through the prototype', () => {
+    const hostile = JSON.parse('{"__proto__": {}}') as JsonObject
+    expect(isFresh(hostile, { z: 1 })).toBe(false)
+    expect(isFresh(hostile, JSON.parse('{"__proto__": {}}') as JsonObject)).toBe(true)
   })
 
   it('the window is strict, counts seconds, and needs both lastVerified and lastSynced within it', () => {

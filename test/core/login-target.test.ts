@@ -73,7 +73,7 @@ describe('resolveTarget: by address', () => {
   })
 
   it('narrowed by a verified row, which may be any of the user’s rows', () => {
-    const r = resolve([match(b), match(a), match(a, true, false, 'alias@corp.example')])
+    const r = resolve([match(a, true, false, 'alias@corp.example'), match(b), match(a)])
     expect(r).toEqual({
       user: a,
       via: 'email',
@@ -101,7 +101,7 @@ describe('resolveTarget: by address', () => {
       ['a', memberOf(a)],
       ['b', memberOf(b)],
     ])
-    const r = resolve([match(a, true, false), match(b, true, true)], null, members)
+    const r = resolve([match(b, true, true), match(a, true, false), match(b, true, false, 'alias@corp.example')], null, members)
     expect(r.user).toBe(b)
     expect(r.trace).toEqual([
       { rule: 'target.email-narrowed.primary', detail: 'several users have this email; narrowed by primary' },

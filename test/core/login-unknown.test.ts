@@ -303,6 +303,12 @@ describe('unknown identity, anonymous', () => {
     })
   })
 
+  it('the link works for a visitor whose session user is inactive (treated as anonymous, no session mismatch)', () => {
+    const gone = makeUser({ id: 'gone', isActive: false })
+    const plan = decideLogin(linkFacts({ sessionUser: gone, session: { userId: 'gone', twoFactorUserId: null, ip: null } }))
+    expect(plan.decision).toMatchObject({ kind: 'signIn', path: 'attach', userId: 'ada', consumesVerification: true })
+  })
+
   it('a link that does not match: ignored with a trace entry, the page', () => {
     const plan = decideLogin(linkFacts({ verification: binding({ pipelineId: 'p0' }) }))
     expect(plan.decision.kind).toBe('confirm')
