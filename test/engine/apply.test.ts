@@ -9,7 +9,7 @@ import type { TxEffect } from '../../src/core/effects.js'
 import { applyTxEffects, runAfterCommit } from '../../src/engine/apply.js'
 import type { EngineContext } from '../../src/engine/context.js'
 import { txTokens } from '../../src/engine/tokens.js'
-import { GuardedWriteLost, inTransaction, readOrganizationWithProvider, storageFailure } from '../../src/engine/transaction.js'
+import { fromStorage, GuardedWriteLost, inTransaction, readOrganizationWithProvider, storageFailure } from '../../src/engine/transaction.js'
 import { authError } from '../../src/errors.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import type { AuditPort } from '../../src/ports/audit.js'
@@ -364,6 +364,18 @@ describe('storageFailure and inTransaction', () => {
     })
     expect(fine._unsafeUnwrap()).toBe(42)
     expect(await storage.getUser('u1')).toMatchObject({ id: 'u1' })
+  })
+
+  it('fromStorage: a value, or the failure mapped (root by default), a synchronous throw included', async () => {
+    expect((await fromStorage(async () => 7))._unsafeUnwrap()).toBe(7)
+    expect((await fromStorage(() => Promise.reject(new Error('down'))))._unsafeUnwrapErr()).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      redirect: 'root',
+    })
+    const sync = await fromStorage(() => {
+      throw new StorageConflictError('user.email')
+    }, 'orgLogin')
+    expect(sync._unsafeUnwrapErr()).toMatchObject({ code: 'IDENTITY_CONFLICT', redirect: 'orgLogin' })
   })
 
   it('readOrganizationWithProvider: two reads when the adapter lacks the joined read', async () => {
