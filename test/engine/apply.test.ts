@@ -438,7 +438,8 @@ describe('txTokens: a failed transaction puts one-time tokens back', () => {
   it('a separate store: what was created is removed, what was consumed is back, in reverse order', async () => {
     const base = separateStore()
     base.rows.set('old', token('old'))
-    const t = txTokens(ctxWith(base, false), { oneTimeTokens: undefined } as unknown as StorageTx)
+    const warnings: unknown[][] = []
+    const t = txTokens(ctxWith(base, false, warnings), { oneTimeTokens: undefined } as unknown as StorageTx)
     await t.store.create(token('new'))
     expect(await t.store.peek('new', 'verify', now)).toEqual(token('new'))
     expect(await t.store.consume('old', 'verify', now)).toEqual(token('old'))
@@ -446,10 +447,41 @@ describe('txTokens: a failed transaction puts one-time tokens back', () => {
     expect([...base.rows.keys()]).toEqual(['new'])
     await t.restore()
     expect([...base.rows.keys()]).toEqual(['old'])
+    // Nothing to put back for the absent token: no failed restore step.
+    expect(warnings).toEqual([])
     // The journal is spent: a second restore changes nothing.
     base.rows.set('other', token('other'))
     await t.restore()
     expect([...base.rows.keys()].sort()).toEqual(['old', 'other'])
+  })
+
+  it('a token created and consumed in one failed transaction is gone after restore (undone last change first)', async () => {
+    const base = separateStore()
+    const t = txTokens(ctxWith(base, false), {} as StorageTx)
+    await t.store.create(token('both'))
+    expect(await t.store.consume('both', 'verify', now)).toEqual(token('both'))
+    await t.restore()
+    expect([...base.rows.keys()]).toEqual([])
+  })
+
+  it('without a logger, a failed restore step is skipped quietly and the rest restored', async () => {
+    const base = separateStore()
+    base.rows.set('x', token('x'))
+    const ctx = { tokens: base, tokensInStorage: false, logger: null } as unknown as EngineContext
+    const t = txTokens(ctx, {} as StorageTx)
+    await t.store.consume('x', 'verify', now)
+    await t.store.create(token('new'))
+    const create = base.create
+    let calls = 0
+    base.create = async (r) => {
+      calls++
+      throw new Error(`down ${r.hash}`)
+    }
+    await expect(t.restore()).resolves.toBeUndefined()
+    expect(calls).toBe(1)
+    // The created token was removed before the failed put-back.
+    expect(base.rows.has('new')).toBe(false)
+    base.create = create
   })
 
   it('the storage store on a transaction that offers it: the transaction undoes, restore does nothing', async () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import type { StoragePort } from '../../src/ports/storage.js'
-import { dataOf, expectCode, makeWorld, readySetup, session, unwrapStep } from './harness.js'
+import { dataOf, defaultRows, expectCode, makeWorld, readySetup, session, unwrapStep } from './harness.js'
 
 const ADMIN = session('admin')
 const ADMIN2 = session('admin2')
@@ -97,6 +97,22 @@ describe('domain admin API', () => {
     expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN2, domain: 'acme.test' }), 'NOT_A_MEMBER')
     expectCode(await w.sso.listDomains({ organizationId: 'org-1', session: session('plain') }), 'NOT_AUTHORIZED')
     expect(dataOf(w.storage.snapshot())).toEqual(before)
+  })
+
+  it('listDomains refusals go to the auth settings page (an unknown organization to the root)', async () => {
+    const users = defaultRows().users.map((u) => (u.id === 'manager' ? { ...u, isSuspended: true } : u))
+    const w = makeWorld({ users })
+    const list = (s: ReturnType<typeof session>, organizationId = 'org-1') => w.sso.listDomains({ organizationId, session: s })
+    for (const [s, code] of [
+      [session(null), 'NOT_AUTHENTICATED'],
+      [session('inactive'), 'NOT_AUTHENTICATED'],
+      [session('manager'), 'USER_SUSPENDED'],
+      [ADMIN2, 'NOT_A_MEMBER'],
+      [session('plain'), 'NOT_AUTHORIZED'],
+    ] as const) {
+      expect(expectCode(await list(s), code).redirect, code).toBe('authSettings')
+    }
+    expect(expectCode(await list(ADMIN, 'org-missing'), 'ORGANIZATION_NOT_FOUND').redirect).toBe('root')
   })
 
   it('verify or remove a domain the org has not claimed: DOMAIN_UNKNOWN', async () => {
