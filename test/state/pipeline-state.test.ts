@@ -285,6 +285,23 @@ describe('pipeline state: a write whose answer was lost', () => {
     expect(unreadable._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
   })
 
+  it('a state written by another engine instance (same secret and store) is decoded and opens', async () => {
+    const { ctx, handle, opened } = await setup()
+    const other = { ...ctx }
+    expect((await openState(other, handle, 'session-1'))._unsafeUnwrap()).toEqual(opened)
+  })
+
+  it('a lost compare-and-set race: STATE_CONFLICT to the flow page', async () => {
+    const { ctx, opened } = await setup()
+    ;(await transitionState(ctx, opened, { ...opened.state, step: 1 }))._unsafeUnwrap()
+    expect((await transitionState(ctx, opened, { ...opened.state, step: 2 }))._unsafeUnwrapErr()).toMatchObject({
+      code: 'STATE_CONFLICT',
+      redirect: 'orgLogin',
+    })
+    const setupFlow = await transitionState(ctx, opened, { ...opened.state, flow: 'setup', step: 2 })
+    expect(setupFlow._unsafeUnwrapErr()).toMatchObject({ code: 'STATE_CONFLICT', redirect: 'authSettings' })
+  })
+
   it('a state that cannot be stored: STORAGE_UNAVAILABLE to the flow page, nothing stored', async () => {
     const h = harness({ dummy: dummyProvider() })
     const broken = { ...h.ctx, states: { ...h.ctx.states, create: async () => Promise.reject(new Error('down')) } }
