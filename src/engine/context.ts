@@ -6,6 +6,7 @@ import type { SignalPort } from '../ports/signals.js'
 import type { OneTimeTokenStore, PipelineStateStore, StoragePort } from '../ports/storage.js'
 import type { Provider } from '../providers/types.js'
 import { createKeyring, type Keyring } from '../state/crypto.js'
+import { type ConfigCache, createConfigCache } from './config-cache.js'
 import { assertValidOptions } from './options.js'
 import type { AuthPipelineOptions, HookOptions, Policy, UrlConfig } from './types.js'
 
@@ -36,6 +37,8 @@ export interface EngineContext {
   readonly clock: Clock
   readonly ids: IdGenerator
   readonly logger: Logger | null
+  /** Organizations and their provider rows, reused for `policy.configCacheMs`. */
+  readonly configCache: ConfigCache
 }
 
 const DEFAULT_MANAGER_ROLES = new Set(['owner', 'manager'])
@@ -68,8 +71,10 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
     rejoinOnLogin: p.rejoinOnLogin ?? true,
     afterCommitTimeoutMs: positiveInt('afterCommitTimeoutMs', p.afterCommitTimeoutMs, 10_000),
     identityRefreshSeconds: p.identityRefreshSeconds ?? 3600,
+    configCacheMs: p.configCacheMs ?? 5000,
   }
   const h = options.hooks ?? {}
+  const clock = options.clock ?? systemClock
   return {
     storage: options.storage,
     states: options.states ?? options.storage.pipelineStates,
@@ -91,8 +96,9 @@ export function resolveContext(options: AuthPipelineOptions): EngineContext {
       isMemberLimitReached: h.isMemberLimitReached ?? (() => false),
       isRateLimited: h.isRateLimited ?? (() => false),
     },
-    clock: options.clock ?? systemClock,
+    clock,
     ids: options.ids ?? ulidIds,
     logger: options.logger ?? null,
+    configCache: createConfigCache(options.storage, clock, policy.configCacheMs),
   }
 }

@@ -29,7 +29,7 @@ import { claimState, encodeAndRemember, type OpenedState, openState, transitionS
 import { stateErrorRedirect } from './redirect.js'
 import { memoStepFingerprint } from './steps.js'
 import { txTokens } from './tokens.js'
-import { fromStorage, inTransaction, readOrganizationWithProvider } from './transaction.js'
+import { fromStorage, inTransaction } from './transaction.js'
 import { resolveTrust } from './trust.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
@@ -167,7 +167,14 @@ async function load(ctx: EngineContext, input: FinishLoginInput): Promise<Result
   const opened = await openState(ctx, input.handle, input.session.id, { flow: 'login' })
   if (opened.isErr()) return err(stateErrorRedirect(opened.error, 'orgLogin'))
   const state = opened.value.state
-  const both = await fromStorage(() => readOrganizationWithProvider(ctx.storage, state.organizationId), 'orgLogin')
+  const both = await fromStorage(
+    () =>
+      ctx.configCache.read(
+        state.organizationId,
+        (v) => v.provider?.id === state.authProviderId && v.provider.providerKey === state.providerKey,
+      ),
+    'orgLogin',
+  )
   if (both.isErr()) return err(both.error)
   if (!both.value) return err(E('ORGANIZATION_NOT_FOUND'))
   const row = both.value.provider
@@ -480,8 +487,20 @@ function sameProvider(current: AuthProvider | null, loaded: AuthProvider): boole
     current.id === loaded.id &&
     current.organizationId === loaded.organizationId &&
     current.providerKey === loaded.providerKey &&
+    current.allowUnlinked === loaded.allowUnlinked &&
+    current.scimEnabled === loaded.scimEnabled &&
     stableJson(current.config) === stableJson(loaded.config)
   )
+}
+
+/**
+ * The provider row locked in the transaction is not the one the pipeline loaded (disabled,
+ * replaced or changed since, or the engine's copy was older than the change): refused, and the
+ * copy is dropped so that the next request reads the row again.
+ */
+function providerChanged(ctx: EngineContext, p: Prepared): Result<never, AuthError> {
+  ctx.configCache.drop(p.organization.id)
+  return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
 }
 
 function mergeFor(provider: Provider): MergeIdentityData {
@@ -579,7 +598,7 @@ async function decideInTx(
   let mayCreate = op === 'newuser'
   if (tx.readLinkedIdentity && op === null) {
     const read = await tx.readLinkedIdentity(p.providerRow.id, p.identity.id, p.organization.id)
-    if (!sameProvider(read.provider, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
+    if (!sameProvider(read.provider, p.providerRow)) return providerChanged(ctx, p)
     mayCreate =
       read.linked === null &&
       mayCreateAtOnce({ policy: ctx.policy, op, session: { userId: deciding.userId ?? null }, sessionUser: null, linked: null })
@@ -606,7 +625,7 @@ async function decideInTx(
   const email = p.identity.emailNormalized
   const lockBoth = mayCreate && tx.lockIdentityAndEmail
   const current = lockBoth ? await lockBoth(p.providerRow.id, p.identity.id, email) : await tx.lockIdentity(p.providerRow.id, p.identity.id)
-  if (!sameProvider(current, p.providerRow)) return err(E('PROVIDER_MISMATCH', { reason: 'provider-changed' }))
+  if (!sameProvider(current, p.providerRow)) return providerChanged(ctx, p)
   if (mayCreate && !lockBoth) await tx.lockEmail(email)
   let pre: Prefetched | undefined
   if (mayCreate && tx.readSignUp) {

@@ -108,6 +108,7 @@ const policyKeys = [
   'identitiesOnClaim',
   'identityRefreshSeconds',
   'rejoinOnLogin',
+  'configCacheMs',
 ] as const
 const policy: Exact<PolicyOptions, typeof policyKeys> = policyKeys
 /** Each policy key's schema: positive integers, except the enumerated ones. */
@@ -116,6 +117,7 @@ const policySchema: Record<(typeof policyKeys)[number], z.ZodType> = {
   newUser: z.enum(['confirm', 'create'], { message: "expected 'confirm' or 'create'" }).optional(),
   identitiesOnClaim: z.enum(['keep', 'remove'], { message: "expected 'keep' or 'remove'" }).optional(),
   identityRefreshSeconds: z.number().int().nonnegative().optional(),
+  configCacheMs: z.number().int().nonnegative().max(3_600_000).optional(),
   rejoinOnLogin: z.boolean({ message: 'expected a boolean' }).optional(),
 }
 const hookKeys = ['authorize', 'isProviderEnabled', 'isMemberLimitReached', 'isRateLimited'] as const

@@ -226,6 +226,8 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         },
         REDIRECT,
       ).mapErr(providerExistsOnConflict)
+      // The org's row (require2fa) and provider changed: this engine's copy goes (config-cache.ts).
+      ctx.configCache.drop(state.organizationId)
       if (committed.isErr()) return err(await settle(claimed.value, committed.error))
 
       const consumed = await consumeState(ctx, claimed.value)
@@ -289,6 +291,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         },
         REDIRECT,
       ).mapErr(toSettings)
+      ctx.configCache.drop(input.organizationId)
       if (committed.isErr()) return err(committed.error)
       if (committed.value.inline) await sendInline(ctx, committed.value.inline)
       return ok({ kind: 'providerDisabled' as const, unlinkMailsQueued: committed.value.queued })
@@ -361,6 +364,7 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
         },
         REDIRECT,
       ).mapErr(toSettings)
+      ctx.configCache.drop(input.organizationId)
       if (committed.isErr()) return err(committed.error)
       return ok({ kind: 'settingsUpdated' as const, changed: committed.value })
     })

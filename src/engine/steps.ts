@@ -26,7 +26,7 @@ import type { LoginHandoff } from './login.js'
 import { buildState, createState, type OpenedState, openState, storeNewState, transitionState } from './pipeline-state.js'
 import { withRedirect } from './redirect.js'
 import { recordSingleUse, validSingleUse } from './single-use.js'
-import { readOrganizationWithProvider, storageFailure } from './transaction.js'
+import { storageFailure } from './transaction.js'
 import type {
   AdvanceInput,
   AuthPipeline,
@@ -314,7 +314,16 @@ export function createStepApi(ctx: EngineContext): StepApi {
     }
     // Login: the org and its provider row in one read (the org has at most one provider; the
     // state names the row it started with).
-    const both = await read(() => readOrganizationWithProvider(ctx.storage, state.organizationId), redirect)
+    // A copy that names another provider row than the state's is read again (the org may have
+    // been set up anew since the copy was taken).
+    const both = await read(
+      () =>
+        ctx.configCache.read(
+          state.organizationId,
+          (v) => v.provider?.id === state.authProviderId && v.provider.providerKey === state.providerKey,
+        ),
+      redirect,
+    )
     if (both.isErr()) return err(both.error)
     if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
     const provider = ctx.providers.get(state.providerKey)
@@ -375,7 +384,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const organizationId = discovery?.organizationId ?? input.organizationId
       if (!isId(organizationId)) return err(inputInvalid('organizationId', 'root'))
       if (!validSession(input.session)) return err(inputInvalid('session', redirect))
-      const both = await read(() => readOrganizationWithProvider(ctx.storage, organizationId), 'root')
+      const both = await read(() => ctx.configCache.read(organizationId), 'root')
       if (both.isErr()) return err(both.error)
       if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
       const org = ok(both.value.organization)
@@ -461,7 +470,7 @@ export function createStepApi(ctx: EngineContext): StepApi {
       const request = normalizeRequest(input.request)
       if (request === null) return err(inputInvalid('request', redirect))
       const organizationId = input.organizationId
-      const both = await read(() => readOrganizationWithProvider(ctx.storage, organizationId), 'root')
+      const both = await read(() => ctx.configCache.read(organizationId), 'root')
       if (both.isErr()) return err(both.error)
       if (!both.value) return err(authError('ORGANIZATION_NOT_FOUND', { redirect: 'root' }))
       const org = ok(both.value.organization)

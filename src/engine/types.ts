@@ -162,6 +162,18 @@ export interface PolicyOptions {
    * which Sentry's `AuthIdentity.is_valid` treats `lastVerified` as stale. @defaultValue 3600
    */
   readonly identityRefreshSeconds?: number | undefined
+  /**
+   * How long (ms) one engine reuses an organization's row and its provider row, read by an
+   * earlier login request, instead of reading them again at the start and at the callback. `0`
+   * reads them on every request. Safe by construction: the login transaction compares the
+   * provider row it locks with the one it started from (id, key, configuration) and refuses a
+   * changed or removed provider with `PROVIDER_MISMATCH` (and drops the entry); the engine drops
+   * an organization's entry when its own setup, disable or settings change commits; an
+   * organization without a provider is never cached. What may be up to this old on another engine
+   * instance: the organization's name, slug, default role and `require2fa`, and which provider a
+   * new login starts with (its callback is then refused). @defaultValue 5000
+   */
+  readonly configCacheMs?: number | undefined
 }
 
 /** Resolved policy. */

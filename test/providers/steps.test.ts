@@ -1,7 +1,7 @@
 import { errAsync } from 'neverthrow'
 import { describe, expect, it } from 'vitest'
 import { createStepApi } from '../../src/engine/steps.js'
-import type { HookOptions } from '../../src/engine/types.js'
+import type { HookOptions, PolicyOptions } from '../../src/engine/types.js'
 import { authError } from '../../src/errors.js'
 import { DUMMY_STEP_ID, dummyProvider } from '../../src/providers/dummy/index.js'
 import type { Provider, ProviderStep, StepResult } from '../../src/providers/types.js'
@@ -13,8 +13,8 @@ const adminSession = { id: 'sess-admin', userId: 'admin' }
 const GET = { method: 'GET' as const, query: {}, form: {} }
 const post = (form: Record<string, string>) => ({ method: 'POST' as const, query: {}, form })
 
-function setup(extra: Record<string, Provider> = {}, hooks?: HookOptions) {
-  const h = harness({ dummy: dummyProvider(), ...extra }, { hooks })
+function setup(extra: Record<string, Provider> = {}, hooks?: HookOptions, policy?: PolicyOptions) {
+  const h = harness({ dummy: dummyProvider(), ...extra }, { hooks, ...(policy ? { policy } : {}) })
   const api = createStepApi(h.ctx)
   const finish = recordingFinish()
   return { ...h, api, finish }
@@ -187,7 +187,9 @@ describe('advance (login, dummy provider)', () => {
   })
 
   it('provider row deleted mid-flow -> PROVIDER_NOT_CONFIGURED; re-keyed -> PROVIDER_MISMATCH', async () => {
-    const s = setup({ other: dummyProvider({ key: 'other' }) })
+    // Read on every request (configCacheMs: 0): with the engine's short-lived copy, a row changed
+    // behind the engine is refused by the login transaction instead (test/engine/config-cache.test.ts).
+    const s = setup({ other: dummyProvider({ key: 'other' }) }, undefined, { configCacheMs: 0 })
     const { handle } = await begin(s)
     const row = s.world.providers[0]!
     s.world.providers[0] = { ...row, providerKey: 'other' }

@@ -3,7 +3,7 @@
 
 import { okAsync, type ResultAsync } from 'neverthrow'
 import { type EngineContext, resolveContext } from '../../src/engine/context.js'
-import type { FinishLoginInput, FinishSetupInput, HookOptions, LoginOutcome, SetupOutcome } from '../../src/engine/types.js'
+import type { FinishLoginInput, FinishSetupInput, HookOptions, LoginOutcome, PolicyOptions, SetupOutcome } from '../../src/engine/types.js'
 import type { AuthError } from '../../src/errors.js'
 import type { AuthProvider, Member, Organization, User } from '../../src/model/records.js'
 import type { PipelineStateStore, StoragePort, StoredPipelineState } from '../../src/ports/storage.js'
@@ -191,7 +191,10 @@ export interface Harness {
   world: World
 }
 
-export function harness(providers: Record<string, Provider>, opts: { world?: World; secret?: string; hooks?: HookOptions } = {}): Harness {
+export function harness(
+  providers: Record<string, Provider>,
+  opts: { world?: World; secret?: string; hooks?: HookOptions; policy?: PolicyOptions } = {},
+): Harness {
   const clock = fixedClock()
   const states = memoryStates(clock)
   const world = opts.world ?? defaultWorld()
@@ -204,6 +207,7 @@ export function harness(providers: Record<string, Provider>, opts: { world?: Wor
     secret: opts.secret ?? SECRET,
     clock,
     hooks: opts.hooks,
+    ...(opts.policy ? { policy: opts.policy } : {}),
     urls: {
       baseUrl: BASE_URL,
       orgLogin: (o) => `${BASE_URL}/auth/login/${o.slug}/`,
