@@ -186,6 +186,31 @@ describe('unknown identity, signed in', () => {
     })
   })
 
+  it('auto-link re-keys the session user’s row for this provider (the session proves it, threat 13)', () => {
+    const a = { ...ada, hasUsablePassword: true }
+    const old = makeIdentity({ id: 'ai-ada', authProviderId: PROVIDER.id, userId: 'ada', ident: 'old-subject' })
+    const plan = decideLogin(
+      signedIn(a, { emailMatches: [match(a)], members: new Map([['ada', memberOf(a)]]), identitiesByUser: new Map([['ada', old]]) }),
+    )
+    expect(plan.decision).toMatchObject({ kind: 'signIn', path: 'attach', created: { identity: false } })
+    expect(plan.txEffects[0]).toEqual({ type: 'identity.update', id: 'ai-ada', patch: expect.objectContaining({ ident: 'ext-ada' }) })
+  })
+
+  it('an attach that accepts an invite emits member_joined after commit', () => {
+    const invite = makeMember({ id: 'inv', organizationId: ORG.id, email: 'bob@corp.example', inviteStatus: 'approved' })
+    const plan = decideLogin(
+      signedIn(bob, {
+        op: 'confirm',
+        invitesByEmail: new Map([['bob@corp.example', invite]]),
+        verifiedAddresses: new Map([['bob', ['bob@corp.example']]]),
+      }),
+    )
+    expect(plan.decision).toMatchObject({ kind: 'signIn', path: 'attach', memberId: 'inv', acceptedInviteId: 'inv' })
+    expect(plan.afterCommit).toEqual([
+      { type: 'signal.emit', signal: { name: 'member_joined', payload: { organizationId: ORG.id, userId: 'bob', memberId: 'inv' } } },
+    ])
+  })
+
   it('no auto-link without each of the three: the confirm-link page, newuser offered unless the address is the user’s own', () => {
     const a = { ...ada, hasUsablePassword: true }
     const page = (f: LoginFacts) => decideLogin(f)
@@ -439,7 +464,9 @@ describe('unknown identity, anonymous: the verification mail (threats 28, 29)', 
       rule: 'verification.unverified-address',
       detail: 'the matching address is not verified on the account: no link is mailed (threat 1)',
     })
-    // the verified row must be the target's own
+    // the verified row must be the target's own: an inactive user's verified row does not count
+    const ghost = makeUser({ id: 'ghost', isActive: false, hasUsablePassword: false })
+    expect(decideLogin(anon({ emailMatches: [match(ada, false), match(ghost, true)] })).afterCommit).toEqual([])
     const bobsRow = decideLogin(anon({ emailMatches: [match(ada, false), match(bob, true, 'other@corp.example')] }))
     expect(bobsRow.afterCommit).toEqual([])
   })

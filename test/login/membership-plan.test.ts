@@ -164,6 +164,7 @@ describe('planMembership: invites (reasons and traces; issue 12 item 4)', () => 
       ['token', { sessionInvite: session(invite({ inviteTokenHash: null })) }],
       ['addressed-to-someone-else', { sessionInvite: session(invite({ email: 'boss@corp.example' })) }],
       ['addressed-to-someone-else', { sessionInvite: session(invite({ email: null })) }],
+      ['addressed-to-someone-else', { sessionInvite: session(invite({ email: null })), identityEmailNormalized: null }],
     ]
     for (const [reason, f] of cases) expect(ignoredBecause(f), reason).toBe(`session invite ignored: ${reason}`)
     // no session invite at all: nothing to say
