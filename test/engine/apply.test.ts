@@ -103,6 +103,17 @@ describe('applyTxEffects: one port call per effect', () => {
     expect(entries).toEqual([[entry, tx]])
   })
 
+  it('an effect of an unknown type is refused before any later effect is written', async () => {
+    const { tx, calls } = recordingTx()
+    const thrown = await applyTxEffects(tx, recordingAudit().audit, [
+      { type: 'member.delete', id: 'm1' },
+      { type: 'member.purge', id: 'm2' } as unknown as TxEffect,
+      { type: 'member.delete', id: 'm3' },
+    ]).catch((e: unknown) => e)
+    expect((thrown as Error).message).toBe('unknown effect {"type":"member.purge","id":"m2"}')
+    expect(calls).toEqual([['deleteMember', 'm1']])
+  })
+
   it('an invite accepted by someone else first: GuardedWriteLost, nothing after it written', async () => {
     const { tx, calls } = recordingTx({ answers: { acceptInvite: false } })
     const { audit, entries } = recordingAudit()
