@@ -410,6 +410,20 @@ describe('storageFailure and inTransaction', () => {
     reads.length = 0
     expect(await readOrganizationWithProvider(plain, 'nope')).toBeNull()
     expect(reads).toEqual(['getOrganization'])
+    // An adapter with the joined read: one round trip.
+    const joined: string[] = []
+    const counted = new Proxy(storage, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver)
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => {
+          joined.push(String(name))
+          return value.apply(target, args)
+        }
+      },
+    })
+    expect(await readOrganizationWithProvider(counted, 'o1')).toMatchObject({ organization: { id: 'o1' }, provider: null })
+    expect(joined).toEqual(['getOrganizationWithProvider'])
   })
 })
 

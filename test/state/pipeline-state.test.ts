@@ -291,6 +291,21 @@ describe('pipeline state: a write whose answer was lost', () => {
     expect((await openState(other, handle, 'session-1'))._unsafeUnwrap()).toEqual(opened)
   })
 
+  it('claim, release and consume set the phase, seen by another engine instance too', async () => {
+    const { ctx, opened, handle } = await setup()
+    const other = { ...ctx }
+    const claimed = (await claimState(ctx, opened, { step: 4 }))._unsafeUnwrap()
+    expect(claimed.state).toMatchObject({ phase: 'finishing', step: 4 })
+    expect((await openState(other, handle, 'session-1'))._unsafeUnwrapErr().code).toBe('STATE_CONFLICT')
+    expect((await openState({ ...ctx }, handle, 'session-1', { phases: ['finishing'] }))._unsafeUnwrap().state.phase).toBe('finishing')
+    const released = (await releaseState(ctx, claimed, { step: 5 }))._unsafeUnwrap()
+    expect(released.state).toMatchObject({ phase: 'open', step: 5 })
+    const reclaimed = (await claimState(ctx, released))._unsafeUnwrap()
+    const consumed = (await consumeState(ctx, reclaimed))._unsafeUnwrap()
+    expect(consumed.state.phase).toBe('consumed')
+    expect((await openState({ ...ctx }, handle, 'session-1'))._unsafeUnwrapErr().code).toBe('STATE_CONSUMED')
+  })
+
   it('a lost compare-and-set race: STATE_CONFLICT to the flow page', async () => {
     const { ctx, opened } = await setup()
     ;(await transitionState(ctx, opened, { ...opened.state, step: 1 }))._unsafeUnwrap()
