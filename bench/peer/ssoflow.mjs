@@ -14,6 +14,10 @@
 // The login starts with `GET /sso/login/acme?login_hint=<email>&next=/dashboard` (the handler
 // passes the hint to the IdP) and the IdP comes back to `GET /sso/callback`.
 //
+// Every other policy is ssoflow's default, among them `policy.configCacheMs` (5 s): the engine
+// reuses the org and provider rows it read instead of reading them at every start and callback
+// (the login transaction still re-checks the provider row it locks).
+//
 // New users: `policy.newUser: 'create'` (just-in-time sign-up: the callback creates the user,
 // identity and membership, as Better Auth does). The outcome ("new" / "returning") is read from
 // ssoflow's own `signedIn` outcome (`created.user`) through the handler's `onResult` hook.
