@@ -2,8 +2,10 @@
 // on the memory storage. The storage contract (test/contract, test/kysely, test/drizzle) covers
 // the adapters, including the concurrent-verification race on PostgreSQL and MariaDB.
 import { describe, expect, it } from 'vitest'
+import { discover } from '../../src/engine/domains.js'
+import { authError } from '../../src/errors.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
-import type { StoragePort } from '../../src/ports/storage.js'
+import { StorageConflictError, type StoragePort } from '../../src/ports/storage.js'
 import { dataOf, defaultRows, expectCode, makeWorld, readySetup, session, unwrapStep } from './harness.js'
 
 const ADMIN = session('admin')
@@ -262,5 +264,243 @@ describe('home-realm discovery: beginLogin({ email })', () => {
     )
     expect(both.details?.field).toBe('email')
     expectCode(await w.sso.beginLogin({ session: session(null) } as never), 'INPUT_INVALID')
+  })
+})
+
+// Mutation testing (issue 12 item 4): the edges of src/engine/domains.ts that the tests above
+// leave open (messages, partial adapters, failed and lost writes, the audit row's fields).
+describe('verified domains: messages, partial adapters, lost writes, the audit row', () => {
+  type Tx = Parameters<Parameters<StoragePort['transaction']>[0]>[0]
+  /** The memory storage, its transactions' members changed by `patch` (and its own by `own`). */
+  function wrapped(patch: (tx: Tx) => Tx, own: Partial<Record<keyof StoragePort, unknown>> = {}) {
+    const inner = createMemoryStorage()
+    return Object.assign(Object.create(null), inner, own, {
+      transaction: <T>(fn: (tx: Tx) => Promise<T>) => inner.transaction((tx) => fn(patch(tx))),
+    }) as typeof inner
+  }
+
+  it.each([
+    ['', 'empty', 'The domain is empty.'],
+    [
+      `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.${'e'.repeat(60)}.test`,
+      'too-long',
+      'The domain is too long.',
+    ],
+    ['acme.test.', 'trailing-dot', 'The domain ends with a dot.'],
+    ['acme.test/path', 'invalid-characters', 'The domain contains characters a domain cannot have.'],
+    ['xn--zz.test', 'idn-invalid', 'The domain is an internationalized domain that cannot be converted.'],
+    ['localhost', 'not-a-host-name', 'The domain is not a domain name like example.com.'],
+    ['192.0.2.1', 'ip-address', 'The domain is an IP address, not a domain.'],
+  ])('the domain %j: the message says what is wrong (%s), for the settings page', async (domain, reason, message) => {
+    const w = makeWorld()
+    const error = expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain }), 'INPUT_INVALID')
+    expect([error.details, error.message, error.redirect]).toEqual([{ field: 'domain', reason }, message, 'authSettings'])
+  })
+
+  it.each([
+    ['ada', 'The email address has no domain (expected name@company.com).'],
+    ['@acme.test', 'The email address has nothing before the @.'],
+    ['ada@acme.test.', 'The email address ends with a dot.'],
+    ['ada@192.0.2.1', 'The email address is an IP address, not a domain.'],
+  ])('the email %j: the message says what is wrong, for the root page', async (email, message) => {
+    const w = makeWorld()
+    const error = expectCode(await w.sso.beginLogin({ email, session: session(null) }), 'INPUT_INVALID')
+    expect([error.message, error.redirect]).toEqual([message, 'root'])
+  })
+
+  it.each(['listOrganizationDomains', 'findVerifiedDomains'] as const)(
+    'a storage without %s alone: CONFIG_INVALID everywhere, nothing written',
+    async (missing) => {
+      const w = makeWorld({ storage: wrapped((tx) => tx, { [missing]: undefined }) })
+      const before = dataOf(w.storage.snapshot())
+      const add = expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'CONFIG_INVALID')
+      expect([add.message, add.details, add.redirect]).toEqual([
+        'The storage adapter does not support verified domains.',
+        { reason: 'domains-not-supported' },
+        'authSettings',
+      ])
+      const list = expectCode(await w.sso.listDomains({ organizationId: 'org-1', session: ADMIN }), 'CONFIG_INVALID')
+      expect(list.redirect).toBe('authSettings')
+      const login = expectCode(await w.sso.beginLogin({ email: 'ada@acme.test', session: session(null) }), 'CONFIG_INVALID')
+      expect([login.details, login.redirect]).toEqual([{ reason: 'domains-not-supported' }, 'root'])
+      expect(dataOf(w.storage.snapshot())).toEqual(before)
+    },
+  )
+
+  it.each([
+    'createOrganizationDomain',
+    'verifyOrganizationDomain',
+    'deleteOrganizationDomain',
+    'listOrganizationDomains',
+    'findVerifiedDomains',
+  ] as const)('transactions without %s: CONFIG_INVALID for every change, nothing written', async (missing) => {
+    const w = makeWorld({ storage: wrapped((tx) => ({ ...tx, [missing]: undefined })) })
+    const before = dataOf(w.storage.snapshot())
+    for (const call of [w.sso.addDomain, w.sso.verifyDomain, w.sso.removeDomain]) {
+      const error = expectCode<unknown>(await call({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'CONFIG_INVALID')
+      expect([error.details, error.redirect]).toEqual([{ reason: 'domains-not-supported' }, 'authSettings'])
+    }
+    expect(dataOf(w.storage.snapshot())).toEqual(before)
+  })
+
+  it('a failing storage: STORAGE_UNAVAILABLE on the settings page (root for discovery), nothing written', async () => {
+    const boom = async () => {
+      throw new Error('connection reset')
+    }
+    const w = makeWorld({ storage: wrapped((tx) => ({ ...tx, listOrganizationDomains: boom })) })
+    const before = dataOf(w.storage.snapshot())
+    for (const call of [w.sso.addDomain, w.sso.verifyDomain, w.sso.removeDomain]) {
+      const error = expectCode<unknown>(await call({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'STORAGE_UNAVAILABLE')
+      expect(error.redirect).toBe('authSettings')
+    }
+    expect(dataOf(w.storage.snapshot())).toEqual(before)
+    const reads = makeWorld({ storage: wrapped((tx) => tx, { listOrganizationDomains: boom, findVerifiedDomains: boom }) })
+    const list = expectCode(await reads.sso.listDomains({ organizationId: 'org-1', session: ADMIN }), 'STORAGE_UNAVAILABLE')
+    expect(list.redirect).toBe('authSettings')
+    const login = expectCode(await reads.sso.beginLogin({ email: 'ada@acme.test', session: session(null) }), 'STORAGE_UNAVAILABLE')
+    expect(login.redirect).toBe('root')
+  })
+
+  it('an AuthError the storage throws comes out unchanged', async () => {
+    const thrown = authError('STORAGE_CONFLICT', { redirect: 'root', details: { reason: 'host' } })
+    const w = makeWorld({
+      storage: wrapped((tx) => tx, {
+        listOrganizationDomains: async () => {
+          throw thrown
+        },
+      }),
+    })
+    expect((await w.sso.listDomains({ organizationId: 'org-1', session: ADMIN }))._unsafeUnwrapErr()).toBe(thrown)
+  })
+
+  it('a unique conflict on the verified index is DOMAIN_TAKEN; any other conflict stays STORAGE_CONFLICT, both for the settings page', async () => {
+    for (const [constraint, code] of [
+      ['organization_domain.verified', 'DOMAIN_TAKEN'],
+      ['organization_domain.domain', 'STORAGE_CONFLICT'],
+    ] as const) {
+      const conflict = new StorageConflictError(constraint as never)
+      const w = makeWorld({
+        storage: wrapped((tx) => ({
+          ...tx,
+          verifyOrganizationDomain: async () => {
+            throw conflict
+          },
+        })),
+      })
+      await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' })
+      const before = dataOf(w.storage.snapshot())
+      const error = expectCode(await w.sso.verifyDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), code)
+      expect([error.redirect, error.cause]).toEqual(['authSettings', conflict])
+      expect(dataOf(w.storage.snapshot())).toEqual(before)
+    }
+  })
+
+  it('a row removed between the read and the write: STORAGE_CONFLICT (domain-removed), nothing audited', async () => {
+    const w = makeWorld({
+      storage: wrapped((tx) => ({ ...tx, verifyOrganizationDomain: async () => false, deleteOrganizationDomain: async () => false })),
+    })
+    await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' })
+    const before = dataOf(w.storage.snapshot())
+    for (const call of [w.sso.verifyDomain, w.sso.removeDomain]) {
+      const error = expectCode<unknown>(await call({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'STORAGE_CONFLICT')
+      expect([error.details, error.redirect]).toEqual([{ reason: 'domain-removed' }, 'authSettings'])
+    }
+    expect(dataOf(w.storage.snapshot())).toEqual(before)
+  })
+
+  it('refusals of a change go to the settings page, an unknown organization to the root; nothing written', async () => {
+    const w = makeWorld()
+    const before = dataOf(w.storage.snapshot())
+    for (const call of [w.sso.addDomain, w.sso.verifyDomain, w.sso.removeDomain]) {
+      const anonymous = expectCode<unknown>(
+        await call({ organizationId: 'org-1', session: session(null), domain: 'acme.test' }),
+        'NOT_AUTHENTICATED',
+      )
+      expect(anonymous.redirect).toBe('authSettings')
+      const plain = expectCode<unknown>(
+        await call({ organizationId: 'org-1', session: session('plain'), domain: 'acme.test' }),
+        'NOT_AUTHORIZED',
+      )
+      expect(plain.redirect).toBe('authSettings')
+      const missing = expectCode<unknown>(
+        await call({ organizationId: 'org-missing', session: ADMIN, domain: 'acme.test' }),
+        'ORGANIZATION_NOT_FOUND',
+      )
+      expect(missing.redirect).toBe('root')
+    }
+    expect(dataOf(w.storage.snapshot())).toEqual(before)
+  })
+
+  it('two domains: each call acts on its own row; the audit names the row, the time, and no ip when the session has none', async () => {
+    const w = makeWorld()
+    const noIp = { id: 'sess-admin', userId: 'admin' } as ReturnType<typeof session>
+    const a = (await w.sso.addDomain({ organizationId: 'org-1', session: noIp, domain: 'a.test' }))._unsafeUnwrap()
+    const b = (await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'b.test' }))._unsafeUnwrap()
+    expect(a.domain.createdAt).toBe(w.clock.now().toISOString())
+    expect(a.domain.verifiedAt).toBeNull()
+    expect(b.domain.dnsRecord.value).not.toBe(a.domain.dnsRecord.value)
+    const bAgain = (await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'b.test' }))._unsafeUnwrap()
+    expect([bAgain.created, bAgain.domain]).toEqual([false, b.domain])
+
+    const verified = (await w.sso.verifyDomain({ organizationId: 'org-1', session: ADMIN, domain: 'b.test' }))._unsafeUnwrap()
+    expect([verified.changed, verified.domain.domain, verified.domain.dnsRecord]).toEqual([true, 'b.test', b.domain.dnsRecord])
+    expect(
+      (await w.sso.listDomains({ organizationId: 'org-1', session: ADMIN }))._unsafeUnwrap().domains.map((d) => [d.domain, d.verified]),
+    ).toEqual([
+      ['a.test', false],
+      ['b.test', true],
+    ])
+    ;(await w.sso.removeDomain({ organizationId: 'org-1', session: ADMIN, domain: 'a.test' }))._unsafeUnwrap()
+    const rows = w.storage.snapshot().domains ?? []
+    expect(rows.map((d) => [d.domain, d.verifiedAt !== null])).toEqual([['b.test', true]])
+    const ids = { a: 'x', b: rows[0]?.id }
+    const audit = w.storage.snapshot().audit.filter((e) => e.event.startsWith('domain.'))
+    expect(audit.map((e) => [e.event, e.data, e.ip, e.targetUserId, e.createdAt.toISOString()])).toEqual([
+      ['domain.add', { domain: 'a.test' }, null, null, w.clock.now().toISOString()],
+      ['domain.add', { domain: 'b.test' }, '203.0.113.7', null, w.clock.now().toISOString()],
+      ['domain.verify', { domain: 'b.test' }, '203.0.113.7', null, w.clock.now().toISOString()],
+      ['domain.remove', { domain: 'a.test' }, '203.0.113.7', null, w.clock.now().toISOString()],
+    ])
+    expect(audit[1]?.targetId).toBe(ids.b)
+    expect(audit[2]?.targetId).toBe(ids.b)
+    expect(audit[0]?.targetId).toBe(audit[3]?.targetId)
+    expect(audit[0]?.targetId).not.toBe(ids.b)
+    expect(new Set(audit.map((e) => e.id)).size).toBe(4)
+  })
+
+  it('discovery counts only verified rows of the exact domain, and logs a domain verified twice', async () => {
+    const w = makeWorld()
+    const t = w.clock.now()
+    const row = (id: string, organizationId: string, domain: string, verifiedAt: Date | null) => ({
+      id,
+      organizationId,
+      domain,
+      verificationToken: id,
+      verifiedAt,
+      createdAt: t,
+    })
+    const warnings: unknown[][] = []
+    const logger = { warn: (...a: unknown[]) => warnings.push(a), error: () => {}, info: () => {}, debug: () => {} }
+    const withRows = (rows: ReturnType<typeof row>[]) =>
+      ({ ...w.ctx, logger, storage: wrapped((tx) => tx, { findVerifiedDomains: async () => rows }) }) as typeof w.ctx
+    const unknown = async (rows: ReturnType<typeof row>[]) => {
+      const found = await discover(withRows(rows), 'ada@acme.test')
+      expect(found.isErr() && found.error.code).toBe('DOMAIN_UNKNOWN')
+      expect(found.isErr() && found.error.redirect).toBe('root')
+    }
+    await unknown([row('d1', 'org-1', 'acme.test', null)])
+    await unknown([row('d1', 'org-1', 'other.test', t)])
+    expect(warnings).toEqual([])
+    await unknown([row('d1', 'org-1', 'acme.test', t), row('d2', 'org-2', 'acme.test', t)])
+    expect(warnings).toEqual([
+      ['ssoflow: a domain is verified by more than one organization; discovery refused', { domain: 'acme.test', organizations: 2 }],
+    ])
+    const one = await discover(withRows([row('d0', 'org-2', 'acme.test', null), row('d1', 'org-1', 'acme.test', t)]), 'ada@acme.test')
+    expect(one._unsafeUnwrap()).toEqual({
+      organizationId: 'org-1',
+      domain: 'acme.test',
+      trace: [{ rule: 'discovery.verified-domain', detail: 'acme.test is verified by organization org-1' }],
+    })
+    expect(warnings).toHaveLength(1)
   })
 })
