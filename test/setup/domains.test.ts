@@ -383,6 +383,20 @@ describe('verified domains: messages, partial adapters, lost writes, the audit r
     expect((await w.sso.listDomains({ organizationId: 'org-1', session: ADMIN }))._unsafeUnwrapErr()).toBe(thrown)
   })
 
+  it('an AuthError thrown inside a change comes out with its code, for the settings page', async () => {
+    const thrown = authError('STORAGE_CONFLICT', { redirect: 'root' })
+    const w = makeWorld({
+      storage: wrapped((tx) => ({
+        ...tx,
+        listOrganizationDomains: async () => {
+          throw thrown
+        },
+      })),
+    })
+    const error = expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'STORAGE_CONFLICT')
+    expect([error.redirect, error.details]).toEqual(['authSettings', undefined])
+  })
+
   it('a unique conflict on the verified index is DOMAIN_TAKEN; any other conflict stays STORAGE_CONFLICT, both for the settings page', async () => {
     for (const [constraint, code] of [
       ['organization_domain.verified', 'DOMAIN_TAKEN'],
