@@ -159,6 +159,89 @@ describe('domain admin API', () => {
   })
 })
 
+describe('domain support is all or nothing', () => {
+  const TX_METHODS = [
+    'createOrganizationDomain',
+    'verifyOrganizationDomain',
+    'deleteOrganizationDomain',
+    'listOrganizationDomains',
+    'findVerifiedDomains',
+  ] as const
+
+  /** The memory storage whose transactions lack `missing`. */
+  function txWithout(missing: string) {
+    const inner = createMemoryStorage()
+    return new Proxy(inner, {
+      get(target, name, receiver) {
+        if (name !== 'transaction') return Reflect.get(target, name, receiver)
+        return (fn: (tx: unknown) => Promise<unknown>) =>
+          target.transaction((tx) => fn(new Proxy(tx, { get: (t, n, r) => (n === missing ? undefined : Reflect.get(t, n, r)) })))
+      },
+    })
+  }
+
+  for (const missing of TX_METHODS) {
+    it(`a transaction without ${missing}: addDomain is CONFIG_INVALID to the settings page, nothing written`, async () => {
+      const w = makeWorld({ storage: txWithout(missing) as never })
+      const before = dataOf(w.storage.snapshot())
+      const error = expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }), 'CONFIG_INVALID')
+      expect(error).toMatchObject({
+        redirect: 'authSettings',
+        message: 'The storage adapter does not support verified domains.',
+        details: { reason: 'domains-not-supported' },
+      })
+      expect(dataOf(w.storage.snapshot())).toEqual(before)
+    })
+  }
+
+  for (const missing of ['listOrganizationDomains', 'findVerifiedDomains'] as const) {
+    it(`a storage without ${missing}: listDomains and discovery are CONFIG_INVALID`, async () => {
+      const inner = createMemoryStorage()
+      const storage = new Proxy(inner, { get: (t, n, r) => (n === missing ? undefined : Reflect.get(t, n, r)) })
+      const w = makeWorld({ storage: storage as never })
+      expect(expectCode(await w.sso.listDomains({ organizationId: 'org-1', session: ADMIN }), 'CONFIG_INVALID').redirect).toBe(
+        'authSettings',
+      )
+      expect(
+        expectCode(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'a.test' }), 'CONFIG_INVALID').redirect,
+      ).toBe('authSettings')
+      const found = expectCode(await w.sso.beginLogin({ email: 'ada@acme.test', session: session(null) }), 'CONFIG_INVALID')
+      expect(found).toMatchObject({ redirect: 'root', details: { reason: 'domains-not-supported' } })
+    })
+  }
+
+  it('write refusals keep their page: the settings page, the root for an unknown organization', async () => {
+    const w = makeWorld()
+    const add = (s: ReturnType<typeof session>, organizationId = 'org-1') =>
+      w.sso.addDomain({ organizationId, session: s, domain: 'acme.test' })
+    expect(expectCode(await add(session(null)), 'NOT_AUTHENTICATED').redirect).toBe('authSettings')
+    expect(expectCode(await add(session('plain')), 'NOT_AUTHORIZED').redirect).toBe('authSettings')
+    expect(expectCode(await add(ADMIN, 'org-missing'), 'ORGANIZATION_NOT_FOUND').redirect).toBe('root')
+  })
+
+  it('verify or remove an unclaimed domain: DOMAIN_UNKNOWN (not-claimed) to the settings page; the record is a TXT record', async () => {
+    const w = makeWorld()
+    const input = { organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }
+    for (const error of [
+      expectCode(await w.sso.verifyDomain(input), 'DOMAIN_UNKNOWN'),
+      expectCode(await w.sso.removeDomain(input), 'DOMAIN_UNKNOWN'),
+    ]) {
+      expect(error).toMatchObject({ redirect: 'authSettings', details: { reason: 'not-claimed' } })
+    }
+    await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'other.test' })
+    const added = (await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }))._unsafeUnwrap()
+    expect(added.domain.dnsRecord.type).toBe('TXT')
+    expect(added.created).toBe(true)
+    // Another org's claim of the same domain is not this org's.
+    expectCode(await w.sso.verifyDomain({ organizationId: 'org-2', session: ADMIN2, domain: 'acme.test' }), 'DOMAIN_UNKNOWN')
+  })
+
+  it('a bad email at discovery: INPUT_INVALID to the root', async () => {
+    const w = makeWorld()
+    expect(expectCode(await w.sso.beginLogin({ email: 'not an email', session: session(null) }), 'INPUT_INVALID').redirect).toBe('root')
+  })
+})
+
 describe('home-realm discovery: beginLogin({ email })', () => {
   async function verifiedWorld() {
     const w = await withProvider()
