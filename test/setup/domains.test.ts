@@ -236,6 +236,39 @@ describe('domain support is all or nothing', () => {
     expectCode(await w.sso.verifyDomain({ organizationId: 'org-2', session: ADMIN2, domain: 'acme.test' }), 'DOMAIN_UNKNOWN')
   })
 
+  it('discovery whose domain read fails: STORAGE_UNAVAILABLE to the root', async () => {
+    const inner = createMemoryStorage()
+    const storage = new Proxy(inner, {
+      get: (t, n, r) => (n === 'findVerifiedDomains' ? async () => Promise.reject(new Error('down')) : Reflect.get(t, n, r)),
+    })
+    const w = makeWorld({ storage: storage as never })
+    const error = expectCode(await w.sso.beginLogin({ email: 'ada@acme.test', session: session(null) }), 'STORAGE_UNAVAILABLE')
+    expect(error.redirect).toBe('root')
+  })
+
+  for (const [method, call] of [
+    ['verifyOrganizationDomain', 'verifyDomain'],
+    ['deleteOrganizationDomain', 'removeDomain'],
+  ] as const) {
+    it(`${call} of a domain removed meanwhile (${method} finds no row): STORAGE_CONFLICT (domain-removed)`, async () => {
+      const inner = createMemoryStorage()
+      const storage = new Proxy(inner, {
+        get(target, name, receiver) {
+          if (name !== 'transaction') return Reflect.get(target, name, receiver)
+          return (fn: (tx: unknown) => Promise<unknown>) =>
+            target.transaction((tx) => fn(new Proxy(tx, { get: (t, n, r) => (n === method ? async () => false : Reflect.get(t, n, r)) })))
+        },
+      })
+      const w = makeWorld({ storage: storage as never })
+      ;(await w.sso.addDomain({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }))._unsafeUnwrap()
+      const error = expectCode<unknown>(
+        await w.sso[call]({ organizationId: 'org-1', session: ADMIN, domain: 'acme.test' }),
+        'STORAGE_CONFLICT',
+      )
+      expect(error).toMatchObject({ redirect: 'authSettings', details: { reason: 'domain-removed' } })
+    })
+  }
+
   it('a bad email at discovery: INPUT_INVALID to the root', async () => {
     const w = makeWorld()
     expect(expectCode(await w.sso.beginLogin({ email: 'not an email', session: session(null) }), 'INPUT_INVALID').redirect).toBe('root')
