@@ -19,6 +19,7 @@ export default defineConfig({
       'test/setup/domains.test.ts',
       'test/setup/housekeeping.test.ts',
       'test/setup/pending-work.test.ts',
+      'test/setup/inline-mail.test.ts',
       'test/setup/provider-races.test.ts',
       'test/http/handler.test.ts',
       'test/errors/codes.test.ts',
