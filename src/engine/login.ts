@@ -29,7 +29,7 @@ import { claimState, encodeAndRemember, type OpenedState, openState, transitionS
 import { stateErrorRedirect } from './redirect.js'
 import { memoStepFingerprint } from './steps.js'
 import { txTokens } from './tokens.js'
-import { fromStorage, inTransaction } from './transaction.js'
+import { fromStorage, GuardedWriteLost, inTransaction } from './transaction.js'
 import { resolveTrust } from './trust.js'
 import type { AuthPipeline, Explanation, FinishLoginInput, LoginOutcome, SessionEffect, SessionInfo } from './types.js'
 
@@ -572,6 +572,9 @@ function refreshOnly(plan: LoginPlan, identityId: string): AuthIdentityPatch | n
   return patch.userId === undefined && patch.ident === undefined ? patch : null
 }
 
+/** The reason of the retryable conflict a lost guarded identity refresh raises (see decideInTx). */
+const IDENTITY_CHANGED = 'identity-changed'
+
 /**
  * Reads the facts and decides, inside the login transaction.
  *
@@ -591,12 +594,13 @@ async function decideInTx(
   deciding: SessionInfo,
   op: LoginChoice | null,
   merge: MergeIdentityData,
+  lockFirst = false,
 ): Promise<Result<LoginPlan, AuthError>> {
   // A login that may create a user: op=newuser, or policy.newUser 'create' for an anonymous
   // visitor whose identity the lock-free read did not find (threats 10, 52: serialized on the
   // address as well as on the identity).
   let mayCreate = op === 'newuser'
-  if (tx.readLinkedIdentity && op === null) {
+  if (tx.readLinkedIdentity && op === null && !lockFirst) {
     const read = await tx.readLinkedIdentity(p.providerRow.id, p.identity.id, p.organization.id)
     if (!sameProvider(read.provider, p.providerRow)) return providerChanged(ctx, p)
     mayCreate =
@@ -611,8 +615,14 @@ async function decideInTx(
       // (a concurrent login refreshed it first): nothing written, the locked path below decides
       // again on the row as committed, so no update is lost.
       const patch = refreshOnly(plan, read.linked.identity.id)
-      if (patch && tx.updateIdentityIfUnchanged && (await tx.updateIdentityIfUnchanged(read.linked.identity, patch))) {
-        return ok({ ...plan, txEffects: [] })
+      if (patch && tx.updateIdentityIfUnchanged) {
+        if (await tx.updateIdentityIfUnchanged(read.linked.identity, patch)) return ok({ ...plan, txEffects: [] })
+        // Changed since: roll back before waiting for the identity lock. A guarded update that
+        // waited for another login's commit may hold the row it re-checked (PostgreSQL locks the
+        // newest version to re-check it, and keeps the lock though it wrote nothing); waiting
+        // for the identity lock while holding it deadlocks against a login that holds the
+        // identity lock and waits for this row. The retry decides under the lock at once.
+        throw new GuardedWriteLost(IDENTITY_CHANGED)
       }
     }
   }
@@ -676,7 +686,11 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
   let plan: LoginPlan | null = null
   let lastError: AuthError | null = null
   let settled: OpenedState | null = null
-  for (let attempt = 0; attempt < 2 && plan === null; attempt++) {
+  // Two tries for a conflict (an invite accepted first, threat 49), plus one for a lost guarded
+  // refresh (decideInTx), whose retry decides under the identity lock at once.
+  let attempts = 2
+  let lockFirst = false
+  for (let attempt = 0; attempt < attempts && plan === null; attempt++) {
     let tokens: ReturnType<typeof txTokens> | null = null
     let lacksTxStates = false
     const result = await inTransaction(
@@ -687,7 +701,7 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
           return err(E('STORAGE_CONFLICT', { reason: 'no-tx-pipeline-states' }))
         }
         tokens = txTokens(ctx, tx)
-        const decided = await decideInTx(ctx, tx, p, x.value, deciding, op, merge)
+        const decided = await decideInTx(ctx, tx, p, x.value, deciding, op, merge, lockFirst)
         if (decided.isErr()) return err(decided.error)
         const plan = decided.value
         const refused = unsolicitedRefusal(p, plan)
@@ -755,6 +769,10 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
       await (tokens as ReturnType<typeof txTokens> | null)?.restore()
       lastError = result.error
       if (result.error.code !== 'STORAGE_CONFLICT') break
+      if (result.error.details?.reason === IDENTITY_CHANGED && !lockFirst) {
+        lockFirst = true
+        attempts++
+      }
     }
   }
   if (plan === null) {

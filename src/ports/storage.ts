@@ -360,8 +360,9 @@ export interface StorageTx extends StorageReader {
    * = ? and data = ? and last_verified = ? and last_synced = ?`; a read followed by an update by id
    * is NOT enough). A concurrent transaction that changed the row and has not committed yet makes
    * it wait (the row lock), then compare against the committed row. Returns false and changes
-   * nothing when the row is gone or differs (the engine then takes {@link StorageTx.lockIdentity}
-   * and decides again on a fresh read). `data` compares as stored (the adapter's own encoding of
+   * nothing when the row is gone or differs (the engine then rolls the transaction back, releasing
+   * any row lock the re-check took, and decides again in a new transaction under
+   * {@link StorageTx.lockIdentity} on a fresh read). `data` compares as stored (the adapter's own encoding of
    * `expected.data`); a row stored in another encoding may compare unequal (false: a slower path,
    * never a wrong one). Same conflicts as create.
    */

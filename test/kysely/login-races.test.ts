@@ -12,6 +12,7 @@
  * same races run there unforced in test/kysely/engine.test.ts and test/login/concurrency.test.ts.
  */
 
+import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolveContext } from '../../src/engine/context.js'
 import { createAuthPipeline } from '../../src/engine/create.js'
@@ -32,7 +33,7 @@ import {
   makeProvider,
   makeUser,
 } from '../../src/testing/index.js'
-import { freshStorage, openMysql, openPostgres, reportSkip, type TestDatabase } from '../helpers/databases.js'
+import { freshStorage, openMysql, openPostgres, reportSkip, type TestDatabase, uniqueName } from '../helpers/databases.js'
 
 const TARGETS = [
   { name: 'postgres', open: () => openPostgres({ max: 8 }), enabled: Boolean(process.env.DATABASE_URL), variable: 'DATABASE_URL' },
@@ -64,6 +65,13 @@ function accumulatingProvider() {
       return { seen: [...seen].sort() }
     },
   }
+}
+
+/** A login's kind, or its error code with the cause a failure carries (what CI prints). */
+function outcome(r: Awaited<ReturnType<ReturnType<typeof createAuthPipeline>['finishLogin']>>): string {
+  if (r.isOk()) return r.value.kind
+  const cause = r.error.cause instanceof Error ? ` (cause: ${r.error.cause.message})` : ''
+  return `${r.error.code}: ${r.error.message}${cause}`
 }
 
 /**
@@ -140,6 +148,29 @@ function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, gua
   })
 }
 
+/** A login pipeline whose provider step already ran, for `session`. */
+async function stepsDoneFor(options: AuthPipelineOptions, session: SessionInfo): Promise<string> {
+  const ctx = resolveContext(options)
+  const steps = dummyProvider()
+    .loginSteps({})
+    .map((st) => st.id)
+  const created = await createState(ctx, {
+    sessionId: session.id,
+    flow: 'login',
+    organizationId: ORG.id,
+    authProviderId: PROVIDER.id,
+    providerKey: 'dummy',
+    initiatorUserId: null,
+    fingerprint: await stepFingerprint('dummy', 'login', steps),
+    next: null,
+    referrer: null,
+  })
+  if (created.isErr()) throw new Error(created.error.code)
+  const ran = await transitionState(ctx, created.value.opened, { ...created.value.opened.state, step: steps.length })
+  if (ran.isErr()) throw new Error(ran.error.code)
+  return created.value.handle
+}
+
 for (const target of TARGETS) {
   if (!target.enabled) reportSkip(`login races (${target.name})`, target.variable)
   describe.skipIf(!target.enabled)(`login races on kysely/${target.name}, forced by a barrier`, () => {
@@ -176,35 +207,12 @@ for (const target of TARGETS) {
       return { ...fresh, gate, guarded, options, sso: createAuthPipeline(options) }
     }
 
-    /** A login pipeline whose provider step already ran, for `session`. */
-    async function stepsDone(options: AuthPipelineOptions, session: SessionInfo): Promise<string> {
-      const ctx = resolveContext(options)
-      const steps = dummyProvider()
-        .loginSteps({})
-        .map((st) => st.id)
-      const created = await createState(ctx, {
-        sessionId: session.id,
-        flow: 'login',
-        organizationId: ORG.id,
-        authProviderId: PROVIDER.id,
-        providerKey: 'dummy',
-        initiatorUserId: null,
-        fingerprint: await stepFingerprint('dummy', 'login', steps),
-        next: null,
-        referrer: null,
-      })
-      if (created.isErr()) throw new Error(created.error.code)
-      const ran = await transitionState(ctx, created.value.opened, { ...created.value.opened.state, step: steps.length })
-      if (ran.isErr()) throw new Error(ran.error.code)
-      return created.value.handle
-    }
-
     it(`${CALLERS} concurrent logins of one identity, each with new data: no update is lost`, async () => {
       const w = await setup()
       try {
         const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `race-${i}` }))
         const handles = []
-        for (const session of sessions) handles.push(await stepsDone(w.options, session))
+        for (const session of sessions) handles.push(await stepsDoneFor(w.options, session))
         const results = await Promise.all(
           handles.map((handle, i) =>
             w.sso.finishLogin({
@@ -216,7 +224,7 @@ for (const target of TARGETS) {
         )
         // Every caller reached the barrier: the race really happened.
         expect(w.gate.arrived).toBe(CALLERS)
-        for (const r of results) expect(r.isOk() ? r.value.kind : `${r.error.code}: ${r.error.message}`).toBe('signedIn')
+        for (const r of results) expect(outcome(r)).toBe('signedIn')
         const snap = await w.storage.snapshot()
         // Each login merged its data into what the previous one wrote.
         expect(snap.identities).toHaveLength(1)
@@ -234,7 +242,7 @@ for (const target of TARGETS) {
       try {
         const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `refresh-${i}` }))
         const handles = []
-        for (const session of sessions) handles.push(await stepsDone(w.options, session))
+        for (const session of sessions) handles.push(await stepsDoneFor(w.options, session))
         const before = await w.storage.snapshot()
         const results = await Promise.all(
           handles.map((handle, i) =>
@@ -246,7 +254,7 @@ for (const target of TARGETS) {
           ),
         )
         expect(w.gate.arrived).toBe(CALLERS)
-        for (const r of results) expect(r.isOk() ? r.value.kind : `${r.error.code}: ${r.error.message}`).toBe('signedIn')
+        for (const r of results) expect(outcome(r)).toBe('signedIn')
         // Every caller read the same row before any wrote: the first guarded write wins, the
         // others find the row changed (after waiting for the winner's commit), write nothing
         // there, and decide again under the identity lock on the committed row.
@@ -267,7 +275,7 @@ for (const target of TARGETS) {
       const w = await setup()
       try {
         const session: SessionInfo = { id: 'one-state' }
-        const handle = await stepsDone(w.options, session)
+        const handle = await stepsDoneFor(w.options, session)
         const before = await w.storage.snapshot()
         const results = await Promise.all(
           Array.from({ length: CALLERS }, () =>
@@ -297,3 +305,148 @@ for (const target of TARGETS) {
     })
   })
 }
+
+/** Resolves when `check` returns true (polled every 20 ms), else fails after `ms`. */
+async function until(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** A promise with its resolver, for stepping transactions by hand. */
+function signal(): { promise: Promise<void>; fire: () => void } {
+  let fire: () => void = () => {}
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve
+  })
+  return { promise, fire }
+}
+
+/**
+ * The interleaving that deadlocked a returning login on PostgreSQL (CI, stop 22): a guarded
+ * refresh that waited for another login's commit re-checks the new row version under a row lock
+ * (PostgreSQL's EvalPlanQual) and keeps that lock though it wrote nothing; a login whose guarded
+ * refresh failed at once (no lock) takes the identity lock and waits for that row. If the first
+ * then waited for the identity lock, the two would wait for each other. A failed guarded refresh
+ * rolls its transaction back (the row lock with it) and decides again under the identity lock.
+ * PostgreSQL only: MariaDB's read-committed UPDATE does not keep the lock of a row it did not
+ * change, and the interleaving is read off pg_stat_activity.
+ */
+describe.skipIf(!process.env.DATABASE_URL)('login races on kysely/postgres, stepped by hand', () => {
+  const applicationName = uniqueName('races_')
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await openPostgres({ max: 8, applicationName })
+  })
+  afterAll(async () => {
+    await database?.close()
+  })
+
+  /** Backends of this suite's pool waiting for a lock (row, transaction or advisory). */
+  async function lockWaiters(): Promise<number> {
+    const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+      where application_name = ${applicationName} and wait_event_type = 'Lock'`.execute(database.db)
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  it('a guarded refresh that lost after waiting releases its row lock before it waits for the identity lock', async () => {
+    const clock = fixedClock('2026-03-01T12:00:00.000Z')
+    const fresh = await freshStorage(database, { clock })
+    try {
+      await fresh.storage.seed({
+        organizations: [ORG],
+        providers: [PROVIDER],
+        users: [USER],
+        identities: [makeIdentity({ id: 'i1', authProviderId: PROVIDER.id, userId: USER.id, ident: 'ext-1', data: { seen: ['seed'] } })],
+        members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
+      })
+      // Roles by order of arrival at the guarded refresh: W wins it, Y waits for W's commit, X
+      // comes after W committed. Each waits for its go; W and Y are then held after it.
+      const arrivedAt = [signal(), signal(), signal()]
+      const go = [signal(), signal(), signal()]
+      const returned = [signal(), signal(), signal()]
+      const release = [signal(), signal(), signal()]
+      const answers: boolean[] = []
+      let arrivals = 0
+      const storage = fresh.storage
+      const wrapped = new Proxy(storage, {
+        get(target, prop, receiver) {
+          if (prop === 'transaction') {
+            const transaction: StoragePort['transaction'] = (fn) =>
+              storage.transaction((tx) => {
+                const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
+                const gated: StorageTx = Object.create(tx) as StorageTx
+                Object.assign(gated, {
+                  updateIdentityIfUnchanged: refresh
+                    ? async (...args: Parameters<typeof refresh>) => {
+                        const role = arrivals++
+                        if (role > 2) return refresh(...args)
+                        arrivedAt[role]?.fire()
+                        await go[role]?.promise
+                        const written = await refresh(...args)
+                        answers[role] = written
+                        returned[role]?.fire()
+                        if (role < 2) await release[role]?.promise
+                        return written
+                      }
+                    : undefined,
+                  pipelineStates: tx.pipelineStates,
+                  oneTimeTokens: tx.oneTimeTokens,
+                })
+                return fn(gated)
+              })
+            return transaction
+          }
+          const value: unknown = Reflect.get(target, prop, receiver)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const options: AuthPipelineOptions = {
+        storage: wrapped,
+        mailer: createRecordingMailer(),
+        signals: createRecordingSignals(),
+        providers: { dummy: accumulatingProvider() },
+        secret: 'login races test secret, thirty-two bytes or more',
+        urls,
+        clock,
+      }
+      const sso = createAuthPipeline(options)
+      const sessions = ['w', 'y', 'x'].map((id): SessionInfo => ({ id: `stepped-${id}` }))
+      const handles: string[] = []
+      for (const session of sessions) handles.push(await stepsDoneFor(options, session))
+      const logins = handles.map((handle, i) =>
+        sso.finishLogin({
+          handle,
+          session: sessions[i] as SessionInfo,
+          identity: { id: 'ext-1', email: USER.email, data: { seen: [`login-${i}`] } },
+        }),
+      )
+      await Promise.all(arrivedAt.map((a) => a.promise))
+      // W writes and holds its transaction open; Y's guarded update waits for W's row lock.
+      go[0]?.fire()
+      await returned[0]?.promise
+      go[1]?.fire()
+      await until('Y waiting for the row', async () => (await lockWaiters()) === 1)
+      // W commits: Y re-checks the new row version, finds it changed, and holds it locked.
+      release[0]?.fire()
+      await returned[1]?.promise
+      // X's guarded update fails at once; X decides under the identity lock and waits for Y's row.
+      go[2]?.fire()
+      await returned[2]?.promise
+      await until('X waiting for the row Y holds', async () => (await lockWaiters()) === 1)
+      release[1]?.fire()
+      const results = await Promise.all(logins)
+      expect(answers).toEqual([true, false, false])
+      for (const r of results) expect(outcome(r)).toBe('signedIn')
+      const snap = await storage.snapshot()
+      expect(snap.identities).toHaveLength(1)
+      expect(snap.identities[0]?.data).toEqual({ seen: ['login-0', 'login-1', 'login-2', 'seed'] })
+      expect(snap.users).toHaveLength(1)
+      expect(snap.members).toHaveLength(1)
+    } finally {
+      await fresh.drop()
+    }
+  })
+})
