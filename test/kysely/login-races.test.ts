@@ -334,6 +334,7 @@ function signal(): { promise: Promise<void>; fire: () => void } {
  * PostgreSQL only: MariaDB's read-committed UPDATE does not keep the lock of a row it did not
  * change, and the interleaving is read off pg_stat_activity.
  */
+if (!process.env.DATABASE_URL) reportSkip('login races stepped by hand (postgres)', 'DATABASE_URL')
 describe.skipIf(!process.env.DATABASE_URL)('login races on kysely/postgres, stepped by hand', () => {
   const applicationName = uniqueName('races_')
   let database: TestDatabase
