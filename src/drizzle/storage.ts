@@ -575,15 +575,16 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
     defaultRole: toStr(r.o_defaultRole),
     require2fa: toBool(r.o_require2fa),
   })
-  const providerFrom = (r: Row): AuthProvider => ({
-    id: toStr(r.id),
-    organizationId: toStr(r.organization_id),
-    providerKey: toStr(r.provider_key),
-    config: json(r.config),
-    allowUnlinked: toBool(r.allow_unlinked),
-    scimEnabled: toBool(r.scim_enabled),
-    createdAt: toDate(r.created_at),
+  const providerFrom = (r: Row, p = ''): AuthProvider => ({
+    id: toStr(r[`${p}id`]),
+    organizationId: toStr(r[`${p}organization_id`]),
+    providerKey: toStr(r[`${p}provider_key`]),
+    config: json(r[`${p}config`]),
+    allowUnlinked: toBool(r[`${p}allow_unlinked`]),
+    scimEnabled: toBool(r[`${p}scim_enabled`]),
+    createdAt: toDate(r[`${p}created_at`]),
   })
+  const PROVIDER_COLS = ['id', 'organization_id', 'provider_key', 'config', 'allow_unlinked', 'scim_enabled', 'created_at']
   const IDENTITY_COLS = ['id', 'auth_provider_id', 'user_id', 'ident', 'data', 'last_verified', 'last_synced', 'created_at']
   const identityFrom = (r: Row, p = ''): AuthIdentity => ({
     id: toStr(r[`${p}id`]),
@@ -663,6 +664,17 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
       )
     },
     getOrganization: (orgId) => first(sql`select ${orgSelect} from ${O.table} where ${O.expr.id} = ${orgId}`, orgFrom),
+    // One statement: the organization left-joined to its provider (the engine's configuration read).
+    async getOrganizationWithProvider(orgId) {
+      const r = (
+        await rows(
+          sql`select ${orgSelect}, ${cols('p', PROVIDER_COLS)} from ${O.table}
+            left join ${T.providers} p on p.organization_id = ${O.expr.id} where ${O.expr.id} = ${orgId}`,
+        )
+      )[0]
+      if (!r) return null
+      return { organization: orgFrom(r), provider: r.p_id === null || r.p_id === undefined ? null : providerFrom(r, 'p_') }
+    },
     getAuthProvider: (orgId) => first(sql`select * from ${T.providers} where organization_id = ${orgId}`, providerFrom),
     getAuthProviderById: (pid) => first(sql`select * from ${T.providers} where id = ${pid}`, providerFrom),
     getIdentity: (pid, ident) =>
@@ -999,6 +1011,60 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
         ],
         C.identities,
       ),
+    async updateIdentityIfUnchanged(expected, patch) {
+      const set = (
+        [
+          ['user_id', patch.userId],
+          ['ident', patch.ident],
+          ['data', patch.data === undefined ? undefined : JSON.stringify(patch.data)],
+          ['last_verified', ms(patch.lastVerified)],
+          ['last_synced', ms(patch.lastSynced)],
+        ] as [string, unknown][]
+      ).filter(([, v]) => v !== undefined)
+      if (set.length === 0) return false
+      // One guarded statement over the row as read (a concurrent writer holds the row until it
+      // commits; the condition is then checked against its committed row). MySQL counts changed
+      // rows: a patch that changes nothing reports false and the engine takes the locked path.
+      const changed = await run(
+        sql`update ${T.identities} set ${list(set.map(([c, v]) => sql`${id(c)} = ${v}`))}
+          where id = ${expected.id} and user_id = ${expected.userId} and ident = ${expected.ident}
+          and data = ${JSON.stringify(expected.data)} and last_verified = ${expected.lastVerified.getTime()}
+          and last_synced = ${expected.lastSynced.getTime()}`,
+        C.identities,
+      )
+      return changed === 1
+    },
+    async readLinkedIdentity(pid, ident, orgId) {
+      if (dialect === 'mysql') {
+        // The provider row's locking read, then the join (a disable waits for the shared row
+        // lock before it deletes identities).
+        const provider = await providerLocked('id', pid, 'share')
+        return { provider, linked: await reader.getLinkedIdentity(pid, ident, orgId) }
+      }
+      // One statement: the provider row (PostgreSQL: FOR KEY SHARE, as lockIdentity holds it,
+      // without the advisory lock; SQLite: transactions are serial, a read suffices) and the
+      // identity + user + membership join.
+      const provider =
+        dialect === 'postgres'
+          ? sql`from (values (1)) as one left join lateral (select * from ${T.providers} where id = ${pid} for key share) as p on true`
+          : sql`from (select 1 as one) as one left join ${T.providers} p on p.id = ${pid}`
+      const found = await rows(
+        sql`select ${cols('p', PROVIDER_COLS)}, ${cols('i', IDENTITY_COLS)}, ${userSelect}, ${memberSelect}
+          ${provider}
+          left join (${T.identities} i join ${U.table} on ${U.expr.id} = i.user_id) on i.auth_provider_id = ${pid} and i.ident = ${ident}
+          left join ${M.table} on ${M.expr.userId} = i.user_id and ${M.expr.organizationId} = ${orgId}
+          ${hasSide ? sql`left join ${SIDE} on ${SIDE}.member_id = ${M.expr.id}` : sql``}`,
+      )
+      const r = found[0]
+      const present = (v: unknown) => v !== null && v !== undefined
+      if (!r) return { provider: null, linked: null }
+      return {
+        provider: present(r.p_id) ? providerFrom(r, 'p_') : null,
+        linked: present(r.i_id)
+          ? { identity: identityFrom(r, 'i_'), user: userFrom(r), member: present(r.m_id) ? memberFrom(r) : null }
+          : null,
+      }
+    },
     deleteIdentity: async (iid) => (await run(sql`delete from ${T.identities} where id = ${iid}`)) > 0,
     deleteIdentitiesForUser: (pid, uid, exceptId) =>
       run(
@@ -1261,7 +1327,7 @@ export function createDrizzleStorage(database: DrizzleDatabaseLike, options: Dri
         users: (await rows(sql`select ${userSelect} from ${U.table}`)).map(userFrom).sort(byId),
         userEmails: emails.map(emailFrom).sort(byKey((e) => `${e.userId}\u0000${e.emailNormalized}`)),
         members: (await rows(sql`select ${memberSelect} from ${memberSource}`)).map(memberFrom).sort(byId),
-        providers: (await rows(sql`select * from ${T.providers}`)).map(providerFrom).sort(byId),
+        providers: (await rows(sql`select * from ${T.providers}`)).map((r) => providerFrom(r)).sort(byId),
         identities: (await rows(sql`select * from ${T.identities}`)).map((r) => identityFrom(r)).sort(byId),
         audit: audit
           .map(
