@@ -14,44 +14,22 @@
 
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { resolveContext } from '../../src/engine/context.js'
 import { createAuthPipeline } from '../../src/engine/create.js'
-import { createState, transitionState } from '../../src/engine/pipeline-state.js'
 import type { AuthPipelineOptions, SessionInfo } from '../../src/engine/types.js'
 import type { JsonObject } from '../../src/model/identity.js'
 import { NO_FLAGS } from '../../src/model/records.js'
 import type { StoragePort, StorageTx } from '../../src/ports/storage.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
-import { decodeState, stepFingerprint } from '../../src/state/codec.js'
-import {
-  createRecordingMailer,
-  createRecordingSignals,
-  fixedClock,
-  makeIdentity,
-  makeMember,
-  makeOrganization,
-  makeProvider,
-  makeUser,
-} from '../../src/testing/index.js'
+import { decodeState } from '../../src/state/codec.js'
+import { createRecordingMailer, createRecordingSignals, fixedClock, makeIdentity, makeMember, makeUser } from '../../src/testing/index.js'
 import { freshStorage, openMysql, openPostgres, reportSkip, type TestDatabase, uniqueName } from '../helpers/databases.js'
+import { ORG, PROVIDER, stepsDone, urls } from '../helpers/engine-suite.js'
 
 const TARGETS = [
   { name: 'postgres', open: () => openPostgres({ max: 8 }), enabled: Boolean(process.env.DATABASE_URL), variable: 'DATABASE_URL' },
   { name: 'mysql', open: () => openMysql({ connectionLimit: 8 }), enabled: Boolean(process.env.MYSQL_URL), variable: 'MYSQL_URL' },
 ] as const
 
-const BASE_URL = 'https://app.example.com'
-const urls: AuthPipelineOptions['urls'] = {
-  baseUrl: BASE_URL,
-  orgLogin: (org) => `/auth/login/${org.slug}/`,
-  authSettings: (org) => `/settings/${org.slug}/auth/`,
-  providerSettings: (org) => `/settings/${org.slug}/auth/provider/`,
-  afterLogin: (org) => `/organizations/${org.slug}/`,
-  pipelineCallback: () => `${BASE_URL}/auth/sso/`,
-  verifyAccount: (token) => `${BASE_URL}/auth/verify/${token}/`,
-}
-const ORG = makeOrganization({ id: 'org1', slug: 'acme' })
-const PROVIDER = makeProvider({ id: 'ap1', organizationId: ORG.id, providerKey: 'dummy' })
 const USER = makeUser({ id: 'u1', email: 'user@corp.example' })
 const CALLERS = 4
 
@@ -148,27 +126,15 @@ function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, gua
   })
 }
 
-/** A login pipeline whose provider step already ran, for `session`. */
-async function stepsDoneFor(options: AuthPipelineOptions, session: SessionInfo): Promise<string> {
-  const ctx = resolveContext(options)
-  const steps = dummyProvider()
-    .loginSteps({})
-    .map((st) => st.id)
-  const created = await createState(ctx, {
-    sessionId: session.id,
-    flow: 'login',
-    organizationId: ORG.id,
-    authProviderId: PROVIDER.id,
-    providerKey: 'dummy',
-    initiatorUserId: null,
-    fingerprint: await stepFingerprint('dummy', 'login', steps),
-    next: null,
-    referrer: null,
+/** The one linked user every race starts from: identity due for its refresh (epoch), so every login rewrites it. */
+async function seedLinkedUser(storage: Awaited<ReturnType<typeof freshStorage>>['storage']): Promise<void> {
+  await storage.seed({
+    organizations: [ORG],
+    providers: [PROVIDER],
+    users: [USER],
+    identities: [makeIdentity({ id: 'i1', authProviderId: PROVIDER.id, userId: USER.id, ident: 'ext-1', data: { seen: ['seed'] } })],
+    members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
   })
-  if (created.isErr()) throw new Error(created.error.code)
-  const ran = await transitionState(ctx, created.value.opened, { ...created.value.opened.state, step: steps.length })
-  if (ran.isErr()) throw new Error(ran.error.code)
-  return created.value.handle
 }
 
 for (const target of TARGETS) {
@@ -185,14 +151,7 @@ for (const target of TARGETS) {
     async function setup() {
       const clock = fixedClock('2026-03-01T12:00:00.000Z')
       const fresh = await freshStorage(database, { clock })
-      await fresh.storage.seed({
-        organizations: [ORG],
-        providers: [PROVIDER],
-        users: [USER],
-        // Due for its refresh (epoch): every login below rewrites the identity row.
-        identities: [makeIdentity({ id: 'i1', authProviderId: PROVIDER.id, userId: USER.id, ident: 'ext-1', data: { seen: ['seed'] } })],
-        members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
-      })
+      await seedLinkedUser(fresh.storage)
       const gate = barrier(CALLERS)
       const guarded: boolean[] = []
       const options: AuthPipelineOptions = {
@@ -212,7 +171,7 @@ for (const target of TARGETS) {
       try {
         const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `race-${i}` }))
         const handles = []
-        for (const session of sessions) handles.push(await stepsDoneFor(w.options, session))
+        for (const session of sessions) handles.push(await stepsDone(w.options, session))
         const results = await Promise.all(
           handles.map((handle, i) =>
             w.sso.finishLogin({
@@ -242,7 +201,7 @@ for (const target of TARGETS) {
       try {
         const sessions = Array.from({ length: CALLERS }, (_, i): SessionInfo => ({ id: `refresh-${i}` }))
         const handles = []
-        for (const session of sessions) handles.push(await stepsDoneFor(w.options, session))
+        for (const session of sessions) handles.push(await stepsDone(w.options, session))
         const before = await w.storage.snapshot()
         const results = await Promise.all(
           handles.map((handle, i) =>
@@ -275,7 +234,7 @@ for (const target of TARGETS) {
       const w = await setup()
       try {
         const session: SessionInfo = { id: 'one-state' }
-        const handle = await stepsDoneFor(w.options, session)
+        const handle = await stepsDone(w.options, session)
         const before = await w.storage.snapshot()
         const results = await Promise.all(
           Array.from({ length: CALLERS }, () =>
@@ -356,13 +315,7 @@ describe.skipIf(!process.env.DATABASE_URL)('login races on kysely/postgres, step
     const clock = fixedClock('2026-03-01T12:00:00.000Z')
     const fresh = await freshStorage(database, { clock })
     try {
-      await fresh.storage.seed({
-        organizations: [ORG],
-        providers: [PROVIDER],
-        users: [USER],
-        identities: [makeIdentity({ id: 'i1', authProviderId: PROVIDER.id, userId: USER.id, ident: 'ext-1', data: { seen: ['seed'] } })],
-        members: [makeMember({ id: 'm1', organizationId: ORG.id, userId: USER.id, flags: { ...NO_FLAGS, ssoLinked: true } })],
-      })
+      await seedLinkedUser(fresh.storage)
       // Roles by order of arrival at the guarded refresh: W wins it, Y waits for W's commit, X
       // comes after W committed. Each waits for its go; W and Y are then held after it.
       const arrivedAt = [signal(), signal(), signal()]
@@ -416,7 +369,7 @@ describe.skipIf(!process.env.DATABASE_URL)('login races on kysely/postgres, step
       const sso = createAuthPipeline(options)
       const sessions = ['w', 'y', 'x'].map((id): SessionInfo => ({ id: `stepped-${id}` }))
       const handles: string[] = []
-      for (const session of sessions) handles.push(await stepsDoneFor(options, session))
+      for (const session of sessions) handles.push(await stepsDone(options, session))
       const logins = handles.map((handle, i) =>
         sso.finishLogin({
           handle,
