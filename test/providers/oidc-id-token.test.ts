@@ -116,6 +116,66 @@ describe('threat 34: ID token signature', () => {
   })
 })
 
+describe('issue 10 item 2: the synchronous RS256 check over the cached key set (node:crypto)', () => {
+  /** A provider whose token endpoint mints with whatever `use` holds; one good login fills the key cache. */
+  async function warm() {
+    const use: { mint: Mint } = { mint: (c) => signJwt(c) }
+    const h = idp({ mint: (c) => use.mint(c) })
+    expect((await h.login()).type).toBe('next')
+    return { ...h, use }
+  }
+
+  it('a correctly signed token passes without a WebCrypto verification once the key set is cached', async () => {
+    const h = await warm()
+    const verify = vi.spyOn(crypto.subtle, 'verify')
+    try {
+      for (let i = 0; i < 3; i++) expect((await h.login()).type).toBe('next')
+      expect(verify).not.toHaveBeenCalled()
+    } finally {
+      verify.mockRestore()
+    }
+    expect(h.jwksFetches()).toBe(1)
+  })
+
+  it.each([
+    ['junk signature', async (c: Record<string, unknown>) => `${(await signJwt(c)).split('.').slice(0, 2).join('.')}.${b64('junk')}`],
+    [
+      'payload rewritten (sub changed) under the original signature',
+      async (c: Record<string, unknown>) => {
+        const [h, , s] = (await signJwt(c)).split('.')
+        return `${h}.${b64({ ...c, sub: 'victim' })}.${s}`
+      },
+    ],
+    ['signed by a key the provider does not publish, naming its kid', (c: Record<string, unknown>) => signWithNext(c, 'k1')],
+    [
+      'a signature with one bit flipped',
+      async (c: Record<string, unknown>) => {
+        const [h, p, s = ''] = (await signJwt(c)).split('.')
+        const bytes = Buffer.from(s, 'base64url')
+        bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1
+        return `${h}.${p}.${bytes.toString('base64url')}`
+      },
+    ],
+  ])('%s, after a good login -> PROVIDER_RESPONSE_INVALID (id-token-signature)', async (_name, mint) => {
+    const h = await warm()
+    h.use.mint = mint
+    expect(await h.login()).toMatchObject({
+      type: 'error',
+      error: { code: 'PROVIDER_RESPONSE_INVALID', details: { stage: 'token', check: 'id-token-signature' } },
+    })
+    h.use.mint = (c) => signJwt(c)
+    expect((await h.login()).type).toBe('next')
+  })
+
+  it('a key set older than 300 s is not used: oauth4webapi refetches it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    const h = await warm()
+    vi.setSystemTime(Date.now() + 301_000)
+    expect((await h.login()).type).toBe('next')
+    expect(h.jwksFetches()).toBe(2)
+  })
+})
+
 describe('issue 10 item 4: the JWKS cache', () => {
   it('is fetched once for many logins of one issuer', async () => {
     const h = idp()

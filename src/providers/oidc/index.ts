@@ -36,6 +36,7 @@ import { createDiscovery, type Discovered, IssuerMismatch } from './discovery.js
 import { authorizationErrorCause, CheckFailed, endpointFailure, mapOidcError, providerText } from './errors.js'
 import { type FormState, type FormValues, formStateJson, type OidcSetupFormError, readFormState, renderForm, renderNotice } from './form.js'
 import { createOutbound, type OidcFetch } from './http.js'
+import { verifiedRs256 } from './jws.js'
 import { ENTRA_TENANT_TEMPLATE, type OidcPreset, resolvePreset } from './presets.js'
 
 export type { OidcUserinfoMode } from './claims.js'
@@ -247,8 +248,14 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
     return cache
   }
 
-  /** Verifies the signature of the ID token of a processed token response against the JWKS. */
-  async function verifySignature(as: oauth.AuthorizationServer, response: Response): Promise<void> {
+  /**
+   * Verifies the signature of the ID token of a processed token response against the JWKS:
+   * synchronously with `node:crypto` when the token is RS256 and oauth4webapi's cached key set
+   * names its key ({@link verifiedRs256}), otherwise (and whenever that check does not succeed)
+   * with oauth4webapi.
+   */
+  async function verifySignature(as: oauth.AuthorizationServer, response: Response, idToken: unknown): Promise<void> {
+    if (typeof as.jwks_uri === 'string' && verifiedRs256(idToken, jwksCacheFor(as.jwks_uri), Date.now())) return
     try {
       await oauth.validateApplicationLevelSignature(as, response, {
         ...(http() as oauth.ValidateSignatureOptions),
@@ -602,7 +609,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
           }
         }
         if (!tokens || !response || !used) throw new oauth.UnsupportedOperationError('no token response')
-        await verifySignature(as, response)
+        await verifySignature(as, response, tokens.id_token)
         const claims = oauth.getValidatedIdTokenClaims(tokens)
         if (!claims) throw new oauth.UnsupportedOperationError('no ID token')
         stage = 'claims'
@@ -755,7 +762,7 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
         const tokens = await oauth.processRefreshTokenResponse(as, client, res)
         if (tokens.id_token !== undefined) {
           // OIDC Core 12.2: a refreshed ID token is verified like the first and names the same subject.
-          await verifySignature(as, res)
+          await verifySignature(as, res, tokens.id_token)
           const claims = oauth.getValidatedIdTokenClaims(tokens)
           if (typeof identity.data.sub === 'string' && claims?.sub !== identity.data.sub) return { kind: 'invalid', reason: 'sub-changed' }
         }
