@@ -187,6 +187,77 @@ export function toIdentity(input: z.output<typeof identityInputSchema>): Identit
   }
 }
 
+const NOT_JSON = Symbol('not-json')
+const IDENTITY_KEYS = new Set(['id', 'email', 'emailVerified', 'name', 'data'])
+
+function isPlainRecord(v: object): boolean {
+  const proto = Object.getPrototypeOf(v)
+  return (proto === Object.prototype || proto === null) && Object.getOwnPropertySymbols(v).length === 0
+}
+
+/**
+ * A copy of `v` when it is plain JSON as `jsonValue` accepts it (strings, finite numbers,
+ * booleans, null, dense arrays, plain objects without `__proto__` or symbol keys), else
+ * NOT_JSON. Anything unusual is left to the zod schema, which decides and names the issue.
+ */
+function copyJson(v: unknown): JsonValue | typeof NOT_JSON {
+  if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v
+  if (typeof v === 'number') return Number.isFinite(v) ? v : NOT_JSON
+  if (typeof v !== 'object') return NOT_JSON
+  if (Array.isArray(v)) {
+    const out: JsonValue[] = new Array(v.length)
+    for (let i = 0; i < v.length; i++) {
+      if (!(i in v)) return NOT_JSON
+      const c = copyJson(v[i])
+      if (c === NOT_JSON) return NOT_JSON
+      out[i] = c
+    }
+    return out
+  }
+  if (!isPlainRecord(v)) return NOT_JSON
+  const out: { [key: string]: JsonValue } = {}
+  for (const key of Object.keys(v)) {
+    if (key === '__proto__') return NOT_JSON
+    const c = copyJson((v as Record<string, unknown>)[key])
+    if (c === NOT_JSON) return NOT_JSON
+    out[key] = c
+  }
+  return out
+}
+
+/**
+ * The common, valid identity (a string id, plain JSON data) checked without zod: the value
+ * `identityInputSchema` would return, or null when the input is anything else (then the schema
+ * decides, and names the issues). Every check of the schema is made here too; `data` has passed
+ * {@link jsonWithinLimits} before.
+ */
+function quickIdentityInput(input: unknown): z.output<typeof identityInputSchema> | null {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !isPlainRecord(input)) return null
+  for (const key in input) if (!IDENTITY_KEYS.has(key)) return null
+  const { id, email, emailVerified, name, data } = input as Record<string, unknown>
+  if (typeof id !== 'string' || id.length < 1 || id.length > LIMITS.id || !isStorableText(id)) return null
+  if (typeof email !== 'string' || email.length > LIMITS.email) return null
+  const trimmed = email.trim()
+  if (!isStorableText(trimmed) || !isValidEmail(trimmed)) return null
+  if (name !== undefined && name !== null && (typeof name !== 'string' || name.length > 4 * LIMITS.name || !isStorableText(name))) {
+    return null
+  }
+  let copied: JsonObject | undefined
+  if (data !== undefined) {
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return null
+    const c = copyJson(data)
+    if (c === NOT_JSON) return null
+    copied = c as JsonObject
+  }
+  return {
+    id,
+    email: trimmed,
+    ...(emailVerified !== undefined ? { emailVerified } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(copied !== undefined ? { data: copied } : {}),
+  }
+}
+
 /**
  * Validates an untrusted identity from a provider at the boundary: size limits, a valid email,
  * strict-boolean `emailVerified`, bounded JSON data. Never throws.
@@ -216,11 +287,13 @@ export function parseIdentity(input: unknown): Result<Identity, AuthError> {
       }),
     )
   }
+  const quick = quickIdentityInput(input)
+  if (quick !== null) return ok(toIdentity(quick))
   const parsed = identityInputSchema.safeParse(input)
   if (!parsed.success) {
     return err(
       authError('IDENTITY_INVALID', {
-        details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
+        details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.map(String).join('.'), message: i.message })) },
       }),
     )
   }

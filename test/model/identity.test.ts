@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { emailsEqual, isValidEmail, normalizeEmail } from '../../src/model/email.js'
-import { isStorableText, parseIdentity } from '../../src/model/identity.js'
+import { identityInputSchema, isStorableText, parseIdentity, toIdentity } from '../../src/model/identity.js'
 import { LIMITS } from '../../src/model/limits.js'
 
 describe('normalizeEmail', () => {
@@ -133,3 +133,87 @@ function nested(depth: number): Record<string, unknown> {
   for (let i = 1; i < depth; i++) value = i % 2 === 0 ? [value] : { [`l${i}`]: value }
   return { v: value }
 }
+
+describe('parseIdentity: the zod-free path for the common identity (issue 10 item 2)', () => {
+  const viaSchema = (input: unknown) => {
+    const parsed = identityInputSchema.safeParse(input)
+    return parsed.success ? toIdentity(parsed.data) : null
+  }
+  const sparse: number[] = []
+  sparse[0] = 1
+  sparse[2] = 2 // a hole at 1
+  const cases: [string, unknown][] = [
+    ['plain', { id: 'sub-1', email: ' Ada@Acme.example ', emailVerified: true, name: 'Ada\u0007 Lovelace' }],
+    [
+      'OIDC-like data',
+      {
+        id: 's',
+        email: 'a@x.io',
+        data: { sub: 's', tokens: { id_token: 'a.b.c', expires_at: 1_700_000_000, scopes: ['openid', 'email'] }, n: null },
+      },
+    ],
+    ['null prototype data', { id: 's', email: 'a@x.io', data: Object.assign(Object.create(null), { a: 1 }) }],
+    ['__proto__ key in data', { id: 's', email: 'a@x.io', data: JSON.parse('{"__proto__": {"x": 1}, "a": 1}') }],
+    ['NaN in data', { id: 's', email: 'a@x.io', data: { n: Number.NaN } }],
+    ['Date in data', { id: 's', email: 'a@x.io', data: { d: new Date(0) } }],
+    ['sparse array in data', { id: 's', email: 'a@x.io', data: { a: sparse } }],
+    ['undefined in data', { id: 's', email: 'a@x.io', data: { u: undefined } }],
+    ['symbol key in data', { id: 's', email: 'a@x.io', data: { [Symbol('k')]: 1, a: 1 } }],
+    ['array as data', { id: 's', email: 'a@x.io', data: [1] }],
+    ['migrating id', { id: { id: 'new', legacyId: 'old' }, email: 'a@x.io' }],
+    ['unknown key', { id: 's', email: 'a@x.io', extra: 1 }],
+    ['empty id', { id: '', email: 'a@x.io' }],
+    ['id too long', { id: 'x'.repeat(LIMITS.id + 1), email: 'a@x.io' }],
+    ['id with U+0000', { id: 'a\u0000', email: 'a@x.io' }],
+    ['bad email', { id: 's', email: 'not an email' }],
+    ['email too long', { id: 's', email: `${'a'.repeat(LIMITS.email)}@x.io` }],
+    ['name null', { id: 's', email: 'a@x.io', name: null }],
+    ['name a number', { id: 's', email: 'a@x.io', name: 5 }],
+    ['name with a lone surrogate', { id: 's', email: 'a@x.io', name: 'a\ud800' }],
+    ['emailVerified "true"', { id: 's', email: 'a@x.io', emailVerified: 'true' }],
+    [
+      'class instance',
+      new (class {
+        id = 's'
+        email = 'a@x.io'
+      })(),
+    ],
+  ]
+  it.each(cases)('%s: the same result as the schema', (_name, input) => {
+    const got = parseIdentity(input)
+    const want = viaSchema(input)
+    if (want === null) expect(got.isErr()).toBe(true)
+    else expect(got._unsafeUnwrap()).toStrictEqual(want)
+  })
+
+  it('any input: the same result as the schema (property)', () => {
+    const json = fc.jsonValue({ maxDepth: 3 })
+    const identityLike = fc.record(
+      {
+        id: fc.oneof(fc.string({ maxLength: 8 }), fc.constant('sub')),
+        email: fc.oneof(fc.constant('a@x.io'), fc.string({ maxLength: 8 })),
+        emailVerified: fc.anything(),
+        name: fc.oneof(fc.string({ maxLength: 8 }), fc.constant(null)),
+        data: fc.oneof(fc.dictionary(fc.string({ maxLength: 4 }), json), fc.anything()),
+      },
+      { requiredKeys: [] },
+    )
+    fc.assert(
+      fc.property(fc.oneof(identityLike, fc.anything()), (input) => {
+        const got = parseIdentity(input)
+        const want = viaSchema(input)
+        if (want === null) return got.isErr()
+        expect(got._unsafeUnwrap()).toStrictEqual(want)
+        return true
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('the identity does not share data objects with the input', () => {
+    const input = { id: 's', email: 'a@x.io', data: { tokens: { a: 1 } } }
+    const identity = parseIdentity(input)._unsafeUnwrap()
+    input.data.tokens.a = 2
+    expect(identity.data).toStrictEqual({ tokens: { a: 1 } })
+  })
+})
