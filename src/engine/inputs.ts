@@ -184,11 +184,128 @@ function pathOf(path: readonly PropertyKey[]): string {
   return path.map((p) => String(p).slice(0, 64)).join('.') || 'input'
 }
 
+// The two entry points of every login (beginLogin, advance) in their common, valid shape are
+// checked without zod: each function makes every check of the method's schema and returns the
+// value the schema would, or null for anything else (then the schema decides and names the
+// issues). test/engine/inputs-quick.test.ts holds both to the same result.
+
+type Plain = Record<string, unknown>
+const isPlain = (v: unknown): v is Plain => {
+  if (typeof v !== 'object' || v === null) return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.id
+/** A bounded string, or null/undefined when `nullish` (returned as given); NO when anything else. */
+const NO = Symbol('no')
+function boundedString(v: unknown, max: number, nullish: boolean): string | null | undefined | typeof NO {
+  if (typeof v === 'string') return v.length <= max ? v : NO
+  if (nullish && (v === null || v === undefined)) return v
+  return NO
+}
+
+function quickSession(v: unknown): Plain | null {
+  if (!isPlain(v) || !isId(v.id)) return null
+  const out: Plain = { id: v.id }
+  if ('userId' in v) {
+    if (!(v.userId === null || v.userId === undefined || isId(v.userId))) return null
+    out.userId = v.userId
+  }
+  if ('twoFactorUserId' in v) out.twoFactorUserId = v.twoFactorUserId
+  if ('twoFactorPassed' in v) out.twoFactorPassed = v.twoFactorPassed
+  if ('invite' in v) {
+    if (v.invite !== null && v.invite !== undefined) return null
+    out.invite = v.invite
+  }
+  if ('verificationToken' in v) {
+    const t = boundedString(v.verificationToken, TOKEN_MAX, true)
+    if (t === NO) return null
+    out.verificationToken = t
+  }
+  if ('ip' in v) {
+    if (typeof v.ip === 'string') {
+      if (v.ip.length > LIMITS.ipChain) return null
+      const first = v.ip.split(',')[0]?.trim() ?? ''
+      if (first.length > LIMITS.ip) return null
+      out.ip = first === '' ? null : first
+    } else if (v.ip === null || v.ip === undefined) out.ip = v.ip
+    else return null
+  }
+  return out
+}
+
+function quickParams(raw: unknown): Readonly<Record<string, string>> | null {
+  const out: Record<string, string> = Object.create(null)
+  if (raw === undefined || raw === null) return out
+  if (!isPlain(raw)) return null
+  const keys = Object.keys(raw)
+  if (keys.length > REQUEST_LIMITS.params || Object.getOwnPropertySymbols(raw).length > 0) return null
+  for (const key of keys) {
+    const value = raw[key]
+    if (key.length > REQUEST_LIMITS.keyLength || typeof value !== 'string' || value.length > REQUEST_LIMITS.fieldLength) return null
+    out[key] = value
+  }
+  return out
+}
+
+function quickAdvance(input: unknown): Plain | null {
+  if (!isPlain(input)) return null
+  const handle = input.handle
+  if (typeof handle !== 'string' || handle.length > 256) return null
+  const request = input.request
+  if (!isPlain(request) || (request.method !== 'GET' && request.method !== 'POST')) return null
+  // The schema wants both keys present (an undefined value is an empty set of parameters).
+  if (!('query' in request) || !('form' in request)) return null
+  const query = quickParams(request.query)
+  const form = quickParams(request.form)
+  if (!query || !form) return null
+  let total = 0
+  for (const k in query) total += (query[k] as string).length
+  for (const k in form) total += (form[k] as string).length
+  if (total > REQUEST_LIMITS.total) return null
+  const session = quickSession(input.session)
+  if (!session) return null
+  return { handle, request: { method: request.method, query, form }, session }
+}
+
+function quickBeginLogin(input: unknown): Plain | null {
+  if (!isPlain(input)) return null
+  const out: Plain = {}
+  const hasOrg = 'organizationId' in input && input.organizationId !== undefined
+  const hasEmail = 'email' in input && input.email !== undefined
+  if (hasOrg === hasEmail) return null
+  if ('organizationId' in input) {
+    if (!(input.organizationId === undefined || isId(input.organizationId))) return null
+    out.organizationId = input.organizationId
+  }
+  if ('email' in input) {
+    const e = input.email === undefined ? undefined : boundedString(input.email, LIMITS.email, false)
+    if (e === NO) return null
+    out.email = e
+  }
+  const session = quickSession(input.session)
+  if (!session) return null
+  out.session = session
+  for (const [key, max] of [
+    ['next', LIMITS.next],
+    ['referrer', LIMITS.id],
+    ['loginHint', 8192],
+  ] as const) {
+    if (!(key in input)) continue
+    const v = boundedString(input[key], max, true)
+    if (v === NO) return null
+    out[key] = v
+  }
+  return out
+}
+
 /**
  * Validates `input` for `method`: the parsed input, or INPUT_INVALID naming the fields. The
  * redirect is the method's flow when the input names a valid organization, else `root`.
  */
 export function parseInput<M extends keyof AuthPipeline>(method: M, input: unknown): Result<Parameters<AuthPipeline[M]>[0], AuthError> {
+  const quick = method === 'advance' ? quickAdvance(input) : method === 'beginLogin' ? quickBeginLogin(input) : null
+  if (quick !== null) return ok(quick as Parameters<AuthPipeline[M]>[0])
   const parsed = INPUT_SCHEMAS[method].safeParse(input)
   if (parsed.success) return ok(parsed.data as Parameters<AuthPipeline[M]>[0])
   const orgKnown = id.safeParse((input as { organizationId?: unknown } | null)?.organizationId).success
