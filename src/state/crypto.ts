@@ -44,29 +44,71 @@ export function pkceChallenge(verifier: string): string {
   return toBase64Url(sha256(encoder.encode(verifier)))
 }
 
-/** Base64url without padding. */
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+/** Sextet of each base64url character by char code, -1 for any other character. */
+const B64URL_VALUE = new Int8Array(128).fill(-1)
+for (let i = 0; i < 64; i++) B64URL_VALUE[B64URL.charCodeAt(i)] = i
+
+/** Base64url without padding (a table walk: no binary string, no `btoa`, no regex passes). */
 export function toBase64Url(bytes: Uint8Array): string {
-  let bin = ''
-  for (const b of bytes) bin += String.fromCharCode(b)
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
+  let out = ''
+  const n = bytes.length
+  let i = 0
+  for (; i + 2 < n; i += 3) {
+    const v = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
+    out += B64URL.charAt(v >> 18) + B64URL.charAt((v >> 12) & 63) + B64URL.charAt((v >> 6) & 63) + B64URL.charAt(v & 63)
+  }
+  if (n - i === 1) {
+    const v = (bytes[i] as number) << 16
+    out += B64URL.charAt(v >> 18) + B64URL.charAt((v >> 12) & 63)
+  } else if (n - i === 2) {
+    const v = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8)
+    out += B64URL.charAt(v >> 18) + B64URL.charAt((v >> 12) & 63) + B64URL.charAt((v >> 6) & 63)
+  }
+  return out
 }
 
-/** Decodes base64url; returns null for malformed input. */
+/**
+ * Decodes base64url (no padding); returns null for malformed input. Non-canonical encodings
+ * are refused (unused low bits set in the last character, or a length that cannot occur):
+ * otherwise several strings decode to the same bytes and a signed handle would be malleable.
+ */
 export function fromBase64Url(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null
-  try {
-    const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4)
-    const bin = atob(b64)
-    const out = new Uint8Array(bin.length)
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
-    // Reject non-canonical encodings (unused low bits set in the last character, or a length
-    // that cannot occur): otherwise several strings decode to the same bytes and a signed
-    // handle would be malleable.
-    if (toBase64Url(out) !== text) return null
-    return out
-  } catch {
-    return null
+  const len = text.length
+  const rest = len % 4
+  if (rest === 1) return null
+  const out = new Uint8Array(((len - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1))
+  const at = (k: number): number => {
+    const c = text.charCodeAt(k)
+    return c < 128 ? (B64URL_VALUE[c] as number) : -1
   }
+  let o = 0
+  let i = 0
+  for (; i + 3 < len; i += 4) {
+    const a = at(i)
+    const b = at(i + 1)
+    const c = at(i + 2)
+    const d = at(i + 3)
+    if ((a | b | c | d) < 0) return null
+    const v = (a << 18) | (b << 12) | (c << 6) | d
+    out[o++] = v >> 16
+    out[o++] = (v >> 8) & 255
+    out[o++] = v & 255
+  }
+  if (rest === 2) {
+    const a = at(i)
+    const b = at(i + 1)
+    if ((a | b) < 0 || (b & 15) !== 0) return null
+    out[o] = (a << 2) | (b >> 4)
+  } else if (rest === 3) {
+    const a = at(i)
+    const b = at(i + 1)
+    const c = at(i + 2)
+    if ((a | b | c) < 0 || (c & 3) !== 0) return null
+    out[o++] = (a << 2) | (b >> 4)
+    out[o] = ((b & 15) << 4) | (c >> 2)
+  }
+  return out
 }
 
 /** `bytes` random bytes as base64url (default 32 bytes = 256 bits). */
