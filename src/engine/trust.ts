@@ -10,6 +10,39 @@ import type { Provider } from '../providers/types.js'
 import { withRedirect } from './redirect.js'
 
 /**
+ * Policies already parsed, by the object the provider returned (usually the stored config's
+ * `trust`, or a preset's constant: the same object at every login while the engine keeps its
+ * copy of the provider row), with the JSON text the object had then. A hit is used only while
+ * the object still has that text (and key list) and a plain prototype; anything else is parsed
+ * again. The policy handed out is frozen: every caller gets the same object.
+ */
+const parsedPolicies = new WeakMap<object, { readonly text: string; readonly policy: TrustPolicy }>()
+
+function plainText(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return null
+  try {
+    // The key list too: JSON text leaves out keys whose value is undefined or a function.
+    return `${Object.keys(value).join('\u0000')}\u0000${JSON.stringify(value)}`
+  } catch {
+    return null
+  }
+}
+
+function knownPolicy(value: unknown): TrustPolicy | null {
+  const hit = typeof value === 'object' && value !== null ? parsedPolicies.get(value) : undefined
+  return hit && plainText(value) === hit.text ? hit.policy : null
+}
+
+function remember(value: unknown, policy: TrustPolicy): void {
+  const text = plainText(value)
+  if (text === null) return
+  if (policy.domains) Object.freeze(policy.domains)
+  parsedPolicies.set(value as object, { text, policy: Object.freeze(policy) })
+}
+
+/**
  * The trust policy `provider` gives for `config`, validated here (every provider is held to the
  * one schema). A policy that does not parse makes the config unusable, like any other bad config:
  * `PROVIDER_NOT_CONFIGURED` at login, `INPUT_INVALID` at setup (nothing is stored), with
@@ -24,6 +57,8 @@ export function resolveTrust(provider: Provider, config: JsonObject, redirect: E
     return err(authError('PROVIDER_ERROR', { redirect, cause, details: { stage: 'trustPolicy' } }))
   }
   if (isAuthError(policy)) return err(withRedirect(policy, redirect))
+  const known = knownPolicy(policy)
+  if (known) return ok(known)
   const parsed = parseTrustPolicy(policy)
   if (parsed.isErr()) {
     const issues = parsed.error
@@ -34,5 +69,6 @@ export function resolveTrust(provider: Provider, config: JsonObject, redirect: E
       }),
     )
   }
+  remember(policy, parsed.value)
   return ok(parsed.value)
 }

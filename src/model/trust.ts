@@ -151,8 +151,11 @@ export interface TrustPolicyIssue {
  */
 export function trustPolicyIssues(value: unknown, prefix = 'trust'): TrustPolicyIssue[] {
   const parsed = trustPolicySchema.safeParse(value)
-  if (parsed.success) return []
-  return parsed.error.issues.map((i) => {
+  return parsed.success ? [] : issuesOf(parsed.error, prefix)
+}
+
+function issuesOf(error: z.ZodError, prefix: string): TrustPolicyIssue[] {
+  return error.issues.map((i) => {
     const keys = i.code === 'unrecognized_keys' ? (i as { keys?: string[] }).keys : undefined
     const path = [prefix, ...i.path.map(String)].join('.')
     return keys?.length
@@ -174,9 +177,10 @@ export function trustPolicyIssues(value: unknown, prefix = 'trust'): TrustPolicy
  * @group Trust
  */
 export function parseTrustPolicy(value: unknown, prefix = 'trust'): Result<TrustPolicy, readonly TrustPolicyIssue[]> {
-  const issues = trustPolicyIssues(value, prefix)
-  if (issues.length > 0) return err(issues)
-  const p = trustPolicySchema.parse(value)
+  // One parse: its issues when it fails, its value when it passes.
+  const parsed = trustPolicySchema.safeParse(value)
+  if (!parsed.success) return err(issuesOf(parsed.error, prefix))
+  const p = parsed.data
   return ok(p.domains ? { ...p, domains: [...p.domains] } : { name: p.name, emailVerified: p.emailVerified, inviteMatch: p.inviteMatch })
 }
 

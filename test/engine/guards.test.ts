@@ -35,6 +35,25 @@ describe('resolveTrust', () => {
     expect(out._unsafeUnwrap()).toEqual(policy)
   })
 
+  it('the same policy object is parsed once, and again whenever it changed (issue 10 item 2)', () => {
+    const shared: Record<string, unknown> = { name: 'acme', emailVerified: 'claim', domains: ['acme.com'], inviteMatch: false }
+    const provider = withPolicy(() => shared as never)
+    const first = resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrap()
+    expect(resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrap()).toBe(first)
+    expect(Object.isFrozen(first) && Object.isFrozen(first.domains)).toBe(true)
+    // Changed in place: parsed again, and refused when it no longer parses.
+    shared.inviteMatch = true
+    expect(resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrap()).toMatchObject({ inviteMatch: true })
+    shared.emailVerified = 'never'
+    expect(resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrapErr()).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED' })
+    shared.emailVerified = 'claim'
+    shared.extra = undefined // an unknown key, even one JSON text leaves out
+    expect(resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrapErr()).toMatchObject({ details: { reason: 'trust-policy' } })
+    delete shared.extra
+    ;(shared.domains as string[]).push('ACME.org')
+    expect(resolveTrust(provider, {}, 'orgLogin')._unsafeUnwrapErr()).toMatchObject({ details: { field: 'trust.domains.1' } })
+  })
+
   it('a policy that throws: PROVIDER_ERROR at the stage, with the cause', () => {
     const boom = new Error('bad config')
     const e = resolveTrust(
