@@ -83,9 +83,41 @@ export function createOutbound(options: OutboundOptions): Outbound {
   const pinned = options.customFetch === undefined && policy.fetch !== undefined
   const base: OidcFetch = options.customFetch ?? (policy.fetch as OidcFetch | undefined) ?? ((url, init) => fetch(url, init as RequestInit))
 
+  // When no name is resolved here (a pinned fetch, or no resolver), the decision is the syntax
+  // check alone: a function of the URL and `dangerouslyAllowLoopback` (read again on every request,
+  // part of the key) unless the host's `allow` hook was asked (it may answer differently next
+  // time). Such URLs that passed are remembered for this instance (bounded); refusals, decisions
+  // that asked `allow`, and every DNS-based decision are made again on each request.
+  const passed = new Set<string>()
+  let askedAllow = false
+  const probe: AddressPolicy = {
+    get dangerouslyAllowLoopback() {
+      return policy.dangerouslyAllowLoopback
+    },
+    allow: (request) => {
+      askedAllow = true
+      return policy.allow?.(request) === true
+    },
+  }
+  const checkSyntaxOnly = (url: string) => {
+    const key = `${policy.dangerouslyAllowLoopback === true ? 1 : 0}${url}`
+    if (passed.has(key)) return null
+    askedAllow = false
+    const checked = checkUrlSyntax(url, probe, 'request')
+    if (checked.isErr()) return checked.error
+    if (!askedAllow) {
+      if (passed.size >= 256) passed.clear()
+      passed.add(key)
+    }
+    return null
+  }
+
   const send = async (url: string, init: oauth.CustomFetchOptions<string, unknown>): Promise<Buffered> => {
-    const checked = pinned ? checkUrlSyntax(url, policy, 'request') : await checkUrl(url, policy, { field: 'request', signal: init.signal })
-    if (checked.isErr()) throw new UrlRefusedError(checked.error)
+    const refused =
+      pinned || policy.resolver === undefined
+        ? checkSyntaxOnly(url)
+        : await checkUrl(url, policy, { field: 'request', signal: init.signal }).then((c) => (c.isErr() ? c.error : null))
+    if (refused) throw new UrlRefusedError(refused)
     const res = await base(url, init)
     if (res.status >= 500 && res.status <= 599) {
       // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
