@@ -13,7 +13,7 @@ function outboundWith(policy: AddressPolicy) {
     sent.push(url)
     return Response.json({ ok: true })
   }
-  const outbound = createOutbound({ policy, customFetch, maxResponseBytes: 1024, jwksMaxKeys: 10, jwksMinRefetchMs: 0 })
+  const outbound = createOutbound({ policy, customFetch, maxResponseBytes: 1024, timeoutMs: 10_000, jwksMaxKeys: 10, jwksMinRefetchMs: 0 })
   return { outbound, sent }
 }
 
@@ -67,5 +67,62 @@ describe('createOutbound: the address decision per request', () => {
     await expect(outbound.fetch('https://idp.example.com/token', init)).rejects.toBeInstanceOf(UrlRefusedError)
     expect(resolved).toBe(2)
     expect(sent).toHaveLength(1)
+  })
+})
+
+describe('createOutbound: the timeout of each request', () => {
+  const hanging: OidcFetch = (_url, init) =>
+    new Promise((_resolve, reject) => {
+      const signal = init.signal as AbortSignal
+      signal.addEventListener('abort', () => reject(signal.reason))
+    })
+
+  it.each(['fetch', 'jwksFetch'] as const)('%s: a request that never answers is aborted with a TimeoutError', async (which) => {
+    const outbound = createOutbound({
+      policy: {},
+      customFetch: hanging,
+      maxResponseBytes: 1024,
+      timeoutMs: 5,
+      jwksMaxKeys: 10,
+      jwksMinRefetchMs: 0,
+    })
+    await expect(outbound[which]('https://idp.example.com/x', init)).rejects.toMatchObject({ name: 'TimeoutError' })
+  })
+
+  it("the caller's own signal still aborts the request", async () => {
+    const outbound = createOutbound({
+      policy: {},
+      customFetch: hanging,
+      maxResponseBytes: 1024,
+      timeoutMs: 60_000,
+      jwksMaxKeys: 10,
+      jwksMinRefetchMs: 0,
+    })
+    const controller = new AbortController()
+    const pending = outbound.fetch('https://idp.example.com/x', { ...init, signal: controller.signal })
+    controller.abort(new DOMException('stop', 'AbortError'))
+    await expect(pending).rejects.toMatchObject({ name: 'AbortError' })
+  })
+
+  it('a body that stops arriving is aborted too', async () => {
+    const stalled: OidcFetch = async (_url, init) => {
+      const signal = init.signal as AbortSignal
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('{"a":'))
+          signal.addEventListener('abort', () => c.error(signal.reason))
+        },
+      })
+      return new Response(body, { status: 200, headers: { 'content-type': 'application/json' } })
+    }
+    const outbound = createOutbound({
+      policy: {},
+      customFetch: stalled,
+      maxResponseBytes: 1024,
+      timeoutMs: 5,
+      jwksMaxKeys: 10,
+      jwksMinRefetchMs: 0,
+    })
+    await expect(outbound.fetch('https://idp.example.com/x', init)).rejects.toMatchObject({ name: 'TimeoutError' })
   })
 })

@@ -61,6 +61,8 @@ export interface OutboundOptions {
   /** The host's fetch (tests, proxies); when absent, `policy.fetch` or the global fetch. */
   readonly customFetch?: OidcFetch | undefined
   readonly maxResponseBytes: number
+  /** Each request (the address check's name resolution, headers and body) is aborted after this many ms. */
+  readonly timeoutMs: number
   readonly jwksMaxKeys: number
   readonly jwksMinRefetchMs: number
 }
@@ -113,19 +115,32 @@ export function createOutbound(options: OutboundOptions): Outbound {
   }
 
   const send = async (url: string, init: oauth.CustomFetchOptions<string, unknown>): Promise<Buffered> => {
-    const refused =
-      pinned || policy.resolver === undefined
-        ? checkSyntaxOnly(url)
-        : await checkUrl(url, policy, { field: 'request', signal: init.signal }).then((c) => (c.isErr() ? c.error : null))
-    if (refused) throw new UrlRefusedError(refused)
-    const res = await base(url, init)
-    if (res.status >= 500 && res.status <= 599) {
-      // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
-      await res.body?.cancel().catch(() => {})
-      throw new ServerError(res.status)
+    // The timeout: one timer per request, cleared when the body is read (AbortSignal.timeout's
+    // timer would stay armed for the full timeout after every request).
+    const controller = new AbortController()
+    const timer = setTimeout(
+      () => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+      options.timeoutMs,
+    )
+    ;(timer as { unref?: () => void }).unref?.()
+    const signal = init.signal ? AbortSignal.any([init.signal, controller.signal]) : controller.signal
+    try {
+      const refused =
+        pinned || policy.resolver === undefined
+          ? checkSyntaxOnly(url)
+          : await checkUrl(url, policy, { field: 'request', signal }).then((c) => (c.isErr() ? c.error : null))
+      if (refused) throw new UrlRefusedError(refused)
+      const res = await base(url, { ...init, signal })
+      if (res.status >= 500 && res.status <= 599) {
+        // A 5xx is an outage at the IdP, not a protocol violation: PROVIDER_UNAVAILABLE (retryable).
+        await res.body?.cancel().catch(() => {})
+        throw new ServerError(res.status)
+      }
+      const body = await readLimited(res, maxResponseBytes)
+      return { status: res.status, statusText: res.statusText, headers: res.headers, body }
+    } finally {
+      clearTimeout(timer)
     }
-    const body = await readLimited(res, maxResponseBytes)
-    return { status: res.status, statusText: res.statusText, headers: res.headers, body }
   }
 
   const guarded: OidcFetch = async (url, init) => toResponse(await send(url, init))

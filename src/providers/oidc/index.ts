@@ -224,13 +224,19 @@ export function oidcProvider(options: OidcProviderOptions = {}): Provider {
     ...options.addressPolicy,
     dangerouslyAllowLoopback: insecureLoopback || options.addressPolicy?.dangerouslyAllowLoopback === true,
   }
-  const outbound = createOutbound({ policy, customFetch: options.customFetch, maxResponseBytes: maxBytes, jwksMaxKeys, jwksMinRefetchMs })
+  const outbound = createOutbound({
+    policy,
+    customFetch: options.customFetch,
+    maxResponseBytes: maxBytes,
+    timeoutMs,
+    jwksMaxKeys,
+    jwksMinRefetchMs,
+  })
 
   // oauth4webapi checks the scheme itself; under the loopback opt-in it is told to allow http,
   // and the address policy in `outbound.fetch` (run for every request) allows http only for
-  // loopback hosts.
+  // loopback hosts. The timeout of each request is enforced there too (`fetchTimeoutMs`).
   const http = (): oauth.HttpRequestOptions<'GET' | 'POST', unknown> => ({
-    signal: () => AbortSignal.timeout(timeoutMs),
     [oauth.customFetch]: outbound.fetch as never,
     ...(insecureLoopback ? { [oauth.allowInsecureRequests]: true } : {}),
   })
