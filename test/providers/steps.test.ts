@@ -1,10 +1,11 @@
 import { errAsync } from 'neverthrow'
 import { describe, expect, it } from 'vitest'
+import { buildState, storeNewState } from '../../src/engine/pipeline-state.js'
 import { createStepApi } from '../../src/engine/steps.js'
 import type { HookOptions, PolicyOptions } from '../../src/engine/types.js'
 import { authError } from '../../src/errors.js'
 import { DUMMY_STEP_ID, dummyProvider } from '../../src/providers/dummy/index.js'
-import type { Provider, ProviderStep, StepResult } from '../../src/providers/types.js'
+import type { Provider, ProviderStep, StepContext, StepResult } from '../../src/providers/types.js'
 import { stepFingerprint } from '../../src/state/codec.js'
 import { harness, recordingFinish } from '../state/harness.js'
 
@@ -235,7 +236,8 @@ describe('advance (login, dummy provider)', () => {
     const thrown = (
       await s.api.advance({ handle, request: { method: 'GET', query: { boom: '1' }, form: {} }, session: anon }, s.finish)
     )._unsafeUnwrapErr()
-    expect(thrown.code).toBe('PROVIDER_ERROR')
+    expect(thrown).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'orgLogin', details: { step: 'f' } })
+    expect((thrown.cause as Error).message).toBe('kaboom')
     expect(storedState(s).step).toBe(0)
   })
 
@@ -249,7 +251,7 @@ describe('advance (login, dummy provider)', () => {
     const s = setup({ big })
     s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'big' }
     const e = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrapErr()
-    expect(e.code).toBe('PROVIDER_RESPONSE_INVALID')
+    expect(e).toMatchObject({ code: 'PROVIDER_RESPONSE_INVALID', redirect: 'orgLogin', details: { step: 'b', reason: 'data-too-large' } })
     // The state of a login begun in this request is stored once, after its first step: a step
     // that fails stores none.
     expect([...s.states.rows.values()]).toEqual([])
@@ -413,5 +415,460 @@ describe('beginSetup', () => {
     await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: adminSession }, s.finish)
     expect(s.finish.setups).toHaveLength(0)
     expect(s.finish.logins).toHaveLength(1)
+  })
+})
+
+// Issue 12 item 4: what the step machine gives a step and keeps between requests, asserted where
+// the mutation run of src/engine/steps.ts found it unchecked.
+describe('step machine details', () => {
+  /** A one-provider setup whose login steps are `steps`; `seen` collects each step context. */
+  function scriptedLogin(steps: ProviderStep[], policy?: PolicyOptions) {
+    const s = setup({ scripted: { ...dummyProvider({ key: 'scripted' }), loginSteps: () => steps } }, undefined, policy)
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'scripted' }
+    return s
+  }
+  const render = async (): Promise<StepResult> => ({ type: 'render', view: 'v', model: {} })
+
+  it('ids and session ids of up to 255 characters are accepted, longer or empty ones are INPUT_INVALID', async () => {
+    const s = setup()
+    const id255 = 'o'.repeat(255)
+    expect((await s.api.beginLogin({ organizationId: id255, session: anon }))._unsafeUnwrapErr().code).toBe('ORGANIZATION_NOT_FOUND')
+    const longSession = { id: 's'.repeat(255), userId: 'u'.repeat(255) }
+    expect((await s.api.beginLogin({ organizationId: 'org-1', session: longSession })).isOk()).toBe(true)
+    for (const session of [{ id: 's'.repeat(256) }, { id: 's', userId: 'u'.repeat(256) }, { id: 's', userId: '' }, { id: '' }]) {
+      const e = (await s.api.beginLogin({ organizationId: 'org-1', session }))._unsafeUnwrapErr()
+      expect(e).toMatchObject({ code: 'INPUT_INVALID', details: { field: 'session' } })
+    }
+  })
+
+  it('a session whose userId is null is an anonymous session', async () => {
+    const s = setup()
+    // biome-ignore lint/suspicious/noExplicitAny: a host passing null for "no user"
+    const session = { id: 'sess-null', userId: null } as any
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session }))._unsafeUnwrap() as { handle: string }
+    expect(storedState(s)).toMatchObject({ initiatorUserId: null })
+    expect((await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session }, s.finish)).isOk()).toBe(true)
+    expect(s.finish.logins).toHaveLength(1)
+  })
+
+  it('a step gets a GET on begin, the callback URL, the clock, 32 random bytes and unsolicited false', async () => {
+    const seen: StepContext[] = []
+    const s = scriptedLogin([
+      {
+        id: 'look',
+        handle: async (ctx) => {
+          seen.push(ctx)
+          return render()
+        },
+      },
+    ])
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    s.clock.advance(1000)
+    await s.api.advance({ handle, request: post({ a: 'b' }), session: anon }, s.finish)
+    expect(seen).toHaveLength(2)
+    expect(seen[0]).toMatchObject({
+      flow: 'login',
+      request: { method: 'GET', query: {}, form: {} },
+      callbackUrl: 'https://app.example.com/auth/sso/',
+      now: new Date('2026-01-01T00:00:00.000Z'),
+      unsolicited: false,
+      loginHint: null,
+    })
+    expect(seen[1]).toMatchObject({ request: { method: 'POST', query: {}, form: { a: 'b' } }, now: new Date('2026-01-01T00:00:01.000Z') })
+    const random = seen[0]!.random()
+    expect(random).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(seen[0]!.random()).not.toBe(random)
+  })
+
+  it.each([
+    ['trimmed', '  ann@example.com ', 'ann@example.com'],
+    ['320 characters', 'a'.repeat(320), 'a'.repeat(320)],
+    ['321 characters', 'a'.repeat(321), null],
+    ['blank', '   ', null],
+    ['with a control character', 'ann\u0007@example.com', null],
+    ['ending in a line separator (trimmed)', 'ann@example.com\u2028', 'ann@example.com'],
+    ['with a paragraph separator', 'ann\u2029x@example.com', null],
+    ['with a C1 control character', 'ann\u0085@example.com', null],
+    ['not a string', 42, null],
+  ])('a loginHint %s reaches the first step as it should, and no later request', async (_name, loginHint, expected) => {
+    const hints: (string | null | undefined)[] = []
+    const s = scriptedLogin([
+      {
+        id: 'hint',
+        handle: async (ctx) => {
+          hints.push(ctx.loginHint)
+          return render()
+        },
+      },
+    ])
+    // biome-ignore lint/suspicious/noExplicitAny: hostile hint values
+    const step = await s.api.beginLogin({ organizationId: 'org-1', session: anon, loginHint: loginHint as any })
+    const { handle } = step._unsafeUnwrap() as { handle: string }
+    await s.api.advance({ handle, request: GET, session: anon }, s.finish)
+    expect(hints).toEqual([expected, null])
+  })
+
+  it('step fingerprints are remembered per flow, provider and step list, and at most 1000 of them', async () => {
+    let ids = ['a', 'b']
+    const s = setup({
+      scripted: {
+        ...dummyProvider({ key: 'scripted' }),
+        loginSteps: () => ids.map((id) => ({ id, handle: render })),
+        setupSteps: () => [
+          { id: 'a', handle: render },
+          { id: 'b', handle: render },
+        ],
+      },
+    })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'scripted' }
+    // The setup flow's fingerprint of the same provider and ids is not reused for a login.
+    await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'scripted', session: adminSession })
+    const size = s.ctx.memo.size
+    expect(size).toBe(1)
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    expect(s.ctx.memo.size).toBe(size + 1)
+    const login = [...s.states.rows.values()].map((r) => JSON.parse(r.body)).find((b) => b.flow === 'login')
+    expect(login.fingerprint).toBe(await stepFingerprint('scripted', 'login', ['a', 'b']))
+    // Steps ['a', 'b'] renamed ['ab'] mid-flow are another pipeline.
+    ids = ['ab']
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr().code).toBe('STATE_FINGERPRINT')
+
+    // Full: fingerprints are still computed, no longer remembered.
+    const full = setup()
+    for (let i = 0; i < 1000; i++) full.ctx.memo.set(`filler-${i}`, 'x')
+    const step = (await full.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    expect(full.ctx.memo.size).toBe(1000)
+    expect(storedState(full).fingerprint).toBe(await stepFingerprint('dummy', 'login', [DUMMY_STEP_ID]))
+    expect((await full.api.advance({ handle: step.handle, request: GET, session: anon }, full.finish)).isOk()).toBe(true)
+    full.ctx.memo.delete('filler-0')
+    await full.api.beginLogin({ organizationId: 'org-1', session: anon })
+    expect(full.ctx.memo.size).toBe(1000)
+  })
+
+  it('one request runs at most four times as many steps as the provider has', async () => {
+    let runs = 0
+    const s = scriptedLogin([
+      {
+        id: 'a',
+        handle: async (ctx) => {
+          runs++
+          return ctx.request.method === 'POST' || ctx.data.seen ? { type: 'next' } : render()
+        },
+      },
+      {
+        id: 'b',
+        handle: async () => {
+          runs++
+          return { type: 'back', step: 'a', bind: { seen: true } }
+        },
+      },
+    ])
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    runs = 0
+    const e = (await s.api.advance({ handle, request: post({}), session: anon }, s.finish))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'orgLogin', details: { reason: 'step-loop', step: 'a' } })
+    expect(runs).toBe(8)
+  })
+
+  it('a step that moves on and a later one that renders: the state is stored at the later step', async () => {
+    const s = scriptedLogin([
+      { id: 'first', handle: async (ctx) => (ctx.request.method === 'POST' ? { type: 'next' } : render()) },
+      { id: 'second', handle: render },
+    ])
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    expect(storedState(s).step).toBe(0)
+    const step = (await s.api.advance({ handle, request: post({}), session: anon }, s.finish))._unsafeUnwrap()
+    expect(step).toMatchObject({ kind: 'render', handle })
+    expect(storedState(s)).toMatchObject({ step: 1, data: {} })
+  })
+
+  it("a 'back' to a step that renders without binding stores the earlier step and the back step's data", async () => {
+    const s = scriptedLogin([
+      { id: 'form', handle: async (ctx) => (ctx.request.method === 'POST' ? { type: 'next', bind: { typed: 'x' } } : render()) },
+      { id: 'check', handle: async () => ({ type: 'back', step: 'form', bind: { error: 'try again' } }) },
+    ])
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    const step = (await s.api.advance({ handle, request: post({}), session: anon }, s.finish))._unsafeUnwrap()
+    expect(step).toMatchObject({ kind: 'render', handle })
+    expect(storedState(s)).toMatchObject({ step: 0, data: { typed: 'x', error: 'try again' } })
+  })
+
+  it('a step that binds and renders stores its data; two such requests at once: one wins, the other is STATE_CONFLICT', async () => {
+    const s = scriptedLogin([
+      { id: 'form', handle: async (ctx) => ({ type: 'render', view: 'v', model: {}, bind: { n: ctx.request.query.n ?? null } }) },
+    ])
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    expect(storedState(s).data).toEqual({ n: null })
+    const results = await Promise.all(
+      ['1', '2'].map((n) => s.api.advance({ handle, request: { method: 'GET', query: { n }, form: {} }, session: anon }, s.finish)),
+    )
+    expect(results.filter((r) => r.isOk())).toHaveLength(1)
+    expect(results.find((r) => r.isErr())?._unsafeUnwrapErr().code).toBe('STATE_CONFLICT')
+    const won = results.findIndex((r) => r.isOk())
+    expect(storedState(s).data).toEqual({ n: String(won + 1) })
+  })
+
+  it('a singleUse on a result that does not move on is not spent', async () => {
+    const use = { key: 'response-1', expiresAt: Date.parse('2026-01-01T01:00:00.000Z') }
+    const s = scriptedLogin([
+      {
+        id: 'once',
+        handle: async (ctx) =>
+          // A provider written in JavaScript can put singleUse on any result; only `next` spends it.
+          (ctx.request.method === 'POST'
+            ? { type: 'next', singleUse: use }
+            : { type: 'render', view: 'v', model: {}, singleUse: use }) as StepResult,
+      },
+    ])
+    const recorded: string[] = []
+    Object.assign(s.ctx.tokens, { create: async (token: { purpose: string }) => void recorded.push(token.purpose) })
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish)).isOk()).toBe(true)
+    expect(recorded).toEqual([])
+    expect((await s.api.advance({ handle, request: post({}), session: anon }, s.finish)).isOk()).toBe(true)
+    expect(recorded).toHaveLength(1)
+    expect(s.finish.logins).toHaveLength(1)
+  })
+
+  it('a session that is not an object is INPUT_INVALID', async () => {
+    const s = setup()
+    for (const session of [null, undefined, 'sess-1']) {
+      // biome-ignore lint/suspicious/noExplicitAny: hostile session values
+      const e = (await s.api.beginLogin({ organizationId: 'org-1', session: session as any }))._unsafeUnwrapErr()
+      expect(e).toMatchObject({ code: 'INPUT_INVALID', details: { field: 'session' } })
+    }
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('a provider that throws outside its steps: an AuthError passes through, anything else is STORAGE_UNAVAILABLE', async () => {
+    let thrown: unknown = new Error('steps unavailable')
+    const s = setup({
+      broken: {
+        ...dummyProvider({ key: 'broken' }),
+        loginSteps: () => {
+          throw thrown
+        },
+      },
+    })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'broken' }
+    const e = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin', retryable: true })
+    thrown = authError('PROVIDER_UNAVAILABLE', { redirect: 'root' })
+    expect((await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrapErr()).toBe(thrown)
+  })
+
+  it('a malformed singleUse stops the pipeline with PROVIDER_ERROR naming the step', async () => {
+    const s = scriptedLogin([{ id: 'receive', handle: async () => ({ type: 'next', singleUse: { key: '', expiresAt: Number.NaN } }) }])
+    const e = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'orgLogin', details: { step: 'receive', reason: 'single-use-shape' } })
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('steps that need no browser: begin stores the state after them and redirects to the pipeline callback; advance finishes', async () => {
+    const s = scriptedLogin([{ id: 'auto', handle: async () => ({ type: 'next', bind: { id: 'x-1', email: 'auto@example.com' } }) }])
+    const step = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap()
+    expect(step).toEqual({ kind: 'redirect', url: 'https://app.example.com/auth/sso/', handle: expect.any(String) })
+    expect(storedState(s)).toMatchObject({ step: 1, data: { email: 'auto@example.com' } })
+    expect(s.finish.logins).toHaveLength(0)
+    const done = (
+      await s.api.advance({ handle: (step as { handle: string }).handle, request: GET, session: anon }, s.finish)
+    )._unsafeUnwrap()
+    expect(done.kind).toBe('signedIn')
+    expect(s.finish.logins[0]?.identity).toMatchObject({ id: 'x-1', email: 'auto@example.com' })
+  })
+})
+
+// Issue 12 item 4, the mutation run of src/engine/steps.ts lines 251-350: finishing, and what
+// `advance` re-reads of the org and its provider row.
+describe('finishing and re-reading the provider', () => {
+  function withProvider(provider: Provider, policy?: PolicyOptions) {
+    const s = setup({ [provider.key]: provider }, undefined, policy)
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: provider.key }
+    return s
+  }
+  const auto = (overrides: Partial<Provider> = {}): Provider => ({
+    ...dummyProvider({ key: 'auto' }),
+    loginSteps: () => [{ id: 'auto', handle: async () => ({ type: 'next', bind: { id: 'x-1', email: 'auto@example.com' } }) }],
+    setupSteps: () => [{ id: 'auto', handle: async () => ({ type: 'next', bind: { id: 'x-1', email: 'auto@example.com' } }) }],
+    ...overrides,
+  })
+
+  it('a finisher that failed can be retried; two retries at once reach it once, the other is STATE_CONFLICT', async () => {
+    const s = setup()
+    const { handle } = await begin(s)
+    let calls = 0
+    const flaky = {
+      ...s.finish,
+      finishLogin: (input: Parameters<typeof s.finish.finishLogin>[0]) =>
+        ++calls === 1 ? errAsync(authError('STORAGE_UNAVAILABLE', { redirect: 'orgLogin' })) : s.finish.finishLogin(input),
+    }
+    const first = (await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: anon }, flaky))._unsafeUnwrapErr()
+    expect(first.code).toBe('STORAGE_UNAVAILABLE')
+    expect(storedState(s)).toMatchObject({ step: 1, phase: 'open' })
+    const retries = await Promise.all([0, 1].map(() => s.api.advance({ handle, request: GET, session: anon }, flaky)))
+    expect(retries.filter((r) => r.isOk())).toHaveLength(1)
+    expect(retries.find((r) => r.isErr())?._unsafeUnwrapErr().code).toBe('STATE_CONFLICT')
+    expect(calls).toBe(2)
+    expect(s.finish.logins).toHaveLength(1)
+  })
+
+  it('setup: buildConfig that throws is PROVIDER_ERROR, one that refuses keeps its code; the built config reaches buildIdentity', async () => {
+    const configs: unknown[] = []
+    let mode: 'throw' | 'refuse' | 'ok' = 'throw'
+    const provider = auto({
+      buildConfig: () => {
+        if (mode === 'throw') throw new Error('no config')
+        if (mode === 'refuse') return authError('PROVIDER_RESPONSE_INVALID')
+        return { built: true }
+      },
+      buildIdentity: (data, config) => {
+        configs.push(config)
+        return { id: String(data.id), email: String(data.email), emailVerified: false, name: 'A', data: {} }
+      },
+    })
+    const s = withProvider(provider)
+    const begun = (await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'auto', session: adminSession }))._unsafeUnwrap()
+    expect(begun).toMatchObject({ kind: 'redirect', url: 'https://app.example.com/auth/sso/' })
+    const handle = (begun as { handle: string }).handle
+    const thrown = (await s.api.advance({ handle, request: GET, session: adminSession }, s.finish))._unsafeUnwrapErr()
+    expect(thrown).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'authSettings', details: { stage: 'buildConfig' } })
+    expect((thrown.cause as Error).message).toBe('no config')
+    mode = 'refuse'
+    const refused = (await s.api.advance({ handle, request: GET, session: adminSession }, s.finish))._unsafeUnwrapErr()
+    expect(refused).toMatchObject({ code: 'PROVIDER_RESPONSE_INVALID', redirect: 'authSettings' })
+    expect(configs).toEqual([])
+    mode = 'ok'
+    expect((await s.api.advance({ handle, request: GET, session: adminSession }, s.finish))._unsafeUnwrap().kind).toBe('setupComplete')
+    expect(configs).toEqual([{ built: true }])
+    expect(s.finish.setups[0]).toMatchObject({ identity: { id: 'x-1' }, data: { id: 'x-1', email: 'auto@example.com' } })
+  })
+
+  it('buildIdentity that throws is IDENTITY_INVALID, one that refuses keeps its code; a login gets the row config', async () => {
+    const configs: unknown[] = []
+    let mode: 'throw' | 'refuse' | 'ok' = 'throw'
+    const s = withProvider(
+      auto({
+        buildIdentity: (data, config) => {
+          configs.push(config)
+          if (mode === 'throw') throw new Error('bad claims')
+          if (mode === 'refuse') return authError('IDENTITY_NOT_ALLOWED')
+          return { id: String(data.id), email: String(data.email), emailVerified: false, name: 'A', data: {} }
+        },
+      }),
+    )
+    s.world.providers[0] = { ...s.world.providers[0]!, config: { tenant: 't-1' } }
+    const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+    const thrown = (await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr()
+    expect(thrown).toMatchObject({ code: 'IDENTITY_INVALID', redirect: 'orgLogin' })
+    expect((thrown.cause as Error).message).toBe('bad claims')
+    mode = 'refuse'
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr()).toMatchObject({
+      code: 'IDENTITY_NOT_ALLOWED',
+      redirect: 'orgLogin',
+    })
+    mode = 'ok'
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrap().kind).toBe('signedIn')
+    expect(configs).toEqual([{ tenant: 't-1' }, { tenant: 't-1' }, { tenant: 't-1' }])
+    expect(s.finish.setups).toHaveLength(0)
+  })
+
+  it('setup: an org deleted or a provider unregistered mid-flow -> ORGANIZATION_NOT_FOUND (root), PROVIDER_UNKNOWN', async () => {
+    const s = setup()
+    const step = (await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession }))._unsafeUnwrap()
+    const handle = (step as { handle: string }).handle
+    ;(s.ctx.providers as Map<string, Provider>).delete('dummy')
+    expect((await s.api.advance({ handle, request: GET, session: adminSession }, s.finish))._unsafeUnwrapErr()).toMatchObject({
+      code: 'PROVIDER_UNKNOWN',
+      redirect: 'authSettings',
+    })
+    s.world.organizations = s.world.organizations.filter((o) => o.id !== 'org-new')
+    expect((await s.api.advance({ handle, request: GET, session: adminSession }, s.finish))._unsafeUnwrapErr()).toMatchObject({
+      code: 'ORGANIZATION_NOT_FOUND',
+      redirect: 'root',
+    })
+  })
+
+  it('login: the provider row moved to another org -> ORG_MISMATCH; org deleted -> ORGANIZATION_NOT_FOUND; key unregistered -> PROVIDER_UNKNOWN', async () => {
+    const s = setup({}, undefined, { configCacheMs: 0 })
+    const { handle } = await begin(s)
+    const advance = async () => (await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr()
+    const row = s.world.providers[0]!
+    s.world.providers[0] = { ...row, organizationId: 'org-new' }
+    expect(await advance()).toMatchObject({ code: 'ORG_MISMATCH', redirect: 'orgLogin' })
+    s.world.providers[0] = { ...row, id: 'ap-9' }
+    expect(await advance()).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', redirect: 'orgLogin' })
+    // The state's row still exists in the same org, but is not the org's provider any more.
+    s.world.providers.push(row)
+    expect(await advance()).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', redirect: 'orgLogin' })
+    s.world.providers.pop()
+    s.world.providers[0] = { ...row, providerKey: 'other' }
+    expect(await advance()).toMatchObject({ code: 'PROVIDER_MISMATCH', redirect: 'orgLogin' })
+    s.world.providers[0] = row
+    ;(s.ctx.providers as Map<string, Provider>).delete('dummy')
+    expect(await advance()).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'orgLogin' })
+    s.world.organizations = s.world.organizations.filter((o) => o.id !== 'org-1')
+    expect(await advance()).toMatchObject({ code: 'ORGANIZATION_NOT_FOUND', redirect: 'root' })
+  })
+
+  it("a copy of the org naming another provider row than the state's is read again", async () => {
+    const s = setup()
+    const { handle } = await begin(s)
+    const row = s.world.providers[0]!
+    // The org set up anew (row ap-9) and the engine's copy refreshed with it...
+    s.world.providers[0] = { ...row, id: 'ap-9' }
+    s.clock.advance(6000)
+    await s.api.beginLogin({ organizationId: 'org-1', session: anon })
+    // ...then the pipeline begun with ap-1 comes back while ap-1 is the org's row again.
+    s.world.providers[0] = row
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrap()).toMatchObject({ kind: 'render' })
+    // The same for a copy of the same row under another provider key.
+    s.world.providers[0] = { ...row, providerKey: 'other' }
+    s.clock.advance(6000)
+    await s.api.beginLogin({ organizationId: 'org-1', session: anon })
+    s.world.providers[0] = row
+    expect((await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrap()).toMatchObject({ kind: 'render' })
+  })
+
+  it('a login state that names no provider row is STATE_INVALID', async () => {
+    const s = setup()
+    const { handle, state } = await buildState(s.ctx, {
+      flow: 'login',
+      organizationId: 'org-1',
+      authProviderId: null,
+      providerKey: 'dummy',
+      initiatorUserId: null,
+      fingerprint: await stepFingerprint('dummy', 'login', [DUMMY_STEP_ID]),
+      next: null,
+      referrer: null,
+      sessionId: anon.id,
+    })
+    expect((await storeNewState(s.ctx, state)).isOk()).toBe(true)
+    const e = (await s.api.advance({ handle, request: GET, session: anon }, s.finish))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STATE_INVALID', redirect: 'orgLogin' })
+    expect(s.finish.logins).toHaveLength(0)
+  })
+
+  it('a storage read that fails while re-reading the org or the provider row is STORAGE_UNAVAILABLE', async () => {
+    const down = async () => {
+      throw new Error('db down')
+    }
+    const login = setup({}, undefined, { configCacheMs: 0 })
+    const { handle } = await begin(login)
+    const advance = async () => (await login.api.advance({ handle, request: GET, session: anon }, login.finish))._unsafeUnwrapErr()
+    const getOrganization = login.storage.getOrganization
+    login.storage.getOrganization = down
+    expect(await advance()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    login.storage.getOrganization = getOrganization
+    login.world.providers[0] = { ...login.world.providers[0]!, id: 'ap-9' }
+    login.storage.getAuthProviderById = down
+    expect(await advance()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+
+    const s = setup()
+    const step = (await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession }))._unsafeUnwrap()
+    s.storage.getOrganization = down
+    const e = (
+      await s.api.advance({ handle: (step as { handle: string }).handle, request: GET, session: adminSession }, s.finish)
+    )._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
   })
 })
