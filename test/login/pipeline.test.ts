@@ -1,7 +1,11 @@
 // finishLogin's boundary: state checks (threats 16, 17, 30-32), identity validation (threat 55),
 // stored identity on follow-ups, redirects (threat 37), explain(), after-commit failures.
 import { describe, expect, it } from 'vitest'
+import { ACCOUNT_VERIFICATION_PURPOSE, type LoginHandoff, VERIFICATION_SENDS_PURPOSE } from '../../src/engine/login.js'
+import { openState } from '../../src/engine/pipeline-state.js'
+import { LIMITS } from '../../src/model/limits.js'
 import { NO_FLAGS } from '../../src/model/records.js'
+import type { Provider } from '../../src/providers/types.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import {
   expectNoWrites,
@@ -12,6 +16,7 @@ import {
   OTHER_PROVIDER,
   PROVIDER,
   session,
+  sha256Hex,
   start,
   testProvider,
   world,
@@ -218,5 +223,285 @@ describe('after commit', () => {
     expect(e.retryable).toBe(true)
     expectNoWrites(w, before)
     expect((await finishOk(w, { handle, session: session(), op: 'newuser' })).kind).toBe('signedIn')
+  })
+})
+
+// The guards of src/engine/login.ts's own code before the decision (issue 12 item 4: mutants of
+// lines 1-321 that no test told apart). finishLogin through the internal login API, as the step
+// machine and createAuthPipeline's boundary call it.
+describe("finishLogin's own guards", () => {
+  const warningsOf = () => {
+    const warnings: { message: string; fields: unknown }[] = []
+    return { warnings, logger: { warn: (message: string, fields?: unknown) => warnings.push({ message, fields }) } }
+  }
+
+  it('a session without an id, or an op that does not exist → INPUT_INVALID naming what, nothing read', async () => {
+    const w = seeded()
+    const handle = await start(w)
+    for (const bad of [undefined, { id: '' }, { id: 5 }]) {
+      const e = await finishErr(w, { handle, session: bad as never, identity: ident({ id: 'ext-alice' }) })
+      expect(e).toMatchObject({ code: 'INPUT_INVALID', redirect: 'orgLogin', details: { reason: 'session' } })
+    }
+    const e = await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }), op: 'bogus' as never })
+    expect(e).toMatchObject({ code: 'INPUT_INVALID', redirect: 'orgLogin', details: { field: 'op' } })
+    expect((await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })).kind).toBe('signedIn')
+  })
+
+  it('a follow-up re-supplying an identity that differs in any field → IDENTITY_INVALID (identity-mismatch); the same one passes', async () => {
+    const first = { id: { id: 'ext-1', legacyId: 'old-1' }, email: 'one@corp.example', emailVerified: true, name: 'One', data: { a: 1 } }
+    const w = world()
+    const handle = await start(w)
+    const page = await finishOk(w, { handle, session: session(), identity: first })
+    expect(page.kind).toBe('confirmationRequired')
+    for (const other of [
+      { ...first, id: { id: 'ext-1', legacyId: 'old-2' } },
+      { ...first, email: 'two@corp.example' },
+      { ...first, emailVerified: false },
+      { ...first, name: 'Two' },
+      { ...first, data: { a: 2 } },
+    ]) {
+      const e = await finishErr(w, { handle, session: session(), identity: other, op: 'newuser' })
+      expect(e).toMatchObject({ code: 'IDENTITY_INVALID', redirect: 'orgLogin', details: { reason: 'identity-mismatch' } })
+    }
+    expect((await finishOk(w, { handle, session: session(), identity: first, op: 'newuser' })).kind).toBe('signedIn')
+  })
+
+  it('a first finish without an identity names the reason', async () => {
+    const w = seeded()
+    const handle = await start(w)
+    expect(await finishErr(w, { handle, session: session() })).toMatchObject({
+      code: 'IDENTITY_INVALID',
+      redirect: 'orgLogin',
+      details: { reason: 'missing' },
+    })
+  })
+
+  it('the provider implementation gone from the engine → PROVIDER_UNKNOWN; the org gone → ORGANIZATION_NOT_FOUND', async () => {
+    const w = seeded()
+    const handle = await start(w)
+    ;(w.ctx.providers as Map<string, unknown>).delete('dummy')
+    expect(await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })).toMatchObject({
+      code: 'PROVIDER_UNKNOWN',
+      redirect: 'orgLogin',
+    })
+    const w2 = seeded()
+    const h2 = await start(w2)
+    w2.ctx.configCache.drop(ORG.id)
+    ;(w2.storage as { getOrganizationWithProvider: unknown }).getOrganizationWithProvider = async () => null
+    expect(await finishErr(w2, { handle: h2, session: session(), identity: ident({ id: 'ext-alice' }) })).toMatchObject({
+      code: 'ORGANIZATION_NOT_FOUND',
+      redirect: 'orgLogin',
+    })
+  })
+
+  it('the org and provider read failing → STORAGE_UNAVAILABLE to the org login page', async () => {
+    const w = seeded()
+    const handle = await start(w)
+    w.ctx.configCache.drop(ORG.id)
+    ;(w.storage as { getOrganizationWithProvider: unknown }).getOrganizationWithProvider = async () => {
+      throw new Error('down')
+    }
+    expect(await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      redirect: 'orgLogin',
+    })
+  })
+
+  it("the engine's copy of the org's provider is not used for a state of another row or key: read again", async () => {
+    const replaced = { ...PROVIDER, id: 'ap3' }
+    const w = seeded()
+    await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-alice' }) })
+    // The copy holds ap1; the org's provider is replaced (new row) behind the engine.
+    await w.storage.transaction(async (tx) => {
+      await tx.deleteAuthProvider(PROVIDER.id)
+      await tx.createAuthProvider(replaced)
+    })
+    const out = await finishOk(w, {
+      handle: await start(w, { provider: replaced }),
+      session: session(),
+      identity: ident({ id: 'ext-new' }),
+    })
+    expect(out.kind).toBe('confirmationRequired')
+    // Same row, new provider key.
+    const w2 = world({ provider: testProvider('dummy') })
+    ;(w2.ctx.providers as Map<string, Provider>).set('other', testProvider('other'))
+    await finishOk(w2, { handle: await start(w2), session: session(), identity: ident({ id: 'ext-1', email: 'a@corp.example' }) })
+    const rekeyed = { ...PROVIDER, providerKey: 'other' }
+    await w2.storage.transaction(async (tx) => {
+      await tx.deleteAuthProvider(PROVIDER.id)
+      await tx.createAuthProvider(rekeyed)
+    })
+    const out2 = await finishOk(w2, {
+      handle: await start(w2, { provider: rekeyed }),
+      session: session(),
+      identity: ident({ id: 'ext-2' }),
+    })
+    expect(out2.kind).toBe('confirmationRequired')
+  })
+
+  it("the step machine's handoff is checked like a loaded state: another flow, org or provider key is refused", async () => {
+    const w = seeded()
+    const handle = await start(w)
+    const opened = (await openState(w.ctx, handle, 'sess-1', { flow: 'login' }))._unsafeUnwrap()
+    const input = { handle, session: session(), identity: ident({ id: 'ext-alice' }) }
+    const before = w.storage.snapshot()
+    const refused = async (handoff: LoginHandoff) => (await w.login.finishAfterSteps(input, handoff))._unsafeUnwrapErr()
+    expect(
+      await refused({ opened: { ...opened, state: { ...opened.state, flow: 'setup' } }, organization: ORG, providerRow: PROVIDER }),
+    ).toMatchObject({ code: 'FLOW_MISMATCH', redirect: 'orgLogin' })
+    expect(await refused({ opened, organization: ORG, providerRow: { ...PROVIDER, organizationId: 'org2' } })).toMatchObject({
+      code: 'PROVIDER_MISMATCH',
+    })
+    expect(await refused({ opened, organization: ORG, providerRow: { ...PROVIDER, providerKey: 'other' } })).toMatchObject({
+      code: 'PROVIDER_MISMATCH',
+    })
+    expect(w.storage.snapshot()).toEqual(before)
+    expect((await w.login.finishAfterSteps(input, { opened, organization: ORG, providerRow: PROVIDER }))._unsafeUnwrap().kind).toBe(
+      'signedIn',
+    )
+  })
+
+  it('a provider trust policy that throws → PROVIDER_ERROR to the org login page', async () => {
+    const w = world({
+      users: [alice],
+      identities: [aliceIdentity],
+      members: [aliceMember],
+      provider: testProvider('dummy', {
+        trustPolicy: () => {
+          throw new Error('bad config')
+        },
+      }),
+    })
+    const handle = await start(w)
+    expect(await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })).toMatchObject({
+      code: 'PROVIDER_ERROR',
+      redirect: 'orgLogin',
+      details: { stage: 'trustPolicy' },
+    })
+  })
+
+  it('the member-limit hook throwing → STORAGE_UNAVAILABLE naming the hook, to the org login page', async () => {
+    const boom = new Error('limit service down')
+    const w = world({
+      hooks: {
+        isMemberLimitReached: () => {
+          throw boom
+        },
+      },
+    })
+    const handle = await start(w)
+    const e = await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-1' }), op: 'newuser' })
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin', details: { hook: 'isMemberLimitReached' } })
+    expect(e.cause).toBe(boom)
+    expect(w.storage.snapshot().users).toEqual([])
+  })
+
+  it('the verification-link read failing → STORAGE_UNAVAILABLE to the org login page', async () => {
+    const w = seeded()
+    const handle = await start(w)
+    ;(w.ctx.tokens as { peek: unknown }).peek = async () => {
+      throw new Error('down')
+    }
+    expect(
+      await finishErr(w, { handle, session: session({ verificationToken: 'a'.repeat(43) }), identity: ident({ id: 'ext-alice' }) }),
+    ).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+  })
+
+  it('a verification-link row whose payload is not JSON is no link: the page as without one', async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    const token = 'b'.repeat(43)
+    const w = world({ users: [owner] })
+    await w.ctx.tokens.create({
+      hash: sha256Hex(token),
+      purpose: ACCOUNT_VERIFICATION_PURPOSE,
+      payload: '{not json',
+      expiresAt: new Date('2026-03-01T13:00:00.000Z'),
+    })
+    const handle = await start(w)
+    const out = await finishOk(w, {
+      handle,
+      session: session({ verificationToken: token }),
+      identity: ident({ id: 'ext-u', email: 'u@corp.example' }),
+    })
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
+    expect(out.trace.map((t) => t.rule)).not.toContain('unknown.verification-ignored')
+  })
+
+  it("a user's unreadable verification-sends record is ignored with a warning; none when there is no record", async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    const X = ident({ id: 'ext-u', email: 'u@corp.example' })
+    const clean = warningsOf()
+    const w0 = world({ users: [owner], logger: clean.logger })
+    await finishOk(w0, { handle: await start(w0), session: session(), identity: X })
+    expect(w0.mailer.sent).toHaveLength(1)
+    expect(clean.warnings).toEqual([])
+    for (const payload of ['{not json', JSON.stringify({ windowStart: 0, count: -1, lastByProvider: {}, tokenHash: null })]) {
+      const log = warningsOf()
+      const w = world({ users: [owner], logger: log.logger })
+      await w.ctx.tokens.create({
+        hash: sha256Hex('ssoflow:verification-sends:u'),
+        purpose: VERIFICATION_SENDS_PURPOSE,
+        payload,
+        expiresAt: new Date('2026-03-02T12:00:00.000Z'),
+      })
+      await finishOk(w, { handle: await start(w), session: session(), identity: X })
+      expect(log.warnings).toEqual([{ message: 'ssoflow: unreadable verification-sends record ignored', fields: { userId: 'u' } }])
+      expect(w.mailer.sent).toHaveLength(1)
+    }
+  })
+
+  it('a verification-sends record names at most 1,000 providers: one more is unreadable', async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    for (const [providers, warned] of [
+      [1000, false],
+      [1001, true],
+    ] as const) {
+      const log = warningsOf()
+      const w = world({ users: [owner], logger: log.logger })
+      const lastByProvider = Object.fromEntries(Array.from({ length: providers }, (_, i) => [`p${i}`, 0]))
+      await w.ctx.tokens.create({
+        hash: sha256Hex('ssoflow:verification-sends:u'),
+        purpose: VERIFICATION_SENDS_PURPOSE,
+        payload: JSON.stringify({ windowStart: 0, count: 0, lastByProvider, tokenHash: null }),
+        expiresAt: new Date('2026-03-02T12:00:00.000Z'),
+      })
+      await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-u', email: 'u@corp.example' }) })
+      expect(log.warnings.length > 0).toBe(warned)
+    }
+  })
+
+  it('a second factor passed by a user whose id is LIMITS.id characters long counts', async () => {
+    const id = 'u'.repeat(LIMITS.id)
+    const w = world({
+      users: [makeUser({ id, email: 'long@corp.example', has2fa: true })],
+      identities: [makeIdentity({ id: 'ai-long', authProviderId: PROVIDER.id, userId: id, ident: 'ext-long' })],
+      members: [makeMember({ id: 'm-long', organizationId: ORG.id, userId: id, flags: { ...NO_FLAGS, ssoLinked: true } })],
+    })
+    const out = await finishOk(w, {
+      handle: await start(w),
+      session: session({ twoFactorUserId: id }),
+      identity: ident({ id: 'ext-long' }),
+    })
+    expect(out.kind === 'signedIn' && out.userId).toBe(id)
+    const again = await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-long' }) })
+    expect(again.kind).toBe('twoFactorRequired')
+  })
+
+  it("the engine's copy of the org and provider serves a second login within policy.configCacheMs (one read)", async () => {
+    const w = seeded()
+    let reads = 0
+    const original = w.storage.getOrganizationWithProvider
+    if (!original) throw new Error('the memory storage reads an org with its provider')
+    const read = original.bind(w.storage)
+    ;(w.storage as { getOrganizationWithProvider: unknown }).getOrganizationWithProvider = (id: string) => {
+      reads++
+      return read(id)
+    }
+    for (let i = 0; i < 2; i++) {
+      expect((await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-alice' }) })).kind).toBe(
+        'signedIn',
+      )
+    }
+    expect(reads).toBe(1)
   })
 })
