@@ -450,6 +450,20 @@ describe("finishLogin's own guards", () => {
     }
   })
 
+  it('an unreadable verification-sends record with no logger configured: still ignored, the link mailed', async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    const w = world({ users: [owner] })
+    await w.ctx.tokens.create({
+      hash: sha256Hex('ssoflow:verification-sends:u'),
+      purpose: VERIFICATION_SENDS_PURPOSE,
+      payload: '{not json',
+      expiresAt: new Date('2026-03-02T12:00:00.000Z'),
+    })
+    const out = await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-u', email: 'u@corp.example' }) })
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
+    expect(w.mailer.sent.map((m) => m.template)).toEqual(['accountVerification'])
+  })
+
   it('a verification-sends record names at most 1,000 providers: one more is unreadable', async () => {
     const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
     for (const [providers, warned] of [
