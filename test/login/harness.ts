@@ -120,6 +120,8 @@ export interface StartOptions {
   readonly provider?: AuthProvider
   /** False: leave the state at step 0 (the provider steps did not run). */
   readonly stepsDone?: boolean
+  /** An IdP-initiated pipeline (threat 39), as an unsolicited SAML response starts one. */
+  readonly unsolicited?: boolean
 }
 
 /** Creates a login pipeline state the way beginLogin does; returns the signed handle. */
@@ -142,6 +144,7 @@ export async function start(w: World, o: StartOptions = {}): Promise<string> {
     ),
     next: o.next ?? null,
     referrer: o.referrer ?? null,
+    ...(o.unsolicited ? { initiation: 'unsolicited' as const } : {}),
   })
   if (created.isErr()) throw new Error(created.error.code)
   if (o.stepsDone === false) return created.value.handle

@@ -5,6 +5,7 @@ import { ACCOUNT_VERIFICATION_PURPOSE, type LoginHandoff, VERIFICATION_SENDS_PUR
 import { openState } from '../../src/engine/pipeline-state.js'
 import { LIMITS } from '../../src/model/limits.js'
 import { NO_FLAGS } from '../../src/model/records.js'
+import type { StorageTx } from '../../src/ports/storage.js'
 import type { Provider } from '../../src/providers/types.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import {
@@ -517,5 +518,126 @@ describe("finishLogin's own guards", () => {
       )
     }
     expect(reads).toBe(1)
+  })
+})
+
+// Threat 39 in finishLogin (issue 12 item 4: mutants of src/engine/login.ts lines 471-540; the
+// SAML suites that also test it are not among the mutation suites).
+describe('an unsolicited pipeline decides as anonymous and only signs in a linked member', () => {
+  const bob = makeUser({ id: 'bob', email: 'bob@corp.example' })
+
+  it('a linked member signs in; a second factor or a refusal stays as decided', async () => {
+    const w = seeded()
+    const out = await finishOk(w, {
+      handle: await start(w, { unsolicited: true }),
+      session: session(),
+      identity: ident({ id: 'ext-alice' }),
+    })
+    expect(out.kind === 'signedIn' && out.userId).toBe('alice')
+    const w2 = world({ users: [{ ...alice, has2fa: true }], identities: [aliceIdentity], members: [aliceMember] })
+    const two = await finishOk(w2, {
+      handle: await start(w2, { unsolicited: true }),
+      session: session(),
+      identity: ident({ id: 'ext-alice' }),
+    })
+    expect(two.kind).toBe('twoFactorRequired')
+    // A refusal stays as decided.
+    const w3 = world({ users: [{ ...alice, isSuspended: true }], identities: [aliceIdentity], members: [aliceMember] })
+    const e = await finishErr(w3, {
+      handle: await start(w3, { unsolicited: true }),
+      session: session(),
+      identity: ident({ id: 'ext-alice' }),
+    })
+    expect(e.code).toBe('USER_SUSPENDED')
+  })
+
+  it('an unknown identity → UNSOLICITED_RESPONSE (not-linked), the pipeline consumed, nothing written; also where policy.newUser creates', async () => {
+    for (const policy of [undefined, { newUser: 'create' as const }]) {
+      const w = world({ users: [bob], policy })
+      const handle = await start(w, { unsolicited: true })
+      const before = w.storage.snapshot()
+      const e = await finishErr(w, {
+        handle,
+        session: session({ userId: 'bob' }),
+        identity: ident({ id: 'ext-new', email: 'new@corp.example' }),
+      })
+      expect(e).toMatchObject({ code: 'UNSOLICITED_RESPONSE', redirect: 'orgLogin', details: { reason: 'not-linked' } })
+      expectNoWrites(w, before)
+      // consumed: it can never finish
+      const again = await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-new', email: 'new@corp.example' }) })
+      expect(again.code).toBe('STATE_CONSUMED')
+    }
+  })
+
+  it("a linked user who is not a member → UNSOLICITED_RESPONSE (not-a-member), the session's invite not read", async () => {
+    const invite = makeMember({
+      id: 'inv',
+      organizationId: ORG.id,
+      // to the IdP's address, not the account's: only the session's token could accept it
+      email: 'alice.idp@corp.example',
+      inviteTokenHash: sha256Hex('invite-token'),
+    })
+    const w = world({ users: [alice], identities: [aliceIdentity], members: [invite] })
+    const handle = await start(w, { unsolicited: true })
+    const before = w.storage.snapshot()
+    const e = await finishErr(w, {
+      handle,
+      session: session({ userId: 'alice', invite: { memberId: 'inv', token: 'invite-token', organizationId: ORG.id } }),
+      identity: ident({ id: 'ext-alice', email: 'alice.idp@corp.example' }),
+    })
+    expect(e).toMatchObject({ code: 'UNSOLICITED_RESPONSE', redirect: 'orgLogin', details: { reason: 'not-a-member' } })
+    expectNoWrites(w, before)
+  })
+})
+
+describe('an unsolicited pipeline never accepts an invite', () => {
+  it("a linked non-member with an invite to the identity's address → UNSOLICITED_RESPONSE (invite), nothing written", async () => {
+    const invite = makeMember({ id: 'inv', organizationId: ORG.id, email: 'alice@corp.example' })
+    const w = world({ users: [alice], identities: [aliceIdentity], members: [invite] })
+    const handle = await start(w, { unsolicited: true })
+    const before = w.storage.snapshot()
+    const e = await finishErr(w, { handle, session: session(), identity: ident({ id: 'ext-alice' }) })
+    expect(e).toMatchObject({ code: 'UNSOLICITED_RESPONSE', redirect: 'orgLogin', details: { reason: 'invite' } })
+    expectNoWrites(w, before)
+  })
+})
+
+// Threat 62 in finishLogin: the provider row read in the transaction is compared with the one the
+// pipeline was checked against, by content (issue 12 item 4: sameProvider and stableJson).
+describe('the provider row in the login transaction', () => {
+  /** A login warms the engine's copy; `change` then rewrites the stored row behind it. */
+  async function afterChange(config: Record<string, unknown>, change: (tx: StorageTx) => Promise<unknown>) {
+    const w = world({ users: [alice], identities: [aliceIdentity], members: [aliceMember] })
+    await w.storage.transaction((tx) => tx.updateAuthProvider(PROVIDER.id, { config: config as never }))
+    await finishOk(w, { handle: await start(w), session: session(), identity: ident({ id: 'ext-alice' }) })
+    await w.storage.transaction(change)
+    return w.login.finishLogin({ handle: await start(w), session: session(), identity: ident({ id: 'ext-alice' }) })
+  }
+
+  it('the same configuration with its keys in another order (at any depth) is the same provider', async () => {
+    const r = await afterChange({ z: { y: 1, b: 2 }, c: 3, a: 4 }, (tx) =>
+      tx.updateAuthProvider(PROVIDER.id, { config: { a: 4, c: 3, z: { b: 2, y: 1 } } }),
+    )
+    expect(r._unsafeUnwrap().kind).toBe('signedIn')
+  })
+
+  it('a list turned into an object with the same keys, scimEnabled flipped, or the key or org changed under the same row id → PROVIDER_MISMATCH', async () => {
+    const changes: ((tx: StorageTx) => Promise<unknown>)[] = [
+      (tx) => tx.updateAuthProvider(PROVIDER.id, { config: { list: { 0: 'a', 1: 'b' } } }),
+      (tx) => tx.updateAuthProvider(PROVIDER.id, { scimEnabled: !PROVIDER.scimEnabled }),
+      async (tx) => {
+        await tx.deleteAuthProvider(PROVIDER.id)
+        await tx.createAuthProvider({ ...PROVIDER, config: { list: ['a', 'b'] }, providerKey: 'other' })
+      },
+      async (tx) => {
+        await tx.deleteAuthProvider(PROVIDER.id)
+        await tx.deleteAuthProvider(OTHER_PROVIDER.id)
+        await tx.createAuthProvider({ ...PROVIDER, config: { list: ['a', 'b'] }, organizationId: 'org2' })
+      },
+    ]
+    for (const change of changes) {
+      const r = await afterChange({ list: ['a', 'b'] }, change)
+      expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'PROVIDER_MISMATCH', details: { reason: 'provider-changed' } })
+    }
   })
 })
