@@ -614,9 +614,9 @@ describe('the provider row in the login transaction', () => {
     return w.login.finishLogin({ handle: await start(w), session: session(), identity: ident({ id: 'ext-alice' }) })
   }
 
-  it('the same configuration with its keys in another order (at any depth) is the same provider', async () => {
-    const r = await afterChange({ z: { y: 1, b: 2 }, c: 3, a: 4 }, (tx) =>
-      tx.updateAuthProvider(PROVIDER.id, { config: { a: 4, c: 3, z: { b: 2, y: 1 } } }),
+  it('the same configuration (nulls included) with its keys in another order, at any depth, is the same provider', async () => {
+    const r = await afterChange({ z: { y: 1, b: 2 }, c: 3, a: 4, n: null }, (tx) =>
+      tx.updateAuthProvider(PROVIDER.id, { config: { a: 4, c: 3, n: null, z: { b: 2, y: 1 } } }),
     )
     expect(r._unsafeUnwrap().kind).toBe('signedIn')
   })
