@@ -872,3 +872,84 @@ describe('finishing and re-reading the provider', () => {
     expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
   })
 })
+
+// Issue 12 item 4, the mutation run of src/engine/steps.ts lines 351-407: `start` and `beginLogin`'s
+// own checks (which field, which redirect), the referrer's bound and discovery on a redirect step.
+describe('beginLogin details', () => {
+  /** `findVerifiedDomains` on the memory storage: `acme.test` verified by org-1; `reads` counts calls. */
+  function withDomains(s: ReturnType<typeof setup>) {
+    const reads: string[] = []
+    const storage = s.storage as unknown as Record<string, unknown>
+    storage.listOrganizationDomains = async () => []
+    storage.findVerifiedDomains = async (domain: string) => {
+      reads.push(domain)
+      return domain === 'acme.test'
+        ? [{ id: 'd-1', organizationId: 'org-1', domain, verificationToken: 't', verifiedAt: new Date(0), createdAt: new Date(0) }]
+        : []
+    }
+    return reads
+  }
+
+  it('a refused input names its field and goes to the root page', async () => {
+    const s = setup()
+    // biome-ignore lint/suspicious/noExplicitAny: deliberately malformed input
+    const refused = async (input: unknown) => (await s.api.beginLogin(input as any))._unsafeUnwrapErr()
+    for (const input of [null, 'org-1', 42]) {
+      expect(await refused(input)).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'input' } })
+    }
+    expect(await refused({ organizationId: '', session: anon })).toMatchObject({
+      code: 'INPUT_INVALID',
+      redirect: 'root',
+      details: { field: 'organizationId' },
+    })
+    expect(await refused({ organizationId: 'org-1', session: {} })).toMatchObject({
+      code: 'INPUT_INVALID',
+      redirect: 'orgLogin',
+      details: { field: 'session' },
+    })
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('discovery with a bad session is refused to the root before the domain is read', async () => {
+    const s = setup()
+    const reads = withDomains(s)
+    const e = (await s.api.beginLogin({ email: 'ada@acme.test', session: {} as never }))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'session' } })
+    expect(reads).toEqual([])
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('a referrer of up to 255 characters is stored, a longer one dropped', async () => {
+    for (const [referrer, stored] of [
+      ['r'.repeat(255), 'r'.repeat(255)],
+      ['r'.repeat(256), null],
+    ] as const) {
+      const s = setup()
+      ;(await s.api.beginLogin({ organizationId: 'org-1', session: anon, referrer }))._unsafeUnwrap()
+      expect(storedState(s).referrer).toBe(stored)
+    }
+  })
+
+  it('discovery whose steps need no browser: the redirect carries the discovery', async () => {
+    const s = setup({
+      auto: {
+        ...dummyProvider({ key: 'auto' }),
+        loginSteps: () => [{ id: 'auto', handle: async () => ({ type: 'next', bind: { id: 'x-1', email: 'auto@example.com' } }) }],
+      },
+    })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'auto' }
+    const reads = withDomains(s)
+    const step = (await s.api.beginLogin({ email: 'ada@acme.test', session: anon }))._unsafeUnwrap()
+    expect(step).toEqual({
+      kind: 'redirect',
+      url: 'https://app.example.com/auth/sso/',
+      handle: expect.any(String),
+      discovery: {
+        domain: 'acme.test',
+        organizationId: 'org-1',
+        trace: [{ rule: 'discovery.verified-domain', detail: 'acme.test is verified by organization org-1' }],
+      },
+    })
+    expect(reads).toEqual(['acme.test'])
+  })
+})
