@@ -86,6 +86,19 @@ describe('existing identity (spec 3.3)', () => {
     expect(rows[0]?.userId).toBe('alice')
   })
 
+  it('an identity found by its current id is kept when the legacy id names no row (no legacy lookup)', async () => {
+    const w = world({ users: [alice], identities: [{ ...aliceIdentity, ident: 'sub-123' }], members: [aliceMember] })
+    const handle = await start(w)
+    const out = await finishOk(w, {
+      handle,
+      session: session(),
+      identity: ident({ id: { id: 'sub-123', legacyId: 'alice@corp.example' } }),
+    })
+    expect(out.kind === 'signedIn' && out.userId).toBe('alice')
+    expect(out.trace.map((t) => t.rule)).toContain('login.existing-identity')
+    expect(w.storage.snapshot().users).toEqual([alice])
+  })
+
   it('a missing membership is re-created (member.add audit) for a returning user', async () => {
     const w = world({ users: [alice], identities: [aliceIdentity] })
     const handle = await start(w)

@@ -1,5 +1,6 @@
 // Spec 3.9 + threats 46-51: memberships and invites.
 import { describe, expect, it } from 'vitest'
+import { LIMITS } from '../../src/model/limits.js'
 import { type Member, NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import { diff, finishOk, ident, ORG, OTHER_ORG, PROVIDER, session, sha256Hex, start, world } from './harness.js'
@@ -110,6 +111,15 @@ describe('invites (spec 3.9)', () => {
     })
   }
 
+  it('a session invite whose member id is exactly LIMITS.id characters long is accepted', async () => {
+    const id = 'i'.repeat(LIMITS.id)
+    const inv = await invite({ id })
+    // the address is unverified so that only the session path could accept the invite
+    const { out } = await loginWith(inv, { memberId: id, token: 'invite-token', organizationId: ORG.id }, { addressVerified: false })
+    expect(out.acceptedInviteId).toBe(id)
+    expect(out.memberId).toBe(id)
+  })
+
   it('an unapproved session invite is ignored; an unapproved request for another address is not deleted', async () => {
     const inv = await invite({ inviteStatus: 'requested_to_join', email: 'bob@corp.example' })
     const { w, before } = await loginWith(inv, { memberId: 'inv', token: 'invite-token', organizationId: ORG.id })
@@ -127,6 +137,26 @@ describe('invites (spec 3.9)', () => {
     const { out, w } = await loginWith(inv, null, { addressVerified: false })
     expect(out.acceptedInviteId).toBeNull()
     expect(out.trace.map((t) => t.rule)).toContain('membership.invite.email-unverified')
+    expect(w.storage.snapshot().members.find((m) => m.id === 'inv')).toEqual(inv)
+  })
+
+  it("threat 46: another account's verified copy of the address does not let the user take the invite", async () => {
+    const inv = await invite()
+    const eve = makeUser({ id: 'eve', email: 'eve@corp.example' })
+    const w = world({
+      users: [alice, eve],
+      userEmails: [
+        { userId: 'alice', email: alice.email, emailNormalized: alice.email, isVerified: false, isPrimary: true },
+        { userId: 'eve', email: alice.email, emailNormalized: alice.email, isVerified: true, isPrimary: false },
+      ],
+      identities: [aliceIdentity],
+      members: [inv],
+    })
+    const handle = await start(w)
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-alice', email: alice.email }) })
+    if (out.kind !== 'signedIn') throw new Error(out.kind)
+    expect(out.userId).toBe('alice')
+    expect(out.acceptedInviteId).toBeNull()
     expect(w.storage.snapshot().members.find((m) => m.id === 'inv')).toEqual(inv)
   })
 
