@@ -83,39 +83,15 @@ function barrier(count: number, ms = 20_000) {
 }
 
 /**
- * The storage, with every login transaction stopped at the barrier right after its first read
- * (the lock-free provider + identity read): all callers have read before any decides.
+ * `storage` whose transactions hand `fn` the transaction with the members `wrap` returns in place
+ * of its own (the rest inherited, the state and token stores kept).
  */
-function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, guarded: boolean[] = []): StoragePort {
+function wrapTransactions(storage: StoragePort, wrap: (tx: StorageTx) => Partial<StorageTx>): StoragePort {
   const transaction: StoragePort['transaction'] = (fn) =>
     storage.transaction((tx) => {
-      const read = tx.readLinkedIdentity?.bind(tx)
-      const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
-      let first = true
-      const gated: StorageTx = Object.create(tx) as StorageTx
-      Object.assign(gated, {
-        readLinkedIdentity: read
-          ? async (p: string, ident: string, org: string) => {
-              const out = await read(p, ident, org)
-              if (first) {
-                first = false
-                await gate.wait()
-              }
-              return out
-            }
-          : undefined,
-        // Records each guarded refresh's answer (true: written without the identity lock).
-        updateIdentityIfUnchanged: refresh
-          ? async (...args: Parameters<typeof refresh>) => {
-              const written = await refresh(...args)
-              guarded.push(written)
-              return written
-            }
-          : undefined,
-        pipelineStates: tx.pipelineStates,
-        oneTimeTokens: tx.oneTimeTokens,
-      })
-      return fn(gated)
+      const wrapped: StorageTx = Object.create(tx) as StorageTx
+      Object.assign(wrapped, wrap(tx), { pipelineStates: tx.pipelineStates, oneTimeTokens: tx.oneTimeTokens })
+      return fn(wrapped)
     })
   return new Proxy(storage, {
     get(target, prop, receiver) {
@@ -123,6 +99,51 @@ function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, gua
       const value: unknown = Reflect.get(target, prop, receiver)
       return typeof value === 'function' ? value.bind(target) : value
     },
+  })
+}
+
+/** The pipeline options every race uses, on `storage`. */
+function raceOptions(storage: StoragePort, clock: AuthPipelineOptions['clock']): AuthPipelineOptions {
+  return {
+    storage,
+    mailer: createRecordingMailer(),
+    signals: createRecordingSignals(),
+    providers: { dummy: accumulatingProvider() },
+    secret: 'login races test secret, thirty-two bytes or more',
+    urls,
+    clock,
+  }
+}
+
+/**
+ * The storage, with every login transaction stopped at the barrier right after its first read
+ * (the lock-free provider + identity read): all callers have read before any decides.
+ */
+function withBarrier(storage: StoragePort, gate: ReturnType<typeof barrier>, guarded: boolean[] = []): StoragePort {
+  return wrapTransactions(storage, (tx) => {
+    const read = tx.readLinkedIdentity?.bind(tx)
+    const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
+    let first = true
+    return {
+      readLinkedIdentity: read
+        ? async (p: string, ident: string, org: string) => {
+            const out = await read(p, ident, org)
+            if (first) {
+              first = false
+              await gate.wait()
+            }
+            return out
+          }
+        : undefined,
+      // Records each guarded refresh's answer (true: written without the identity lock).
+      updateIdentityIfUnchanged: refresh
+        ? async (...args: Parameters<typeof refresh>) => {
+            const written = await refresh(...args)
+            guarded.push(written)
+            return written
+          }
+        : undefined,
+    }
   })
 }
 
@@ -154,15 +175,7 @@ for (const target of TARGETS) {
       await seedLinkedUser(fresh.storage)
       const gate = barrier(CALLERS)
       const guarded: boolean[] = []
-      const options: AuthPipelineOptions = {
-        storage: withBarrier(fresh.storage, gate, guarded),
-        mailer: createRecordingMailer(),
-        signals: createRecordingSignals(),
-        providers: { dummy: accumulatingProvider() },
-        secret: 'login races test secret, thirty-two bytes or more',
-        urls,
-        clock,
-      }
+      const options = raceOptions(withBarrier(fresh.storage, gate, guarded), clock)
       return { ...fresh, gate, guarded, options, sso: createAuthPipeline(options) }
     }
 
@@ -325,47 +338,25 @@ describe.skipIf(!process.env.DATABASE_URL)('login races on kysely/postgres, step
       const answers: boolean[] = []
       let arrivals = 0
       const storage = fresh.storage
-      const wrapped = new Proxy(storage, {
-        get(target, prop, receiver) {
-          if (prop === 'transaction') {
-            const transaction: StoragePort['transaction'] = (fn) =>
-              storage.transaction((tx) => {
-                const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
-                const gated: StorageTx = Object.create(tx) as StorageTx
-                Object.assign(gated, {
-                  updateIdentityIfUnchanged: refresh
-                    ? async (...args: Parameters<typeof refresh>) => {
-                        const role = arrivals++
-                        if (role > 2) return refresh(...args)
-                        arrivedAt[role]?.fire()
-                        await go[role]?.promise
-                        const written = await refresh(...args)
-                        answers[role] = written
-                        returned[role]?.fire()
-                        if (role < 2) await release[role]?.promise
-                        return written
-                      }
-                    : undefined,
-                  pipelineStates: tx.pipelineStates,
-                  oneTimeTokens: tx.oneTimeTokens,
-                })
-                return fn(gated)
-              })
-            return transaction
-          }
-          const value: unknown = Reflect.get(target, prop, receiver)
-          return typeof value === 'function' ? value.bind(target) : value
-        },
+      const wrapped = wrapTransactions(storage, (tx) => {
+        const refresh = tx.updateIdentityIfUnchanged?.bind(tx)
+        return {
+          updateIdentityIfUnchanged: refresh
+            ? async (...args: Parameters<typeof refresh>) => {
+                const role = arrivals++
+                if (role > 2) return refresh(...args)
+                arrivedAt[role]?.fire()
+                await go[role]?.promise
+                const written = await refresh(...args)
+                answers[role] = written
+                returned[role]?.fire()
+                if (role < 2) await release[role]?.promise
+                return written
+              }
+            : undefined,
+        }
       })
-      const options: AuthPipelineOptions = {
-        storage: wrapped,
-        mailer: createRecordingMailer(),
-        signals: createRecordingSignals(),
-        providers: { dummy: accumulatingProvider() },
-        secret: 'login races test secret, thirty-two bytes or more',
-        urls,
-        clock,
-      }
+      const options = raceOptions(wrapped, clock)
       const sso = createAuthPipeline(options)
       const sessions = ['w', 'y', 'x'].map((id): SessionInfo => ({ id: `stepped-${id}` }))
       const handles: string[] = []
