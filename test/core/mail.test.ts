@@ -2,6 +2,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MAIL_NAME_MAX, mailText, renderPlainText } from '../../src/core/mail.js'
+import { runs } from '../helpers/runs.js'
 
 const hostile = fc.oneof(
   fc.string({ maxLength: 400 }),
@@ -40,7 +41,7 @@ describe('mailText', () => {
         expect(out).toBe(out.trim())
         expect(mailText(out)).toBe(out)
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     )
   })
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { safeNext } from '../../src/core/redirect.js'
+import { runs } from '../helpers/runs.js'
 
 const BASE = 'https://app.example.com'
 
@@ -119,7 +120,7 @@ describe('safeNext', () => {
         // Stable: validating the output again gives the same value.
         expect(safeNext(out, BASE)).toBe(out)
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     )
   })
 })

@@ -4,6 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { INPUT_SCHEMAS, parseInput } from '../../src/engine/inputs.js'
+import { runs } from '../helpers/runs.js'
 
 function same(method: 'advance' | 'beginLogin', input: unknown): void {
   const got = parseInput(method, input)
@@ -85,19 +86,19 @@ describe('parseInput: the zod-free path of beginLogin and advance gives the sche
     })
     fc.assert(
       fc.property(valid, (input) => same('advance', input)),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     )
   })
   it('advance (property)', () => {
     fc.assert(
       fc.property(fc.oneof(advance, fc.anything()), (input) => same('advance', input)),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     )
   })
   it('beginLogin (property)', () => {
     fc.assert(
       fc.property(fc.oneof(beginLogin, fc.anything()), (input) => same('beginLogin', input)),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     )
   })
   it.each([

@@ -4,6 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type AuthPipelineOptions, createAuthPipeline, ERROR_CODES, SsoflowError } from '../../src/index.js'
+import { runs } from '../helpers/runs.js'
 import { harness } from './harness.js'
 
 function thrown(options: unknown): SsoflowError {
@@ -91,7 +92,7 @@ describe('createAuthPipeline option validation', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     )
   })
 

@@ -8,6 +8,7 @@ import { parseIdentity } from '../../src/model/identity.js'
 import { type AuthIdentity, type Member, NO_FLAGS, type User, type UserEmail } from '../../src/model/records.js'
 import type { UserEmailMatch } from '../../src/ports/storage.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
+import { runs } from '../helpers/runs.js'
 import { dataOf, ident, ORG, PROVIDER, session, start, world } from './harness.js'
 
 const EMAILS = ['e1@corp.example', 'e2@corp.example', 'E1@Corp.Example', 'e3@corp.example']
@@ -106,7 +107,7 @@ describe('properties of finishLogin (memory storage)', () => {
         // a verification mail only ever goes to a stored address of an existing user (threat 22)
         for (const m of w.mailer.sent) expect(before.userEmails.map((e) => e.email)).toContain(m.to)
       }),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     )
   })
 
@@ -140,7 +141,7 @@ describe('properties of finishLogin (memory storage)', () => {
           for (const m of after.members) expect(m.role).toBe('member')
         }
       }),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     )
   })
 
@@ -153,7 +154,7 @@ describe('properties of finishLogin (memory storage)', () => {
           x.isOk() ? [x.value.kind, x.value.kind === 'signedIn' ? x.value.userId : null] : ['err', x.error.code]
         expect(view(two.r)).toEqual(view(one.r))
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     )
   })
 })
@@ -217,7 +218,7 @@ describe('properties of decideLogin (pure)', () => {
         // the trace never carries the verification token url
         expect(JSON.stringify(a.trace)).not.toContain('https://app/verify')
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     )
   })
 
@@ -247,7 +248,7 @@ describe('properties of decideLogin (pure)', () => {
         expect(jit.afterCommit).toEqual(chosen.afterCommit)
         expect(jit.trace.map((t) => t.rule)).toContain('unknown.jit')
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     )
   })
 
@@ -258,7 +259,7 @@ describe('properties of decideLogin (pure)', () => {
         const reversed = { ...facts, emailMatches: [...facts.emailMatches].reverse() }
         expect(decideLogin(reversed).decision).toEqual(decideLogin(facts).decision)
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     )
   })
 })

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { emailsEqual, isValidEmail, normalizeEmail } from '../../src/model/email.js'
 import { identityInputSchema, isStorableText, parseIdentity, toIdentity } from '../../src/model/identity.js'
 import { LIMITS } from '../../src/model/limits.js'
+import { runs } from '../helpers/runs.js'
 
 describe('normalizeEmail', () => {
   it('trims, composes and lowercases', () => {
@@ -206,7 +207,7 @@ describe('parseIdentity: the zod-free path for the common identity (issue 10 ite
         expect(got._unsafeUnwrap()).toStrictEqual(want)
         return true
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     )
   })
 

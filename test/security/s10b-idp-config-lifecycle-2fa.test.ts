@@ -12,6 +12,7 @@ import { type Member, NO_FLAGS } from '../../src/model/records.js'
 import type { StorageSnapshot } from '../../src/ports/storage.js'
 import { makeIdentity, makeMember, makeOrganization, makeProvider, makeUser } from '../../src/testing/index.js'
 import { reportSkip } from '../helpers/databases.js'
+import { runs } from '../helpers/runs.js'
 import { BACKENDS, type World as BackendWorld, makeWorld, type OpenBackend } from '../helpers/worlds.js'
 import {
   dataOf,
@@ -418,7 +419,7 @@ describe('threat 63: a second factor passed by someone else', () => {
             }
           },
         ),
-        { numRuns: 200 },
+        { numRuns: runs(200) },
       )
     })
   })

@@ -12,6 +12,7 @@ import {
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { checkState, decodeState, encodeState, newStateId, signHandle, verifyHandle } from '../../src/state/codec.js'
 import { createKeyring, fromBase64Url, timingSafeEqual, toBase64Url } from '../../src/state/crypto.js'
+import { runs } from '../helpers/runs.js'
 import { harness } from './harness.js'
 
 const init: NewStateInit = {
@@ -375,7 +376,7 @@ describe('handles: property', () => {
         expect(verified.isErr()).toBe(true)
         expect(verified._unsafeUnwrapErr().code).toBe('STATE_INVALID')
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     )
   })
 
