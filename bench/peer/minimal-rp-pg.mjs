@@ -70,14 +70,20 @@ export async function createSubject({ store, idp, baseURL, clientId, clientSecre
     const tokenRes = await fetch(disc.token_endpoint, {
       method: 'POST',
       headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: q.get('code') ?? '', redirect_uri: redirect, code_verifier: p.verifier }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: q.get('code') ?? '',
+        redirect_uri: redirect,
+        code_verifier: p.verifier,
+      }),
     })
     const tokens = await tokenRes.json()
     if (!tokenRes.ok) return { outcome: 'error', status: 400, location: 'token' }
     const { payload } = await jwtVerify(tokens.id_token, jwks, { issuer: idp.issuer, audience: clientId, algorithms: ['RS256'] })
     const uiRes = await fetch(disc.userinfo_endpoint, { headers: { authorization: `Bearer ${tokens.access_token}` } })
     const info = await uiRes.json()
-    if (!uiRes.ok || info.sub !== payload.sub || typeof info.email !== 'string') return { outcome: 'error', status: 400, location: 'userinfo' }
+    if (!uiRes.ok || info.sub !== payload.sub || typeof info.email !== 'string')
+      return { outcome: 'error', status: 400, location: 'userinfo' }
 
     const key = `${payload.iss}|${payload.sub}`
     const linked = await sql`select user_id from rppg_link where key = ${key}`.execute(db)
@@ -104,11 +110,18 @@ export async function createSubject({ store, idp, baseURL, clientId, clientSecre
     name,
     callbackPrefix: redirect,
     versions: { jose: 'see packages' },
-    config: { storage: `PostgreSQL via the harness's Kysely (${store.kind}), raw SQL, no transactions`, jwks: 'cached (createRemoteJWKSet)', backchannel: 'token + userinfo (JWKS once)' },
+    config: {
+      storage: `PostgreSQL via the harness's Kysely (${store.kind}), raw SQL, no transactions`,
+      jwks: 'cached (createRemoteJWKSet)',
+      backchannel: 'token + userinfo (JWKS once)',
+    },
     start,
     callback,
     async whoami(jar) {
-      const r = await sql`select u.email from rppg_session s join rppg_user u on u.id = s.user_id where s.token = ${jar.get('rppg_session') ?? ''}`.execute(db)
+      const r =
+        await sql`select u.email from rppg_session s join rppg_user u on u.id = s.user_id where s.token = ${jar.get('rppg_session') ?? ''}`.execute(
+          db,
+        )
       return r.rows[0]?.email ?? null
     },
     async counts() {
