@@ -236,6 +236,33 @@ describe('the login transaction reads and locks (decideInTx)', () => {
     expect(r.txs).toEqual([[], [['lockIdentity', PROVIDER.id, 'ext-new']]])
   })
 
+  it("the anonymous visitor's page for a passwordless account: its address locked (normalized) before its mails are read (threat 28)", async () => {
+    const owner = makeUser({ id: 'u', email: 'U@Corp.example', hasUsablePassword: false })
+    const w = world({ users: [owner] })
+    const handle = await start(w)
+    const r = record(w)
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-new', email: 'u@corp.example' }) })
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
+    expect(r.txs).toEqual([
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
+        ['lockIdentity', PROVIDER.id, 'ext-new'],
+        ['lockEmail', 'u@corp.example'],
+      ],
+    ])
+    // With a password no link can go out: no address lock.
+    const w2 = world({ users: [{ ...owner, hasUsablePassword: true }] })
+    const handle2 = await start(w2)
+    const r2 = record(w2)
+    await finishOk(w2, { handle: handle2, session: session(), identity: ident({ id: 'ext-new', email: 'u@corp.example' }) })
+    expect(r2.txs).toEqual([
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
+        ['lockIdentity', PROVIDER.id, 'ext-new'],
+      ],
+    ])
+  })
+
   it("policy.newUser 'confirm', anonymous, unknown identity, no account with the address: no address lock", async () => {
     const w = world({ policy: { newUser: 'confirm' } })
     const handle = await start(w)
