@@ -6,7 +6,7 @@
 // (`lockIdentityAndEmail`, `readSignUp`).
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
-import type { StorageTx } from '../../src/ports/storage.js'
+import { StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
 import { finishOk, ident, ORG, PROVIDER, session, start, type World, world } from './harness.js'
 
@@ -37,6 +37,8 @@ interface RecordOptions {
   readonly readSignUp?: boolean
   /** The first guarded refresh finds the row changed (a concurrent login refreshed it first). */
   readonly loseFirstGuardedWrite?: boolean
+  /** The transaction of this number (1 for the first) fails with a uniqueness conflict before any call. */
+  readonly conflictInTx?: number
 }
 
 function record(w: World, o: RecordOptions = {}): Recorder {
@@ -49,6 +51,7 @@ function record(w: World, o: RecordOptions = {}): Recorder {
     original((tx) => {
       const calls: string[][] = []
       txs.push(calls)
+      if (txs.length === o.conflictInTx) throw new StorageConflictError('user.username')
       const t = Object.create(tx) as Record<string, unknown>
       const log = (name: string, args: unknown[]) => calls.push([name, ...args.map((a) => (typeof a === 'string' ? a : typeof a))])
       for (const name of RECORDED) {
@@ -128,6 +131,34 @@ describe('the login transaction reads and locks (decideInTx)', () => {
     ])
     // Written once, by the locked path (the lost guarded write wrote nothing).
     expect(w.storage.snapshot().identities).toEqual([{ ...stale, lastVerified: NOW, lastSynced: NOW }])
+  })
+
+  it('a lost guarded refresh does not use up the retry of a conflict: lost, conflict, then decided under the lock', async () => {
+    const w = world({ users: [alice], identities: [stale], members: [aliceMember] })
+    const handle = await start(w)
+    const r = record(w, { loseFirstGuardedWrite: true, conflictInTx: 2 })
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+    expect(out).toMatchObject({ kind: 'signedIn', userId: 'alice' })
+    expect(r.txs).toEqual([
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-alice', ORG.id],
+        ['updateIdentityIfUnchanged', 'object', 'object'],
+      ],
+      [],
+      [['lockIdentity', PROVIDER.id, 'ext-alice']],
+    ])
+    // A conflict alone: the retry takes the lock-free read again (only a lost guarded write skips it).
+    const w2 = world({ users: [alice], identities: [stale], members: [aliceMember] })
+    const handle2 = await start(w2)
+    const r2 = record(w2, { conflictInTx: 1 })
+    await finishOk(w2, { handle: handle2, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+    expect(r2.txs).toEqual([
+      [],
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-alice', ORG.id],
+        ['updateIdentityIfUnchanged', 'object', 'object'],
+      ],
+    ])
   })
 
   it('a returning member whose membership is missing: not a refresh only, decided under the identity lock', async () => {
