@@ -50,9 +50,91 @@ interface Buffered {
   readonly body: Uint8Array
 }
 
+const utf8 = new TextDecoder()
+
+/**
+ * A buffered IdP response as oauth4webapi is given it: a real `Response` (its status, headers,
+ * `instanceof Response`), built without a body stream, whose `json`, `text` and `arrayBuffer`
+ * answer from the buffered bytes, as a `Response` over those bytes would (UTF-8 decoded with the
+ * BOM dropped, read once, a fresh copy each time). A `Response` over bytes builds a
+ * `ReadableStream` (on Node 20 also made transferable) for a body read once by `json()`, about
+ * 25 µs per response; here that happens only when something asks for the stream itself
+ * (`body`, `clone`, `blob`, `formData`, `bytes`): then a `Response` over the same bytes is built
+ * (marked read when the body was read already) and every body call is its from then on.
+ */
+class BufferedResponse extends Response {
+  readonly #bytes: Uint8Array
+  #used = false
+  #full: Response | null = null
+
+  constructor(b: Buffered) {
+    super(null, { status: b.status, statusText: b.statusText, headers: b.headers })
+    this.#bytes = b.body
+  }
+
+  /** The `Response` over the bytes, built once, read already when this one was. */
+  #stream(): Response {
+    if (!this.#full) {
+      const full = new Response(this.#bytes as BodyInit, { status: this.status, statusText: this.statusText, headers: this.headers })
+      if (this.#used)
+        full.body
+          ?.getReader()
+          .read()
+          .catch(() => {})
+      this.#full = full
+    }
+    return this.#full
+  }
+
+  #take(): Uint8Array {
+    if (this.#used) throw new TypeError('Body is unusable: Body has already been read')
+    this.#used = true
+    return this.#bytes
+  }
+
+  override get body(): Response['body'] {
+    return this.#stream().body
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#full ? this.#full.bodyUsed : this.#used
+  }
+
+  override async text(): Promise<string> {
+    return this.#full ? this.#full.text() : utf8.decode(this.#take())
+  }
+
+  override async json(): Promise<unknown> {
+    return this.#full ? this.#full.json() : JSON.parse(utf8.decode(this.#take()))
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    if (this.#full) return this.#full.arrayBuffer()
+    const bytes = this.#take()
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+  }
+
+  override async blob(): Promise<Blob> {
+    return this.#stream().blob()
+  }
+
+  override async formData(): Promise<FormData> {
+    return this.#stream().formData()
+  }
+
+  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#stream().bytes()
+  }
+
+  override clone(): Response {
+    return this.#stream().clone()
+  }
+}
+
 function toResponse(b: Buffered): Response {
   const nullBody = b.status === 204 || b.status === 205 || b.status === 304
-  return new Response(nullBody ? null : (b.body as BodyInit), { status: b.status, statusText: b.statusText, headers: b.headers })
+  if (nullBody) return new Response(null, { status: b.status, statusText: b.statusText, headers: b.headers })
+  return new BufferedResponse(b)
 }
 
 /** Options of {@link createOutbound}. */
