@@ -1,7 +1,11 @@
 /**
  * Crypto helpers for the engine: SHA-256, HMAC-SHA-256 and HKDF from `@noble/hashes`
  * (synchronous, audited, pure JavaScript, no dependencies), randomness from WebCrypto's
- * `getRandomValues`. Runs unchanged on Node 20+, Deno, Bun and in browsers.
+ * `getRandomValues`. Runs unchanged on Node 20+, Deno, Bun and in browsers. On Node (20.16+,
+ * `process.getBuiltinModule`) SHA-256 is `node:crypto`'s one-shot `hash`, synchronous too and
+ * about 4 times faster for the short strings hashed here (with its hex or base64url encoding);
+ * same bytes in (the text is UTF-8 encoded here either way), same digest out. HMAC stays
+ * `@noble/hashes`' (node:crypto's `createHmac` is no faster for these messages).
  *
  * Why not `crypto.subtle` for the hashes: every WebCrypto call is an asynchronous job (on Node, a
  * hop to libuv's thread pool and back, with WebIDL argument conversion on the main thread). The
@@ -15,6 +19,26 @@ import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 
 const encoder = new TextEncoder()
+
+interface NodeHashing {
+  /** One-shot digest (Node 20.12+), encoded by Node. */
+  hash(algorithm: 'sha256', data: Uint8Array, outputEncoding: 'hex' | 'base64url'): string
+}
+
+/** `node:crypto`'s one-shot `hash` on Node (20.16+: `process.getBuiltinModule`); null elsewhere (Deno, Bun, browsers). */
+function loadNodeHashing(): NodeHashing | null {
+  const g = globalThis as { Deno?: unknown; Bun?: unknown; process?: { getBuiltinModule?: (id: string) => unknown } }
+  if (g.Deno !== undefined || g.Bun !== undefined) return null
+  try {
+    const mod = g.process?.getBuiltinModule?.('node:crypto') as Partial<NodeHashing> | undefined
+    return mod && typeof mod.hash === 'function' ? (mod as NodeHashing) : null
+  } catch {
+    return null
+  }
+}
+
+/** Which implementation hashes: `node:crypto` where it loads, else `@noble/hashes` (tests switch it). */
+export const hashing: { node: NodeHashing | null } = { node: loadNodeHashing() }
 
 // Random bytes come from a pool refilled by one `getRandomValues` call per POOL_BYTES, as Node's
 // own `randomBytes` does: the WebCrypto call's fixed cost (argument conversion) is paid once per
@@ -41,7 +65,8 @@ export function fillRandom(out: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer
 
 /** Base64url of SHA-256 over the ASCII code verifier: the PKCE `S256` code challenge (RFC 7636). */
 export function pkceChallenge(verifier: string): string {
-  return toBase64Url(sha256(encoder.encode(verifier)))
+  const bytes = encoder.encode(verifier)
+  return hashing.node ? hashing.node.hash('sha256', bytes, 'base64url') : toBase64Url(sha256(bytes))
 }
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
@@ -127,7 +152,8 @@ export function toHex(bytes: Uint8Array): string {
 
 /** Hex SHA-256 of a UTF-8 string. */
 export function sha256Hex(text: string): string {
-  return toHex(sha256(encoder.encode(text)))
+  const bytes = encoder.encode(text)
+  return hashing.node ? hashing.node.hash('sha256', bytes, 'hex') : toHex(sha256(bytes))
 }
 
 /** Constant-time comparison of two byte arrays (time depends only on the lengths). */

@@ -1,12 +1,14 @@
 // The engine's crypto helpers are synchronous (@noble/hashes) since issue 10; these tests pin them
 // to WebCrypto's results, so handles, bindings and token hashes written before the change still
 // verify after it (and on every runtime), and to RFC 7636's PKCE vector.
+import fc from 'fast-check'
 import * as oauth from 'oauth4webapi'
 import { describe, expect, it } from 'vitest'
 import {
   createKeyring,
   fillRandom,
   fromBase64Url,
+  hashing,
   pkceChallenge,
   randomToken,
   sha256Hex,
@@ -104,5 +106,36 @@ describe('state/crypto', () => {
     expect(timingSafeEqual('abc', 'ab')).toBe(false)
     expect(timingSafeEqual('', '')).toBe(true)
     expect(timingSafeEqual('é', 'e')).toBe(false)
+  })
+
+  // On Node, SHA-256 is node:crypto's; @noble/hashes elsewhere. Both must give the same bytes for
+  // every input (a binding or token hash written on one runtime is found on the other).
+  it('node:crypto is used on Node, and gives what @noble/hashes gives for any text', () => {
+    const node = hashing.node
+    expect(node).not.toBeNull()
+    const text = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.string({ unit: 'binary', minLength: 200, maxLength: 2000 }),
+      fc.string({ unit: 'grapheme', maxLength: 80 }),
+      fc.string(),
+    )
+    try {
+      fc.assert(
+        fc.property(text, (t) => {
+          hashing.node = node
+          const fast = [sha256Hex(t), pkceChallenge(t)]
+          hashing.node = null
+          const slow = [sha256Hex(t), pkceChallenge(t)]
+          expect(fast).toEqual(slow)
+        }),
+        { numRuns: 1000 },
+      )
+      // The fallback against the fixed vectors as well.
+      hashing.node = null
+      expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad')
+      expect(pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM')
+    } finally {
+      hashing.node = node
+    }
   })
 })
