@@ -38,6 +38,8 @@ export function isStorableText(text: string): boolean {
   return true
 }
 
+const utf8 = new TextEncoder()
+
 /**
  * Depth, byte-size and text check for untrusted JSON blobs: at most `maxDepth` levels, at most
  * `maxBytes` of JSON, and every key and string {@link isStorableText}.
@@ -64,11 +66,15 @@ export function jsonWithinLimits(value: unknown, maxDepth: number = LIMITS.dataD
   if (!depthOk(value, 0)) return false
   let text: string
   try {
-    text = JSON.stringify(value)
+    // undefined (nothing to write, e.g. for undefined itself) counts as the empty text.
+    text = (JSON.stringify(value) as string | undefined) ?? ''
   } catch {
     return false
   }
-  return new TextEncoder().encode(text).byteLength <= maxBytes
+  // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair is 4 for its 2 units, a lone
+  // surrogate is written as U+FFFD, 3): a text this short fits without being encoded.
+  if (text.length * 3 <= maxBytes) return true
+  return utf8.encode(text).byteLength <= maxBytes
 }
 
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>

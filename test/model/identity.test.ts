@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { emailsEqual, isValidEmail, normalizeEmail } from '../../src/model/email.js'
-import { identityInputSchema, isStorableText, parseIdentity, toIdentity } from '../../src/model/identity.js'
+import { identityInputSchema, isStorableText, jsonWithinLimits, parseIdentity, toIdentity } from '../../src/model/identity.js'
 import { LIMITS } from '../../src/model/limits.js'
 import { runs } from '../helpers/runs.js'
 
@@ -216,5 +216,86 @@ describe('parseIdentity: the zod-free path for the common identity (issue 10 ite
     const identity = parseIdentity(input)._unsafeUnwrap()
     input.data.tokens.a = 2
     expect(identity.data).toStrictEqual({ tokens: { a: 1 } })
+  })
+})
+
+// jsonWithinLimits answers "fits" without encoding when the JSON text has at most maxBytes / 3
+// code units; it must give what encoding and counting every time gives (the slow path below).
+describe('jsonWithinLimits: the byte bound without encoding agrees with encoding', () => {
+  function slow(value: unknown, maxDepth: number, maxBytes: number): boolean {
+    const depthOk = (v: unknown, d: number): boolean => {
+      if (d > maxDepth) return false
+      if (typeof v === 'string') return isStorableText(v)
+      if (Array.isArray(v)) return v.every((x) => depthOk(x, d + 1))
+      if (v !== null && typeof v === 'object') return Object.entries(v).every(([k, x]) => isStorableText(k) && depthOk(x, d + 1))
+      return true
+    }
+    if (!depthOk(value, 0)) return false
+    let text: string
+    try {
+      text = JSON.stringify(value)
+    } catch {
+      return false
+    }
+    return new TextEncoder().encode(text).byteLength <= maxBytes
+  }
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary-ascii' }))
+
+  it('any JSON value, any bound around its length in code units and bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: -2, max: 2 }),
+        (value, mult, delta) => {
+          const t = JSON.stringify(value)
+          const bytes = new TextEncoder().encode(t).byteLength
+          for (const maxBytes of [t.length * mult + delta, bytes + delta, t.length * 3 + delta, Math.ceil(bytes / 3) + delta]) {
+            expect(jsonWithinLimits(value, 16, maxBytes)).toBe(slow(value, 16, maxBytes))
+          }
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('strings at the exact bound: ASCII, 2-, 3- and 4-byte characters, a lone surrogate', () => {
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 6 }), (parts) => {
+        const value = { parts }
+        const bytes = new TextEncoder().encode(JSON.stringify(value)).byteLength
+        for (const maxBytes of [bytes - 1, bytes, bytes + 1]) expect(jsonWithinLimits(value, 16, maxBytes)).toBe(slow(value, 16, maxBytes))
+      }),
+      { numRuns: 1000 },
+    )
+    // Every bound from 0 to past the size, for runs of 1-, 2-, 3- and 4-byte characters and lone
+    // surrogates (3 bytes each as U+FFFD): a bound looser than 3 bytes per code unit fails here.
+    for (const c of ['a', 'é', '€', '🚀', '\ud800', '\udc00']) {
+      for (let n = 1; n <= 24; n++) {
+        for (const value of [c.repeat(n), { [c]: c.repeat(n) }]) {
+          const bytes = new TextEncoder().encode(JSON.stringify(value)).byteLength
+          for (let maxBytes = 0; maxBytes <= bytes + 2; maxBytes++) {
+            expect(jsonWithinLimits(value, 16, maxBytes), `${JSON.stringify(value)} ${maxBytes}`).toBe(slow(value, 16, maxBytes))
+          }
+        }
+      }
+    }
+    // Two code units and 6 bytes of UTF-8 ("€" is 3 bytes): refused at 5 with quotes counted (8).
+    expect(jsonWithinLimits('€€', 16, 7)).toBe(false)
+    expect(jsonWithinLimits('€€', 16, 8)).toBe(true)
+    // 🚀 is 2 code units, 4 bytes.
+    expect(jsonWithinLimits('🚀', 16, 5)).toBe(false)
+    expect(jsonWithinLimits('🚀', 16, 6)).toBe(true)
+  })
+
+  it('values JSON cannot write count as empty, values it cannot serialize are refused, as before', () => {
+    for (const v of [undefined, () => 1, Symbol('s')]) {
+      expect(jsonWithinLimits(v, 16, 0)).toBe(slow(v, 16, 0))
+      expect(jsonWithinLimits(v, 16, 0)).toBe(true)
+    }
+    expect(jsonWithinLimits({ n: 1n }, 16, 100)).toBe(false)
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    expect(jsonWithinLimits(cyclic, 100, 1_000_000)).toBe(false)
   })
 })
