@@ -35,6 +35,16 @@ export const MAX_URL_LENGTH = 16 * 1024
 const invalid = (reason: string): AuthError => authError('INPUT_INVALID', { details: { reason } })
 
 /**
+ * `+` as a space, then percent-decoding (throws URIError for a malformed escape). A field with
+ * neither `+` nor `%` is its own decoding, so neither pass runs for it.
+ */
+function decodeField(raw: string): string {
+  const plus = raw.includes('+')
+  if (!plus && !raw.includes('%')) return raw
+  return decodeURIComponent(plus ? raw.replace(/\+/g, ' ') : raw)
+}
+
+/**
  * Parses `a=1&b=2` strictly: `+` is a space, percent-escapes must be well formed UTF-8, every
  * name occurs once, at most {@link MAX_PARAMS} pairs within the length limits.
  */
@@ -54,8 +64,8 @@ export function parseUrlEncoded(text: string, limits: FieldLimits = {}): Result<
     let key: string
     let value: string
     try {
-      key = decodeURIComponent(rawKey.replace(/\+/g, ' '))
-      value = decodeURIComponent(rawValue.replace(/\+/g, ' '))
+      key = decodeField(rawKey)
+      value = decodeField(rawValue)
     } catch {
       return err(invalid('bad-percent-encoding'))
     }
