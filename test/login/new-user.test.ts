@@ -166,7 +166,11 @@ describe("just-in-time new users (policy.newUser: 'create')", () => {
     // A signed-in visitor is never signed up at once: no address lock for them.
     calls.length = 0
     const signedIn = await start(w, { sessionId: 'sess-2' })
-    await finishOk(w, { handle: signedIn, session: session({ id: 'sess-2', userId: out.kind === 'signedIn' ? out.userId : '' }), identity: ident({ id: 'ext-jit-2', email: 'Other@Corp.example' }) })
+    await finishOk(w, {
+      handle: signedIn,
+      session: session({ id: 'sess-2', userId: out.kind === 'signedIn' ? out.userId : '' }),
+      identity: ident({ id: 'ext-jit-2', email: 'Other@Corp.example' }),
+    })
     expect(calls.filter((c) => c.startsWith('lockEmail'))).toEqual([])
   })
 
