@@ -953,3 +953,255 @@ describe('beginLogin details', () => {
     expect(reads).toEqual(['acme.test'])
   })
 })
+
+// Issue 12 item 4, the mutation run of src/engine/steps.ts lines 408-500: the engine's own checks
+// in beginSetup, advance and beginUnsolicitedLogin (createSso's boundary refuses most of these
+// inputs first), which field and which redirect each refusal names, and failed storage reads.
+describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
+  const down = async (): Promise<never> => {
+    throw new Error('db down')
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: deliberately malformed input
+  const loose = (input: unknown) => input as any
+
+  it('beginSetup: a refused input names its field and goes to the settings page; nothing is read or stored', async () => {
+    const s = setup()
+    const refused = async (input: unknown) => (await s.api.beginSetup(loose(input)))._unsafeUnwrapErr()
+    for (const input of [null, 'org-new', 42]) {
+      expect(await refused(input)).toMatchObject({ code: 'INPUT_INVALID', redirect: 'authSettings', details: { field: 'input' } })
+    }
+    const good = { organizationId: 'org-new', providerKey: 'dummy', session: adminSession }
+    for (const [field, value] of [
+      ['organizationId', ''],
+      ['organizationId', 'o'.repeat(256)],
+      ['session', {}],
+      ['session', { id: 's', userId: '' }],
+      ['providerKey', 7],
+      ['providerKey', undefined],
+    ] as const) {
+      expect(await refused({ ...good, [field]: value })).toMatchObject({
+        code: 'INPUT_INVALID',
+        redirect: 'authSettings',
+        details: { field },
+      })
+    }
+    expect(s.storage.reads).toBe(0)
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('beginSetup: failed reads are STORAGE_UNAVAILABLE to the settings page, nothing stored', async () => {
+    const input = { organizationId: 'org-new', providerKey: 'dummy', session: adminSession }
+    const a = setup()
+    a.storage.getUser = down
+    expect((await a.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    const b = setup({}, { isProviderEnabled: down })
+    expect((await b.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    const c = setup()
+    c.storage.getAuthProvider = down
+    expect((await c.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    for (const x of [a, b, c]) expect(x.states.writes).toBe(0)
+  })
+
+  it('beginSetup: only isProviderEnabled answering true enables; the refusals go to the settings page', async () => {
+    const input = { organizationId: 'org-new', providerKey: 'dummy', session: adminSession }
+    // biome-ignore lint/suspicious/noExplicitAny: a host hook answering something other than a boolean
+    const s = setup({}, { isProviderEnabled: (() => 'yes') as any })
+    expect((await s.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'PROVIDER_DISABLED', redirect: 'authSettings' })
+    const unknown = (await setup().api.beginSetup({ ...input, providerKey: 'nope' }))._unsafeUnwrapErr()
+    expect(unknown).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'authSettings' })
+    const exists = (await setup().api.beginSetup({ ...input, organizationId: 'org-1', session: adminSession }))._unsafeUnwrapErr()
+    expect(exists).toMatchObject({ code: 'PROVIDER_EXISTS', redirect: 'authSettings' })
+  })
+
+  it('beginSetup: the stored state has no next, no referrer and no login hint', async () => {
+    const s = setup()
+    ;(await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession }))._unsafeUnwrap()
+    expect(storedState(s)).toMatchObject({ flow: 'setup', next: null, referrer: null })
+  })
+
+  it('advance: a refused input names its field and goes to the root page; nothing is read or stored', async () => {
+    const s = setup()
+    const { handle } = await begin(s)
+    const reads = s.storage.reads
+    const writes = s.states.writes
+    const refused = async (input: unknown) => (await s.api.advance(loose(input), s.finish))._unsafeUnwrapErr()
+    for (const input of [null, 'x', 42]) {
+      expect(await refused(input)).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'input' } })
+    }
+    expect(await refused({ handle, request: GET, session: { id: '' } })).toMatchObject({
+      code: 'INPUT_INVALID',
+      redirect: 'root',
+      details: { field: 'session' },
+    })
+    for (const request of [null, { method: 'PUT', query: {}, form: {} }, { method: 'GET', query: { a: 1 }, form: {} }]) {
+      expect(await refused({ handle, request, session: anon })).toMatchObject({
+        code: 'INPUT_INVALID',
+        redirect: 'root',
+        details: { field: 'request' },
+      })
+    }
+    expect(s.storage.reads).toBe(reads)
+    expect(s.states.writes).toBe(writes)
+    expect(s.finish.logins).toHaveLength(0)
+  })
+
+  it("advance: a value over the provider's field limit is refused to the flow's page", async () => {
+    const s = setup()
+    const { handle } = await begin(s)
+    const e = (await s.api.advance({ handle, request: post({ email: 'x'.repeat(8193) }), session: anon }, s.finish))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'INPUT_INVALID', redirect: 'orgLogin', details: { field: 'request' } })
+    const setupRun = setup()
+    const step = (
+      await setupRun.api.beginSetup({ organizationId: 'org-new', providerKey: 'dummy', session: adminSession })
+    )._unsafeUnwrap() as { handle: string }
+    const e2 = (
+      await setupRun.api.advance(
+        { handle: step.handle, request: { method: 'GET', query: { q: 'x'.repeat(8193) }, form: {} }, session: adminSession },
+        setupRun.finish,
+      )
+    )._unsafeUnwrapErr()
+    expect(e2).toMatchObject({ code: 'INPUT_INVALID', redirect: 'authSettings', details: { field: 'request' } })
+    expect(setupRun.finish.setups).toHaveLength(0)
+  })
+
+  /**
+   * org-1's provider row names `uns`, whose unsolicited entry receives at `uns.receive` (after an
+   * interactive `uns.go`); `linked` answers getLinkedIdentity; `calls` records its arguments.
+   */
+  function unsolicitedSetup(options: { steps?: ProviderStep[]; provider?: Partial<Provider>; linked?: (ident: string) => unknown } = {}) {
+    const ran: string[] = []
+    const steps = options.steps ?? [
+      {
+        id: 'uns.go',
+        handle: async () => {
+          ran.push('uns.go')
+          return { type: 'redirect', url: 'https://idp.example/' } as StepResult
+        },
+      },
+      {
+        id: 'uns.receive',
+        handle: async (c: StepContext) => {
+          ran.push('uns.receive')
+          return { type: 'next', bind: { id: c.request.form.id ?? '', email: c.request.form.email ?? '' } } as StepResult
+        },
+      },
+    ]
+    const provider: Provider = {
+      ...dummyProvider({ key: 'uns' }),
+      loginSteps: () => steps,
+      unsolicited: { stepId: 'uns.receive', enabled: () => true },
+      ...options.provider,
+    }
+    const s = setup({ uns: provider })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'uns' }
+    const calls: unknown[][] = []
+    const linkedOf =
+      options.linked ??
+      ((ident: string) =>
+        ident === 'ext-admin'
+          ? { identity: {}, user: { id: 'admin', isActive: true }, member: { id: 'm-admin1', organizationId: 'org-1', userId: 'admin' } }
+          : null)
+    ;(s.storage as unknown as Record<string, unknown>).getLinkedIdentity = async (...args: unknown[]) => {
+      calls.push(args)
+      return linkedOf(args[1] as string)
+    }
+    const begin = (input: unknown) => s.api.beginUnsolicitedLogin(loose(input), s.finish)
+    const form = (f: Record<string, string>) => ({ organizationId: 'org-1', session: anon, request: post(f) })
+    return { ...s, ran, calls, begin, form }
+  }
+
+  it('beginUnsolicitedLogin: a refused input names its field; the input and organization go to the root page, the rest to the login page', async () => {
+    const s = unsolicitedSetup()
+    const refused = async (input: unknown) => (await s.begin(input))._unsafeUnwrapErr()
+    for (const input of [null, 'org-1', 42]) {
+      expect(await refused(input)).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'input' } })
+    }
+    const good = s.form({ id: 'ext-admin', email: 'admin@example.com' })
+    for (const [field, value, redirect] of [
+      ['organizationId', '', 'root'],
+      ['organizationId', 'o'.repeat(256), 'root'],
+      ['session', {}, 'orgLogin'],
+      ['session', { id: 's', userId: 'u'.repeat(256) }, 'orgLogin'],
+      ['request', null, 'orgLogin'],
+      ['request', { method: 'PUT', query: {}, form: {} }, 'orgLogin'],
+    ] as const) {
+      expect(await refused({ ...good, [field]: value })).toMatchObject({ code: 'INPUT_INVALID', redirect, details: { field } })
+    }
+    expect(s.storage.reads).toBe(0)
+    expect(s.ran).toEqual([])
+    expect(s.states.writes).toBe(0)
+  })
+
+  it('beginUnsolicitedLogin: the organization and its provider row', async () => {
+    const s = unsolicitedSetup()
+    const input = s.form({ id: 'ext-admin', email: 'admin@example.com' })
+    const refused = async (input: unknown) => (await s.begin(input))._unsafeUnwrapErr()
+    expect(await refused({ ...input, organizationId: 'org-missing' })).toMatchObject({ code: 'ORGANIZATION_NOT_FOUND', redirect: 'root' })
+    expect(await refused({ ...input, organizationId: 'org-new' })).toMatchObject({ code: 'PROVIDER_NOT_CONFIGURED', redirect: 'orgLogin' })
+    // org-2's row names a provider this engine does not have.
+    expect(await refused({ ...input, organizationId: 'org-2' })).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'orgLogin' })
+    // A value over the provider's field limit (8192 by default) once the provider is known.
+    expect(await refused(s.form({ id: 'ext-admin', email: 'x'.repeat(8193) }))).toMatchObject({
+      code: 'INPUT_INVALID',
+      redirect: 'orgLogin',
+      details: { field: 'request' },
+    })
+    expect(s.ran).toEqual([])
+    expect(s.states.writes).toBe(0)
+    expect(s.finish.logins).toHaveLength(0)
+    const failing = unsolicitedSetup()
+    failing.storage.getOrganization = down
+    expect((await failing.begin(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'root' })
+  })
+
+  it('beginUnsolicitedLogin: enabled only when the entry answers true; a throwing entry is disabled; a missing step is PROVIDER_ERROR', async () => {
+    const input = { organizationId: 'org-1', session: anon, request: post({ id: 'ext-admin', email: 'admin@example.com' }) }
+    const throwing = () => {
+      throw new Error('bad config')
+    }
+    for (const enabled of [() => 'yes', () => 1, () => false, throwing]) {
+      // biome-ignore lint/suspicious/noExplicitAny: an entry answering something other than a boolean
+      const s = unsolicitedSetup({ provider: { unsolicited: { stepId: 'uns.receive', enabled: enabled as any } } })
+      expect((await s.begin(input))._unsafeUnwrapErr()).toMatchObject({
+        code: 'UNSOLICITED_RESPONSE',
+        redirect: 'orgLogin',
+        details: { reason: 'disabled' },
+      })
+      expect(s.ran).toEqual([])
+    }
+    const none = unsolicitedSetup({ provider: { unsolicited: undefined } })
+    expect((await none.begin(input))._unsafeUnwrapErr()).toMatchObject({ code: 'UNSOLICITED_RESPONSE', details: { reason: 'disabled' } })
+    const seenConfig: unknown[] = []
+    const configured = unsolicitedSetup({
+      provider: {
+        unsolicited: {
+          stepId: 'uns.receive',
+          enabled: (config) => {
+            seenConfig.push(config)
+            return true
+          },
+        },
+      },
+    })
+    expect((await configured.begin(input)).isOk()).toBe(true)
+    expect(seenConfig).toEqual([configured.world.providers[0]!.config])
+    const missing = unsolicitedSetup({ provider: { unsolicited: { stepId: 'uns.elsewhere', enabled: () => true } } })
+    expect((await missing.begin(input))._unsafeUnwrapErr()).toMatchObject({
+      code: 'PROVIDER_ERROR',
+      redirect: 'orgLogin',
+      details: { reason: 'unsolicited-step-missing' },
+    })
+    expect(missing.ran).toEqual([])
+    for (const x of [none, missing]) expect(x.states.writes).toBe(0)
+  })
+
+  it('beginUnsolicitedLogin: the steps run from the receiving one; the state is stored after the last step and finished', async () => {
+    const s = unsolicitedSetup()
+    const step = (await s.begin(s.form({ id: 'ext-admin', email: 'admin@example.com' })))._unsafeUnwrap()
+    expect(step.kind).toBe('signedIn')
+    expect(s.ran).toEqual(['uns.receive'])
+    expect(storedState(s)).toMatchObject({ flow: 'login', initiation: 'unsolicited', step: 2, initiatorUserId: null })
+    expect(s.finish.logins).toHaveLength(1)
+    expect(s.finish.logins[0]).toMatchObject({ identity: { id: 'ext-admin', email: 'admin@example.com' } })
+  })
+})
