@@ -1204,4 +1204,368 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     expect(s.finish.logins).toHaveLength(1)
     expect(s.finish.logins[0]).toMatchObject({ identity: { id: 'ext-admin', email: 'admin@example.com' } })
   })
+
+  it('beginUnsolicitedLogin: what each step is given, and the data bound across steps', async () => {
+    const seen: StepContext[] = []
+    const steps: ProviderStep[] = [
+      { id: 'a.go', handle: async () => ({ type: 'redirect', url: 'https://idp.example/' }) },
+      {
+        id: 'a.receive',
+        handle: async (c) => {
+          seen.push(c)
+          return { type: 'next', bind: { id: c.request.form.id ?? '', kept: 'yes' } }
+        },
+      },
+      {
+        id: 'a.nothing',
+        handle: async (c) => {
+          seen.push(c)
+          return { type: 'next' }
+        },
+      },
+      {
+        id: 'a.email',
+        handle: async (c) => {
+          seen.push(c)
+          return { type: 'next', bind: { email: 'admin@example.com', kept: 'overwritten' } }
+        },
+      },
+    ]
+    const s = unsolicitedSetup({ steps, provider: { unsolicited: { stepId: 'a.receive', enabled: () => true } } })
+    const request = { method: 'POST' as const, query: { q: '1' }, form: { id: 'ext-admin' } }
+    expect((await s.begin({ organizationId: 'org-1', session: anon, request }))._unsafeUnwrap().kind).toBe('signedIn')
+    expect(seen.map((c) => c.data)).toEqual([{}, { id: 'ext-admin', kept: 'yes' }, { id: 'ext-admin', kept: 'yes' }])
+    for (const c of seen) {
+      expect(c).toMatchObject({
+        flow: 'login',
+        request,
+        config: s.world.providers[0]!.config,
+        organization: { id: 'org-1' },
+        callbackUrl: 'https://app.example.com/auth/sso/',
+        now: s.clock.now(),
+        unsolicited: true,
+      })
+      expect(c.random()).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    }
+    expect(storedState(s)).toMatchObject({
+      flow: 'login',
+      organizationId: 'org-1',
+      authProviderId: 'ap-1',
+      providerKey: 'uns',
+      initiatorUserId: null,
+      next: null,
+      referrer: null,
+      initiation: 'unsolicited',
+      step: 4,
+      fingerprint: await stepFingerprint('uns', 'login', ['a.go', 'a.receive', 'a.nothing', 'a.email']),
+      data: { id: 'ext-admin', kept: 'overwritten', email: 'admin@example.com' },
+    })
+    expect(s.finish.logins[0]).toMatchObject({ session: anon, identity: { id: 'ext-admin', email: 'admin@example.com' } })
+  })
+
+  it('beginUnsolicitedLogin: a POST-answered provider gets the host postCallback URL when there is one', async () => {
+    const seen: string[] = []
+    const steps: ProviderStep[] = [
+      {
+        id: 'uns.receive',
+        handle: async (c) => {
+          seen.push(c.callbackUrl)
+          return { type: 'next', bind: { id: 'ext-admin', email: 'admin@example.com' } }
+        },
+      },
+    ]
+    const plain = unsolicitedSetup({ steps, provider: { callbackMethod: 'POST' } })
+    ;(await plain.begin(plain.form({})))._unsafeUnwrap()
+    const post = unsolicitedSetup({ steps, provider: { callbackMethod: 'POST' } })
+    const urls = post.ctx.urls as { postCallback?: (o: { slug: string }) => string }
+    urls.postCallback = (o) => `https://app.example.com/acs/${o.slug}/`
+    ;(await post.begin(post.form({})))._unsafeUnwrap()
+    const get = unsolicitedSetup({ steps })
+    ;(get.ctx.urls as typeof urls).postCallback = urls.postCallback
+    ;(await get.begin(get.form({})))._unsafeUnwrap()
+    expect(seen).toEqual([
+      'https://app.example.com/auth/sso/',
+      `https://app.example.com/acs/${post.world.organizations[0]!.slug}/`,
+      'https://app.example.com/auth/sso/',
+    ])
+  })
+
+  it('beginUnsolicitedLogin: a step that throws, refuses, wants the browser or binds too much: nothing written, finish not called', async () => {
+    const cases: [StepContext['request']['form'], Record<string, unknown>][] = [
+      [{ mode: 'throw' }, { code: 'PROVIDER_ERROR', redirect: 'orgLogin', details: { step: 'uns.receive' } }],
+      [{ mode: 'error' }, { code: 'STATE_INVALID', redirect: 'orgLogin' }],
+      [
+        { mode: 'render' },
+        { code: 'UNSOLICITED_RESPONSE', redirect: 'orgLogin', details: { reason: 'interactive-step', step: 'uns.receive' } },
+      ],
+      [{ mode: 'redirect' }, { code: 'UNSOLICITED_RESPONSE', details: { reason: 'interactive-step', step: 'uns.receive' } }],
+      [
+        { mode: 'big' },
+        { code: 'PROVIDER_RESPONSE_INVALID', redirect: 'orgLogin', details: { step: 'uns.receive', reason: 'data-too-large' } },
+      ],
+    ]
+    const steps: ProviderStep[] = [
+      {
+        id: 'uns.receive',
+        handle: async (c): Promise<StepResult> => {
+          const mode = c.request.form.mode
+          if (mode === 'throw') throw new Error('boom')
+          if (mode === 'error')
+            return { type: 'error', error: { kind: 'authError', code: 'STATE_INVALID', message: 'x', redirect: 'root', retryable: false } }
+          if (mode === 'render') return { type: 'render', view: 'v', model: {} }
+          if (mode === 'redirect') return { type: 'redirect', url: 'https://idp.example/' }
+          return { type: 'next', bind: { id: 'ext-admin', email: 'admin@example.com', pad: 'x'.repeat(70_000) } }
+        },
+      },
+    ]
+    for (const [form, expected] of cases) {
+      const s = unsolicitedSetup({ steps })
+      expect((await s.begin(s.form(form)))._unsafeUnwrapErr()).toMatchObject(expected)
+      expect(s.calls).toEqual([])
+      expect(s.states.writes).toBe(0)
+      expect(s.finish.logins).toHaveLength(0)
+    }
+  })
+
+  it('beginUnsolicitedLogin: buildIdentity gets the data and the row config; a throw, a refusal or an invalid identity writes nothing', async () => {
+    const seen: unknown[][] = []
+    const ok = unsolicitedSetup({
+      provider: {
+        buildIdentity: (data, config) => {
+          seen.push([data, config])
+          return { id: String(data.id), email: String(data.email) }
+        },
+      },
+    })
+    ;(await ok.begin(ok.form({ id: 'ext-admin', email: 'admin@example.com' })))._unsafeUnwrap()
+    // Here, and once more when the stored state is finished.
+    expect(seen[0]).toEqual([{ id: 'ext-admin', email: 'admin@example.com' }, ok.world.providers[0]!.config])
+    const cases: [Partial<Provider>, Record<string, unknown>][] = [
+      [
+        {
+          buildIdentity: () => {
+            throw new Error('boom')
+          },
+        },
+        { code: 'IDENTITY_INVALID', redirect: 'orgLogin' },
+      ],
+      [
+        { buildIdentity: () => authError('IDENTITY_NOT_ALLOWED', { redirect: 'root' }) },
+        { code: 'IDENTITY_NOT_ALLOWED', redirect: 'orgLogin' },
+      ],
+      [
+        { buildIdentity: () => ({ id: '', email: 'admin@example.com' }) },
+        { code: 'IDENTITY_INVALID', redirect: 'orgLogin', details: { issues: expect.any(Array) } },
+      ],
+    ]
+    for (const [provider, expected] of cases) {
+      const s = unsolicitedSetup({ provider })
+      expect((await s.begin(s.form({ id: 'ext-admin', email: 'admin@example.com' })))._unsafeUnwrapErr()).toMatchObject(expected)
+      expect(s.calls).toEqual([])
+      expect(s.states.writes).toBe(0)
+    }
+    const thrown = unsolicitedSetup({
+      provider: {
+        buildIdentity: () => {
+          throw new Error('boom')
+        },
+      },
+    })
+    const e = (await thrown.begin(thrown.form({})))._unsafeUnwrapErr()
+    expect((e.cause as Error).message).toBe('boom')
+  })
+
+  it('beginUnsolicitedLogin: the linked identity is looked up by id, then by legacy id only when the id finds nothing', async () => {
+    const legacy = (provider: Partial<Provider>, linked?: (ident: string) => unknown) =>
+      unsolicitedSetup({
+        provider: {
+          buildIdentity: (data) => ({ id: { id: String(data.id), legacyId: 'old-admin' }, email: 'admin@example.com' }),
+          ...provider,
+        },
+        ...(linked ? { linked } : {}),
+      })
+    const member = { identity: {}, user: { id: 'admin', isActive: true }, member: { id: 'm-admin1' } }
+    const byLegacy = legacy({}, (ident) => (ident === 'old-admin' ? member : null))
+    expect((await byLegacy.begin(byLegacy.form({ id: 'ext-new' })))._unsafeUnwrap().kind).toBe('signedIn')
+    expect(byLegacy.calls).toEqual([
+      ['ap-1', 'ext-new', 'org-1'],
+      ['ap-1', 'old-admin', 'org-1'],
+    ])
+    const byId = legacy({})
+    expect((await byId.begin(byId.form({ id: 'ext-admin' })))._unsafeUnwrap().kind).toBe('signedIn')
+    expect(byId.calls).toEqual([['ap-1', 'ext-admin', 'org-1']])
+    const noLegacy = unsolicitedSetup()
+    expect((await noLegacy.begin(noLegacy.form({ id: 'ext-new', email: 'new@example.com' })))._unsafeUnwrapErr()).toMatchObject({
+      code: 'UNSOLICITED_RESPONSE',
+      redirect: 'orgLogin',
+      details: { reason: 'not-linked' },
+    })
+    expect(noLegacy.calls).toEqual([['ap-1', 'ext-new', 'org-1']])
+  })
+
+  it('beginUnsolicitedLogin: an inactive or non-member owner, or a failed read, writes nothing and spends nothing', async () => {
+    const creates: unknown[] = []
+    const cases: [(ident: string) => unknown, Record<string, unknown>][] = [
+      [() => ({ identity: {}, user: { id: 'admin', isActive: false }, member: { id: 'm' } }), { details: { reason: 'not-linked' } }],
+      [() => ({ identity: {}, user: { id: 'admin', isActive: true }, member: null }), { details: { reason: 'not-a-member' } }],
+      [
+        () => {
+          throw new Error('db down')
+        },
+        { code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' },
+      ],
+    ]
+    const steps: ProviderStep[] = [
+      {
+        id: 'uns.receive',
+        handle: async () => ({
+          type: 'next',
+          bind: { id: 'ext-admin', email: 'admin@example.com' },
+          singleUse: { key: 'r-1', expiresAt: 0 },
+        }),
+      },
+    ]
+    for (const [linked, expected] of cases) {
+      const s = unsolicitedSetup({ steps, linked })
+      s.storage.oneTimeTokens.create = async (token) => {
+        creates.push(token)
+      }
+      expect((await s.begin(s.form({})))._unsafeUnwrapErr()).toMatchObject({
+        code: 'UNSOLICITED_RESPONSE',
+        redirect: 'orgLogin',
+        ...expected,
+      })
+      expect(s.states.writes).toBe(0)
+    }
+    expect(creates).toEqual([])
+  })
+
+  it('beginUnsolicitedLogin: each single use is spent after the checks; a malformed, replayed or unrecorded one stores no state', async () => {
+    const steps: ProviderStep[] = [
+      {
+        id: 'uns.receive',
+        handle: async (c) => ({
+          type: 'next',
+          bind: { id: 'ext-admin', email: 'admin@example.com' },
+          singleUse: c.request.form.bad ? ({ key: 7 } as never) : { key: 'r-1', expiresAt: 0 },
+        }),
+      },
+      { id: 'uns.more', handle: async () => ({ type: 'next', singleUse: { key: 'r-2', expiresAt: 0 } }) },
+    ]
+    const ok = unsolicitedSetup({ steps })
+    const creates: string[] = []
+    ok.storage.oneTimeTokens.create = async (token) => {
+      creates.push(token.hash)
+    }
+    expect((await ok.begin(ok.form({})))._unsafeUnwrap().kind).toBe('signedIn')
+    expect(creates).toHaveLength(2)
+    expect(new Set(creates).size).toBe(2)
+
+    const bad = unsolicitedSetup({ steps })
+    expect((await bad.begin(bad.form({ bad: '1' })))._unsafeUnwrapErr()).toMatchObject({
+      code: 'PROVIDER_ERROR',
+      redirect: 'orgLogin',
+      details: { step: 'uns.receive', reason: 'single-use-shape' },
+    })
+    expect(bad.states.writes).toBe(0)
+    const failing = unsolicitedSetup({ steps })
+    failing.storage.oneTimeTokens.create = down
+    expect((await failing.begin(failing.form({})))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    expect(failing.states.writes).toBe(0)
+    expect(failing.finish.logins).toHaveLength(0)
+  })
+
+  it('beginUnsolicitedLogin: a state that cannot be stored is STORAGE_UNAVAILABLE and finish is not called', async () => {
+    const s = unsolicitedSetup()
+    s.states.create = down
+    const e = (await s.begin(s.form({ id: 'ext-admin', email: 'admin@example.com' })))._unsafeUnwrapErr()
+    expect(e.code).toBe('STORAGE_UNAVAILABLE')
+    expect(s.finish.logins).toHaveLength(0)
+  })
+
+  /** org-1 on a provider whose one step records the request it is given and renders. */
+  function recordingRequests(maxFieldLength?: unknown) {
+    const seen: StepContext['request'][] = []
+    const step: ProviderStep = {
+      id: 'rec',
+      handle: async (c) => {
+        seen.push(c.request)
+        return { type: 'render', view: 'v', model: {} }
+      },
+    }
+    const provider = { ...dummyProvider({ key: 'rec' }), loginSteps: () => [step], maxFieldLength } as Provider
+    const s = setup({ rec: provider })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'rec' }
+    const send = async (request: unknown) => {
+      const { handle } = (await s.api.beginLogin({ organizationId: 'org-1', session: anon }))._unsafeUnwrap() as { handle: string }
+      seen.length = 0
+      const r = await s.api.advance(loose({ handle, request, session: anon }), s.finish)
+      if (r.isOk()) return seen[0]
+      expect(r.error).toMatchObject({ code: 'INPUT_INVALID', details: { field: 'request' } })
+      expect(seen).toEqual([])
+      return 'refused'
+    }
+    return send
+  }
+
+  it('the request: GET or POST, query and form default to empty, at most 64 single string values, keys of at most 256 characters', async () => {
+    const send = recordingRequests()
+    expect(await send({ method: 'GET' })).toEqual({ method: 'GET', query: {}, form: {} })
+    expect(await send({ method: 'POST', query: null, form: null })).toEqual({ method: 'POST', query: {}, form: {} })
+    expect(await send({ method: 'POST', query: { a: '1' }, form: { b: '2' }, extra: 'x' })).toEqual({
+      method: 'POST',
+      query: { a: '1' },
+      form: { b: '2' },
+    })
+    for (const method of ['get', 'PUT', undefined]) expect(await send({ method })).toBe('refused')
+    for (const bad of [[], ['a'], 'a=1', 7, true]) {
+      expect(await send({ method: 'GET', query: bad })).toBe('refused')
+      expect(await send({ method: 'POST', form: bad })).toBe('refused')
+    }
+    const params = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, 'v']))
+    expect(await send({ method: 'GET', query: params(64), form: params(64) })).toEqual({
+      method: 'GET',
+      query: params(64),
+      form: params(64),
+    })
+    expect(await send({ method: 'GET', query: params(65) })).toBe('refused')
+    expect(await send({ method: 'POST', form: params(65) })).toBe('refused')
+    expect(await send({ method: 'GET', query: { ['k'.repeat(256)]: 'v' } })).toMatchObject({ query: { ['k'.repeat(256)]: 'v' } })
+    expect(await send({ method: 'GET', query: { ['k'.repeat(257)]: 'v' } })).toBe('refused')
+    expect(await send({ method: 'POST', form: { ['k'.repeat(257)]: 'v' } })).toBe('refused')
+    for (const v of [1, null, ['a'], { a: 'b' }]) {
+      expect(await send({ method: 'GET', query: { a: v } })).toBe('refused')
+      expect(await send({ method: 'POST', form: { a: 'ok', b: v } })).toBe('refused')
+    }
+  })
+
+  it("the request's values: the provider's maxFieldLength (a positive integer, default 8192, at most 1 MiB) and 2 MiB in all", async () => {
+    const MiB = 1024 * 1024
+    const fits = async (send: ReturnType<typeof recordingRequests>, length: number) => {
+      const q = await send({ method: 'GET', query: { a: 'x'.repeat(length) } })
+      const f = await send({ method: 'POST', form: { a: 'x'.repeat(length) } })
+      expect(q === 'refused').toBe(f === 'refused')
+      return q !== 'refused'
+    }
+    const ten = recordingRequests(10)
+    expect(await fits(ten, 10)).toBe(true)
+    expect(await fits(ten, 11)).toBe(false)
+    expect(await ten({ method: 'POST', query: { a: 'x'.repeat(10) }, form: { a: 'x'.repeat(11) } })).toBe('refused')
+    const one = recordingRequests(1)
+    expect(await fits(one, 1)).toBe(true)
+    expect(await fits(one, 2)).toBe(false)
+    for (const declared of [undefined, 0, -5, 1.5, '10', Number.NaN]) {
+      const send = recordingRequests(declared)
+      expect(await fits(send, 8192)).toBe(true)
+      expect(await fits(send, 8193)).toBe(false)
+    }
+    const big = recordingRequests(4 * MiB)
+    expect(await fits(big, MiB)).toBe(true)
+    expect(await fits(big, MiB + 1)).toBe(false)
+    // Two values of 1 MiB are 2 MiB in all; one more character is too much.
+    expect(await big({ method: 'POST', query: { a: 'x'.repeat(MiB) }, form: { b: 'x'.repeat(MiB) } })).not.toBe('refused')
+    expect(await big({ method: 'POST', query: { a: 'x'.repeat(MiB) }, form: { b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
+    expect(await big({ method: 'POST', form: { a: 'x'.repeat(MiB), b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
+    expect(await big({ method: 'GET', query: { a: 'x'.repeat(MiB), b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
+  })
 })
