@@ -1045,6 +1045,15 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     expect(s.finish.logins).toHaveLength(0)
   })
 
+  it("advance: only a setup is refused here for another user; a login's initiator is the finisher's check (threat 17)", async () => {
+    const s = setup()
+    const { handle } = await begin(s, adminSession)
+    const other = { id: adminSession.id, userId: 'plain' }
+    expect((await s.api.advance({ handle, request: post({ email: 'a@example.com' }), session: other }, s.finish)).isOk()).toBe(true)
+    expect(s.finish.logins).toHaveLength(1)
+    expect(s.finish.logins[0]!.session).toEqual(other)
+  })
+
   it("advance: a value over the provider's field limit is refused to the flow's page", async () => {
     const s = setup()
     const { handle } = await begin(s)
