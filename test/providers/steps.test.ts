@@ -993,7 +993,9 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     const input = { organizationId: 'org-new', providerKey: 'dummy', session: adminSession }
     const a = setup()
     a.storage.getUser = down
-    expect((await a.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    const failed = (await a.api.beginSetup(input))._unsafeUnwrapErr()
+    expect(failed).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    expect((failed.cause as Error).message).toBe('db down')
     const b = setup({}, { isProviderEnabled: down })
     expect((await b.api.beginSetup(input))._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
     const c = setup()
@@ -1011,6 +1013,21 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     expect(unknown).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'authSettings' })
     const exists = (await setup().api.beginSetup({ ...input, organizationId: 'org-1', session: adminSession }))._unsafeUnwrapErr()
     expect(exists).toMatchObject({ code: 'PROVIDER_EXISTS', redirect: 'authSettings' })
+  })
+
+  it('beginSetup: a provider whose setup step list throws is STORAGE_UNAVAILABLE to the settings page', async () => {
+    const s = setup({
+      broken: {
+        ...dummyProvider({ key: 'broken' }),
+        setupSteps: () => {
+          throw new Error('steps')
+        },
+      },
+    })
+    const e = (await s.api.beginSetup({ organizationId: 'org-new', providerKey: 'broken', session: adminSession }))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'authSettings' })
+    expect((e.cause as Error).message).toBe('steps')
+    expect(s.states.writes).toBe(0)
   })
 
   it('beginSetup: the stored state has no next, no referrer and no login hint', async () => {
@@ -1033,13 +1050,22 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
       redirect: 'root',
       details: { field: 'session' },
     })
-    for (const request of [null, { method: 'PUT', query: {}, form: {} }, { method: 'GET', query: { a: 1 }, form: {} }]) {
+    for (const request of [null, undefined, 'GET', { method: 'PUT', query: {}, form: {} }, { method: 'GET', query: { a: 1 }, form: {} }]) {
       expect(await refused({ handle, request, session: anon })).toMatchObject({
         code: 'INPUT_INVALID',
         redirect: 'root',
         details: { field: 'request' },
       })
     }
+    // An input whose session cannot even be read is a failure of the call, to the root page.
+    const hostile = {
+      handle,
+      request: GET,
+      get session(): never {
+        throw new Error('getter')
+      },
+    }
+    expect(await refused(hostile)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'root' })
     expect(s.storage.reads).toBe(reads)
     expect(s.states.writes).toBe(writes)
     expect(s.finish.logins).toHaveLength(0)
@@ -1488,7 +1514,8 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     const s = unsolicitedSetup()
     s.states.create = down
     const e = (await s.begin(s.form({ id: 'ext-admin', email: 'admin@example.com' })))._unsafeUnwrapErr()
-    expect(e.code).toBe('STORAGE_UNAVAILABLE')
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    expect((e.cause as Error).message).toBe('db down')
     expect(s.finish.logins).toHaveLength(0)
   })
 
@@ -1576,5 +1603,125 @@ describe('beginSetup, advance and beginUnsolicitedLogin details', () => {
     expect(await big({ method: 'POST', query: { a: 'x'.repeat(MiB) }, form: { b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
     expect(await big({ method: 'POST', form: { a: 'x'.repeat(MiB), b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
     expect(await big({ method: 'GET', query: { a: 'x'.repeat(MiB), b: 'x'.repeat(MiB), c: 'x' } })).toBe('refused')
+  })
+})
+
+// Issue 12 item 4, the mutation run of src/engine/steps.ts lines 501-662: serviceMetadata's own
+// checks and reads, a provider that throws outside its steps, and a state that cannot be stored.
+describe('serviceMetadata and the last checks', () => {
+  const down = async (): Promise<never> => {
+    throw new Error('db down')
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: deliberately malformed input
+  const loose = (input: unknown) => input as any
+
+  /** org-1's row names `meta`, a provider with a service metadata document; `seen` collects its inputs. */
+  function metadataSetup(serviceMetadata?: Provider['serviceMetadata']) {
+    const seen: unknown[] = []
+    const provider: Provider = {
+      ...dummyProvider({ key: 'meta' }),
+      serviceMetadata:
+        serviceMetadata ??
+        ((input) => {
+          seen.push(input)
+          return { contentType: 'text/xml', body: `<md ${input.organization.id}/>` }
+        }),
+    }
+    const s = setup({ meta: provider })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'meta', config: { k: 'v' } }
+    const get = (input: unknown) => s.api.serviceMetadata(loose(input))
+    return { ...s, seen, get }
+  }
+
+  it('serviceMetadata: a refused input names its field and goes to the root page; nothing is read', async () => {
+    const s = metadataSetup()
+    const refused = async (input: unknown) => (await s.get(input))._unsafeUnwrapErr()
+    for (const input of [null, 'org-1', 42]) {
+      expect(await refused(input)).toMatchObject({ code: 'INPUT_INVALID', redirect: 'root', details: { field: 'input' } })
+    }
+    for (const [field, value] of [
+      ['organizationId', ''],
+      ['organizationId', 'o'.repeat(256)],
+      ['providerKey', 7],
+      ['providerKey', undefined],
+    ] as const) {
+      expect(await refused({ organizationId: 'org-1', providerKey: 'meta', [field]: value })).toMatchObject({
+        code: 'INPUT_INVALID',
+        redirect: 'root',
+        details: { field },
+      })
+    }
+    expect(await refused({ organizationId: 'org-1', providerKey: 'dummy' })).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'root' })
+    expect(await refused({ organizationId: 'org-1', providerKey: 'nope' })).toMatchObject({ code: 'PROVIDER_UNKNOWN', redirect: 'root' })
+    expect(s.storage.reads).toBe(0)
+    // An input whose field cannot even be read is a failure of the call, to the root page.
+    const hostile = {
+      organizationId: 'org-1',
+      get providerKey(): string {
+        throw new Error('getter')
+      },
+    }
+    expect(await refused(hostile)).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'root' })
+  })
+
+  it("serviceMetadata: the organization, and the stored config only when the org's row is this provider's", async () => {
+    const s = metadataSetup()
+    const doc = (await s.get({ organizationId: 'org-1', providerKey: 'meta' }))._unsafeUnwrap()
+    expect(doc).toEqual({ contentType: 'text/xml', body: '<md org-1/>' })
+    // org-2's row names another provider, org-new has none.
+    ;(await s.get({ organizationId: 'org-2', providerKey: 'meta' }))._unsafeUnwrap()
+    ;(await s.get({ organizationId: 'org-new', providerKey: 'meta' }))._unsafeUnwrap()
+    expect(s.seen).toEqual([
+      { organization: expect.objectContaining({ id: 'org-1' }), callbackUrl: 'https://app.example.com/auth/sso/', config: { k: 'v' } },
+      { organization: expect.objectContaining({ id: 'org-2' }), callbackUrl: 'https://app.example.com/auth/sso/', config: null },
+      { organization: expect.objectContaining({ id: 'org-new' }), callbackUrl: 'https://app.example.com/auth/sso/', config: null },
+    ])
+    expect((await s.get({ organizationId: 'org-missing', providerKey: 'meta' }))._unsafeUnwrapErr()).toMatchObject({
+      code: 'ORGANIZATION_NOT_FOUND',
+      redirect: 'root',
+    })
+    const noOrg = metadataSetup()
+    noOrg.storage.getOrganization = down
+    expect((await noOrg.get({ organizationId: 'org-1', providerKey: 'meta' }))._unsafeUnwrapErr()).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      redirect: 'root',
+    })
+    const noRow = metadataSetup()
+    noRow.storage.getAuthProvider = down
+    expect((await noRow.get({ organizationId: 'org-1', providerKey: 'meta' }))._unsafeUnwrapErr()).toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      redirect: 'root',
+    })
+    for (const x of [noOrg, noRow]) expect(x.seen).toEqual([])
+  })
+
+  it('serviceMetadata: a document that throws is PROVIDER_ERROR with its cause; a refusal passes through unchanged', async () => {
+    const thrown = metadataSetup(() => {
+      throw new Error('no keys')
+    })
+    const e = (await thrown.get({ organizationId: 'org-1', providerKey: 'meta' }))._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'PROVIDER_ERROR', redirect: 'root', details: { stage: 'serviceMetadata' } })
+    expect((e.cause as Error).message).toBe('no keys')
+    const refusal = authError('PROVIDER_NOT_CONFIGURED', { redirect: 'orgLogin' })
+    const refused = metadataSetup(() => refusal)
+    expect((await refused.get({ organizationId: 'org-1', providerKey: 'meta' }))._unsafeUnwrapErr()).toBe(refusal)
+  })
+
+  it('beginUnsolicitedLogin: a provider whose step list throws, and a state that cannot be stored, are STORAGE_UNAVAILABLE to the login page', async () => {
+    const s = setup({
+      uns: {
+        ...dummyProvider({ key: 'uns' }),
+        loginSteps: () => {
+          throw new Error('steps')
+        },
+        unsolicited: { stepId: 'uns.receive', enabled: () => true },
+      },
+    })
+    s.world.providers[0] = { ...s.world.providers[0]!, providerKey: 'uns' }
+    const e = (
+      await s.api.beginUnsolicitedLogin({ organizationId: 'org-1', session: anon, request: post({}) }, s.finish)
+    )._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    expect((e.cause as Error).message).toBe('steps')
   })
 })
