@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { finishOk, ident, ORG, PROVIDER, session, start, type World, world } from './harness.js'
+import { finishOk, ident, ORG, PROVIDER, session, start, testProvider, type World, world } from './harness.js'
 
 const alice = makeUser({ id: 'alice', email: 'alice@corp.example' })
 const aliceIdentity = makeIdentity({ id: 'ai-alice', authProviderId: PROVIDER.id, userId: 'alice', ident: 'ext-alice' })
@@ -128,6 +128,43 @@ describe('explain()', () => {
       await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-new', email: 'new@corp.example' }) })
     )._unsafeUnwrapErr()
     expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+  })
+
+  it('a user with a second factor: twoFactor', async () => {
+    const w = world({ users: [{ ...alice, has2fa: true }], identities: [aliceIdentity], members: [aliceMember] })
+    const handle = await start(w)
+    const x = (
+      await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+    )._unsafeUnwrap()
+    expect(x.decision).toBe('twoFactor')
+  })
+
+  it("a provider's updateIdentity that throws while deciding: STORAGE_UNAVAILABLE to the organization login, not a rejected promise", async () => {
+    const w = world({
+      users: [alice],
+      identities: [aliceIdentity],
+      members: [aliceMember],
+      provider: testProvider('dummy', {
+        updateIdentity: () => {
+          throw new Error('merge failed')
+        },
+      }),
+    })
+    const handle = await start(w)
+    const e = (
+      await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+    )._unsafeUnwrapErr()
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+  })
+
+  it("finishLogin: a host's urls.afterLogin that throws is STORAGE_UNAVAILABLE to the organization login, not a rejected promise", async () => {
+    const w = world({ users: [alice], identities: [aliceIdentity], members: [aliceMember] })
+    ;(w.ctx.urls as { afterLogin: unknown }).afterLogin = () => {
+      throw new Error('host bug')
+    }
+    const handle = await start(w)
+    const r = await w.login.finishLogin({ handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+    expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
   })
 
   it('a bad handle: the error of prepare', async () => {

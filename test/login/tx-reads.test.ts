@@ -294,6 +294,16 @@ describe('the login transaction reads and locks (decideInTx)', () => {
     ])
   })
 
+  it('a signed-in passwordless user attaching an identity: no link can be mailed, so no address lock (threat 28 is the anonymous page)', async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    const w = world({ users: [owner] })
+    const handle = await start(w, { initiatorUserId: 'u' })
+    const r = record(w)
+    await w.login.finishLogin({ handle, session: session({ userId: 'u' }), identity: ident({ id: 'ext-new', email: 'u@corp.example' }) })
+    expect(r.txs.flat().filter((c) => c[0] === 'lockEmail')).toEqual([])
+    expect(r.txs.flat().filter((c) => c[0] === 'lockIdentity')).toEqual([['lockIdentity', PROVIDER.id, 'ext-new']])
+  })
+
   it("policy.newUser 'confirm', anonymous, unknown identity, no account with the address: no address lock", async () => {
     const w = world({ policy: { newUser: 'confirm' } })
     const handle = await start(w)
