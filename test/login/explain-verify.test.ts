@@ -159,12 +159,19 @@ describe('explain()', () => {
 
   it("finishLogin: a host's urls.afterLogin that throws is STORAGE_UNAVAILABLE to the organization login, not a rejected promise", async () => {
     const w = world({ users: [alice], identities: [aliceIdentity], members: [aliceMember] })
-    ;(w.ctx.urls as { afterLogin: unknown }).afterLogin = () => {
+    // ctx.urls may be the harness's shared object: put the function back whatever happens.
+    const urls = w.ctx.urls as { afterLogin: unknown }
+    const afterLogin = urls.afterLogin
+    urls.afterLogin = () => {
       throw new Error('host bug')
     }
-    const handle = await start(w)
-    const r = await w.login.finishLogin({ handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
-    expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    try {
+      const handle = await start(w)
+      const r = await w.login.finishLogin({ handle, session: session(), identity: ident({ id: 'ext-alice', email: 'alice@corp.example' }) })
+      expect(r._unsafeUnwrapErr()).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    } finally {
+      urls.afterLogin = afterLogin
+    }
   })
 
   it('a bad handle: the error of prepare', async () => {
@@ -220,5 +227,22 @@ describe('verifyAccountLink (the engine, without the boundary)', () => {
       ({ payload: '{"userId":1}', expiresAt: new Date('2026-03-01T12:10:00.000Z') }) as unknown as Awaited<ReturnType<typeof tokens.peek>>
     const e = (await w.login.verifyAccountLink({ token: 'x'.repeat(43), session: session() }))._unsafeUnwrapErr()
     expect(e.code).toBe('VERIFICATION_INVALID')
+  })
+})
+
+describe("the identity the decider sees carries the trust policy's verdict (issue 13)", () => {
+  it("emailVerified 'never': a new user's address is stored unverified although the IdP claims it verified", async () => {
+    const w = world({
+      provider: testProvider('dummy', { trustPolicy: () => ({ name: 'distrust', emailVerified: 'never', inviteMatch: false }) }),
+    })
+    const handle = await start(w)
+    const out = await finishOk(w, {
+      handle,
+      session: session(),
+      identity: ident({ id: 'ext-new', email: 'new@corp.example', emailVerified: true }),
+      op: 'newuser',
+    })
+    expect(out).toMatchObject({ kind: 'signedIn', created: { user: true } })
+    expect(w.storage.snapshot().userEmails.map((e) => [e.emailNormalized, e.isVerified])).toEqual([['new@corp.example', false]])
   })
 })
