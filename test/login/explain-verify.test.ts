@@ -245,4 +245,23 @@ describe("the identity the decider sees carries the trust policy's verdict (issu
     expect(out).toMatchObject({ kind: 'signedIn', created: { user: true } })
     expect(w.storage.snapshot().userEmails.map((e) => [e.emailNormalized, e.isVerified])).toEqual([['new@corp.example', false]])
   })
+  it("emailVerified 'never': a signed-in member's own address from the IdP does not link without asking (it does under the default policy)", async () => {
+    for (const distrust of [false, true]) {
+      const w = world({
+        users: [alice],
+        members: [aliceMember],
+        ...(distrust
+          ? { provider: testProvider('dummy', { trustPolicy: () => ({ name: 'distrust', emailVerified: 'never', inviteMatch: false }) }) }
+          : {}),
+      })
+      const handle = await start(w, { initiatorUserId: null })
+      const out = await finishOk(w, {
+        handle,
+        session: session({ userId: 'alice' }),
+        identity: ident({ id: 'ext-alice-2', email: 'alice@corp.example', emailVerified: true }),
+      })
+      expect(out.kind).toBe(distrust ? 'confirmationRequired' : 'signedIn')
+      expect(w.storage.snapshot().identities).toHaveLength(distrust ? 0 : 1)
+    }
+  })
 })
