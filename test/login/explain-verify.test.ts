@@ -265,3 +265,20 @@ describe("the identity the decider sees carries the trust policy's verdict (issu
     }
   })
 })
+
+describe('gather reads at most 50 accounts with the address (bounded work per login)', () => {
+  it('51 accounts share the address: the memberships of the first 50 only are read', async () => {
+    const users = Array.from({ length: 51 }, (_, i) => makeUser({ id: `u${String(i).padStart(2, '0')}`, email: 'shared@corp.example' }))
+    const w = world({ users })
+    const handle = await start(w)
+    const read = new Set<string>()
+    const getMember = w.storage.getMember.bind(w.storage)
+    ;(w.storage as { getMember: typeof getMember }).getMember = (organizationId, userId) => {
+      read.add(userId)
+      return getMember(organizationId, userId)
+    }
+    const x = await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-new', email: 'shared@corp.example' }) })
+    expect(x.isOk()).toBe(true)
+    expect([...read].sort()).toEqual(users.slice(0, 50).map((u) => u.id))
+  })
+})
