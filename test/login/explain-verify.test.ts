@@ -109,13 +109,15 @@ describe('explain()', () => {
     )._unsafeUnwrapErr()
     expect(e.code).toBe('STORAGE_UNAVAILABLE')
     expect(e.redirect).toBe('orgLogin')
+    // The storage's own error is the cause (not a later failure on facts never read).
+    expect((e.cause as Error).message).toBe('db down')
     ;(w.storage as { getLinkedIdentity: typeof original }).getLinkedIdentity = original
     expect(
       (await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-new', email: 'new@corp.example' }) })).isOk(),
     ).toBe(true)
   })
 
-  it("the host's member-limit hook failing: STORAGE_UNAVAILABLE (explain and finishLogin alike)", async () => {
+  it("the host's member-limit hook failing: STORAGE_UNAVAILABLE naming the hook", async () => {
     const w = world({
       hooks: {
         isMemberLimitReached: async () => {
@@ -127,7 +129,7 @@ describe('explain()', () => {
     const e = (
       await w.login.explain({ handle, session: session(), identity: ident({ id: 'ext-new', email: 'new@corp.example' }) })
     )._unsafeUnwrapErr()
-    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin' })
+    expect(e).toMatchObject({ code: 'STORAGE_UNAVAILABLE', redirect: 'orgLogin', details: { hook: 'isMemberLimitReached' } })
   })
 
   it('a user with a second factor: twoFactor', async () => {
