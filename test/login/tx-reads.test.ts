@@ -304,6 +304,20 @@ describe('the login transaction reads and locks (decideInTx)', () => {
     expect(r.txs.flat().filter((c) => c[0] === 'lockIdentity')).toEqual([['lockIdentity', PROVIDER.id, 'ext-new']])
   })
 
+  it('op=newuser on the address of a passwordless account: no link can be mailed, so only the sign-up lock of the address', async () => {
+    const owner = makeUser({ id: 'u', email: 'u@corp.example', hasUsablePassword: false })
+    const w = world({ users: [owner] })
+    const handle = await start(w)
+    const r = record(w)
+    await w.login.finishLogin({ handle, session: session(), identity: ident({ id: 'ext-new', email: 'u@corp.example' }), op: 'newuser' })
+    expect(r.txs).toEqual([
+      [
+        ['lockIdentity', PROVIDER.id, 'ext-new'],
+        ['lockEmail', 'u@corp.example'],
+      ],
+    ])
+  })
+
   it("policy.newUser 'confirm', anonymous, unknown identity, no account with the address: no address lock", async () => {
     const w = world({ policy: { newUser: 'confirm' } })
     const handle = await start(w)
