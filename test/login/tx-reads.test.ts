@@ -318,6 +318,39 @@ describe('the login transaction reads and locks (decideInTx)', () => {
     ])
   })
 
+  it("policy.newUser 'create' on an adapter with readSignUp: the address locked once, gather told so", async () => {
+    const w = world({ policy: { newUser: 'create' } })
+    const handle = await start(w)
+    const r = record(w, { readSignUp: true })
+    const out = await finishOk(w, {
+      handle,
+      session: session(),
+      identity: ident({ id: 'ext-new', email: 'new@corp.example', emailVerified: true }),
+    })
+    expect(out).toMatchObject({ kind: 'signedIn', created: { user: true } })
+    expect(r.txs).toEqual([
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
+        ['lockIdentity', PROVIDER.id, 'ext-new'],
+        ['lockEmail', 'new@corp.example'],
+        ['readSignUp', PROVIDER.id, 'ext-new', ORG.id, 'new@corp.example'],
+      ],
+    ])
+  })
+
+  it("policy.newUser 'create', an identity linked to a deactivated account: no sign-up at once, so no address lock", async () => {
+    const w = world({ users: [{ ...alice, isActive: false }], identities: [stale], members: [aliceMember], policy: { newUser: 'create' } })
+    const handle = await start(w)
+    const r = record(w)
+    await w.login.finishLogin({
+      handle,
+      session: session(),
+      identity: ident({ id: 'ext-alice', email: 'alice@corp.example', emailVerified: true }),
+    })
+    expect(r.txs.flat().filter((c) => c[0] === 'lockEmail')).toEqual([])
+    expect(r.txs.flat().filter((c) => c[0] === 'lockIdentity')).toEqual([['lockIdentity', PROVIDER.id, 'ext-alice']])
+  })
+
   it("policy.newUser 'confirm', anonymous, unknown identity, no account with the address: no address lock", async () => {
     const w = world({ policy: { newUser: 'confirm' } })
     const handle = await start(w)
