@@ -215,6 +215,40 @@ describe('createConfigCache', () => {
     expect(reads()).toBe(2)
   })
 
+  // Issue 12 item 4, the mutation run of config-cache.ts: the copy's exact expiry, and a refused
+  // copy forgotten even when the read that replaces it has nothing to keep.
+  it('a copy is served before its expiry and read again at it', async () => {
+    const { port, reads } = store(1)
+    const local = fixedClock('2026-03-01T12:00:00.000Z')
+    const cache = createConfigCache(port, local, 1000)
+    await cache.read('o0')
+    local.advance(999)
+    await cache.read('o0')
+    expect(reads()).toBe(1)
+    local.advance(1)
+    await cache.read('o0')
+    expect(reads()).toBe(2)
+  })
+
+  it('a refused copy is forgotten even when the new read has no provider to keep', async () => {
+    let provider: unknown = makeProvider({ id: 'p0', organizationId: 'o0', providerKey: 'dummy' })
+    let n = 0
+    const port = {
+      getOrganization: async () => {
+        n++
+        return org('o0')
+      },
+      getAuthProvider: async () => provider,
+    } as unknown as StoragePort
+    const cache = createConfigCache(port, clock, 60_000)
+    expect((await cache.read('o0'))?.provider).not.toBeNull()
+    provider = null
+    expect((await cache.read('o0', () => false))?.provider).toBeNull()
+    // The copy with the removed provider is not served again.
+    expect((await cache.read('o0'))?.provider).toBeNull()
+    expect(n).toBe(3)
+  })
+
   it('a read in flight when the org is dropped does not store what it read', async () => {
     const { port, reads } = store(1)
     let release: () => void = () => {}
