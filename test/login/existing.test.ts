@@ -15,6 +15,26 @@ const aliceIdentity = makeIdentity({
 const aliceMember = makeMember({ id: 'm-alice', organizationId: ORG.id, userId: 'alice', flags: { ...NO_FLAGS, ssoLinked: true } })
 
 describe('existing identity (spec 3.3)', () => {
+  it('a refresh and a membership fix in one login: both are written (the lock-free guarded refresh takes a plan that writes the identity alone)', async () => {
+    const stale = makeMember({
+      id: 'm-alice',
+      organizationId: ORG.id,
+      userId: 'alice',
+      flags: { ...NO_FLAGS, ssoLinked: false, ssoInvalid: true },
+    })
+    const w = world({ users: [alice], identities: [aliceIdentity], members: [stale] })
+    const handle = await start(w)
+    const out = await finishOk(w, {
+      handle,
+      session: session(),
+      identity: ident({ id: 'ext-alice', email: 'alice@corp.example', data: { access_token: 'new' } }),
+    })
+    expect(out).toMatchObject({ kind: 'signedIn', userId: 'alice', memberId: 'm-alice' })
+    const after = w.storage.snapshot()
+    expect(after.members.find((m) => m.id === 'm-alice')?.flags).toMatchObject({ ssoLinked: true, ssoInvalid: false })
+    expect(after.identities.find((i) => i.id === 'ai-alice')?.data).toEqual({ access_token: 'new', refresh_token: 'r1' })
+  })
+
   it('signs in, refreshes data keeping the refresh token, and writes nothing else', async () => {
     const w = world({ users: [alice], identities: [aliceIdentity], members: [aliceMember] })
     const handle = await start(w, { next: '/projects/1' })
