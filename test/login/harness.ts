@@ -73,8 +73,6 @@ export interface WorldOptions {
    * always takes the identity lock.
    */
   readonly legacyTx?: boolean
-  /** Wraps each transaction's port (after `legacyTx`'s removals): to record or fail its calls. */
-  readonly wrapTx?: (tx: StorageTx) => StorageTx
 }
 
 export function world(options: WorldOptions = {}): World {
@@ -91,17 +89,12 @@ export function world(options: WorldOptions = {}): World {
   const mailer = createRecordingMailer()
   const signals = createRecordingSignals()
   const transaction = storage.transaction.bind(storage)
-  const { legacyTx, wrapTx } = options
-  const port =
-    legacyTx || wrapTx
-      ? Object.assign(Object.create(storage) as typeof storage, {
-          transaction: <T>(fn: (tx: StorageTx) => Promise<T>) =>
-            transaction((tx) => {
-              const port = legacyTx ? { ...tx, pipelineStates: undefined, readLinkedIdentity: undefined } : tx
-              return fn(wrapTx ? wrapTx(port) : port)
-            }),
-        })
-      : storage
+  const port = options.legacyTx
+    ? Object.assign(Object.create(storage) as typeof storage, {
+        transaction: <T>(fn: (tx: StorageTx) => Promise<T>) =>
+          transaction((tx) => fn({ ...tx, pipelineStates: undefined, readLinkedIdentity: undefined })),
+      })
+    : storage
   const ctx = resolveContext({
     storage: port,
     mailer,

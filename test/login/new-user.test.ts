@@ -140,40 +140,6 @@ describe('new user (spec 3.8)', () => {
 describe("just-in-time new users (policy.newUser: 'create')", () => {
   const jit = { newUser: 'create' } as const
 
-  it('an adapter without the lock-free read (no tx.readLinkedIdentity): the sign-up still locks the address before reading its accounts (threats 10, 52)', async () => {
-    const calls: string[] = []
-    const w = world({
-      policy: jit,
-      legacyTx: true,
-      wrapTx: (tx) => ({
-        ...tx,
-        lockEmail: (e) => {
-          calls.push(`lockEmail ${e}`)
-          return tx.lockEmail(e)
-        },
-        findUsersByEmail: (e) => {
-          calls.push(`findUsersByEmail ${e}`)
-          return tx.findUsersByEmail(e)
-        },
-      }),
-    })
-    const h = await start(w)
-    const out = await finishOk(w, { handle: h, session: session(), identity: ident({ id: 'ext-jit', email: 'Jit@Corp.example' }) })
-    expect(out).toMatchObject({ kind: 'signedIn', created: { user: true, identity: true, member: true } })
-    const lock = calls.indexOf('lockEmail jit@corp.example')
-    expect(lock).toBeGreaterThanOrEqual(0)
-    expect(lock).toBeLessThan(calls.indexOf('findUsersByEmail jit@corp.example'))
-    // A signed-in visitor is never signed up at once: no address lock for them.
-    calls.length = 0
-    const signedIn = await start(w, { sessionId: 'sess-2' })
-    await finishOk(w, {
-      handle: signedIn,
-      session: session({ id: 'sess-2', userId: out.kind === 'signedIn' ? out.userId : '' }),
-      identity: ident({ id: 'ext-jit-2', email: 'Other@Corp.example' }),
-    })
-    expect(calls.filter((c) => c.startsWith('lockEmail'))).toEqual([])
-  })
-
   it('an unknown identity whose email matches no account is signed up in the callback itself: no page, same rows as op=newuser', async () => {
     const asked = world()
     const created = world({ policy: jit })
