@@ -10,7 +10,7 @@ import type { AuthError } from '../../src/errors.js'
 import { createMemoryStorage, type MemorySnapshot, type MemoryStorage } from '../../src/memory/index.js'
 import type { IdentityInput } from '../../src/model/identity.js'
 import type { AuthIdentity, AuthProvider, Member, Organization, User, UserEmail } from '../../src/model/records.js'
-import type { StorageTx } from '../../src/ports/storage.js'
+import type { PipelineStateStore, StorageTx } from '../../src/ports/storage.js'
 import type { Provider } from '../../src/providers/types.js'
 import { stepFingerprint } from '../../src/state/codec.js'
 import { sha256Hex } from '../../src/state/crypto.js'
@@ -73,6 +73,8 @@ export interface WorldOptions {
    * always takes the identity lock.
    */
   readonly legacyTx?: boolean
+  /** A pipeline-state store apart from the storage (as Redis would be): claimed before the transaction. */
+  readonly states?: PipelineStateStore
 }
 
 export function world(options: WorldOptions = {}): World {
@@ -107,6 +109,7 @@ export function world(options: WorldOptions = {}): World {
     hooks: options.hooks,
     logger: options.logger,
     policy: options.policy,
+    states: options.states,
   })
   return { storage, mailer, signals, clock, ctx, login: createLoginApi(ctx) }
 }
