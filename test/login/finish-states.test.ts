@@ -9,7 +9,7 @@ import { NO_FLAGS } from '../../src/model/records.js'
 import type { PipelineStateStore } from '../../src/ports/storage.js'
 import { fixedClock } from '../../src/testing/fakes.js'
 import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
-import { finishErr, finishOk, ident, ORG, PROVIDER, session, start, type World, world } from './harness.js'
+import { finishErr, finishOk, ident, ORG, PROVIDER, session, start, type World, type WorldOptions, world } from './harness.js'
 
 const alice = makeUser({ id: 'alice', email: 'alice@corp.example' })
 const aliceIdentity = makeIdentity({ id: 'ai', authProviderId: PROVIDER.id, userId: 'alice', ident: 'ext-alice' })
@@ -30,7 +30,7 @@ function stateOf(w: World, handle: string) {
 }
 
 /** A legacy adapter's world whose engine already knows the transactions lack tx.pipelineStates. */
-async function legacyWorld(logger?: ReturnType<typeof recordingLogger>['logger'], hooks?: Parameters<typeof world>[0]['hooks']) {
+async function legacyWorld(logger?: ReturnType<typeof recordingLogger>['logger'], hooks?: WorldOptions['hooks']) {
   const w = world({ ...seededRows, legacyTx: true, logger, hooks })
   const warm = await w.login.finishLogin({
     handle: await start(w, { sessionId: 'warm' }),
@@ -81,19 +81,19 @@ describe('settling the pipeline state (finish)', () => {
     const handle = await start(w)
     const input = { handle, session: session(), identity: ident({ id: 'ext-alice' }) }
     const original = w.storage.transaction.bind(w.storage)
-    let winner: Awaited<ReturnType<typeof w.login.finishLogin>> | null = null
+    const race: { winner?: Awaited<ReturnType<typeof w.login.finishLogin>> } = {}
     let raced = false
     ;(w.storage as { transaction: typeof original }).transaction = async (fn) => {
       // Another finisher of the same state runs to its end after this one read the state.
       if (!raced) {
         raced = true
-        winner = await w.login.finishLogin(input)
+        race.winner = await w.login.finishLogin(input)
       }
       return original(fn)
     }
     const e = await finishErr(w, input)
     expect(e.code).toBe('STATE_CONFLICT')
-    expect(winner?._unsafeUnwrap().kind).toBe('signedIn')
+    expect(race.winner?._unsafeUnwrap().kind).toBe('signedIn')
     const settled = stateOf(w, handle)
     expect(settled.phase).toBe('consumed')
     expect(log.warnings).toEqual([])
@@ -167,7 +167,7 @@ describe('settling the pipeline state (finish)', () => {
     // The engine's storage port (the legacy adapter's, whose transactions lack tx.pipelineStates).
     const port = w.ctx.storage as { transaction: typeof w.storage.transaction }
     const original = port.transaction.bind(port)
-    let winner: Awaited<ReturnType<typeof w.login.finishLogin>> | null = null
+    const race: { winner?: Awaited<ReturnType<typeof w.login.finishLogin>> } = {}
     let raced = false
     let transactions = 0
     port.transaction = async (fn) => {
@@ -176,13 +176,13 @@ describe('settling the pipeline state (finish)', () => {
       // finishes, all after this one read the state and before its first transaction.
       if (!raced) {
         raced = true
-        winner = await w.login.finishLogin(input)
+        race.winner = await w.login.finishLogin(input)
       }
       return original(fn)
     }
     const e = await finishErr(w, input)
     expect(e.code).toBe('STATE_CONFLICT')
-    expect(winner?._unsafeUnwrap().kind).toBe('signedIn')
+    expect(race.winner?._unsafeUnwrap().kind).toBe('signedIn')
     // This finisher's one transaction was the one that found no tx.pipelineStates; the winner had two.
     expect(transactions).toBe(3)
     expect(w.storage.snapshot().users).toHaveLength(1)
