@@ -3,7 +3,7 @@ import { type AuthError, authError } from '../errors.js'
 import type { AuditPort } from '../ports/audit.js'
 import type { MailerPort } from '../ports/mailer.js'
 import type { SignalPort } from '../ports/signals.js'
-import type { NewRows, StorageTx } from '../ports/storage.js'
+import type { NewRows, PipelineStateStore, StateSwap, StorageTx } from '../ports/storage.js'
 import { GuardedWriteLost } from './transaction.js'
 
 function providerGone(): AuthError {
@@ -36,6 +36,27 @@ function rowsOf(effects: readonly TxEffect[]): NewRows {
     else if (e.type === 'audit.record') rows.audit.push(e.entry)
   }
   return rows
+}
+
+/**
+ * {@link applyTxEffects}, then the pipeline state's compare-and-set through `states` (the
+ * transaction's own). When the effects are all a new account's rows and the adapter offers
+ * `tx.createRowsAndSettle`, both go in that one call (one statement on PostgreSQL). Returns the
+ * compare-and-set's answer: on false the caller rolls the transaction back.
+ */
+export async function applyTxEffectsAndSettle(
+  tx: StorageTx,
+  states: PipelineStateStore,
+  audit: AuditPort,
+  effects: readonly TxEffect[],
+  auditInStorage: boolean,
+  swap: StateSwap,
+): Promise<boolean> {
+  if (tx.createRowsAndSettle && effects.length > 0 && leadingCreates(tx, effects, auditInStorage) === effects.length) {
+    return tx.createRowsAndSettle(rowsOf(effects), swap)
+  }
+  await applyTxEffects(tx, audit, effects, auditInStorage)
+  return states.compareAndSet(swap.id, swap.expectedVersion, swap.next)
 }
 
 /**

@@ -23,7 +23,7 @@ import type { AuthIdentityPatch, LinkedIdentity, OneTimeTokenStore, StorageReade
 import type { Provider } from '../providers/types.js'
 import { type PipelineState, storeExpiry } from '../state/codec.js'
 import { fillRandom, randomToken, sha256Hex, timingSafeEqual, toHex } from '../state/crypto.js'
-import { applyTxEffects, type EffectWarning, runAfterCommit } from './apply.js'
+import { applyTxEffects, applyTxEffectsAndSettle, type EffectWarning, runAfterCommit } from './apply.js'
 import type { EngineContext } from './context.js'
 import { claimState, encodeAndRemember, type OpenedState, openState, transitionState } from './pipeline-state.js'
 import { stateErrorRedirect } from './redirect.js'
@@ -735,22 +735,19 @@ async function finish(ctx: EngineContext, input: FinishLoginInput, handoff?: Log
           const consumed = await tokens.store.consume(sha256Hex(vt), ACCOUNT_VERIFICATION_PURPOSE, x.value.now)
           if (!consumed) return err(E('VERIFICATION_INVALID'))
         }
-        await applyTxEffects(tx, ctx.audit, plan.txEffects, ctx.auditInStorage)
         if (inTx && tx.pipelineStates) {
           // One final decision per state: the state is settled in this transaction, by
-          // compare-and-set on the version this request read. A concurrent finisher that settled
-          // it first makes this one roll back (STATE_CONFLICT), writes included.
+          // compare-and-set on the version this request read (with a new account's rows, in their
+          // statement when the adapter can). A concurrent finisher that settled it first makes
+          // this one roll back (STATE_CONFLICT), writes included.
           const next = settledState(held.state, p.identity, plan)
           const version = held.version + 1
-          const swapped = await tx.pipelineStates.compareAndSet(next.id, held.version, {
-            id: next.id,
-            version,
-            body: encodeAndRemember(ctx, next),
-            expiresAt: storeExpiry(next),
-          })
+          const body = encodeAndRemember(ctx, next)
+          const swap = { id: next.id, expectedVersion: held.version, next: { id: next.id, version, body, expiresAt: storeExpiry(next) } }
+          const swapped = await applyTxEffectsAndSettle(tx, tx.pipelineStates, ctx.audit, plan.txEffects, ctx.auditInStorage, swap)
           if (!swapped) return err(E('STATE_CONFLICT'))
           settled = { state: next, version }
-        }
+        } else await applyTxEffects(tx, ctx.audit, plan.txEffects, ctx.auditInStorage)
         return ok(plan)
       },
       'orgLogin',

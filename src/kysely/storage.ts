@@ -32,6 +32,7 @@ import type {
   PendingWorkStore,
   PipelineStateStore,
   SignUpRead,
+  StateSwap,
   StoragePort,
   StorageReader,
   StorageSeedData,
@@ -159,6 +160,13 @@ function toJson(v: unknown): JsonObject {
   if (typeof v === 'string') return JSON.parse(v) as JsonObject
   if (v instanceof Uint8Array) return JSON.parse(new TextDecoder().decode(v)) as JsonObject
   return v as JsonObject
+}
+
+/** compareAndSet's argument check (a programmer error: the engine always passes a matching row). */
+function checkSwap(id: string, expectedVersion: number, next: StoredPipelineState): void {
+  if (next.id !== id || next.version !== expectedVersion + 1) {
+    throw new TypeError('compareAndSet: next must have the same id and version expectedVersion + 1')
+  }
 }
 
 /**
@@ -790,6 +798,53 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         invite: first && present(first.v_id) ? memberFrom(first, 'v_') : null,
       }
     }
+    /** createRows / createRowsAndSettle on PostgreSQL: see there. Returns whether the state swapped (true without one). */
+    async function createRowsPg(rows: NewRows, swap: StateSwap | null): Promise<boolean> {
+      if (swap) checkSwap(swap.id, swap.expectedVersion, swap.next)
+      const inserts: [string, Row[]][] = [
+        [s.users.table, rows.users.map((r) => userRow(r.user))],
+        [s.userEmails, rows.users.map((r) => emailRow(r.email))],
+        [s.authIdentities, rows.identities.map(identityRow)],
+        [s.members, rows.members.map((m) => splitMember(memberFieldsOf(m)).host)],
+        [
+          MT.sideTable,
+          hasSide
+            ? rows.members.map((m) => ({
+                member_id: m.id,
+                organization_id: m.organizationId,
+                ...splitMember(memberFieldsOf(m)).side,
+              }))
+            : [],
+        ],
+        [s.auditLog, rows.audit.map(auditRow)],
+      ]
+      const parts = inserts.filter(([, values]) => values.length > 0)
+      const last = swap ? undefined : parts.pop()
+      if (!swap && !last) return true
+      // biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
+      let creator: QueryCreator<any> = q
+      parts.forEach(([table, values], i) => {
+        creator = creator.with(`w${i}`, (c) => c.insertInto(table).values(values))
+      })
+      if (last) {
+        await write(conflicts.newRows, () => creator.insertInto(last[0]).values(last[1]).execute())
+        return true
+      }
+      const next = (swap as StateSwap).next
+      const settled = creator.with('settled', (c) =>
+        c
+          .updateTable(s.pipelineStates)
+          .set({ version: next.version, body: next.body, expires_at: ms(next.expiresAt) })
+          .where('id', '=', next.id)
+          .where('version', '=', (swap as StateSwap).expectedVersion)
+          .where('expires_at', '>', ms(clock.now()))
+          .returning('id'),
+      )
+      const row = (await write(conflicts.newRows, () =>
+        settled.selectFrom('settled').select(sql<string>`count(*)`.as('n')).executeTakeFirst(),
+      )) as { n: unknown } | undefined
+      return Number(row?.n) === 1
+    }
     return {
       ...reader(q),
       ...domainWrites(s, q, write),
@@ -860,37 +915,15 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
         await write(conflicts.identities, () => q.insertInto(s.authIdentities).values(identityRow(identity)).execute())
       },
       // PostgreSQL: one statement, every insert but the last in a data-modifying CTE (no foreign
-      // keys between these tables; a unique violation anywhere fails the whole statement).
+      // keys between these tables; a unique violation anywhere fails the whole statement). With a
+      // state to settle, every insert is a CTE and the statement's own part is the state's
+      // compare-and-set (an update guarded as pipelineStates.compareAndSet's), counted.
       ...(dialect === 'postgres'
         ? {
-            async createRows(rows: NewRows) {
-              const inserts: [string, Row[]][] = [
-                [s.users.table, rows.users.map((r) => userRow(r.user))],
-                [s.userEmails, rows.users.map((r) => emailRow(r.email))],
-                [s.authIdentities, rows.identities.map(identityRow)],
-                [s.members, rows.members.map((m) => splitMember(memberFieldsOf(m)).host)],
-                [
-                  MT.sideTable,
-                  hasSide
-                    ? rows.members.map((m) => ({
-                        member_id: m.id,
-                        organization_id: m.organizationId,
-                        ...splitMember(memberFieldsOf(m)).side,
-                      }))
-                    : [],
-                ],
-                [s.auditLog, rows.audit.map(auditRow)],
-              ]
-              const parts = inserts.filter(([, values]) => values.length > 0)
-              const last = parts.pop()
-              if (!last) return
-              // biome-ignore lint/suspicious/noExplicitAny: table names are dynamic (prefix, host mapping)
-              let creator: QueryCreator<any> = q
-              parts.forEach(([table, values], i) => {
-                creator = creator.with(`w${i}`, (c) => c.insertInto(table).values(values))
-              })
-              await write(conflicts.newRows, () => creator.insertInto(last[0]).values(last[1]).execute())
+            createRows: async (rows: NewRows) => {
+              await createRowsPg(rows, null)
             },
+            createRowsAndSettle: (rows: NewRows, swap: StateSwap) => createRowsPg(rows, swap),
           }
         : {}),
       updateIdentity(id, patch) {
@@ -1153,9 +1186,7 @@ export function createKyselyStorage<DB>(database: Kysely<DB>, options: KyselySto
       return row ? stateFrom(row) : null
     },
     async compareAndSet(id, expectedVersion, next) {
-      if (next.id !== id || next.version !== expectedVersion + 1) {
-        throw new TypeError('compareAndSet: next must have the same id and version expectedVersion + 1')
-      }
+      checkSwap(id, expectedVersion, next)
       const result = await cur()
         .updateTable(s.pipelineStates)
         .set({ version: next.version, body: next.body, expires_at: ms(next.expiresAt) })

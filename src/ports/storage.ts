@@ -125,6 +125,18 @@ export interface NewRows {
 }
 
 /**
+ * A pipeline state's compare-and-set ({@link PipelineStateStore.compareAndSet}) carried by
+ * another write ({@link StorageTx.createRowsAndSettle}).
+ * @group Ports
+ */
+export interface StateSwap {
+  readonly id: string
+  readonly expectedVersion: number
+  /** The new row: same `id`, `version` = `expectedVersion + 1`. */
+  readonly next: StoredPipelineState
+}
+
+/**
  * An organization with its provider row (at most one), read in one round trip.
  * @group Ports
  */
@@ -350,6 +362,18 @@ export interface StorageTx extends StorageReader {
    * conflict nothing of `rows` is written. The engine uses it for a new account's rows.
    */
   createRows?(rows: NewRows): Promise<void>
+  /**
+   * Optional, offered with {@link StorageTx.createRows} and {@link StorageTx.pipelineStates}:
+   * writes `rows` as `createRows` does, then settles a pipeline state as
+   * `pipelineStates.compareAndSet(swap.id, swap.expectedVersion, swap.next)` does, in ONE round
+   * trip (PostgreSQL: one statement, the inserts and the state's update in data-modifying CTEs).
+   * Returns the compare-and-set's answer. On `false` the rows may have been written: the engine
+   * then rolls the transaction back. Same conflicts as `createRows`; on a conflict neither the
+   * rows nor the state are written. The engine uses it when a new account's rows are the last
+   * writes of a login transaction that settles its state (a just-in-time sign-up, a confirmed
+   * new account).
+   */
+  createRowsAndSettle?(rows: NewRows, swap: StateSwap): Promise<boolean>
   /** Same conflicts as create. Returns false when the row does not exist. */
   updateIdentity(id: string, patch: AuthIdentityPatch): Promise<boolean>
   /**

@@ -6,24 +6,35 @@
 import { err, ok } from 'neverthrow'
 import { describe, expect, it, vi } from 'vitest'
 import type { TxEffect } from '../../src/core/effects.js'
-import { applyTxEffects, runAfterCommit } from '../../src/engine/apply.js'
+import { applyTxEffects, applyTxEffectsAndSettle, runAfterCommit } from '../../src/engine/apply.js'
 import type { EngineContext } from '../../src/engine/context.js'
 import { txTokens } from '../../src/engine/tokens.js'
 import { fromStorage, GuardedWriteLost, inTransaction, readOrganizationWithProvider, storageFailure } from '../../src/engine/transaction.js'
 import { authError } from '../../src/errors.js'
 import { createMemoryStorage } from '../../src/memory/index.js'
 import type { AuditPort } from '../../src/ports/audit.js'
-import { type OneTimeTokenRecord, type OneTimeTokenStore, StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
+import {
+  type OneTimeTokenRecord,
+  type OneTimeTokenStore,
+  type PipelineStateStore,
+  type StateSwap,
+  StorageConflictError,
+  type StorageTx,
+} from '../../src/ports/storage.js'
 
 type Call = [string, ...unknown[]]
 
 /** A transaction handle that records every call; `answers` gives a method's result (default undefined). */
-function recordingTx(options: { batch?: boolean; answers?: Record<string, unknown> } = {}): { tx: StorageTx; calls: Call[] } {
+function recordingTx(options: { batch?: boolean; settle?: boolean; answers?: Record<string, unknown> } = {}): {
+  tx: StorageTx
+  calls: Call[]
+} {
   const calls: Call[] = []
   const tx = new Proxy({} as Record<string, unknown>, {
     get(_t, name) {
       if (typeof name !== 'string') return undefined
       if (name === 'createRows' && !options.batch) return undefined
+      if (name === 'createRowsAndSettle' && !options.settle) return undefined
       if (name === 'then') return undefined
       return async (...args: unknown[]) => {
         calls.push([name, ...args])
@@ -236,6 +247,72 @@ describe('applyTxEffects: a new account in one tx.createRows call', () => {
     await applyTxEffects(tx, audit, newAccount, true)
     expect(calls.map((c) => c[0])).toEqual(['createUser', 'createIdentity', 'createMember'])
     expect(entries).toEqual([[entry, tx]])
+  })
+})
+
+describe("applyTxEffectsAndSettle: the state's compare-and-set, in the rows' statement when it can", () => {
+  const swap: StateSwap = { id: 's1', expectedVersion: 3, next: { id: 's1', version: 4, body: 'b', expiresAt: new Date(0) } }
+  /** The transaction's state store, recording into the transaction's calls. */
+  const statesOf = (calls: Call[], answer: boolean): PipelineStateStore =>
+    ({
+      compareAndSet: async (...args: unknown[]) => {
+        calls.push(['compareAndSet', ...args])
+        return answer
+      },
+    }) as unknown as PipelineStateStore
+  const rows = { users: [{ user, email }], identities: [identity], members: [member], audit: [entry] }
+
+  for (const answer of [true, false]) {
+    it(`a new account's rows alone: one tx.createRowsAndSettle call, its answer (${answer})`, async () => {
+      const { tx, calls } = recordingTx({ batch: true, settle: true, answers: { createRowsAndSettle: answer } })
+      const { audit, entries } = recordingAudit()
+      expect(await applyTxEffectsAndSettle(tx, statesOf(calls, !answer), audit, newAccount, true, swap)).toBe(answer)
+      expect(calls).toEqual([['createRowsAndSettle', rows, swap]])
+      expect(entries).toEqual([])
+    })
+  }
+
+  it("a host's audit port: the rows, the audit port, then the compare-and-set apart", async () => {
+    const { tx, calls } = recordingTx({ batch: true, settle: true })
+    const { audit, entries } = recordingAudit()
+    expect(await applyTxEffectsAndSettle(tx, statesOf(calls, true), audit, newAccount, false, swap)).toBe(true)
+    expect(calls).toEqual([
+      ['createRows', { ...rows, audit: [] }],
+      ['compareAndSet', 's1', 3, swap.next],
+    ])
+    expect(entries).toEqual([[entry, tx]])
+  })
+
+  it('another write after the rows: each effect, then the compare-and-set and its answer', async () => {
+    const { tx, calls } = recordingTx({ batch: true, settle: true })
+    const effects: TxEffect[] = [...newAccount, { type: 'member.update', id: 'm1', patch: {} as never }]
+    expect(await applyTxEffectsAndSettle(tx, statesOf(calls, false), recordingAudit().audit, effects, true, swap)).toBe(false)
+    expect(calls).toEqual([
+      ['createRows', rows],
+      ['updateMember', 'm1', {}],
+      ['compareAndSet', 's1', 3, swap.next],
+    ])
+  })
+
+  it('no effects (a returning login): the compare-and-set alone', async () => {
+    const { tx, calls } = recordingTx({ batch: true, settle: true })
+    expect(await applyTxEffectsAndSettle(tx, statesOf(calls, true), recordingAudit().audit, [], true, swap)).toBe(true)
+    expect(calls).toEqual([['compareAndSet', 's1', 3, swap.next]])
+  })
+
+  it('an adapter without createRowsAndSettle: createRows, then the compare-and-set', async () => {
+    const { tx, calls } = recordingTx({ batch: true })
+    expect(await applyTxEffectsAndSettle(tx, statesOf(calls, true), recordingAudit().audit, newAccount, true, swap)).toBe(true)
+    expect(calls).toEqual([
+      ['createRows', rows],
+      ['compareAndSet', 's1', 3, swap.next],
+    ])
+  })
+
+  it('an adapter with createRowsAndSettle but without createRows: one call per row, then the compare-and-set', async () => {
+    const { tx, calls } = recordingTx({ settle: true })
+    expect(await applyTxEffectsAndSettle(tx, statesOf(calls, true), recordingAudit().audit, newAccount, true, swap)).toBe(true)
+    expect(calls.map((c) => c[0])).toEqual(['createUser', 'createIdentity', 'createMember', 'compareAndSet'])
   })
 })
 

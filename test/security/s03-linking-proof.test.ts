@@ -563,10 +563,16 @@ describe('threat 19: a spent proof survives a failed transaction', () => {
   type Kill = { name: string; plan: () => ReturnType<typeof failFirst> }
   const KILLS: Kill[] = [
     { name: 'the consume itself fails after it happened', plan: () => failFirst(/oneTimeTokens\.consume$/, 'after', isLinkConsume) },
-    // An adapter with tx.createRows (Kysely on PostgreSQL) writes the identity, membership and
+    // An adapter with tx.createRows or tx.createRowsAndSettle (Kysely on PostgreSQL) writes the identity, membership and
     // audit rows in one call: that call is the identity insert and the last write.
-    { name: 'the identity insert after the consume fails', plan: () => failFirst(/^tx\.(createIdentity|createRows)$/, 'before') },
-    { name: 'the last write (the membership audit) fails', plan: () => failFirst(/^tx\.(appendAudit|createRows)$/, 'before') },
+    {
+      name: 'the identity insert after the consume fails',
+      plan: () => failFirst(/^tx\.(createIdentity|createRows|createRowsAndSettle)$/, 'before'),
+    },
+    {
+      name: 'the last write (the membership audit) fails',
+      plan: () => failFirst(/^tx\.(appendAudit|createRows|createRowsAndSettle)$/, 'before'),
+    },
     { name: 'the commit fails', plan: () => failFirst('transaction', 'after') },
   ]
 

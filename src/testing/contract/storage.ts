@@ -12,8 +12,10 @@ import type { AuthIdentity, Member, Organization, OrganizationDomain, User, User
 import {
   isStorageConflict,
   type MemberPage,
+  type NewRows,
   type PendingWork,
   type PendingWorkStore,
+  type StateSwap,
   type StoragePort,
   type StorageReader,
   type StorageTx,
@@ -1519,6 +1521,60 @@ export function storageContract(options: StorageContractOptions): ContractSuite 
       )
     })
     assertEqual((await s.pipelineStates.load(row.id))?.body, '{"v":3}', 'the committed swap stays')
+  })
+
+  test('tx.createRowsAndSettle (when offered) writes the rows and answers as compareAndSet; a conflict writes neither', async (s) => {
+    const probe = await run(s, async (tx) => tx.createRowsAndSettle !== undefined)
+    if (!probe) return
+    await base(s)
+    const settle = (tx: StorageTx, rows: NewRows, swap: StateSwap) => {
+      if (!tx.createRowsAndSettle) throw new Error('unreachable')
+      return tx.createRowsAndSettle(rows, swap)
+    }
+    const account = (id: string, ident: string): NewRows => {
+      const user = makeUser({ id, email: `${id}@example.com` })
+      return {
+        users: [{ user, email: primaryEmailOf(user) }],
+        identities: [makeIdentity({ id: `ident-${id}`, authProviderId: PROV_A, userId: id, ident })],
+        members: [makeMember({ id: `mem-${id}`, organizationId: ORG_A, userId: id })],
+        audit: [],
+      }
+    }
+    const row = { id: 'state-rows', version: 1, body: '{"v":1}', expiresAt: at(60_000) }
+    await s.pipelineStates.create(row)
+    const next = { ...row, version: 2, body: '{"v":2}' }
+    // The current version: true, the rows and the new state committed together.
+    assertEqual(await run(s, (tx) => settle(tx, account('user-rs1', 'rs1'), { id: row.id, expectedVersion: 1, next })), true, 'swapped')
+    assertEqual(await s.pipelineStates.load(row.id), next, 'the state is the new row')
+    assertEqual((await s.getLinkedIdentity(PROV_A, 'rs1', ORG_A))?.member?.id, 'mem-user-rs1', 'the identity and membership are written')
+    // A stale version: false, and the state is unchanged (the engine rolls the rows back).
+    const stale = { ...row, version: 2, body: '{"v":stale}' }
+    assertEqual(
+      await run(s, (tx) => settle(tx, account('user-rs2', 'rs2'), { id: row.id, expectedVersion: 1, next: stale })),
+      false,
+      'a stale version does not swap',
+    )
+    assertEqual(await s.pipelineStates.load(row.id), next, 'the state is unchanged after a stale swap')
+    // A conflicting identity: the conflict, and neither the rows nor the state are written.
+    const third = { ...row, version: 3, body: '{"v":3}' }
+    await assertConflict(
+      run(s, (tx) => settle(tx, account('user-rs3', 'rs1'), { id: row.id, expectedVersion: 2, next: third })),
+      'auth_identity.provider_ident',
+      'createRowsAndSettle with a taken identity',
+    )
+    assertEqual(await s.getUser('user-rs3'), null, 'no user left behind')
+    assertEqual(await s.pipelineStates.load(row.id), next, 'the state is not swapped by a conflicting write')
+    // An expired state: false.
+    const short = { id: 'state-rows-short', version: 1, body: '{"v":1}', expiresAt: at(1_000) }
+    await s.pipelineStates.create(short)
+    clock.advance(1_000)
+    assertEqual(
+      await run(s, (tx) =>
+        settle(tx, account('user-rs4', 'rs4'), { id: short.id, expectedVersion: 1, next: { ...short, version: 2, body: 'late' } }),
+      ),
+      false,
+      'an expired state does not swap',
+    )
   })
 
   test('getOrganizationWithProvider (when offered) reads the organization and its provider', async (s) => {

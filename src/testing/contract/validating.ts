@@ -17,6 +17,7 @@ import type {
   PendingWork,
   PendingWorkStore,
   PipelineStateStore,
+  StateSwap,
   StoragePort,
   StorageReader,
   StorageTx,
@@ -449,6 +450,12 @@ function validatingTx(tx: StorageTx): StorageTx {
         }
       : {}),
     ...(tx.createRows ? { createRows: (rows: NewRows) => (tx.createRows as NonNullable<StorageTx['createRows']>)(rows) } : {}),
+    ...(tx.createRowsAndSettle
+      ? {
+          createRowsAndSettle: async (rows: NewRows, swap: StateSwap) =>
+            b('createRowsAndSettle', await (tx.createRowsAndSettle as NonNullable<StorageTx['createRowsAndSettle']>)(rows, swap)),
+        }
+      : {}),
     ...(tx.updateIdentityIfUnchanged
       ? {
           updateIdentityIfUnchanged: async (expected: AuthIdentity, patch: AuthIdentityPatch) =>
