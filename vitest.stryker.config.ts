@@ -21,6 +21,7 @@ export default defineConfig({
       'test/setup/pending-work.test.ts',
       'test/setup/inline-mail.test.ts',
       'test/setup/provider-races.test.ts',
+      'test/setup/finish-setup-edges.test.ts',
       'test/http/handler.test.ts',
       'test/errors/codes.test.ts',
       'test/errors/config.test.ts',

@@ -19,6 +19,7 @@ import { type AuthError, authError } from '../../src/errors.js'
 import { createMemoryStorage, type MemorySnapshot, type MemoryStorage } from '../../src/memory/index.js'
 import type { Member, Organization, User } from '../../src/model/records.js'
 import type { AuditPort } from '../../src/ports/audit.js'
+import type { Logger } from '../../src/ports/clock.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import type { Provider } from '../../src/providers/types.js'
 import {
@@ -74,6 +75,9 @@ export interface WorldOptions {
   readonly storage?: MemoryStorage
   /** Providers merged over the defaults (dummy, corp, tidy). */
   readonly providers?: Readonly<Record<string, Provider>>
+  readonly logger?: Logger
+  /** `policy.configCacheMs` (the engine's default when left out). */
+  readonly configCacheMs?: number
 }
 
 /** org-1 ("Acme", require2fa on) with an owner `admin`, a manager, a plain member, a pending invite. */
@@ -136,7 +140,11 @@ export function makeWorld(options: WorldOptions = {}): World {
     clock,
     ids: sequentialIds('x'),
     hooks: options.hooks,
-    policy: options.memberPageSize ? { memberPageSize: options.memberPageSize } : undefined,
+    policy:
+      options.memberPageSize !== undefined || options.configCacheMs !== undefined
+        ? { memberPageSize: options.memberPageSize, configCacheMs: options.configCacheMs }
+        : undefined,
+    logger: options.logger,
   }
   return {
     storage,
