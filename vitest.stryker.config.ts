@@ -22,6 +22,7 @@ export default defineConfig({
       'test/setup/inline-mail.test.ts',
       'test/setup/provider-races.test.ts',
       'test/setup/finish-setup-edges.test.ts',
+      'test/setup/admin-edges.test.ts',
       'test/http/handler.test.ts',
       'test/errors/codes.test.ts',
       'test/errors/config.test.ts',
