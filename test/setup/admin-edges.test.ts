@@ -4,11 +4,11 @@
 // organization after each write, failed reads, a provider without the hooks a refresh needs, and
 // what changes between a refresh's reads and its transaction (a disable, a moved identity, a new
 // membership) while the IdP is asked.
-import { errAsync } from 'neverthrow'
+import { errAsync, type Result } from 'neverthrow'
 import { describe, expect, it, vi } from 'vitest'
 import { REDACTED } from '../../src/core/setup/redact.js'
 import { createSetupApi, type SetupApi } from '../../src/engine/setup.js'
-import { authError } from '../../src/errors.js'
+import { type AuthError, authError } from '../../src/errors.js'
 import { LIMITS } from '../../src/model/limits.js'
 import type { AuthIdentity } from '../../src/model/records.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
@@ -67,7 +67,8 @@ describe("the administration calls' own guards", () => {
     ]
     for (const name of calls) {
       for (const [input, field] of cases) {
-        const error = expectCode(await direct(w)[name](input as never), 'INPUT_INVALID')
+        const result: Result<unknown, AuthError> = await direct(w)[name](input as never)
+        const error = expectCode(result, 'INPUT_INVALID')
         expect(error.details, `${name} ${JSON.stringify(input)}`).toEqual({ field })
         expect(error.redirect).toBe('authSettings')
       }
