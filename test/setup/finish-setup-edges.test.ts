@@ -221,7 +221,9 @@ describe('finishSetup: failures that are not the storage', () => {
 describe('finishSetup: buildConfig and the claimed state', () => {
   it('a throwing buildConfig is PROVIDER_ERROR (stage buildConfig) and consumes the state: nothing written', async () => {
     const thrown = new Error('IdP metadata unreachable')
+    const logger = recordingLogger()
     const w = makeWorld({
+      logger,
       providers: {
         custom: custom({
           buildConfig: secondBuild(() => {
@@ -238,6 +240,8 @@ describe('finishSetup: buildConfig and the claimed state', () => {
     expect(error.redirect).toBe('authSettings')
     expectNothingWritten(w, before)
     expectCode(await w.sso.finishSetup(input), 'STATE_CONSUMED')
+    // The state was settled (consumed) without a hitch: nothing logged.
+    expect(logger.warnings).toEqual([])
   })
 
   it("buildConfig's own error goes to the settings page; a retryable one releases the state for a retry", async () => {
