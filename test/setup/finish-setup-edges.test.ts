@@ -83,6 +83,10 @@ describe('finishSetup: the input guards', () => {
       { ...input.session, userId: '' },
       { ...input.session, userId: 'u'.repeat(LIMITS.id + 1) },
       { ...input.session, userId: 42 },
+      // Not strings, though they have a length; not an object, though it has the fields.
+      { ...input.session, id: [input.session.id] },
+      { ...input.session, userId: ['admin'] },
+      Object.assign(() => undefined, input.session),
     ]
     for (const s of bad) {
       const error = expectCode(await direct(w).finishSetup({ ...input, session: s as FinishSetupInput['session'] }), 'INPUT_INVALID')
@@ -149,10 +153,12 @@ describe('finishSetup: failures that are not the storage', () => {
     const w = makeWorld()
     const input = await readySetup(w)
     const before = dataOf(w.storage.snapshot())
-    const spy = vi.spyOn(w.storage, 'getAuthProvider').mockRejectedValueOnce(new Error('connection reset (injected)'))
+    const lost = new Error('connection reset (injected)')
+    const spy = vi.spyOn(w.storage, 'getAuthProvider').mockRejectedValueOnce(lost)
     const error = expectCode(await w.sso.finishSetup(input), 'STORAGE_UNAVAILABLE')
     spy.mockRestore()
     expect(error.redirect).toBe('authSettings')
+    expect(error.cause).toBe(lost)
     expectNothingWritten(w, before)
     expect((await w.sso.finishSetup(input)).isOk()).toBe(true)
   })
@@ -190,6 +196,26 @@ describe('finishSetup: failures that are not the storage', () => {
     expect(error.details).toEqual({ constraint: 'auth_identity.provider_ident' })
     expect(error.redirect).toBe('authSettings')
     expectNothingWritten(w, before)
+  })
+
+  it('a STORAGE_CONFLICT without details (thrown by the audit port) stays STORAGE_CONFLICT and releases the state', async () => {
+    let fail = true
+    const w = makeWorld({
+      audit: {
+        async record(entry, tx) {
+          if (fail) throw authError('STORAGE_CONFLICT', { message: 'audit sink busy (injected)' })
+          await tx.appendAudit(entry)
+        },
+      },
+    })
+    const input = await readySetup(w)
+    const before = dataOf(w.storage.snapshot())
+    const error = expectCode(await w.sso.finishSetup(input), 'STORAGE_CONFLICT')
+    expect(error.redirect).toBe('authSettings')
+    expect(error.message).toBe('audit sink busy (injected)')
+    expectNothingWritten(w, before)
+    fail = false
+    expect((await w.sso.finishSetup(input))._unsafeUnwrap().kind).toBe('setupComplete')
   })
 
   it("PROVIDER_EXISTS from a unique conflict on the provider row carries the conflict's cause", async () => {
@@ -289,32 +315,35 @@ describe('finishSetup: buildConfig and the claimed state', () => {
     }
   })
 
-  it('a state that cannot be settled after a failure is logged; the failure is still the answer', async () => {
-    const logger = recordingLogger()
-    const w = makeWorld({
-      logger,
-      providers: {
-        custom: custom({
-          buildConfig: secondBuild(() => {
-            throw new Error('broken')
+  it('a state that cannot be settled after a failure is logged (when there is a logger); the failure is still the answer', async () => {
+    for (const logger of [recordingLogger(), undefined]) {
+      const w = makeWorld({
+        logger,
+        providers: {
+          custom: custom({
+            buildConfig: secondBuild(() => {
+              throw new Error('broken')
+            }),
           }),
-        }),
-      },
-    })
-    const input = await ready(w)
-    const states = w.storage.pipelineStates
-    const cas = states.compareAndSet.bind(states)
-    let calls = 0
-    // The claim goes through; the consume after the failure is lost.
-    const spy = vi.spyOn(states, 'compareAndSet').mockImplementation(async (...args) => {
-      calls++
-      if (calls === 2) throw new Error('state store down (injected)')
-      return cas(...args)
-    })
-    expectCode(await w.sso.finishSetup(input), 'PROVIDER_ERROR')
-    spy.mockRestore()
-    expect(calls).toBe(2)
-    expect(logger.warnings).toEqual([{ message: 'ssoflow: could not settle setup state', fields: { code: 'STORAGE_UNAVAILABLE' } }])
+        },
+      })
+      const input = await ready(w)
+      const states = w.storage.pipelineStates
+      const cas = states.compareAndSet.bind(states)
+      let calls = 0
+      // The claim goes through; the consume after the failure is lost.
+      const spy = vi.spyOn(states, 'compareAndSet').mockImplementation(async (...args) => {
+        calls++
+        if (calls === 2) throw new Error('state store down (injected)')
+        return cas(...args)
+      })
+      expectCode(await w.sso.finishSetup(input), 'PROVIDER_ERROR')
+      spy.mockRestore()
+      expect(calls).toBe(2)
+      expect(logger?.warnings ?? []).toEqual(
+        logger ? [{ message: 'ssoflow: could not settle setup state', fields: { code: 'STORAGE_UNAVAILABLE' } }] : [],
+      )
+    }
   })
 
   it('a setup whose state is not consumed after commit is logged and still complete', async () => {
