@@ -101,4 +101,18 @@ describe('member mails without an outbox', () => {
     expect(recipients(w.mailer, 'ssoUnlinked')).toEqual(['admin@acme.test', ...expected])
     expect(w.storage.snapshot().providers).toEqual([])
   })
+
+  it("a setup's failed inline mail is one of its warnings; the setup stays committed", async () => {
+    const w = world()
+    const step = (await w.sso.beginSetup({ organizationId: ORG, providerKey: 'dummy', session: admin }))._unsafeUnwrap() as {
+      handle: string
+    }
+    w.mailer.failNext(1)
+    const done = await w.sso.advance({ handle: step.handle, session: admin, request: post({ id: 'admin-ext', email: 'admin@acme.test' }) })
+    const outcome = done._unsafeUnwrap()
+    if (outcome.kind !== 'setupComplete') throw new Error(`expected setupComplete, got ${outcome.kind}`)
+    expect(outcome.warnings.map((x) => x.code)).toEqual(['MAILER_FAILED'])
+    expect(recipients(w.mailer, 'ssoLinkRequest')).toHaveLength(3)
+    expect(w.storage.snapshot().providers).toHaveLength(1)
+  })
 })
