@@ -6,6 +6,7 @@
 import { errAsync } from 'neverthrow'
 import { describe, expect, it, vi } from 'vitest'
 import { REDACTED } from '../../src/core/setup/redact.js'
+import { createAuthPipeline } from '../../src/engine/create.js'
 import { createSetupApi, type SetupApi } from '../../src/engine/setup.js'
 import type { FinishSetupInput } from '../../src/engine/types.js'
 import { type AuthError, authError } from '../../src/errors.js'
@@ -472,6 +473,80 @@ describe("finishSetup: the provider's hooks", () => {
     // Five distinct ids: the provider, the identity and the three audit entries.
     const ids = [snap.providers[0]?.id, snap.identities[0]?.id, ...snap.audit.map((a) => a.id)]
     expect(new Set(ids).size).toBe(5)
+  })
+})
+
+describe('finishSetup: the checks before the claim leave the state open', () => {
+  it('another user of the same browser session is UID_MISMATCH to the settings page; the admin then finishes', async () => {
+    const w = makeWorld()
+    const input = await readySetup(w)
+    const error = expectCode(await w.sso.finishSetup({ ...input, session: { ...input.session, userId: 'manager' } }), 'UID_MISMATCH')
+    expect(error.redirect).toBe('authSettings')
+    expect(w.storage.snapshot().providers).toEqual([])
+    expect((await w.sso.finishSetup(input))._unsafeUnwrap().kind).toBe('setupComplete')
+  })
+
+  it('a provider that appeared is PROVIDER_EXISTS to the settings page; once it is gone the same setup finishes', async () => {
+    const w = makeWorld()
+    const input = await readySetup(w)
+    await w.storage.transaction((tx) =>
+      tx.createAuthProvider(makeProvider({ id: 'ap-other', organizationId: 'org-1', providerKey: 'corp' })),
+    )
+    const error = expectCode(await w.sso.finishSetup(input), 'PROVIDER_EXISTS')
+    expect(error.redirect).toBe('authSettings')
+    await w.storage.transaction((tx) => tx.deleteAuthProvider('ap-other'))
+    const outcome = (await w.sso.finishSetup(input))._unsafeUnwrap()
+    expect(w.storage.snapshot().providers.map((p) => p.id)).toEqual([outcome.authProviderId])
+  })
+
+  it("a failed read in the authorization pre-check is STORAGE_UNAVAILABLE with the storage's own cause", async () => {
+    const w = makeWorld()
+    const input = await readySetup(w)
+    const lost = new Error('users table unreachable (injected)')
+    const spy = vi.spyOn(w.storage, 'getUser').mockRejectedValueOnce(lost)
+    const error = expectCode(await w.sso.finishSetup(input), 'STORAGE_UNAVAILABLE')
+    spy.mockRestore()
+    expect(error.cause).toBe(lost)
+    expect(error.redirect).toBe('authSettings')
+    expect((await w.sso.finishSetup(input)).isOk()).toBe(true)
+  })
+})
+
+describe('finishSetup after the engine was configured anew (same storage and secret)', () => {
+  it('a provider no longer registered is PROVIDER_UNKNOWN to the settings page, nothing written', async () => {
+    const w = makeWorld({ providers: { custom: custom({}) } })
+    const input = await ready(w)
+    const before = dataOf(w.storage.snapshot())
+    const redeployed = createAuthPipeline({ ...w.options, providers: { dummy: dummyProvider() } })
+    const error = expectCode(await redeployed.finishSetup(input), 'PROVIDER_UNKNOWN')
+    expect(error.redirect).toBe('authSettings')
+    expectNothingWritten(w, before)
+  })
+
+  it('a provider whose setup steps changed (same count, another id) refuses the old state, nothing written', async () => {
+    const w = makeWorld({ providers: { custom: custom({}) } })
+    const input = await ready(w)
+    const before = dataOf(w.storage.snapshot())
+    const [step] = custom({}).setupSteps()
+    if (!step) throw new Error('the dummy provider has one setup step')
+    const changed = custom({ setupSteps: () => [{ ...step, id: 'custom.ask-email-v2' }] })
+    const redeployed = createAuthPipeline({ ...w.options, providers: { custom: changed } })
+    const error = (await redeployed.finishSetup(input))._unsafeUnwrapErr()
+    expect(error.code).toMatch(/^STATE_/)
+    expect(error.redirect).toBe('authSettings')
+    expectNothingWritten(w, before)
+  })
+})
+
+describe("finishSetup: the config's trust policy (issue 13)", () => {
+  it('a config whose trust policy is refused is never stored: INPUT_INVALID, the state consumed', async () => {
+    const w = makeWorld({ providers: { custom: custom({ trustPolicy: () => ({ name: 'x', emailVerified: 'sometimes' }) as never }) } })
+    const input = await ready(w)
+    const before = dataOf(w.storage.snapshot())
+    const error = expectCode(await w.sso.finishSetup(input), 'INPUT_INVALID')
+    expect(error.redirect).toBe('authSettings')
+    expectNothingWritten(w, before)
+    expectCode(await w.sso.finishSetup(input), 'STATE_CONSUMED')
   })
 })
 
