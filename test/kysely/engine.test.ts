@@ -12,6 +12,7 @@ import { createAuthPipeline } from '../../src/engine/create.js'
 import type { AuthPipeline, AuthPipelineOptions, SessionInfo } from '../../src/engine/types.js'
 import { NO_FLAGS } from '../../src/model/records.js'
 import type { Clock } from '../../src/ports/clock.js'
+import type { NewRows, PipelineStateStore, StateSwap, StorageTx, StoredPipelineState } from '../../src/ports/storage.js'
 import { dummyProvider } from '../../src/providers/dummy/index.js'
 import { sha256Hex } from '../../src/state/crypto.js'
 import {
@@ -172,6 +173,73 @@ for (const target of DATABASES) {
       } finally {
         await w.drop()
         if (target.name === 'postgres' || target.name === 'mysql') await faulty.destroy()
+      }
+    })
+
+    it("a JIT sign-up whose state another request settled first: STATE_CONFLICT, the new account's rows rolled back with it", async () => {
+      const w = await setup()
+      try {
+        await w.storage.seed({ organizations: [ORG], providers: [PROVIDER] })
+        // Another finisher settles the state just before this one's settle (inside this
+        // transaction, so that the one-connection drivers take part too; it rolls back with it).
+        const called: string[] = []
+        const settledFirst = async (tx: StorageTx, id: string, expectedVersion: number) => {
+          const states = tx.pipelineStates as PipelineStateStore
+          const row = (await states.load(id)) as StoredPipelineState
+          expect(await states.compareAndSet(id, expectedVersion, { ...row, version: expectedVersion + 1, body: row.body })).toBe(true)
+        }
+        const wrapTx = (tx: StorageTx): StorageTx => {
+          const states = tx.pipelineStates as PipelineStateStore
+          const rowsAndSettle = tx.createRowsAndSettle
+          return {
+            ...tx,
+            ...(rowsAndSettle
+              ? {
+                  async createRowsAndSettle(rows: NewRows, swap: StateSwap) {
+                    called.push('createRowsAndSettle')
+                    await settledFirst(tx, swap.id, swap.expectedVersion)
+                    return rowsAndSettle(rows, swap)
+                  },
+                }
+              : {}),
+            pipelineStates: {
+              ...states,
+              async compareAndSet(id: string, expectedVersion: number, next: StoredPipelineState) {
+                called.push('compareAndSet')
+                await settledFirst(tx, id, expectedVersion)
+                return states.compareAndSet(id, expectedVersion, next)
+              },
+            },
+          }
+        }
+        const storage = new Proxy(w.storage, {
+          get(target, prop) {
+            if (prop === 'transaction') {
+              return <T>(fn: (tx: StorageTx) => Promise<T>) => target.transaction((tx) => fn(wrapTx(tx)))
+            }
+            const value: unknown = Reflect.get(target, prop, target)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+        const jit = createAuthPipeline({ ...w.options, storage, policy: { newUser: 'create' } })
+        const session: SessionInfo = { id: 'settled-first' }
+        const begun = await unwrap(jit.beginLogin({ organizationId: ORG.id, session }))
+        const before = await w.storage.snapshot()
+        const result = await jit.advance({
+          handle: handleOf(begun),
+          request: post({ id: 'ext-late', email: 'late@corp.example', email_verified: 'on' }),
+          session,
+        })
+        expect(result._unsafeUnwrapErr().code).toBe('STATE_CONFLICT')
+        // PostgreSQL / PGlite: the rows and the settle were one call (one statement); elsewhere the
+        // compare-and-set came apart, after the rows.
+        expect(called).toEqual([target.name === 'postgres' || target.name === 'pglite' ? 'createRowsAndSettle' : 'compareAndSet'])
+        const after = await w.storage.snapshot()
+        expect(after).toEqual(before)
+        expect(w.signals.emitted).toEqual([])
+        expect(w.mailer.sent).toEqual([])
+      } finally {
+        await w.drop()
       }
     })
 
