@@ -188,6 +188,46 @@ describe('resendLinkRequests and updateSettings: edges', () => {
   })
 })
 
+describe('the provider row lock each call takes (the memory store serializes; SQL stores lock)', () => {
+  /** Records the transaction's provider and identity locks at the port. */
+  function recordLocks(w: World): string[] {
+    const locks: string[] = []
+    const realTransaction = w.storage.transaction.bind(w.storage)
+    vi.spyOn(w.storage, 'transaction').mockImplementation((fn) =>
+      realTransaction((tx) =>
+        fn(
+          new Proxy(tx, {
+            get(target, prop, receiver) {
+              const value = Reflect.get(target, prop, receiver)
+              if (prop !== 'lockAuthProvider' && prop !== 'lockIdentity') return value
+              return (...args: unknown[]) => {
+                locks.push(`${prop}(${args.map((a) => JSON.stringify(a)).join(', ')})`)
+                return (value as (...a: unknown[]) => unknown).apply(target, args)
+              }
+            },
+          }),
+        ),
+      ),
+    )
+    return locks
+  }
+
+  it('disable and settings hold the provider row exclusively; resend shares it; refresh locks the identity under its provider', async () => {
+    const w = configured()
+    const locks = recordLocks(w)
+    await w.sso.resendLinkRequests({ organizationId: 'org-1', session: session('admin') })
+    await w.sso.updateSettings({ organizationId: 'org-1', session: session('admin'), settings: { scimEnabled: true } })
+    await w.sso.refreshIdentity({ identityId: 'ai-admin' })
+    await w.sso.disableProvider({ organizationId: 'org-1', session: session('admin') })
+    expect(locks).toEqual([
+      'lockAuthProvider("org-1", "share")',
+      'lockAuthProvider("org-1", "update")',
+      'lockIdentity("ap-1", "ext-admin")',
+      'lockAuthProvider("org-1", "update")',
+    ])
+  })
+})
+
 describe('refreshIdentity: edges', () => {
   function refreshing(
     check: (identity: AuthIdentity, w: World) => Promise<RefreshResult>,
@@ -239,6 +279,17 @@ describe('refreshIdentity: edges', () => {
       expect(calls, method).toEqual([])
       expect(dataOf(w.storage.snapshot())).toEqual(before)
     }
+  })
+
+  it('a throwing check is an error check named for it; the member is marked invalid', async () => {
+    const { w } = refreshing(async () => {
+      throw new Error('IdP down')
+    })
+    expect((await w.sso.refreshIdentity({ identityId: 'ai-admin' }))._unsafeUnwrap()).toEqual({
+      kind: 'error',
+      reason: 'provider check threw',
+    })
+    expect(w.storage.snapshot().members.find((m) => m.id === 'm-admin')?.flags.ssoInvalid).toBe(true)
   })
 
   it('the IdP is not asked about an identity whose user is no longer a member', async () => {
