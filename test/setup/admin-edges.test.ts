@@ -95,7 +95,8 @@ describe("the administration calls' own guards", () => {
 
   it('refreshIdentity: a non-object input or a bad identity id is INPUT_INVALID on identityId', async () => {
     const w = configured()
-    for (const input of [null, 'ai-admin', { identityId: '' }, { identityId: 7 }, { identityId: 'i'.repeat(LIMITS.id + 1) }]) {
+    const notAnObject = Object.assign(() => undefined, { identityId: 'ai-admin' })
+    for (const input of [null, 'ai-admin', notAnObject, { identityId: '' }, { identityId: 7 }, { identityId: 'i'.repeat(LIMITS.id + 1) }]) {
       const error = expectCode(await direct(w).refreshIdentity(input as never), 'INPUT_INVALID')
       expect(error.details).toEqual({ field: 'identityId' })
       expect(error.redirect).toBe('authSettings')
@@ -264,7 +265,7 @@ describe('refreshIdentity: edges', () => {
   it('the identity of a provider row that is gone is PROVIDER_NOT_CONFIGURED', async () => {
     const { w, calls } = refreshing(ok)
     w.storage.seed({ identities: [makeIdentity({ id: 'ai-orphan', authProviderId: 'ap-gone', userId: 'plain', ident: 'ext-plain' })] })
-    expectCode(await w.sso.refreshIdentity({ identityId: 'ai-orphan' }), 'PROVIDER_NOT_CONFIGURED')
+    expect(expectCode(await w.sso.refreshIdentity({ identityId: 'ai-orphan' }), 'PROVIDER_NOT_CONFIGURED').redirect).toBe('authSettings')
     expect(calls).toEqual([])
   })
 
@@ -335,7 +336,8 @@ describe('refreshIdentity: edges', () => {
       expect((await world.sso.disableProvider({ organizationId: 'org-1', session: session('admin') })).isOk()).toBe(true)
       return { kind: 'ok', data: {} }
     })
-    expectCode(await w.sso.refreshIdentity({ identityId: 'ai-manager' }), 'PROVIDER_NOT_CONFIGURED')
+    const error = expectCode(await w.sso.refreshIdentity({ identityId: 'ai-manager' }), 'PROVIDER_NOT_CONFIGURED')
+    expect(error.redirect).toBe('authSettings')
     const snap = w.storage.snapshot()
     expect(snap.identities).toEqual([])
     expect(snap.members.find((m) => m.id === 'm-manager')?.flags.ssoLinked).toBe(false)
