@@ -642,7 +642,9 @@ async function decideInTx(
     const read = await tx.readSignUp(p.providerRow.id, p.identity.id, p.organization.id, email)
     pre = { linked: read.linked, signUp: { emailMatches: read.emailMatches, invite: read.invite }, emailLocked: true }
   }
-  const facts = await gather(tx, ctx, p, x, deciding, op, (e) => tx.lockEmail(e), pre)
+  // A login that may create a user holds its address's lock from here: gather need not take it again.
+  const lockEmail = (e: string) => (mayCreate && e === email ? Promise.resolve() : tx.lockEmail(e))
+  const facts = await gather(tx, ctx, p, x, deciding, op, lockEmail, pre)
   return ok(decideLogin(facts, merge))
 }
 

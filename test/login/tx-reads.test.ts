@@ -227,8 +227,7 @@ describe('the login transaction reads and locks (decideInTx)', () => {
       [
         ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
         ['lockIdentity', PROVIDER.id, 'ext-new'],
-        ['lockEmail', 'new@corp.example'],
-        // gather takes it again (nothing told it the lock is held; the lock is re-entrant).
+        // Once: gather knows the lock is held (it used to take it again).
         ['lockEmail', 'new@corp.example'],
       ],
     ])
