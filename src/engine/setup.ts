@@ -120,10 +120,6 @@ export function createSetupApi(ctx: EngineContext, deps: Pick<AuthPipeline, 'fin
     return err(toSettings(result.error))
   }
 
-  function _providerName(key: string): string {
-    return ctx.providers.get(key)?.displayName ?? key
-  }
-
   /** Returns a claimed state: back to open when retrying may help, consumed otherwise. */
   async function settle(claimed: OpenedState, error: AuthError): Promise<AuthError> {
     const settled = error.retryable ? await releaseState(ctx, claimed) : await consumeState(ctx, claimed)
