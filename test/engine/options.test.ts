@@ -27,7 +27,17 @@ describe('option checks at validation time', () => {
     for (const ok of ['https://app.example.com', 'http://localhost:3000', 'https://app.example.com/sso/']) {
       expect(optionProblems(withBaseUrl(ok))).toEqual([])
     }
-    for (const bad of ['ftp://app.example.com', 'file:///etc/passwd', 'app.example.com', '/relative', '', 'javascript:alert(1)']) {
+    // wss: and blob: URLs have an origin of their own but are not http(s).
+    for (const bad of [
+      'ftp://app.example.com',
+      'file:///etc/passwd',
+      'wss://app.example.com',
+      'blob:https://app.example.com/0f6b',
+      'app.example.com',
+      '/relative',
+      '',
+      'javascript:alert(1)',
+    ]) {
       expect(optionProblems(withBaseUrl(bad))).toEqual([{ path: 'urls.baseUrl', message: 'expected an absolute http(s) URL' }])
     }
   })
