@@ -83,7 +83,7 @@ describe('resolveContext', () => {
       ['member', false],
       ['billing', false],
     ])
-    expect(await hooks.isProviderEnabled({ organization: org, providerKey: 'dummy' } as never)).toBe(true)
+    expect(await hooks.isProviderEnabled(org, 'dummy')).toBe(true)
     // The engine counts only an answer of exactly true as reached or limited.
     expect(await hooks.isMemberLimitReached(org)).not.toBe(true)
     expect(await hooks.isRateLimited({ action: 'accountVerificationMail' } as never)).not.toBe(true)
