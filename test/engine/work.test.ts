@@ -452,10 +452,13 @@ describe('the recorded work', () => {
   it('names the provider by its display name (by its key when the engine lacks it); a login URL for link requests only', async () => {
     const w = world()
     await w.sso.resendLinkRequests({ organizationId: 'org-1', session: admin })
-    await w.sso.disableProvider({ organizationId: 'org-2', session: session('admin2') })
-    // ap-2's key is not among a second engine's providers: its key names it.
+    // ap-2's key (dummy) is not among this engine's providers: its key names it.
     const { dummy: _dummy, ...others } = w.options.providers
-    await createAuthPipeline({ ...w.options, providers: others }).resendLinkRequests({ organizationId: 'org-1', session: admin })
+    const disabled = await createAuthPipeline({ ...w.options, providers: others }).disableProvider({
+      organizationId: 'org-2',
+      session: session('admin2'),
+    })
+    expect(disabled._unsafeUnwrap().unlinkMailsQueued).toBe(true)
     const items = w.storage.snapshot().pendingWork
     expect(items.map((x) => [x.kind, x.key, x.organizationId, x.cursor, x.attempts, x.claimToken])).toEqual([
       ['link-requests', 'link-requests:ap-1', 'org-1', null, 0, null],
@@ -471,7 +474,7 @@ describe('the recorded work', () => {
         reason: 'resend',
         at: w.clock.now().getTime(),
       },
-      { v: 1, authProviderId: 'ap-2', organizationName: 'Other', providerName: 'Dummy', reason: 'disable', at: w.clock.now().getTime() },
+      { v: 1, authProviderId: 'ap-2', organizationName: 'Other', providerName: 'dummy', reason: 'disable', at: w.clock.now().getTime() },
     ])
   })
 })
