@@ -478,3 +478,47 @@ describe('the recorded work', () => {
     ])
   })
 })
+
+describe('runPendingWork: the housekeeping bound', () => {
+  /** `states` expired pipeline states and `tokens` expired one-time tokens. */
+  async function expired(w: World, states: number, tokens: number): Promise<void> {
+    const soon = new Date(w.clock.now().getTime() + 1_000)
+    for (let i = 0; i < states; i++) await w.storage.pipelineStates.create({ id: `st-${i}`, version: 1, body: 'x', expiresAt: soon })
+    for (let i = 0; i < tokens; i++) {
+      await w.storage.oneTimeTokens.create({
+        hash: `${i}`.padStart(64, '0'),
+        purpose: 'account-verification',
+        payload: '{}',
+        expiresAt: soon,
+      })
+    }
+    w.clock.advance(1_000)
+  }
+
+  it('1,000 rows a batch by default: 1,001 of each take two batches and the call is complete', async () => {
+    const w = world()
+    await expired(w, 1_001, 1_001)
+    const report = (await w.sso.runPendingWork())._unsafeUnwrap()
+    expect(report.swept).toEqual({ pipelineStates: 1_001, oneTimeTokens: 1_001 })
+    expect(report.more).toBe(false)
+  })
+
+  it('tokens alone at the bound of 10 batches say more; the next call sweeps the rest', async () => {
+    const w = world()
+    await expired(w, 0, 21)
+    const first = (await w.sso.runPendingWork({ sweepBatch: 2 }))._unsafeUnwrap()
+    expect(first).toMatchObject({ swept: { pipelineStates: 0, oneTimeTokens: 20 }, more: true })
+    const second = (await w.sso.runPendingWork({ sweepBatch: 2 }))._unsafeUnwrap()
+    expect(second).toMatchObject({ swept: { pipelineStates: 0, oneTimeTokens: 1 }, more: false })
+  })
+
+  it('states exactly filling 10 batches say more (the call cannot know nothing is left)', async () => {
+    const w = world()
+    await expired(w, 20, 0)
+    expect((await w.sso.runPendingWork({ sweepBatch: 2 }))._unsafeUnwrap()).toMatchObject({
+      swept: { pipelineStates: 20, oneTimeTokens: 0 },
+      more: true,
+    })
+    expect((await w.sso.runPendingWork({ sweepBatch: 2 }))._unsafeUnwrap()).toMatchObject({ swept: { pipelineStates: 0 }, more: false })
+  })
+})
