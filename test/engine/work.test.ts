@@ -305,8 +305,10 @@ describe('runPendingWork: storage failures end the call with STORAGE_UNAVAILABLE
       if (what !== 'sweeping states') await w.sso.resendLinkRequests({ organizationId: 'org-1', session: admin })
       const storage = failingStorage(w, fail)
       const sso = what === 'sweeping states' ? createAuthPipeline({ ...w.options, states: failingStates() }) : w.drain(undefined, storage)
-      const result = await sso.runPendingWork({ limit: 100 })
-      expect(result._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
+      const error = (await sso.runPendingWork({ limit: 100 }))._unsafeUnwrapErr()
+      expect(error.code).toBe('STORAGE_UNAVAILABLE')
+      // The storage's own error is the cause (not a TypeError from carrying on without the result).
+      expect(String(error.cause)).toMatch(/failed \(injected\)$/)
     })
   }
 
@@ -324,7 +326,9 @@ describe('runPendingWork: storage failures end the call with STORAGE_UNAVAILABLE
         },
       },
     })
-    expect((await sso.runPendingWork())._unsafeUnwrapErr().code).toBe('STORAGE_UNAVAILABLE')
+    const error = (await sso.runPendingWork())._unsafeUnwrapErr()
+    expect(error.code).toBe('STORAGE_UNAVAILABLE')
+    expect(String(error.cause)).toBe('Error: token sweep failed (injected)')
     // Without the sweep the same call succeeds.
     expect((await sso.runPendingWork({ sweep: false })).isOk()).toBe(true)
   })
@@ -386,7 +390,7 @@ function inlineWorld(wrap: (s: MemoryStorage) => MemoryStorage): World & { logs:
   })
   const logs: [string, unknown][] = []
   const sso = createAuthPipeline({ ...w.options, clock, logger: { warn: (message, fields) => void logs.push([message, fields]) } })
-  return { ...w, sso, logs }
+  return { ...w, clock, sso, logs }
 }
 
 describe('member mails without an outbox (sent inline after commit)', () => {
@@ -520,5 +524,88 @@ describe('runPendingWork: the housekeeping bound', () => {
       more: true,
     })
     expect((await w.sso.runPendingWork({ sweepBatch: 2 }))._unsafeUnwrap()).toMatchObject({ swept: { pipelineStates: 0 }, more: false })
+  })
+})
+
+describe('runPendingWork: more cases', () => {
+  it('a storage without an outbox: nothing to drain, the housekeeping still runs', async () => {
+    const w = inlineWorld((st) => adapter(st, { outbox: false, txEnqueue: false, recipients: false }))
+    const soon = new Date(w.clock.now().getTime() + 1_000)
+    await w.storage.pipelineStates.create({ id: 'st', version: 1, body: 'x', expiresAt: soon })
+    w.clock.advance(1_000)
+    expect((await w.sso.runPendingWork())._unsafeUnwrap()).toEqual({
+      kind: 'pendingWorkRan',
+      pages: 0,
+      mailsSent: 0,
+      mailsFailed: 0,
+      completed: 0,
+      more: false,
+      swept: { pipelineStates: 1, oneTimeTokens: 0 },
+      warnings: [],
+    })
+  })
+
+  it('pages of three: each page starts after the last member of the one before (drain and inline)', async () => {
+    const w = world()
+    const three = createAuthPipeline({ ...w.options, policy: { memberPageSize: 3 } })
+    await three.resendLinkRequests({ organizationId: 'org-1', session: admin })
+    // [m-admin, m-inactive, m-manager], [m-plain, m-victim]
+    expect((await three.runPendingWork())._unsafeUnwrap()).toMatchObject({ pages: 2, mailsSent: 4, completed: 1 })
+    expect(mailedUsers(w.mailer.sent)).toEqual(LINK_RECIPIENTS)
+    expect(w.mailer.duplicates).toEqual([])
+
+    const pages: MemberPage[] = []
+    const v = inlineWorld((st) => adapter(st, { outbox: false, txEnqueue: false, recipients: false }, pages))
+    v.storage.seed({ providers: [makeProvider({ id: 'ap-1', organizationId: 'org-1', providerKey: 'corp' })] })
+    await createAuthPipeline({ ...v.options, policy: { memberPageSize: 3 } }).resendLinkRequests({
+      organizationId: 'org-1',
+      session: admin,
+    })
+    expect(pages.map((p) => p.after)).toEqual([null, 'm-manager'])
+    expect(mailedUsers(v.mailer.sent)).toEqual(LINK_RECIPIENTS)
+    expect(v.mailer.duplicates).toEqual([])
+  })
+
+  it('an item taken over at its last page is completed by the new holder only', async () => {
+    const w = world()
+    await w.sso.resendLinkRequests({ organizationId: 'org-2', session: session('admin2') })
+    const other = w.drain()
+    let taken = false
+    const slow: MailerPort = {
+      async send(message) {
+        if (!taken) {
+          taken = true
+          w.clock.advance(LEASE)
+          expect((await other.runPendingWork({ leaseMs: LEASE }))._unsafeUnwrap()).toMatchObject({ pages: 1, completed: 1 })
+        }
+        await w.mailer.send(message)
+      },
+    }
+    expect((await w.drain(slow).runPendingWork({ leaseMs: LEASE }))._unsafeUnwrap()).toMatchObject({ pages: 1, completed: 0 })
+    expect(mailedUsers(w.mailer.sent)).toEqual(['admin2'])
+  })
+
+  it('the default lease is 5 minutes; without a logger, skipped and dropped items are handled the same', async () => {
+    const w = world()
+    const quiet = createAuthPipeline({ ...w.options })
+    await putWork(w, { id: 'w-future', kind: 'future-kind', payload: payload() })
+    await putWork(w, { id: 'w-bad', kind: 'link-requests', payload: 'null' })
+    expect((await quiet.runPendingWork())._unsafeUnwrap()).toMatchObject({ pages: 0, completed: 1 })
+    expect(w.storage.snapshot().pendingWork).toEqual([
+      expect.objectContaining({ id: 'w-future', availableAt: new Date(w.clock.now().getTime() + 5 * 60_000) }),
+    ])
+    w.clock.advance(5 * 60_000 - 1)
+    await quiet.runPendingWork()
+    expect(w.storage.snapshot().pendingWork[0]?.availableAt).toEqual(new Date(w.clock.now().getTime() + 1))
+    expect(w.logs).toEqual([])
+  })
+
+  it('setup without an outbox: a mail the mailer refuses is a warning of the outcome', async () => {
+    const w = inlineWorld((st) => adapter(st, { outbox: false, txEnqueue: false, recipients: false }))
+    const input = await readySetup(w)
+    w.mailer.failNext(1)
+    const outcome = (await w.sso.finishSetup(input))._unsafeUnwrap()
+    expect(outcome.warnings.map((x) => [x.code, x.effect])).toEqual([['MAILER_FAILED', 'mail.send']])
+    expect(mailedUsers(w.mailer.sent)).toEqual(['plain', 'victim'])
   })
 })
