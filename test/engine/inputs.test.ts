@@ -238,3 +238,34 @@ describe('parseInput: INPUT_INVALID names the field and the issues', () => {
     ).toEqual([{ path: 'session.ip', message: `the first address of the chain is longer than ${LIMITS.ip} characters` }])
   })
 })
+
+describe('parseInput: request parameters through the schema (beginUnsolicitedLogin has no zod-free path)', () => {
+  const unsolicited = (query: unknown, form: unknown) =>
+    parseInput('beginUnsolicitedLogin', { organizationId: 'org', session: { id: 's' }, request: { method: 'POST', query, form } })
+
+  it('absent parameters are empty; the copy has no prototype and keeps every string value', () => {
+    const got = unsolicited(undefined, null)._unsafeUnwrap().request
+    expect(Object.getPrototypeOf(got.query)).toBeNull()
+    expect({ ...got.query }).toEqual({})
+    expect({ ...got.form }).toEqual({})
+    const form = unsolicited({}, JSON.parse('{"__proto__": "x", "SAMLResponse": "r"}'))._unsafeUnwrap().request.form
+    expect(Object.getPrototypeOf(form)).toBeNull()
+    expect(Object.entries(form)).toEqual([
+      ['__proto__', 'x'],
+      ['SAMLResponse', 'r'],
+    ])
+  })
+
+  it('each limit at its edge', () => {
+    const params = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']))
+    expect(unsolicited(params(REQUEST_LIMITS.params), {}).isOk()).toBe(true)
+    expect(unsolicited(params(REQUEST_LIMITS.params + 1), {}).isErr()).toBe(true)
+    expect(unsolicited({ [s(REQUEST_LIMITS.keyLength)]: 'v' }, {}).isOk()).toBe(true)
+    expect(unsolicited({ [s(REQUEST_LIMITS.keyLength + 1)]: 'v' }, {}).isErr()).toBe(true)
+    expect(unsolicited({ a: s(REQUEST_LIMITS.fieldLength) }, {}).isOk()).toBe(true)
+    expect(unsolicited({ a: s(REQUEST_LIMITS.fieldLength + 1) }, {}).isErr()).toBe(true)
+    expect(unsolicited({ a: s(REQUEST_LIMITS.fieldLength) }, { b: s(REQUEST_LIMITS.fieldLength) }).isOk()).toBe(true)
+    const over = unsolicited({ a: s(REQUEST_LIMITS.fieldLength) }, { b: s(REQUEST_LIMITS.fieldLength), c: 'x' })
+    expect(over._unsafeUnwrapErr().details).toMatchObject({ field: 'request' })
+  })
+})
