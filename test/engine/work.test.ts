@@ -449,6 +449,38 @@ describe('member mails without an outbox (sent inline after commit)', () => {
     ])
     expect(w.mailer.sent).toEqual([])
     expect(w.storage.snapshot().providers).toHaveLength(1)
+    // Without a logger: the same warning, nothing thrown.
+    const quiet = inlineWorld((s) => adapter(s, { outbox: false, txEnqueue: false, recipients: false }, [], true))
+    const silent = createAuthPipeline({ ...quiet.options, clock: quiet.clock })
+    const again = (await silent.finishSetup(await readySetup({ sso: silent, ctx: quiet.ctx })))._unsafeUnwrap()
+    expect(again.warnings).toEqual([{ code: 'MAILER_FAILED', effect: 'mail.send', detail: 'member listing failed' }])
+  })
+
+  it('a last page that is full ends with one empty read; no user is read for an invite', async () => {
+    const pages: MemberPage[] = []
+    const w = inlineWorld((s) => adapter(s, { outbox: false, txEnqueue: false, recipients: false }, pages))
+    const userReads: unknown[] = []
+    const getUser = w.storage.getUser.bind(w.storage)
+    const storage = new Proxy(w.storage, {
+      get: (t, p, r) =>
+        p === 'getUser'
+          ? (id: string) => {
+              userReads.push(id)
+              return getUser(id)
+            }
+          : Reflect.get(t, p, r),
+    })
+    w.storage.seed({ providers: [makeProvider({ id: 'ap-1', organizationId: 'org-1', providerKey: 'corp' })] })
+    // 5 unlinked members, 5 a page: one full page, then an empty one.
+    const five = createAuthPipeline({ ...w.options, storage, clock: w.clock, policy: { memberPageSize: 5 } })
+    expect((await five.resendLinkRequests({ organizationId: 'org-1', session: admin })).isOk()).toBe(true)
+    expect(pages.map((p) => p.after)).toEqual([null, 'm-victim'])
+    expect(mailedUsers(w.mailer.sent)).toEqual(LINK_RECIPIENTS)
+    // The notices read every member, the invite (no user id) included: its user is not asked for.
+    userReads.length = 0
+    expect((await five.disableProvider({ organizationId: 'org-1', session: admin })).isOk()).toBe(true)
+    expect(userReads).not.toContain(null)
+    expect(userReads).toHaveLength(6)
   })
 })
 
@@ -564,6 +596,14 @@ describe('runPendingWork: more cases', () => {
     expect(pages.map((p) => p.after)).toEqual([null, 'm-manager'])
     expect(mailedUsers(v.mailer.sent)).toEqual(LINK_RECIPIENTS)
     expect(v.mailer.duplicates).toEqual([])
+  })
+
+  it('the drain sends the unlink notices to every member with an active user, linked ones included', async () => {
+    const w = world()
+    await w.sso.disableProvider({ organizationId: 'org-1', session: admin })
+    // 7 members, two a page.
+    expect((await w.sso.runPendingWork())._unsafeUnwrap()).toMatchObject({ pages: 4, mailsSent: 5, completed: 1 })
+    expect(mailedUsers(w.mailer.sent)).toEqual(['admin', 'linked', 'manager', 'plain', 'victim'])
   })
 
   it('an item taken over at its last page is completed by the new holder only', async () => {
