@@ -606,6 +606,18 @@ describe('runPendingWork: more cases', () => {
     expect(mailedUsers(w.mailer.sent)).toEqual(['admin', 'linked', 'manager', 'plain', 'victim'])
   })
 
+  it('unlink notices drained after a new provider was set up still reach the members linked to it', async () => {
+    const w = world()
+    await w.sso.disableProvider({ organizationId: 'org-1', session: admin })
+    // A new provider before the drain: the admin links to it in setup.
+    const setup = (await w.sso.finishSetup(await readySetup(w)))._unsafeUnwrap()
+    expect(setup.kind).toBe('setupComplete')
+    expect(w.storage.snapshot().members.find((m) => m.id === 'm-admin')?.flags.ssoLinked).toBe(true)
+    await w.sso.runPendingWork()
+    const unlinked = w.mailer.sent.filter((m) => m.template === 'ssoUnlinked')
+    expect(mailedUsers(unlinked)).toEqual(['admin', 'linked', 'manager', 'plain', 'victim'])
+  })
+
   it('an item taken over at its last page is completed by the new holder only', async () => {
     const w = world()
     await w.sso.resendLinkRequests({ organizationId: 'org-2', session: session('admin2') })
