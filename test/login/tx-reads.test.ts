@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { NO_FLAGS } from '../../src/model/records.js'
 import { StorageConflictError, type StorageTx } from '../../src/ports/storage.js'
-import { makeIdentity, makeMember, makeUser } from '../../src/testing/fixtures.js'
+import { makeIdentity, makeMember, makeUser, primaryEmailOf } from '../../src/testing/fixtures.js'
 import { finishOk, ident, ORG, PROVIDER, session, start, type World, world } from './harness.js'
 
 const NOW = new Date('2026-03-01T12:00:00.000Z')
@@ -289,6 +289,26 @@ describe('the login transaction reads and locks (decideInTx)', () => {
       [
         ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
         ['lockIdentity', PROVIDER.id, 'ext-new'],
+      ],
+    ])
+  })
+
+  it("policy.newUser 'create', a passwordless account matched through another of its addresses: both addresses locked (threats 28, 52)", async () => {
+    const owner = makeUser({ id: 'u', email: 'Primary@Corp.example', hasUsablePassword: false })
+    const alias = { userId: 'u', email: 'alias@corp.example', emailNormalized: 'alias@corp.example', isVerified: true, isPrimary: false }
+    const w = world({ users: [owner], userEmails: [primaryEmailOf(owner), alias], policy: { newUser: 'create' } })
+    const handle = await start(w)
+    const r = record(w)
+    const out = await finishOk(w, { handle, session: session(), identity: ident({ id: 'ext-new', email: 'alias@corp.example' }) })
+    expect(out.kind === 'confirmationRequired' && out.confirmation.page).toBe('confirm-identity')
+    expect(r.txs).toEqual([
+      [
+        ['readLinkedIdentity', PROVIDER.id, 'ext-new', ORG.id],
+        ['lockIdentity', PROVIDER.id, 'ext-new'],
+        // The sign-up's address, held from here (gather does not ask for it again) ...
+        ['lockEmail', 'alias@corp.example'],
+        // ... and the account's own address, where its link mails are counted.
+        ['lockEmail', 'primary@corp.example'],
       ],
     ])
   })
